@@ -1,0 +1,46 @@
+# One entry point for people and CI. Needs only python3 (3.11+), git and make.
+# `make demo` runs patwarden end to end on the built-in emulator; `make test` runs every check CI runs.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Keep the lock honest: installs use exactly the versions in uv.lock.
+SYNC := $(UV) sync --frozen --all-extras --quiet
+
+.PHONY: demo test check lint typecheck format install clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(SYNC)
+	@touch $@
+
+install: $(VENV)/.synced
+
+demo: install
+	$(VENV)/bin/patwarden demo
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+# `make test` is what CI runs: lint, types, then the whole suite.
+test: lint typecheck
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+check: test
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
