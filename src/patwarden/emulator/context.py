@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from patwarden.emulator.store import Store
 from patwarden.emulator.tls import TlsFiles, ensure_tls
 
 DB_FILE = "emulator.db"
+_MAX_REMEMBERED_SECRETS = 200_000
 
 
 @dataclass
@@ -37,6 +39,16 @@ class Emulator:
     auto_approve_device_codes: bool = False
     # Feature modules keep their runtime (non-persistent) objects here, keyed by module name.
     runtime: dict[str, Any] = field(default_factory=dict)
+    # Every secret value the emulator handed out since the last reset (PATs, refresh and access
+    # tokens), so leak-scanning tests can look for them in patwarden's output. Admin API only.
+    issued_secrets: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    _issued_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def remember_secret(self, kind: str, value: str) -> None:
+        """Record a secret value this emulator issued (kind: "pat", "refresh_token", ...)."""
+        with self._issued_lock:
+            if len(self.issued_secrets) < _MAX_REMEMBERED_SECRETS:
+                self.issued_secrets.append((kind, value))
 
     @classmethod
     def open(

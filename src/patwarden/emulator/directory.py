@@ -191,6 +191,14 @@ class Directory:
                     (int(value), oid),
                 )
 
+    def reset(self, *, keep: set[str]) -> None:
+        """Delete every user whose object id is not in *keep* and restore the kept users' flags."""
+        rows = self.store.query("SELECT oid FROM users")
+        for row in rows:
+            if row["oid"] not in keep:
+                self.store.execute("DELETE FROM users WHERE oid = ?", (row["oid"],))
+        self.store.execute("UPDATE users SET enabled = 1, removed = 0")
+
     # apps ----------------------------------------------------------------------------------
     def add_app(
         self,
