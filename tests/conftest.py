@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from patwarden.tls import ssl_context
+
 _AMBIENT_PREFIXES = ("AZURE_", "AZDO_", "SYSTEM_ACCESSTOKEN", "PATWARDEN_", "MSAL_", "IDENTITY_")
 
 
@@ -44,7 +46,7 @@ class RunningEmulator:
 
     def http(self, **kwargs: Any) -> httpx.Client:
         """An httpx client that trusts the emulator's CA (never `verify=False`)."""
-        return httpx.Client(verify=self.ca_bundle, timeout=10, **kwargs)
+        return httpx.Client(verify=ssl_context(self.ca_bundle), timeout=10, **kwargs)
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Call the admin API (`path` is relative to `admin_url`, e.g. "/reset")."""

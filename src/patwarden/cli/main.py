@@ -41,11 +41,26 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except PatwardenError as err:
             if ctx.find_root().params.get("debug"):
                 raise
             click.echo(f"Error: {err}", err=True)
             sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except Exception as err:
+            if ctx.find_root().params.get("debug"):
+                raise
+            # Only the class name: an unexpected exception's text may quote a response body.
+            click.echo(
+                f"Error: unexpected {type(err).__name__}. This is a bug in patwarden; rerun with "
+                "--debug for the traceback and report it (check it for secrets before sharing).",
+                err=True,
+            )
+            sys.exit(70)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

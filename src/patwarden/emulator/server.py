@@ -6,6 +6,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -145,6 +146,9 @@ def serve(
         timeout_graceful_shutdown=1,
         timeout_keep_alive=30,
     )
+    # uvicorn re-raises the signal that stopped it once shutdown is done; a no-op handler turns
+    # that into a normal exit (status 0) instead of death by SIGTERM.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         _Server(config).run(sockets=[sock])
     finally:
