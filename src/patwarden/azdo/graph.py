@@ -1,0 +1,67 @@
+"""Graph users: who is in the organization, with the descriptors Token Admin needs.
+
+``{vssps_url}/{org}/_apis/graph/users?api-version=7.1-preview.1``, paged by the
+``X-MS-ContinuationToken`` response header echoed back as the ``continuationToken`` query parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from patwarden.azdo import validation
+from patwarden.azdo.constants import DEFAULT_SCOPE, GRAPH_API_VERSION
+from patwarden.azdo.models import GraphUser, as_object
+from patwarden.azdo.responses import json_body, unexpected
+from patwarden.azdo.transport import AzdoTransport, Bearer, ServiceUrls
+
+
+class GraphClient:
+    """List an organization's users (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        transport: AzdoTransport,
+        urls: ServiceUrls,
+        scopes: tuple[str, ...] = (DEFAULT_SCOPE,),
+    ) -> None:
+        self._transport = transport
+        self._urls = urls
+        self._auth = Bearer(scopes)
+
+    def iter_users(
+        self, *, org: str, subject_types: Sequence[str] | None = None
+    ) -> Iterator[GraphUser]:
+        """Yield every user of *org*; *subject_types* filters by origin (e.g. ``("aad",)``).
+
+        Raises:
+            ConfigError: a bad organization name.
+            AzdoUnexpectedResponse: a page is malformed or a continuation token repeats.
+        """
+        url = f"{self._urls.vssps_url}/{validation.organization(org)}/_apis/graph/users"
+        action = f"list the users of organization {org!r}"
+        types = ",".join(subject_types) if subject_types else None
+        continuation: str | None = None
+        seen: set[str] = set()
+        while True:
+            response = self._transport.send(
+                "GET",
+                url,
+                action=action,
+                api_version=GRAPH_API_VERSION,
+                auth=self._auth,
+                params={"subjectTypes": types, "continuationToken": continuation},
+            )
+            page = as_object(json_body(response, action=action), what="a page", action=action)
+            items = page.get("value", [])
+            if not isinstance(items, list):
+                raise unexpected("'value' is not a list", action=action)
+            for item in items:
+                yield GraphUser.from_json(item, action=action)
+            nxt = response.headers.get("x-ms-continuationtoken", "").strip()
+            if not nxt:
+                return
+            if nxt in seen:
+                raise unexpected("the continuation token came back twice", action=action)
+            seen.add(nxt)
+            continuation = nxt
