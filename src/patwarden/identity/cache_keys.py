@@ -1,0 +1,122 @@
+"""Where the token-cache key comes from: the OS keyring when usable, else a key you supply.
+
+Order for a file cache: an explicit ``key:`` reference (``{env}``, ``{file}``, ``{key_vault}``)
+wins;
+``{keyring: true}`` or no ``key`` uses the OS keyring if one is usable (on a headless Linux box
+there usually is none). With no usable source the cache is refused — it is never written in
+plaintext silently. A Key Vault cache without ``key`` relies on Key Vault's own protection.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from patwarden.config import EnvRef, FileRef, KeyringRef, KeyVaultRef
+from patwarden.errors import AuthError, ConfigError
+from patwarden.identity.cache_crypto import (
+    KEY_DOCS,
+    CacheCipher,
+    decode_cache_key,
+    generate_cache_key,
+)
+from patwarden.identity.secret_refs import CredentialProvider, describe_ref, resolve_secret
+from patwarden.secret import Secret
+
+if TYPE_CHECKING:
+    from patwarden.config import AzureConfig
+
+KEYRING_SERVICE = "patwarden"
+_SUPPLY_KEY = (
+    "create a key with `patwarden config cache-key --output /etc/patwarden/cache.key` and set "
+    "cache: {key: {file: /etc/patwarden/cache.key}} (or key: {env: PATWARDEN_CACHE_KEY})"
+)
+
+
+class CacheKeyUnavailable(ConfigError):
+    """No key is available to encrypt or decrypt a token cache."""
+
+
+def keyring_problem() -> str | None:
+    """Why the OS keyring cannot hold the cache key, or None when it can.
+
+    A backend below priority 1 (the "fail" backend, plaintext fallbacks) counts as unusable.
+    """
+    try:
+        import keyring
+        from keyring.backends import chainer, fail
+    except ImportError:  # pragma: no cover - keyring is a declared dependency
+        return "the keyring package is not installed"
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        return "no OS keyring backend is available (typical on a headless server or in a container)"
+    if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
+        return "no OS keyring backend is available"
+    if getattr(backend, "priority", 0) < 1:
+        return f"the only keyring backend ({type(backend).__name__}) is not a secure OS keyring"
+    return None
+
+
+def _keyring_key(identity: str, *, create: bool) -> Secret:
+    import keyring
+    from keyring.errors import KeyringError
+
+    username = f"cache-key:{identity}"
+    try:
+        stored = keyring.get_password(KEYRING_SERVICE, username)
+        if stored is None and create:
+            fresh = generate_cache_key()
+            keyring.set_password(KEYRING_SERVICE, username, fresh.reveal())
+            return fresh
+    except KeyringError as err:
+        raise AuthError(
+            f"the OS keyring refused access to the cache key of identity {identity!r}: "
+            f"{type(err).__name__}",
+            hint="unlock the keyring (log in to the desktop session) or " + _SUPPLY_KEY,
+            docs=KEY_DOCS,
+        ) from None
+    if stored is None:
+        raise CacheKeyUnavailable(
+            f"the OS keyring holds no cache key for identity {identity!r} (service "
+            f"{KEYRING_SERVICE!r})",
+            hint=f"run `patwarden login --identity {identity}` on this machine to create one",
+            docs=KEY_DOCS,
+        )
+    return Secret(stored)
+
+
+def cache_cipher(
+    *,
+    identity: str,
+    key: EnvRef | FileRef | KeyVaultRef | KeyringRef | None,
+    credentials: CredentialProvider | None,
+    azure: AzureConfig,
+    create: bool,
+    required: bool,
+) -> CacheCipher | None:
+    """The cipher for ``identity``'s token cache, or None when encryption is optional and unset.
+
+    ``create`` (login only) lets the keyring path generate and store a new key. ``required`` is True
+    for file caches (never plaintext) and False for Key Vault caches.
+
+    Raises:
+        CacheKeyUnavailable: no usable key source, or the keyring has no key yet.
+        CacheKeyInvalid: the supplied key is malformed.
+        SecretUnavailable: the referenced variable/file/secret is missing.
+    """
+    if isinstance(key, EnvRef | FileRef | KeyVaultRef):
+        source = describe_ref(key)
+        secret = resolve_secret(key, credentials=credentials, azure=azure)
+        return CacheCipher(key=decode_cache_key(secret, source=source), source=source)
+    if key is None and not required:
+        return None
+    problem = keyring_problem()
+    if problem is not None:
+        asked = "key: {keyring: true} is set, but " if isinstance(key, KeyringRef) else ""
+        raise CacheKeyUnavailable(
+            f"no key to encrypt the token cache of identity {identity!r}: {asked}{problem}",
+            hint=_SUPPLY_KEY,
+            docs=KEY_DOCS,
+        )
+    source = f"the OS keyring (service {KEYRING_SERVICE!r}, identity {identity!r})"
+    secret = _keyring_key(identity, create=create)
+    return CacheCipher(key=decode_cache_key(secret, source=source), source=source)

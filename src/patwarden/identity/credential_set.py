@@ -1,0 +1,252 @@
+"""Build each configured identity into a credential once, lazily, and share it.
+
+Every credential honours ``azure.authority_host``, ``azure.ca_bundle`` and, for hosts MSAL does not
+know, ``disable_instance_discovery=True``. TLS verification is never switched off.
+azure.identity and msal are imported inside the builders so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from patwarden.config import (
+    AzureCliIdentity,
+    Config,
+    FileCacheConfig,
+    KeyVaultRef,
+    LegacyPasswordIdentity,
+    ManagedIdentity,
+    ServicePrincipalIdentity,
+    UserIdentity,
+    WorkloadIdentity,
+)
+from patwarden.errors import ConfigError
+from patwarden.identity.cache_keys import cache_cipher
+from patwarden.identity.cache_store import CacheStore, EncryptedFileStore
+from patwarden.identity.legacy import LegacyPasswordCredential
+from patwarden.identity.secret_refs import resolve_secret
+from patwarden.identity.user import UserCredential, UserSettings
+from patwarden.secret import Secret
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from patwarden.config import EnvRef, FileRef
+
+log = logging.getLogger(__name__)
+
+
+class CredentialSet:
+    """``get(name)`` → the ``TokenCredential`` of an identity, built on first use and cached."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._built: dict[str, TokenCredential] = {}
+        self._building: set[str] = set()
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"CredentialSet(identities={sorted(self.config.identities)!r})"
+
+    def get(self, name: str) -> TokenCredential:
+        """The credential for identity ``name``.
+
+        Raises:
+            ConfigError: no identity of that name, or its secrets reference each other in a circle.
+            patwarden.errors.PatwardenError: a secret or cache key it needs cannot be resolved.
+        """
+        with self._lock:
+            if name in self._built:
+                return self._built[name]
+            if name not in self.config.identities:
+                raise ConfigError(
+                    f"no identity named {name!r} in the configuration",
+                    hint="configured identities: "
+                    + (", ".join(sorted(self.config.identities)) or "none"),
+                )
+            if name in self._building:
+                raise ConfigError(
+                    f"identity {name!r} needs itself to read its own secret",
+                    hint="use an env or file reference",
+                )
+            self._building.add(name)
+            try:
+                credential = self._build(name)
+            finally:
+                self._building.discard(name)
+            self._built[name] = credential
+            return credential
+
+    def user(self, name: str) -> UserCredential:
+        """The credential of a ``kind: user`` identity, with ``login``/``logout``/status.
+
+        Raises:
+            ConfigError: the identity is not of kind user.
+        """
+        credential = self.get(name)
+        if not isinstance(credential, UserCredential):
+            kind = getattr(self.config.identities[name], "kind", "?")
+            raise ConfigError(
+                f"identity {name!r} is a {kind}; only kind: user identities log in interactively",
+                hint="pick the rotator identity: `patwarden login --identity <user identity>`",
+            )
+        return credential
+
+    def secret(self, ref: EnvRef | FileRef | KeyVaultRef) -> Secret:
+        """Resolve a secret reference, using this set's identities for Key Vault references."""
+        return resolve_secret(ref, credentials=self, azure=self.config.azure)
+
+    def close(self) -> None:
+        """Close every credential built so far."""
+        with self._lock:
+            for credential in self._built.values():
+                close = getattr(credential, "close", None)
+                if callable(close):
+                    close()
+            self._built.clear()
+
+    # --- builders -------------------------------------------------------------------------------
+
+    def _common(self) -> dict[str, Any]:
+        azure = self.config.azure
+        options: dict[str, Any] = {"authority": azure.authority_host}
+        if not azure.is_well_known_authority:
+            options["disable_instance_discovery"] = True
+        if azure.ca_bundle is not None:
+            options["connection_verify"] = str(azure.ca_bundle)
+        return options
+
+    def _tenant(self, name: str) -> str:
+        tenant = self.config.tenant_for(name)
+        if not tenant:  # load_config already refuses this; kept for configs built in code
+            raise ConfigError(
+                f"identity {name!r} has no tenant", hint="set its tenant_id or azure.tenant_id"
+            )
+        return tenant
+
+    def _build(self, name: str) -> TokenCredential:
+        identity = self.config.identities[name]
+        if isinstance(identity, UserIdentity):
+            return self._user(name, identity)
+        if isinstance(identity, ServicePrincipalIdentity):
+            return self._service_principal(name, identity)
+        if isinstance(identity, ManagedIdentity):
+            from azure.identity import ManagedIdentityCredential
+
+            options: dict[str, Any] = {}
+            if self.config.azure.ca_bundle is not None:
+                options["connection_verify"] = str(self.config.azure.ca_bundle)
+            return ManagedIdentityCredential(client_id=identity.client_id, **options)
+        if isinstance(identity, WorkloadIdentity):
+            from azure.identity import WorkloadIdentityCredential
+
+            options = self._common()
+            options.pop("disable_instance_discovery", None)  # token endpoint is called directly
+            return WorkloadIdentityCredential(
+                tenant_id=self._tenant(name),
+                client_id=identity.client_id,
+                token_file_path=str(identity.token_file),
+                **options,
+            )
+        if isinstance(identity, AzureCliIdentity):
+            from azure.identity import AzureCliCredential
+
+            # `az` does its own HTTP; it honours REQUESTS_CA_BUNDLE, not our ca_bundle.
+            return AzureCliCredential(
+                tenant_id=identity.tenant_id or self.config.azure.tenant_id or ""
+            )
+        if isinstance(identity, LegacyPasswordIdentity):
+            return self._legacy(name, identity)
+        raise ConfigError(
+            f"identity {name!r} has an unsupported kind"
+        )  # pragma: no cover - exhaustive
+
+    def _service_principal(self, name: str, identity: ServicePrincipalIdentity) -> TokenCredential:
+        tenant = self._tenant(name)
+        if identity.client_secret is not None:
+            from azure.identity import ClientSecretCredential
+
+            secret = self.secret(identity.client_secret)
+            return ClientSecretCredential(
+                tenant, identity.client_id, secret.reveal(), **self._common()
+            )
+        from azure.identity import CertificateCredential
+
+        certificate = identity.certificate
+        if certificate is None:  # pragma: no cover - the model requires one of the two
+            raise ConfigError(f"identity {name!r} has neither client_secret nor certificate")
+        password = (
+            self.secret(certificate.password).reveal().encode() if certificate.password else None
+        )
+        return CertificateCredential(
+            tenant,
+            identity.client_id,
+            str(certificate.path),
+            password=password,
+            send_certificate_chain=certificate.send_certificate_chain,
+            **self._common(),
+        )
+
+    def _legacy(self, name: str, identity: LegacyPasswordIdentity) -> TokenCredential:
+        if (
+            not identity.legacy_password_flow
+        ):  # load_config refuses this; double-check for code-built configs
+            raise ConfigError(
+                f"identity {name!r} uses the password flow without legacy_password_flow: true"
+            )
+        azure = self.config.azure
+        return LegacyPasswordCredential(
+            name=name,
+            client_id=identity.client_id,
+            authority=f"{azure.authority_host}/{self._tenant(name)}",
+            username=identity.username,
+            password=lambda: self.secret(identity.password),
+            verify=azure.verify,
+            instance_discovery=azure.is_well_known_authority,
+        )
+
+    def _user(self, name: str, identity: UserIdentity) -> UserCredential:
+        azure = self.config.azure
+        settings = UserSettings(
+            name=name,
+            client_id=identity.client_id,
+            tenant_id=self._tenant(name),
+            authority_host=azure.authority_host,
+            verify=azure.verify,
+            instance_discovery=azure.is_well_known_authority,
+            expected_username=identity.username,
+            sign_in_frequency=identity.sign_in_frequency,
+        )
+        return UserCredential(
+            settings=settings, open_store=lambda create: self._open_store(name, identity, create)
+        )
+
+    def _open_store(self, name: str, identity: UserIdentity, create_key: bool) -> CacheStore:
+        cache = identity.cache
+        azure = self.config.azure
+        cipher = cache_cipher(
+            identity=name,
+            key=cache.key,
+            credentials=self,
+            azure=azure,
+            create=create_key,
+            required=isinstance(cache, FileCacheConfig),
+        )
+        if isinstance(cache, FileCacheConfig):
+            if cipher is None:  # pragma: no cover - required=True never returns None
+                raise ConfigError(f"identity {name!r}: no key for its token cache")
+            return EncryptedFileStore(path=self.config.cache_path(name), cipher=cipher)
+        from patwarden.identity.keyvault import secret_client
+        from patwarden.identity.keyvault_store import KeyVaultCacheStore
+
+        return KeyVaultCacheStore(
+            client_factory=lambda: secret_client(
+                vault_url=cache.vault_url, credential=self.get(cache.identity), azure=azure
+            ),
+            vault_url=cache.vault_url,
+            secret=cache.secret,
+            identity=cache.identity,
+            cipher=cipher,
+        )
