@@ -18,6 +18,7 @@ from patwarden.errors import PatwardenError
 
 # name -> "module:attribute". One line per command group; keep sorted.
 _COMMANDS: dict[str, str] = {
+    "config": "patwarden.cli.config:config",
     "emulator": "patwarden.cli.emulator:emulator",
 }
 

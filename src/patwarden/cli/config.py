@@ -1,0 +1,66 @@
+"""`patwarden config check | schema | cache-key`: validate, print the schema, make a key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+CONFIG_OPTION_HELP = "Config file (default: $PATWARDEN_CONFIG, else ./patwarden.yaml)."
+
+
+@click.group("config")
+def config() -> None:
+    """Check the configuration file and related helpers."""
+
+
+@config.command("check")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_OPTION_HELP)
+def check(config_path: str | None) -> None:
+    """Validate the config file; print OK or every problem (exit 2). Makes no network call."""
+    from patwarden.config import load_config
+
+    loaded = load_config(config_path)
+    identities = ", ".join(
+        f"{name} ({identity.kind})" for name, identity in loaded.identities.items()
+    )
+    click.echo(f"OK: {loaded.source}")
+    click.echo(f"  organizations: {', '.join(loaded.orgs)}")
+    click.echo(f"  identities: {identities}")
+    click.echo(
+        f"  rotator: {loaded.rotator}" + (f", auditor: {loaded.auditor}" if loaded.auditor else "")
+    )
+    click.echo(f"  tokens: {len(loaded.tokens)}")
+
+
+@config.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of the config file (for editors and CI linting)."""
+    from patwarden.config import Config
+
+    click.echo(json.dumps(Config.model_json_schema(), indent=2, sort_keys=True))
+
+
+@config.command("cache-key")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the key to this file (created 0600) instead of printing it.",
+)
+def cache_key(output: Path | None) -> None:
+    """Generate a random key for the encrypted token cache.
+
+    Reference it from the config as cache: {key: {file: PATH}} or {key: {env: NAME}}.
+    """
+    from patwarden.identity.cache_crypto import generate_cache_key
+    from patwarden.identity.cache_store import write_private_file
+
+    key = generate_cache_key()
+    if output is None:
+        click.echo(key.reveal())  # asked for explicitly: stdout is the point of this command
+        return
+    if output.exists():
+        raise click.UsageError(f"{output} already exists; refusing to overwrite a key in use")
+    write_private_file(output, (key.reveal() + "\n").encode("ascii"))
+    click.echo(f"wrote a new cache key to {output} (mode 0600)", err=True)
