@@ -1,0 +1,33 @@
+"""Sinks: where a new PAT is written (Key Vault, variable groups, service connections, files).
+
+Build one from its config entry with :func:`build_sink`; every kind, built-in or plugin, is found
+through :mod:`patwarden.sinks.registry`. Each sink implements :class:`patwarden.ports.Sink`.
+"""
+
+from __future__ import annotations
+
+from patwarden.sinks.errors import (
+    SinkConfigError,
+    SinkPluginError,
+    SinkReadFailed,
+    SinkRefused,
+    SinkUnavailable,
+    SinkWriteFailed,
+)
+from patwarden.sinks.registry import BUILTIN_SINKS, ENTRY_POINT_GROUP, available_sinks, build_sink
+from patwarden.sinks.spec import SinkContext, SinkSpec
+
+__all__ = [
+    "BUILTIN_SINKS",
+    "ENTRY_POINT_GROUP",
+    "SinkConfigError",
+    "SinkContext",
+    "SinkPluginError",
+    "SinkReadFailed",
+    "SinkRefused",
+    "SinkSpec",
+    "SinkUnavailable",
+    "SinkWriteFailed",
+    "available_sinks",
+    "build_sink",
+]

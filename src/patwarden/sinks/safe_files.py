@@ -1,0 +1,181 @@
+"""Careful file I/O for secret files: no symlinks followed, 0600, atomic replace.
+
+The rules (docs/sinks.md, "file"): the parent directory must not be writable by group or others
+unless it is sticky and owned by us (so nobody else can swap our files), the target must be a
+regular file or absent (a planted symlink is refused, never followed), and every write goes to a
+fresh ``O_EXCL | O_NOFOLLOW`` temp file in the same directory, created 0600, fsynced and then
+``os.replace``d over the target, so a reader sees the old content or the new, never a mix.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from patwarden.sinks.errors import SINKS_DOCS, SinkRefused, SinkUnavailable
+
+SECRET_FILE_MODE = 0o600
+MAX_READ_BYTES = 1 << 20  # a PAT file is tiny; refuse to slurp something else by mistake
+_OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def check_directory(directory: Path) -> None:
+    """Refuse a directory others could use to swap our files.
+
+    Raises:
+        SinkRefused: missing, not a directory, or group/world-writable without being sticky and
+            owned by the current user.
+    """
+    try:
+        info = os.stat(directory)
+    except FileNotFoundError:
+        raise SinkRefused(
+            f"Cannot write into {directory}: the directory does not exist.",
+            hint=f"Create it (mkdir -m 700 {directory}) or point the sink's path elsewhere.",
+            docs=SINKS_DOCS,
+        ) from None
+    except OSError as err:
+        raise SinkUnavailable(
+            f"Cannot inspect the directory {directory}: {err.strerror}.",
+            hint="Check that patwarden's user may traverse that directory.",
+        ) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise SinkRefused(
+            f"Cannot write into {directory}: it is not a directory.",
+            hint="Point the sink's path at a file inside a directory.",
+        )
+    writable_by_others = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    sticky_and_ours = info.st_mode & stat.S_ISVTX and info.st_uid == os.geteuid()
+    if writable_by_others and not sticky_and_ours:
+        raise SinkRefused(
+            f"Refusing to write a secret into {directory}: the directory is writable by group or "
+            f"others (mode {stat.S_IMODE(info.st_mode):04o}), so another user could replace or "
+            "redirect the file.",
+            hint=f"Run `chmod go-w {directory}`, or choose a directory only patwarden's user can "
+            "write.",
+            docs=SINKS_DOCS,
+        )
+
+
+def check_not_symlink(path: Path) -> bool:
+    """Return whether *path* exists as a regular file; refuse anything else that is there.
+
+    Raises:
+        SinkRefused: *path* is a symlink (possibly planted to redirect the secret) or not a
+            regular file.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(info.st_mode):
+        raise SinkRefused(
+            f"Refusing to write through the symbolic link {path}: a link at a secret's path can "
+            "redirect the secret to a place chosen by whoever planted it.",
+            hint=f"Remove the link (rm {path}) if you did not create it on purpose, or point the "
+            "sink at the real file.",
+            docs=SINKS_DOCS,
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise SinkRefused(
+            f"Refusing to replace {path}: it is not a regular file.",
+            hint="Point the sink's path at a regular file (or a path that does not exist yet).",
+        )
+    return True
+
+
+def read_file(path: Path) -> bytes | None:
+    """Return the content of the regular file *path*, or None when it does not exist.
+
+    Raises:
+        SinkRefused: *path* is a symlink or not a regular file.
+        SinkUnavailable: the file could not be read.
+    """
+    try:
+        fd = os.open(path, _OPEN_READ)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            check_not_symlink(path)  # raises the explanatory SinkRefused
+        raise SinkUnavailable(
+            f"Cannot read {path}: {err.strerror}.",
+            hint="Check the file's owner and permissions.",
+        ) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SinkRefused(f"Refusing to read {path}: it is not a regular file.")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_READ_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_READ_BYTES:
+        raise SinkRefused(
+            f"Refusing to read {path}: it is larger than {MAX_READ_BYTES} bytes, which no PAT "
+            "file is.",
+            hint="Check that the sink's path points at the right file.",
+        )
+    return data
+
+
+def write_temp(directory: Path, stem: str, data: bytes) -> Path:
+    """Write *data* to a new 0600 temp file in *directory*, fsync it and return its path.
+
+    Raises:
+        OSError: the file could not be created or written (the temp file is removed).
+    """
+    temp = directory / f".{stem}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(temp, _OPEN_NEW, SECRET_FILE_MODE)
+    try:
+        os.fchmod(fd, SECRET_FILE_MODE)  # the umask may have removed bits; never added any
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        temp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return temp
+
+
+def replace(temp: Path, target: Path) -> None:
+    """Atomically move *temp* over *target* and make the rename durable.
+
+    Raises:
+        OSError: the rename failed (*temp* is removed; *target* is unchanged).
+    """
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_directory(target.parent)
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Replace *target* with *data* (mode 0600) so readers see old or new content, never a mix.
+
+    Raises:
+        OSError: nothing was replaced.
+    """
+    replace(write_temp(target.parent, target.name, data), target)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Flush a directory entry change to disk (best effort where the OS does not support it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on directories; the rename still happened
+        pass
+    finally:
+        os.close(fd)
