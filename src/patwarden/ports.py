@@ -6,17 +6,32 @@ Secrets cross these boundaries only as :class:`patwarden.secret.Secret`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from patwarden.domain.models import (
+    AuditRecord,
+    CreatedPat,
+    IssuedPat,
+    JournalEntry,
+    ManagedTokenState,
+)
+from patwarden.domain.operation import Operation
+from patwarden.errors import AzureDevOpsError, StateError
 from patwarden.secret import Secret
 
 __all__ = [
     "Clock",
+    "IssueOutcomeUnknown",
+    "PatIssuer",
     "Sink",
     "SinkVersion",
     "SinkWriteMeta",
+    "StateLocked",
+    "StateStore",
 ]
 
 
@@ -91,4 +106,114 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """Return the current time, timezone-aware (UTC)."""
+        ...
+
+
+class IssueOutcomeUnknown(AzureDevOpsError):
+    """A PAT create may have succeeded although its answer was lost; look it up by marker."""
+
+
+class StateLocked(StateError):
+    """Another patwarden run holds the lock on this token; it was left to that run."""
+
+
+class PatIssuer(Protocol):
+    """The Azure DevOps side of rotation: create, look up, revoke and verify PATs of one user."""
+
+    def create(
+        self, *, organization: str, display_name: str, scopes: Sequence[str], valid_to: datetime
+    ) -> CreatedPat:
+        """Create a PAT bound to ``organization`` only (``allOrgs: false``) and return it.
+
+        Raises:
+            IssueOutcomeUnknown: the request was sent but its answer was lost.
+            AzureDevOpsError: Azure DevOps refused the create (policy, scope, permissions).
+            AuthError: the rotator identity could not get a token.
+        """
+        ...
+
+    def get(self, *, organization: str, authorization_id: str) -> IssuedPat | None:
+        """Return the PAT ``authorization_id``, or ``None`` if it does not exist (any more).
+
+        Raises:
+            AzureDevOpsError: the lookup failed.
+        """
+        ...
+
+    def list_marked(self, *, organization: str) -> Sequence[IssuedPat]:
+        """Return every active PAT whose display name carries patwarden's marker.
+
+        Raises:
+            AzureDevOpsError: the listing failed.
+        """
+        ...
+
+    def revoke(self, *, organization: str, authorization_id: str) -> None:
+        """Revoke ``authorization_id``; a PAT that is already gone counts as revoked.
+
+        Raises:
+            AzureDevOpsError: the revoke failed; the PAT may still be valid.
+        """
+        ...
+
+    def verify(self, *, organization: str, secret: Secret, scopes: Sequence[str]) -> None:
+        """Prove ``secret`` authenticates against ``organization`` with a cheap call.
+
+        Raises:
+            AzureDevOpsError: the PAT was rejected, or the check could not be made.
+        """
+        ...
+
+
+class StateStore(Protocol):
+    """Where patwarden keeps token state, the rotation journal and the audit log. No secrets."""
+
+    def load_token(self, name: str) -> ManagedTokenState | None:
+        """Return the state of token ``name``, or ``None`` if it was never managed."""
+        ...
+
+    def tokens(self) -> Sequence[ManagedTokenState]:
+        """Return the state of every managed token, by name."""
+        ...
+
+    def save_token(self, state: ManagedTokenState, *, audit: Sequence[AuditRecord] = ()) -> None:
+        """Replace the state of ``state.token_name`` and append ``audit``, in one transaction."""
+        ...
+
+    def load_operation(self, operation_id: str) -> Operation | None:
+        """Return operation ``operation_id`` as last journaled, or ``None``."""
+        ...
+
+    def operations(self, token_name: str, *, unfinished: bool = False) -> Sequence[Operation]:
+        """Return the operations of ``token_name``, oldest first (only unfinished ones if asked)."""
+        ...
+
+    def record(
+        self,
+        op: Operation,
+        *,
+        token: ManagedTokenState | None = None,
+        audit: Sequence[AuditRecord] = (),
+    ) -> None:
+        """Persist ``op`` and journal its step (with ``token`` and ``audit``) in one transaction."""
+        ...
+
+    def journal(self, operation_id: str) -> Sequence[JournalEntry]:
+        """Return the journaled steps of ``operation_id`` in order."""
+        ...
+
+    def append_audit(self, record: AuditRecord) -> None:
+        """Append one record to the audit log."""
+        ...
+
+    def audit(self, since: datetime | None = None) -> Iterator[AuditRecord]:
+        """Yield audit records at or after ``since`` (all if ``None``), oldest first."""
+        ...
+
+    def token_lock(self, name: str, *, timeout: float) -> AbstractContextManager[None]:
+        """Return a context manager holding the cross-process lock on token ``name``.
+
+        Raises:
+            StateLocked: another run held the lock for longer than ``timeout`` seconds.
+        """
         ...
