@@ -128,7 +128,7 @@ class AzdoTransport:
         self._limiter = rate_limiter or RateLimiter()
         self._rng = rng or random.Random()  # noqa: S311  # backoff jitter, not cryptography
         # verify is a CA bundle or the system store, never False; httpx 0.28 wants an SSLContext.
-        verify = ssl.create_default_context(cafile=os.fspath(ca_bundle)) if ca_bundle else True
+        verify = _ssl_context(ca_bundle) if ca_bundle else True
         self._client = httpx.Client(
             verify=verify,
             timeout=timeout,
@@ -307,6 +307,16 @@ class AzdoTransport:
                 hint="Run `patwarden doctor`; for a user identity run `patwarden login`.",
             ) from None
         return {"Authorization": f"Bearer {token.token}"}
+
+
+def _ssl_context(ca_bundle: str | os.PathLike[str]) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=os.fspath(ca_bundle))
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(
+            f"Cannot use CA bundle {os.fspath(ca_bundle)!r}: {err}.",
+            hint="Point ca_bundle at a readable PEM file with the CA certificate(s).",
+        ) from None
 
 
 def _refused_before_acting(response: httpx.Response) -> bool:

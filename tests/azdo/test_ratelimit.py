@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
+
+import httpx
+import pytest
+
+from patwarden.azdo.errors import AzdoRateLimited
+from patwarden.azdo.ratelimit import RateLimiter, RateLimiterRegistry, advised_wait
+
+from .conftest import FakeClock
+
+NOW = 1_800_000_000.0
+
+
+DATE_NOW = parsedate_to_datetime("Fri, 15 Jan 2027 08:00:00 GMT").timestamp()
+
+
+@pytest.mark.parametrize(
+    ("headers", "now", "expected"),
+    [
+        ({}, NOW, None),
+        ({"Retry-After": "30"}, NOW, 30.0),
+        ({"Retry-After": "0"}, NOW, None),
+        ({"Retry-After": "soon"}, NOW, None),
+        ({"Retry-After": "Fri, 15 Jan 2027 08:00:10 GMT"}, DATE_NOW, 10.0),
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(NOW + 42)}, NOW, 42.0),
+        ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": str(NOW + 42)}, NOW, None),
+        ({"X-RateLimit-Remaining": "0"}, NOW, None),
+        ({"X-RateLimit-Delay": "1.250"}, NOW, 1.25),
+        ({"X-RateLimit-Delay": "nan"}, NOW, None),
+        (
+            {
+                "Retry-After": "5",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(NOW + 60),
+                "X-RateLimit-Delay": "2",
+            },
+            NOW,
+            60.0,
+        ),
+    ],
+)
+def test_advised_wait(headers: dict[str, str], now: float, expected: float | None) -> None:
+    assert advised_wait(httpx.Headers(headers), now=now) == expected
+
+
+def test_wait_sleeps_until_the_advised_time_and_never_shortens() -> None:
+    clock = FakeClock(NOW)
+    limiter = RateLimiter(clock=clock.time, sleep=clock.sleep)
+    assert limiter.wait() == 0.0
+    assert clock.sleeps == []
+    limiter.pause_for(10)
+    limiter.pause_until(NOW + 3)  # an earlier end must not cut the pause short
+    assert limiter.remaining() == 10
+    assert limiter.wait() == 10
+    assert clock.time() == NOW + 10
+    assert limiter.remaining() == 0
+
+
+def test_observe_applies_headers() -> None:
+    clock = FakeClock(NOW)
+    limiter = RateLimiter(clock=clock.time, sleep=clock.sleep)
+    assert limiter.observe(httpx.Headers({"Retry-After": "7"})) == 7
+    assert limiter.remaining() == 7
+
+
+def test_wait_longer_than_max_fails_fast_without_sleeping() -> None:
+    clock = FakeClock(NOW)
+    limiter = RateLimiter(name="rotator", clock=clock.time, sleep=clock.sleep)
+    limiter.pause_for(3600)
+    with pytest.raises(AzdoRateLimited) as info:
+        limiter.wait(max_wait=300)
+    assert clock.sleeps == []
+    assert info.value.retry_after == 3600
+    assert "'rotator'" in str(info.value)
+    assert "3600 s" in str(info.value)
+
+
+def test_every_thread_of_the_identity_waits_for_the_shared_pause() -> None:
+    clock = FakeClock(NOW)
+    limiter = RateLimiter(clock=clock.time, sleep=clock.sleep)
+    limiter.pause_until(NOW + 20)
+    release_times: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        limiter.wait()
+        with lock:
+            release_times.append(clock.time())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(8):
+            pool.submit(worker)
+    assert len(release_times) == 8
+    assert all(t >= NOW + 20 for t in release_times)
+
+
+def test_registry_shares_one_limiter_per_identity() -> None:
+    clock = FakeClock(NOW)
+    registry = RateLimiterRegistry(clock=clock.time, sleep=clock.sleep)
+    rotator = registry.get("rotator")
+    assert registry.get("rotator") is rotator
+    assert registry.get("writer") is not rotator
+    rotator.pause_for(5)
+    assert registry.get("writer").remaining() == 0
+    assert registry.get("rotator").remaining() == 5
