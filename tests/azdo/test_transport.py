@@ -1,0 +1,341 @@
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from azure.core.exceptions import ClientAuthenticationError
+
+from patwarden import __version__
+from patwarden.azdo import (
+    DEFAULT_SCOPE,
+    PAT_MANAGE_SCOPE,
+    PAT_READ_SCOPE,
+    AzdoAccessDenied,
+    AzdoBadRequest,
+    AzdoConnectionError,
+    AzdoNotFound,
+    AzdoRateLimited,
+    AzdoServerError,
+    RateLimiter,
+    RequestOutcomeUnknown,
+    RetryPolicy,
+)
+from patwarden.azdo.transport import AzdoTransport, Bearer
+from patwarden.errors import AuthError, ConfigError
+
+from .conftest import ADO, BEARER, FakeClock, Harness, MakeHarness, json_response
+
+URL = f"{ADO}/contoso/_apis/projects"
+
+
+def send(h: Harness, *, method: str = "GET", idempotent: bool = True) -> httpx.Response:
+    return h.client.transport.send(
+        method,
+        URL,
+        action="list projects in organization 'contoso'",
+        api_version="7.1",
+        auth=Bearer((DEFAULT_SCOPE,)),
+        params={"$top": 1, "flag": True, "skip": None},
+        idempotent=idempotent,
+    )
+
+
+def sequence(*answers: httpx.Response | Exception) -> Any:
+    """A handler answering with each item in turn (exceptions are raised)."""
+    remaining = list(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = remaining.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return handler
+
+
+def test_every_request_carries_identity_headers_and_api_version(make_harness: MakeHarness) -> None:
+    h = make_harness(lambda r: json_response(200, {"value": []}))
+    send(h)
+    request = h.recorder.last
+    assert request.headers["user-agent"] == f"patwarden/{__version__}"
+    assert request.headers["accept"] == "application/json"
+    assert request.headers["x-tfs-fedauthredirect"] == "Suppress"
+    assert request.headers["authorization"] == f"Bearer {BEARER}1"
+    assert request.url.params["api-version"] == "7.1"
+    assert request.url.params["$top"] == "1"
+    assert request.url.params["flag"] == "true"
+    assert "skip" not in request.url.params
+
+
+def test_a_token_is_fetched_for_every_request(make_harness: MakeHarness) -> None:
+    h = make_harness(lambda r: json_response(200, {}))
+    send(h)
+    send(h)
+    assert h.credential.calls == [(DEFAULT_SCOPE,), (DEFAULT_SCOPE,)]
+    assert [r.headers["authorization"][-1] for r in h.requests] == ["1", "2"]
+
+
+def test_pat_calls_ask_for_pat_scopes_and_others_for_the_configured_default(
+    make_harness: MakeHarness,
+) -> None:
+    custom = "499b84ac-1321-427f-aa17-267ca6975798/vso.variablegroups_manage"
+    h = make_harness(
+        lambda r: json_response(200, {"patTokens": [], "value": []}), default_scopes=(custom,)
+    )
+    list(h.client.pats.list_tokens(org="contoso"))
+    list(h.client.graph.iter_users(org="contoso"))
+    assert h.credential.calls == [(PAT_READ_SCOPE, PAT_MANAGE_SCOPE), (custom,)]
+
+
+def test_get_is_retried_on_5xx_with_jittered_exponential_backoff(
+    make_harness: MakeHarness, clock: FakeClock
+) -> None:
+    h = make_harness(
+        sequence(
+            httpx.Response(500), httpx.Response(502), httpx.Response(504), json_response(200, {})
+        )
+    )
+    assert send(h).status_code == 200
+    assert len(h.requests) == 4
+    assert len(clock.sleeps) == 3
+    for n, delay in enumerate(clock.sleeps, start=1):
+        ceiling = 0.5 * 2 ** (n - 1)
+        assert ceiling / 2 <= delay <= ceiling
+
+
+def test_retries_are_bounded(make_harness: MakeHarness) -> None:
+    h = make_harness(lambda r: httpx.Response(503), retry=RetryPolicy(attempts=3))
+    with pytest.raises(AzdoServerError, match="after 3 attempts"):
+        send(h)
+    assert len(h.requests) == 3
+
+
+def test_backoff_is_capped(make_harness: MakeHarness, clock: FakeClock) -> None:
+    h = make_harness(
+        lambda r: httpx.Response(500),
+        retry=RetryPolicy(attempts=6, base_delay=1, max_delay=3),
+    )
+    with pytest.raises(AzdoServerError):
+        send(h)
+    assert max(clock.sleeps) <= 3
+    assert len(clock.sleeps) == 5
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, AzdoBadRequest),
+        (401, AzdoAccessDenied),
+        (403, AzdoAccessDenied),
+        (404, AzdoNotFound),
+        (501, AzdoServerError),
+    ],
+)
+def test_client_errors_and_501_are_not_retried(
+    make_harness: MakeHarness, status: int, error: type[Exception]
+) -> None:
+    h = make_harness(lambda r: httpx.Response(status))
+    with pytest.raises(error):
+        send(h)
+    assert len(h.requests) == 1
+
+
+def test_429_retry_after_is_honoured_for_the_whole_identity(
+    make_harness: MakeHarness, clock: FakeClock
+) -> None:
+    limiter = RateLimiter(clock=clock.time, sleep=clock.sleep)
+    start = clock.time()
+    h = make_harness(
+        sequence(httpx.Response(429, headers={"Retry-After": "7"}), json_response(200, {})),
+        rate_limiter=limiter,
+    )
+    other = make_harness(lambda r: json_response(200, {}), rate_limiter=limiter)
+    assert send(h).status_code == 200
+    assert clock.sleeps == [7.0]
+    assert clock.time() == start + 7
+    # A 429 for one client pauses every client of the identity:
+    limiter.observe(httpx.Headers({"Retry-After": "4"}))
+    send(other)
+    assert clock.sleeps == [7.0, 4.0]
+
+
+def test_429_without_headers_pauses_the_identity_by_the_backoff(
+    make_harness: MakeHarness, clock: FakeClock
+) -> None:
+    h = make_harness(sequence(httpx.Response(429), json_response(200, {})))
+    send(h)
+    assert len(clock.sleeps) == 1
+    assert 0.25 <= clock.sleeps[0] <= 0.5
+
+
+def test_remaining_zero_on_a_success_delays_the_next_request_until_reset(
+    make_harness: MakeHarness, clock: FakeClock
+) -> None:
+    reset = clock.time() + 30
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+    h = make_harness(sequence(json_response(200, {}, headers=headers), json_response(200, {})))
+    send(h)
+    assert clock.sleeps == []
+    send(h)
+    assert clock.sleeps == [30.0]
+
+
+def test_retry_after_on_a_200_is_honoured(make_harness: MakeHarness, clock: FakeClock) -> None:
+    h = make_harness(
+        sequence(json_response(200, {}, headers={"Retry-After": "2"}), json_response(200, {}))
+    )
+    send(h)
+    send(h)
+    assert clock.sleeps == [2.0]
+
+
+def test_an_advised_wait_beyond_the_limit_fails_fast(
+    make_harness: MakeHarness, clock: FakeClock
+) -> None:
+    h = make_harness(lambda r: httpx.Response(429, headers={"Retry-After": "3600"}))
+    with pytest.raises(AzdoRateLimited, match="3600 s"):
+        send(h)
+    assert clock.sleeps == []
+    assert len(h.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.ReadTimeout("timed out"),
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("timed out"),
+        httpx.RemoteProtocolError("connection reset"),
+        httpx.ReadError("reset by peer"),
+    ],
+)
+def test_idempotent_requests_survive_timeouts_and_resets(
+    make_harness: MakeHarness, error: Exception
+) -> None:
+    h = make_harness(sequence(error, json_response(200, {})))
+    assert send(h).status_code == 200
+    assert len(h.requests) == 2
+
+
+def test_persistent_network_failure_is_a_connection_error(make_harness: MakeHarness) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    h = make_harness(handler)
+    with pytest.raises(AzdoConnectionError, match="after 4 attempts") as info:
+        send(h)
+    assert "ConnectError" in str(info.value)
+    assert len(h.requests) == 4
+
+
+def test_untrusted_certificates_are_not_retried_and_point_at_ca_bundle(
+    make_harness: MakeHarness,
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    h = make_harness(handler)
+    with pytest.raises(AzdoConnectionError, match="not trusted") as info:
+        send(h)
+    assert "ca_bundle" in (info.value.hint or "")
+    assert len(h.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [httpx.ReadTimeout("timed out"), httpx.RemoteProtocolError("reset"), httpx.WriteError("x")],
+)
+def test_non_idempotent_requests_are_not_resent_once_sent(
+    make_harness: MakeHarness, error: Exception
+) -> None:
+    h = make_harness(sequence(error, json_response(200, {})))
+    with pytest.raises(RequestOutcomeUnknown, match="not idempotent"):
+        send(h, method="POST", idempotent=False)
+    assert len(h.requests) == 1
+
+
+def test_non_idempotent_requests_are_retried_when_never_sent(make_harness: MakeHarness) -> None:
+    h = make_harness(sequence(httpx.ConnectError("refused"), json_response(200, {})))
+    assert send(h, method="POST", idempotent=False).status_code == 200
+    assert len(h.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("first", "retried"),
+    [
+        (httpx.Response(429), True),
+        (httpx.Response(503, headers={"Retry-After": "1"}), True),
+        (httpx.Response(503), False),
+        (httpx.Response(500), False),
+        (httpx.Response(502), False),
+        (httpx.Response(504), False),
+    ],
+)
+def test_non_idempotent_retry_only_when_refused_before_acting(
+    make_harness: MakeHarness, first: httpx.Response, retried: bool
+) -> None:
+    h = make_harness(sequence(first, json_response(200, {})))
+    if retried:
+        assert send(h, method="POST", idempotent=False).status_code == 200
+        assert len(h.requests) == 2
+    else:
+        with pytest.raises(RequestOutcomeUnknown, match=f"HTTP {first.status_code}"):
+            send(h, method="POST", idempotent=False)
+        assert len(h.requests) == 1
+
+
+def test_credential_failures_become_auth_errors(make_harness: MakeHarness) -> None:
+    class Broken:
+        def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+            raise ClientAuthenticationError(
+                "AADSTS700082: The refresh token has expired due to inactivity.\nTrace ID: x"
+            )
+
+    h = make_harness(lambda r: json_response(200, {}), credential=Broken())
+    with pytest.raises(AuthError, match="AADSTS700082") as info:
+        send(h)
+    assert "Trace ID" not in str(info.value)
+    assert h.requests == []
+
+
+def test_no_credential_is_a_config_error(make_harness: MakeHarness) -> None:
+    h = make_harness(lambda r: json_response(200, {}), credential=None)
+    with pytest.raises(ConfigError, match="no Entra credential"):
+        send(h)
+
+
+def test_tls_verification_uses_the_ca_bundle_and_is_never_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import trustme
+
+    seen: list[Any] = []
+    real_client = httpx.Client
+
+    def spy(**kwargs: Any) -> httpx.Client:
+        seen.append(kwargs["verify"])
+        return real_client(**kwargs)
+
+    monkeypatch.setattr(httpx, "Client", spy)
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    AzdoTransport(credential=None, ca_bundle=bundle).close()
+    AzdoTransport(credential=None).close()
+    assert isinstance(seen[0], ssl.SSLContext)
+    assert seen[0].verify_mode is ssl.CERT_REQUIRED
+    assert seen[0].check_hostname is True
+    assert seen[1] is True
+
+
+def test_a_missing_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Cannot use CA bundle"):
+        AzdoTransport(credential=None, ca_bundle=tmp_path / "missing.pem")
+
+
+def test_retry_policy_validation() -> None:
+    with pytest.raises(ConfigError, match="attempts must be >= 1"):
+        RetryPolicy(attempts=0)
