@@ -327,6 +327,11 @@ def _problem(error: Mapping[str, Any]) -> Problem:
             fix="client_secret: {env: AZURE_CLIENT_SECRET}  or  certificate: {path: cert.pem}",
         )
     if kind == "string_pattern_mismatch":
+        if clean and clean[-1] == "[key]":  # a mapping key (an identity name) failed its pattern
+            clean = clean[:-1]
+            return Problem(
+                path=_dotted(clean), message="is not a valid name", fix=_pattern_fix(clean)
+            )
         return Problem(
             path=path, message="has characters that are not allowed", fix=_pattern_fix(clean)
         )

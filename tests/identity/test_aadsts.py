@@ -1,0 +1,63 @@
+"""AADSTS codes → cause and fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from patwarden.identity.aadsts import KNOWN_CODES, error_codes, explain
+
+
+@pytest.mark.parametrize(
+    ("code", "words", "needs_login"),
+    [
+        (700082, "90 days", True),
+        (50173, "revoked", True),
+        (70043, "sign-in frequency", True),
+        (50076, "multi-factor", True),
+        (50079, "register", True),
+        (53003, "Conditional Access", True),
+        (65001, "consent", True),
+        (7000215, "client secret is invalid", False),
+        (7000222, "expired", False),
+        (700016, "not found in the tenant", False),
+        (90002, "tenant was not found", False),
+    ],
+)
+def test_known_codes(code: int, words: str, needs_login: bool) -> None:
+    explanation = explain({"error": "invalid_grant", "error_codes": [code]})
+    assert explanation.code == code
+    assert words in explanation.cause
+    assert explanation.needs_login is needs_login
+    assert explanation.anchor.endswith(f"identities.md#aadsts{code}")
+
+
+def test_every_login_fix_names_the_identity_placeholder() -> None:
+    for explanation in KNOWN_CODES.values():
+        if explanation.needs_login:
+            fixed = explanation.fix.format(identity="rotator")
+            assert "patwarden login --identity rotator" in fixed
+
+
+def test_code_is_found_in_the_description_when_error_codes_is_absent() -> None:
+    result = {"error": "invalid_grant", "error_description": "AADSTS50173: The grant was revoked."}
+    assert error_codes(result) == (50173,)
+    assert explain(result).code == 50173
+
+
+def test_unknown_code_is_generic_but_names_the_code() -> None:
+    explanation = explain({"error": "invalid_grant", "error_codes": [9999999]})
+    assert explanation.code == 9999999
+    assert "AADSTS9999999" in explanation.cause
+    assert "invalid_grant" in explanation.cause
+    assert explanation.needs_login is True
+    assert explanation.anchor.endswith("identities.md#troubleshooting")
+
+
+def test_no_code_at_all() -> None:
+    explanation = explain({"error": "invalid_grant"})
+    assert explanation.code is None
+    assert "invalid_grant" in explanation.cause
+
+
+def test_first_known_code_wins() -> None:
+    assert explain({"error_codes": [123, 700082]}).code == 700082
