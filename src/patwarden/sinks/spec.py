@@ -18,6 +18,8 @@ from patwarden.sinks.errors import SinkConfigError
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from patwarden.azdo.client import AzureDevOpsClient
+
 _Spec = TypeVar("_Spec", bound="SinkSpec")
 
 
@@ -40,7 +42,7 @@ class SinkContext:
     """
 
     credential: Callable[[str], TokenCredential]
-    azure_devops: Callable[[str], Any] | None = None
+    azure_devops: Callable[[str], AzureDevOpsClient] | None = None
     organization: str | None = None
     ca_bundle: str | None = None
 

@@ -1,0 +1,351 @@
+"""The ``key_vault`` sink: each write is a new version of an Azure Key Vault secret.
+
+A version carries ``contentType`` (``application/vnd.patwarden.pat``), ``exp`` = the PAT's
+``validTo`` (so Key Vault's near-expiry events line up with the PAT) and tags naming the token,
+its ``authorizationId``, the operation and the expiry, which is how :meth:`current_version` knows
+which PAT the vault serves without any local state. Consumers read the newest version, so
+:meth:`restore` re-sets an older value as a new version; a PAT that was revoked gets its versions
+tagged by :meth:`mark_revoked`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from patwarden.errors import SinkError
+from patwarden.ports import SinkVersion, SinkWriteMeta
+from patwarden.secret import Secret
+from patwarden.sinks.errors import (
+    SINKS_DOCS,
+    SinkReadFailed,
+    SinkRefused,
+    SinkUnavailable,
+    SinkWriteFailed,
+)
+from patwarden.sinks.spec import SinkContext, SinkSpec, parse_spec
+
+if TYPE_CHECKING:
+    from azure.keyvault.secrets import SecretClient, SecretProperties
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/vnd.patwarden.pat"
+TAG_MANAGED_BY = "managedBy"
+TAG_TOKEN = "patwardenToken"  # noqa: S105  # a tag name, not a secret
+TAG_AUTHORIZATION_ID = "authorizationId"
+TAG_OPERATION_ID = "operationId"
+TAG_VALID_TO = "validTo"
+TAG_REVOKED_AT = "revokedAt"
+# Public and sovereign Key Vault hosts: the SDK may check that a challenge names their resource.
+_KEY_VAULT_SUFFIXES = (
+    ".vault.azure.net",
+    ".vault.azure.cn",
+    ".vault.usgovcloudapi.net",
+    ".vault.microsoftazure.de",
+)
+_ROLE_HINT = (
+    "Give the identity the 'Key Vault Secrets Officer' role on the vault (or, with access "
+    "policies, get/list/set secret permissions)."
+)
+
+
+class KeyVaultSinkSpec(SinkSpec):
+    """Config keys of the ``key_vault`` sink."""
+
+    kind: Literal["key_vault"] = "key_vault"
+    vault_url: str = Field(examples=["https://ops-kv.vault.azure.net"])
+    secret: str = Field(pattern=r"^[0-9A-Za-z-]{1,127}$", examples=["flux-git-pat"])
+    identity: str = Field(default="writer", min_length=1)
+    content_type: str = Field(default=CONTENT_TYPE, min_length=1, max_length=255)
+
+    @field_validator("vault_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname or parts.path.strip("/"):
+            raise ValueError("must be the vault's https:// URL without a path")
+        return value.rstrip("/")
+
+
+def is_public_vault_host(vault_url: str) -> bool:
+    """Whether *vault_url* is a Microsoft-run vault, where the SDK can verify challenges."""
+    host = (urlsplit(vault_url).hostname or "").lower()
+    return host.endswith(_KEY_VAULT_SUFFIXES)
+
+
+@dataclass(kw_only=True)
+class KeyVaultSink:
+    """Writes the PAT as new versions of one Key Vault secret (see the module docstring)."""
+
+    spec: KeyVaultSinkSpec
+    client: SecretClient = field(repr=False, compare=False)
+    _written: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], context: SinkContext) -> KeyVaultSink:
+        """Build the sink and its ``SecretClient`` (no request is made yet).
+
+        Raises:
+            SinkConfigError: the entry is invalid.
+        """
+        from azure.keyvault.secrets import SecretClient
+
+        parsed = parse_spec(KeyVaultSinkSpec, spec)
+        options: dict[str, Any] = {}
+        if context.ca_bundle:
+            options["connection_verify"] = context.ca_bundle
+        client = SecretClient(
+            parsed.vault_url,
+            context.credential(parsed.identity),
+            verify_challenge_resource=is_public_vault_host(parsed.vault_url),
+            **options,
+        )
+        return cls(spec=parsed, client=client)
+
+    def describe(self) -> str:
+        """Return ``key_vault <vault url>/secrets/<name>``."""
+        return f"key_vault {self.spec.vault_url}/secrets/{self.spec.secret}"
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def write(self, secret: Secret, meta: SinkWriteMeta) -> SinkVersion:
+        """Add a new version holding *secret*, with content type, expiry and version tags.
+
+        Raises:
+            SinkUnavailable: the vault could not be reached or the identity may not set secrets
+                (nothing changed).
+            SinkRefused: the vault refused the request as invalid (nothing changed).
+            SinkWriteFailed: the request may have been applied but no answer confirmed it.
+        """
+        tags = {
+            TAG_MANAGED_BY: "patwarden",
+            TAG_TOKEN: meta.token_name,
+            TAG_AUTHORIZATION_ID: meta.authorization_id,
+            TAG_OPERATION_ID: meta.operation_id,
+            TAG_VALID_TO: meta.valid_to.isoformat(),
+        }
+        with self._translated("write", writing=True):
+            stored = self.client.set_secret(
+                self.spec.secret,
+                secret.reveal(),
+                content_type=self.spec.content_type,
+                tags=tags,
+                expires_on=meta.valid_to,
+            )
+        version = stored.properties.version
+        if not version:
+            raise SinkWriteFailed(
+                f"Key Vault stored {self.describe()} but did not say which version it created.",
+                hint="Check the vault (or the emulator) for a malformed response.",
+            )
+        self._written = version
+        return SinkVersion(ref=version, authorization_id=meta.authorization_id)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def read_back(self) -> Secret:
+        """Return the value of the newest version.
+
+        Raises:
+            SinkReadFailed: the secret does not exist or its newest version is disabled.
+            SinkUnavailable: the vault could not be reached or the identity may not read.
+        """
+        try:
+            with self._translated("read", writing=False):
+                value = self.client.get_secret(self.spec.secret).value
+        except _NothingServed:
+            value = None
+        if value is None:
+            raise SinkReadFailed(
+                f"Cannot read back {self.describe()}: it does not exist or its newest version "
+                "is disabled.",
+                hint="Run the rotation again to write a fresh version.",
+            )
+        return Secret(value)
+
+    def current_version(self) -> SinkVersion | None:
+        """Return the newest version and the ``authorizationId`` its tags name.
+
+        None when the secret does not exist or its newest version is disabled (nothing is
+        served). A version without patwarden's tags has ``authorization_id`` None.
+
+        Raises:
+            SinkUnavailable: the vault could not be reached or the identity may not read.
+        """
+        try:
+            with self._translated("read", writing=False):
+                properties = self.client.get_secret(self.spec.secret).properties
+        except _NothingServed:
+            return None
+        if not properties.version:
+            return None
+        tags = properties.tags or {}
+        return SinkVersion(ref=properties.version, authorization_id=tags.get(TAG_AUTHORIZATION_ID))
+
+    # --- rollback and revocation -----------------------------------------------------------
+
+    def restore(self, previous: SinkVersion | None) -> bool:
+        """Serve *previous* again: re-set its value as the newest version, then disable ours.
+
+        If *previous* is None, or its value cannot be read, the version this sink wrote is
+        disabled instead (so the vault does not serve a PAT about to be revoked); that returns
+        True only for None. Never raises.
+        """
+        try:
+            return self._restore(previous)
+        except SinkError as err:
+            logger.warning("could not restore %s: %s", self.describe(), err)
+            return False
+
+    def _restore(self, previous: SinkVersion | None) -> bool:
+        current = self.current_version()
+        if previous is not None and current is not None and current.ref == previous.ref:
+            return True
+        written = self._written or (current.ref if current else None)
+        restored = previous is not None and self._reset_to(previous.ref)
+        if written is not None and written != (previous.ref if previous else None):
+            with self._translated("disable a version of", writing=True):
+                self.client.update_secret_properties(self.spec.secret, written, enabled=False)
+        return restored or previous is None
+
+    def _reset_to(self, version: str) -> bool:
+        try:
+            with self._translated("read an older version of", writing=False):
+                self.client.update_secret_properties(self.spec.secret, version, enabled=True)
+                old = self.client.get_secret(self.spec.secret, version)
+        except (SinkError, _NothingServed) as err:
+            logger.warning("cannot read version %s of %s: %s", version, self.describe(), err)
+            return False
+        if old.value is None:
+            return False
+        with self._translated("restore", writing=True):
+            self.client.set_secret(
+                self.spec.secret,
+                old.value,
+                content_type=old.properties.content_type,
+                tags=dict(old.properties.tags or {}),
+                expires_on=old.properties.expires_on,
+            )
+        return True
+
+    def mark_revoked(self, authorization_id: str, *, at: datetime | None = None) -> int:
+        """Tag every version holding the PAT *authorization_id* as revoked; return how many.
+
+        Raises:
+            SinkUnavailable: the vault could not be reached or the identity may not list/update.
+        """
+        stamp = (at or datetime.now(UTC)).isoformat()
+        marked = 0
+        try:
+            with self._translated("list the versions of", writing=False):
+                versions: list[SecretProperties] = list(
+                    self.client.list_properties_of_secret_versions(self.spec.secret)
+                )
+        except _NothingServed:
+            return 0
+        with self._translated("tag revoked versions of", writing=True):
+            for properties in versions:
+                tags = dict(properties.tags or {})
+                if tags.get(TAG_AUTHORIZATION_ID) != authorization_id or TAG_REVOKED_AT in tags:
+                    continue
+                tags[TAG_REVOKED_AT] = stamp
+                self.client.update_secret_properties(
+                    self.spec.secret, properties.version, tags=tags
+                )
+                marked += 1
+        return marked
+
+    # --- errors ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _translated(self, action: str, *, writing: bool) -> Iterator[None]:
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        target = self.describe()
+        try:
+            yield
+        except ResourceNotFoundError:
+            if not writing:
+                raise _NothingServed from None
+            raise SinkRefused(
+                f"Cannot {action} {target}: the vault or the secret does not exist.",
+                hint="Check vault_url and the secret name.",
+                docs=SINKS_DOCS,
+            ) from None
+        except ClientAuthenticationError as err:
+            raise SinkUnavailable(
+                f"Cannot {action} {target}: the identity {self.spec.identity!r} could not "
+                f"authenticate to Key Vault ({_first_line(err)}).",
+                hint="Run `patwarden doctor` to check the identity's credential and tenant.",
+                docs=SINKS_DOCS,
+            ) from None
+        except HttpResponseError as err:
+            status = err.status_code or 0
+            if status == 403 and "disabled" in str(err.message or "").lower():
+                raise _NothingServed from None
+            if status == 403:
+                raise SinkUnavailable(
+                    f"Cannot {action} {target}: the identity {self.spec.identity!r} is not "
+                    f"allowed ({_first_line(err)}).",
+                    hint=_ROLE_HINT,
+                    docs=SINKS_DOCS,
+                ) from None
+            if writing and (status >= 500 or status == 0):
+                raise _uncertain(action, target, err) from None
+            cls = SinkRefused if 400 <= status < 500 and status != 429 else SinkUnavailable
+            raise cls(
+                f"Cannot {action} {target}: Key Vault answered HTTP {status} ({_first_line(err)}).",
+                hint="Check the vault URL and secret name; retry later if the vault is busy.",
+            ) from None
+        except ServiceResponseError as err:
+            if writing:
+                raise _uncertain(action, target, err) from None
+            raise _unreachable(action, target, err) from None
+        except ServiceRequestError as err:
+            raise _unreachable(action, target, err) from None
+        except ValueError as err:  # the SDK's challenge-resource check
+            raise SinkRefused(
+                f"Cannot {action} {target}: {err}",
+                hint="Check vault_url: it must be the vault's own https:// URL.",
+                docs=SINKS_DOCS,
+            ) from None
+
+
+class _NothingServed(Exception):
+    """Internal: the secret does not exist or its newest version is disabled."""
+
+
+def _first_line(err: Exception) -> str:
+    message = getattr(err, "message", None) or str(err)
+    return (str(message).strip().splitlines() or ["no detail"])[0][:300]
+
+
+def _uncertain(action: str, target: str, err: Exception) -> SinkWriteFailed:
+    return SinkWriteFailed(
+        f"Could not {action} {target}: {_first_line(err)}. The request may or may not have "
+        "taken effect.",
+        hint="Run the rotation again; the old PAT stays valid until every sink holds the new one.",
+        docs=SINKS_DOCS,
+    )
+
+
+def _unreachable(action: str, target: str, err: Exception) -> SinkUnavailable:
+    detail = _first_line(err)
+    hint = "Check network access to the vault and its URL."
+    if "CERTIFICATE_VERIFY_FAILED" in str(err):
+        hint = "Set ca_bundle to the CA that signed the vault's certificate (PEM)."
+    return SinkUnavailable(f"Cannot {action} {target}: {detail}.", hint=hint, docs=SINKS_DOCS)

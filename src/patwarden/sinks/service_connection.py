@@ -1,0 +1,145 @@
+"""The ``service_connection`` sink: the secret parameter of an existing Azure DevOps endpoint.
+
+Only that one authorization parameter changes (``apitoken`` for "Azure Repos/Team Foundation
+Server" connections with scheme ``Token``, ``password`` for ``UsernamePassword``, or the
+configured ``parameter``); every other field goes back as read. Which PAT the connection holds is
+recorded as a version marker line in its description (see :mod:`patwarden.sinks.devops`). Secret
+parameters are never returned, so :meth:`read_back` is None and :meth:`restore` cannot bring
+back an older value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+from pydantic import Field
+
+from patwarden.azdo.client import AzureDevOpsClient
+from patwarden.azdo.service_endpoints import ServiceEndpoint, secret_update
+from patwarden.errors import SinkError
+from patwarden.ports import SinkVersion, SinkWriteMeta
+from patwarden.secret import Secret
+from patwarden.sinks import devops
+from patwarden.sinks.errors import SINKS_DOCS, SinkRefused
+from patwarden.sinks.spec import SinkContext, SinkSpec, parse_spec
+
+logger = logging.getLogger(__name__)
+
+# The parameter that carries the PAT, by authorization scheme (contract §9.2).
+DEFAULT_PARAMETERS = {"token": "apitoken", "usernamepassword": "password"}
+
+
+class ServiceConnectionSinkSpec(SinkSpec):
+    """Config keys of the ``service_connection`` sink."""
+
+    kind: Literal["service_connection"] = "service_connection"
+    project: str = Field(min_length=1, examples=["infra"])
+    endpoint_id: str = Field(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        examples=["6a1c4d9e-0000-4000-8000-000000000000"],
+    )
+    parameter: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    identity: str = Field(default="writer", min_length=1)
+    organization: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceConnectionSink:
+    """Writes the PAT into a service connection's secret parameter (see the module docstring)."""
+
+    spec: ServiceConnectionSinkSpec
+    organization: str
+    client: AzureDevOpsClient = dataclasses.field(repr=False, compare=False)
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], context: SinkContext) -> ServiceConnectionSink:
+        """Build the sink from its config entry; the client is the one of ``identity``.
+
+        Raises:
+            SinkConfigError: the entry is invalid or no organization is known.
+        """
+        parsed = parse_spec(ServiceConnectionSinkSpec, spec)
+        org = devops.organization_for(parsed.organization, context, kind="service_connection")
+        client = devops.client_for(context, identity=parsed.identity, kind="service_connection")
+        return cls(spec=parsed, organization=org, client=client)
+
+    def describe(self) -> str:
+        """Return ``service_connection <org>/<project>/<endpoint id>``."""
+        return f"service_connection {self.organization}/{self.spec.project}/{self.spec.endpoint_id}"
+
+    def _endpoint(self) -> ServiceEndpoint:
+        return self.client.service_endpoints.get(
+            org=self.organization, project=self.spec.project, endpoint_id=self.spec.endpoint_id
+        )
+
+    def _parameter(self, endpoint: ServiceEndpoint) -> str:
+        if self.spec.parameter:
+            return self.spec.parameter
+        parameter = DEFAULT_PARAMETERS.get((endpoint.scheme or "").lower())
+        if parameter is None:
+            raise SinkRefused(
+                f"Service connection {endpoint.name!r} ({endpoint.id}) uses the authorization "
+                f"scheme {endpoint.scheme!r}; patwarden does not know which of its parameters "
+                f"({', '.join(sorted(endpoint.parameters)) or 'none'}) holds the PAT.",
+                hint="Set `parameter` on this sink to the parameter that carries the PAT.",
+                docs=SINKS_DOCS,
+            )
+        return parameter
+
+    def write(self, secret: Secret, meta: SinkWriteMeta) -> SinkVersion:
+        """Replace the secret parameter with *secret* and the description's version marker.
+
+        Raises:
+            SinkRefused: the connection does not exist or its scheme is unknown (nothing changed).
+            SinkUnavailable: Azure DevOps could not be reached or the identity lacks access
+                (nothing changed).
+            SinkWriteFailed: the PUT failed in a way that may have applied it.
+        """
+        marker = devops.VersionMarker.for_write(ref=uuid.uuid4().hex, meta=meta)
+        with devops.translated(target=self.describe(), writing=False):
+            endpoint = self._endpoint()
+            update = secret_update(endpoint, parameter=self._parameter(endpoint), value=secret)
+        document = dict(update.document)
+        document["description"] = devops.replace_marker(
+            endpoint.document.get("description"), marker
+        )
+        update = dataclasses.replace(update, document=MappingProxyType(document))
+        with devops.translated(target=self.describe(), writing=True):
+            self.client.service_endpoints.put(org=self.organization, update=update)
+        return marker.version()
+
+    def read_back(self) -> None:
+        """Azure DevOps never returns secret parameters: always None."""
+        return None
+
+    def current_version(self) -> SinkVersion:
+        """Return the version the description's marker records (``unmanaged`` if none).
+
+        Raises:
+            SinkUnavailable | SinkRefused: the connection could not be read.
+        """
+        with devops.translated(target=self.describe(), writing=False):
+            endpoint = self._endpoint()
+        description = endpoint.document.get("description")
+        marker = devops.VersionMarker.find(description if isinstance(description, str) else None)
+        return marker.version() if marker else devops.unmanaged()
+
+    def restore(self, previous: SinkVersion | None) -> bool:
+        """True only if the connection already serves *previous*; never raises.
+
+        The old value cannot be read back and a connection cannot be left without its secret, so
+        nothing is changed: a False tells the engine the connection holds the new PAT.
+        """
+        if previous is None:
+            return False
+        try:
+            return self.current_version().ref == previous.ref
+        except SinkError as err:
+            logger.warning("could not restore %s: %s", self.describe(), err)
+            return False
