@@ -137,12 +137,23 @@ def _authenticate_assertion(
     return ClientAuth(app=app, method="certificate")
 
 
-def _thumbprints(certificate: x509.Certificate) -> dict[str, str]:
+def _thumbprints(certificate: x509.Certificate) -> dict[str, bytes]:
     der = certificate.public_bytes(serialization.Encoding.DER)
     return {
-        "x5t": base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b"=").decode(),  # noqa: S324 - the x5t header is SHA-1 by definition
-        "x5t#S256": base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode(),
+        "x5t": hashlib.sha1(der).digest(),  # noqa: S324 - the x5t header is SHA-1 by definition
+        "x5t#S256": hashlib.sha256(der).digest(),
     }
+
+
+def _thumbprint_bytes(value: object) -> bytes | None:
+    """Decode a presented thumbprint (base64url or base64, padded or not; MSAL pads)."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().rstrip("=").replace("+", "-").replace("/", "_")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _verify_certificate_assertion(
@@ -162,7 +173,9 @@ def _verify_certificate_assertion(
     certificate = x509.load_pem_x509_certificate(app.certificate_pem.encode())
     expected = _thumbprints(certificate)
     presented = {name: header.get(name) for name in expected if header.get(name)}
-    if not presented or any(expected[name] != value for name, value in presented.items()):
+    if not presented or any(
+        _thumbprint_bytes(value) != expected[name] for name, value in presented.items()
+    ):
         raise _invalid_client(
             700027,
             "The certificate with identifier used to sign the client assertion is not registered "
