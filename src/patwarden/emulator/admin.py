@@ -1,12 +1,103 @@
-"""Placeholder until the admin feature lands."""
+"""The admin API core (``/_admin``, JSON): reset, request log, issued secrets, and every feature's
+admin endpoints.
+
+- ``POST /_admin/reset``: back to the freshly seeded state (every feature's ``reset(emu)``, the
+  directory's seeded users and flags, the issued-secrets list).
+- ``GET /_admin/requests?since=<seq>`` / ``DELETE /_admin/requests``: the request log.
+- ``GET /_admin/issued-secrets``: every secret value the emulator handed out since the last reset.
+- Fault injection (:mod:`faults_admin`), rate limiting (:mod:`ratelimit`) and each feature module's
+  ``admin_routes(emu)``.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from types import ModuleType
+from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from patwarden.emulator import (
+    devops,
+    entra,
+    faults,
+    faults_admin,
+    keyvault,
+    ratelimit,
+    requestlog,
+)
 from patwarden.emulator.context import Emulator
+
+# Feature modules whose state the reset clears and whose admin endpoints are mounted here.
+FEATURES: tuple[ModuleType, ...] = (entra, devops, keyvault, faults, ratelimit, requestlog)
+
+
+def _feature_hook(module: ModuleType, name: str) -> Any:
+    # TRANSITION: `entra` and `devops` are still placeholders without `reset`/`admin_routes`.
+    # Once every feature exports both, call them directly.
+    return getattr(module, name, None)
+
+
+def seeded_user_ids(emu: Emulator) -> set[str]:
+    """Object ids of the users every fresh emulator has."""
+    ids = emu.identities
+    return {ids.rotator.oid, ids.org_admin.oid, ids.legacy_user.oid}
+
+
+def reset_all(emu: Emulator) -> None:
+    """Put the whole emulator back to its freshly seeded state (keys and identities kept)."""
+    for module in FEATURES:
+        hook = _feature_hook(module, "reset")
+        if hook is not None:
+            hook(emu)
+    ids = emu.identities
+    emu.directory.reset(
+        keep=seeded_user_ids(emu),
+        passwords={
+            ids.rotator.oid: ids.rotator_password,
+            ids.legacy_user.oid: ids.legacy_password,
+        },
+    )
+    with emu._issued_lock:
+        emu.issued_secrets.clear()
 
 
 def routes(emu: Emulator) -> list[BaseRoute]:
-    """The routes this module serves."""
-    return []
+    """Every ``/_admin`` route."""
+    log = requestlog.request_log(emu)
+
+    async def reset(request: Request) -> Response:
+        reset_all(emu)
+        return JSONResponse({"reset": True})
+
+    async def requests(request: Request) -> Response:
+        if request.method == "DELETE":
+            log.clear()
+            return JSONResponse({"requests": []})
+        try:
+            since = int(request.query_params.get("since", "0"))
+        except ValueError:
+            return JSONResponse(
+                {"error": "bad_request", "message": "'since' must be an integer."}, 400
+            )
+        entries = [requestlog.as_json(entry) for entry in log.since(since)]
+        last = entries[-1]["seq"] if entries else since
+        return JSONResponse({"requests": entries, "last_seq": last})
+
+    async def issued_secrets(request: Request) -> Response:
+        with emu._issued_lock:
+            issued = [{"kind": kind, "value": value} for kind, value in emu.issued_secrets]
+        return JSONResponse({"secrets": issued})
+
+    mounted: list[BaseRoute] = [
+        Route("/_admin/reset", reset, methods=["POST"]),
+        Route("/_admin/requests", requests, methods=["GET", "DELETE"]),
+        Route("/_admin/issued-secrets", issued_secrets, methods=["GET"]),
+        *faults_admin.admin_routes(emu),
+    ]
+    for module in FEATURES:
+        hook = _feature_hook(module, "admin_routes")
+        if hook is not None:
+            mounted.extend(hook(emu))
+    return mounted

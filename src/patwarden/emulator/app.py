@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from patwarden.emulator import admin, devops, entra, keyvault
 from patwarden.emulator.context import Emulator
+from patwarden.emulator.faults import FaultMiddleware
+from patwarden.emulator.ratelimit import RateLimitMiddleware
+from patwarden.emulator.requestlog import RequestLogMiddleware
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -23,6 +27,13 @@ def build_app(emu: Emulator) -> Starlette:
         *devops.routes(emu),
         *entra.routes(emu),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: _not_found})
+    # Outermost first: the log sees what the client saw (faults and 429s included); faults wrap
+    # the rate limiter so a lost response can follow a counted request. None touch /_admin.
+    middleware = [
+        Middleware(RequestLogMiddleware, emu=emu),
+        Middleware(FaultMiddleware, emu=emu),
+        Middleware(RateLimitMiddleware, emu=emu),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={404: _not_found})
     app.state.emulator = emu
     return app

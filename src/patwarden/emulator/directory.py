@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,14 @@ PUBLIC_CLIENT_SCOPES = (
     "vso.variablegroups_manage",
     "vso.serviceendpoint_manage",
 )
+
+# The (mfa_required, org_admin) flags `seed_defaults` gives its users, by UPN; `Directory.reset`
+# restores them. Keep the two in step.
+SEEDED_USER_FLAGS: dict[str, tuple[bool, bool]] = {
+    "svc-patwarden@contoso.example": (True, False),
+    "admin@contoso.example": (True, True),
+    "legacy-svc@contoso.example": (False, False),
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -191,13 +200,33 @@ class Directory:
                     (int(value), oid),
                 )
 
-    def reset(self, *, keep: set[str]) -> None:
-        """Delete every user whose object id is not in *keep* and restore the kept users' flags."""
-        rows = self.store.query("SELECT oid FROM users")
-        for row in rows:
-            if row["oid"] not in keep:
-                self.store.execute("DELETE FROM users WHERE oid = ?", (row["oid"],))
-        self.store.execute("UPDATE users SET enabled = 1, removed = 0")
+    def reset(
+        self,
+        *,
+        keep: set[str],
+        passwords: Mapping[str, str] | None = None,
+    ) -> None:
+        """Back to the seeded directory (the admin API's reset).
+
+        Deletes every user whose object id is not in *keep*, re-enables (un-removes) the kept
+        users, restores the seeded users' MFA and org-admin flags (:data:`SEEDED_USER_FLAGS`) and
+        sets the passwords in *passwords* (object id -> password) again. Apps are left alone.
+        """
+        with self.store.transaction() as tx:
+            for row in tx.query("SELECT oid FROM users"):
+                if row["oid"] not in keep:
+                    tx.execute("DELETE FROM users WHERE oid = ?", (row["oid"],))
+            tx.execute("UPDATE users SET enabled = 1, removed = 0")
+            for upn, (mfa_required, org_admin) in SEEDED_USER_FLAGS.items():
+                tx.execute(
+                    "UPDATE users SET mfa_required = ?, org_admin = ? WHERE upn = ?",
+                    (int(mfa_required), int(org_admin), upn),
+                )
+            for oid, password in (passwords or {}).items():
+                tx.execute(
+                    "UPDATE users SET password_sha256 = ? WHERE oid = ?",
+                    (hashlib.sha256(password.encode()).hexdigest(), oid),
+                )
 
     # apps ----------------------------------------------------------------------------------
     def add_app(

@@ -99,6 +99,7 @@ def serve(
 
     from patwarden.emulator.app import build_app
     from patwarden.emulator.example_config import write_example_config
+    from patwarden.emulator.faults import ConnectionExposingH11Protocol
 
     _check_loopback(host)
     temporary = state_dir is None
@@ -138,6 +139,7 @@ def serve(
 
     config = uvicorn.Config(
         build_app(emu),
+        http=ConnectionExposingH11Protocol,  # lets fault injection reset connections
         ssl_certfile=str(emu.tls.server_cert),
         ssl_keyfile=str(emu.tls.server_key),
         log_level="warning",
