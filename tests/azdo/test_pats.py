@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -405,7 +406,9 @@ def test_revoke_maps_a_business_error(make_harness: MakeHarness) -> None:
 
 
 def test_revoke_is_retried_because_it_is_idempotent(make_harness: MakeHarness) -> None:
-    answers = iter([httpx.Response(503), httpx.ReadTimeout("slow"), httpx.Response(204)])
+    answers: Iterator[httpx.Response | Exception] = iter(
+        [httpx.Response(503), httpx.ReadTimeout("slow"), httpx.Response(204)]
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         answer = next(answers)
