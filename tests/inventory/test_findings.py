@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -24,26 +23,9 @@ from patwarden.inventory.model import (
     PatStatus,
     Severity,
 )
+from tests.inventory.factories import DAY, NOW, pat
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 RULES = FindingRules()
-DAY = timedelta(days=1)
-
-
-def pat(**changes: object) -> PatRecord:
-    """A clean PAT: org-scoped, read-only, 30-day lifetime, 20 days left, active owner."""
-    base = PatRecord(
-        organization="contoso",
-        owner=Owner(descriptor="aad.alice", principal_name="alice@contoso.example"),
-        authorization_id="11111111-1111-1111-1111-111111111111",
-        display_name="ci-feed-reader",
-        scopes=("vso.packaging",),
-        valid_from=NOW - 10 * DAY,
-        valid_to=NOW + 20 * DAY,
-        is_global=False,
-        is_valid=True,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def kinds(record: PatRecord, *, now: datetime = NOW, rules: FindingRules = RULES) -> set[str]:

@@ -39,7 +39,8 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 # A cell starting with one of these is run as a formula by spreadsheet programs; display names
-# are chosen by PAT owners, so such cells get a leading apostrophe (OWASP "CSV injection").
+# are chosen by PAT owners, so such text cells get a leading apostrophe (OWASP "CSV injection").
+# Numbers (days_to_expiry may be negative) are written as they are.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -172,11 +173,11 @@ def row_to_csv(row: InventoryRow, *, now: datetime) -> list[str]:
 
     values = [
         data["organization"],
-        owner["principal_name"] or owner["display_name"] or "",
-        owner["descriptor"],
+        _cell(owner["principal_name"] or owner["display_name"] or owner["descriptor"]),
+        _cell(owner["descriptor"]),
         owner["status"],
-        data["authorization_id"],
-        data["display_name"],
+        _cell(data["authorization_id"]),
+        _cell(data["display_name"]),
         " ".join(data["scopes"]),
         text(data["valid_from"]),
         text(data["valid_to"]),
@@ -188,7 +189,7 @@ def row_to_csv(row: InventoryRow, *, now: datetime) -> list[str]:
         text(data["max_severity"]),
         ";".join(f["kind"] for f in data["findings"]),
     ]
-    return [_cell(v) for v in values]
+    return values
 
 
 class CsvWriter:

@@ -200,7 +200,7 @@ def html_row(row: InventoryRow) -> str:
         f'<div class="fix">{_e(pat.authorization_id)}</div></td>'
         f'<td class="scopes" data-sort="{_e(" ".join(pat.scopes))}">'
         f"{_e(' '.join(pat.scopes))}</td>"
-        f'<td data-sort="{_e(iso(pat.valid_to) or "")}">{_date(pat.valid_to)}</td>'
+        f'<td class="date" data-sort="{_e(iso(pat.valid_to) or "")}">{_date(pat.valid_to)}</td>'
         f'<td data-sort="{"" if lifetime is None else lifetime}">'
         f"{'' if lifetime is None else lifetime}</td>"
         f'<td data-sort="{row.status.value}">{row.status.value}</td>'

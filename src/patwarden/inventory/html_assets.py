@@ -50,7 +50,9 @@ th,td{text-align:left;vertical-align:top;padding:6px 8px;border-bottom:1px solid
 th{position:sticky;top:0;background:var(--card);cursor:pointer;user-select:none;
 white-space:nowrap}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
-td.scopes{font-family:ui-monospace,monospace;font-size:12px;max-width:260px;word-break:break-word}
+td.scopes{font-family:ui-monospace,monospace;font-size:12px;min-width:150px;max-width:260px;
+overflow-wrap:break-word}
+td.date{white-space:nowrap}
 td ul{margin:0;padding-left:0;list-style:none}
 td li+li{margin-top:4px}
 .fix{color:var(--muted);font-size:12px}
@@ -80,9 +82,9 @@ JS = """
     if (!isNaN(x) && !isNaN(y) && String(x) === a && String(y) === b) { return x - y; }
     return a.localeCompare(b);
   }
-  function sortBy(th){
+  function sortBy(th, ascending){
     var col = th.cellIndex;
-    var asc = th.getAttribute("aria-sort") !== "ascending";
+    var asc = ascending === undefined ? th.getAttribute("aria-sort") !== "ascending" : ascending;
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function(h){
       h.removeAttribute("aria-sort");
     });
@@ -126,6 +128,7 @@ JS = """
     el.addEventListener("input", apply);
     el.addEventListener("change", apply);
   });
+  sortBy(table.tHead.rows[0].cells[0], false);  // worst first
   apply();
 })();
 """
