@@ -1,0 +1,564 @@
+"""The rotation engine: runs the protocol of design §2 through the ports, resumably.
+
+For every configured token, under that token's cross-process lock: reconcile (resume interrupted
+operations, revoke previous PATs whose grace period ended, revoke orphans, report drift), then
+plan (is it due, by the *issued* validTo?) and, if due, rotate: create → distribute → verify →
+promote → revoke the previous PAT once ``revoke_after`` has passed. Each step is journaled before
+its action runs (:mod:`patwarden.domain.rotation`), so a crash at any point resumes on the next
+run. The result is a typed :class:`~patwarden.engine_outcomes.TokenOutcome` per token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
+from datetime import timedelta
+
+from patwarden.domain.marker import format_marker
+from patwarden.domain.messages import Event, Resume, Wait
+from patwarden.domain.models import (
+    AuditRecord,
+    IssuedPat,
+    ManagedTokenState,
+    SinkRecord,
+    TokenSpec,
+)
+from patwarden.domain.operation import Operation, Outcome, SinkProgress, SinkStatus, Step
+from patwarden.domain.rotation import transition
+from patwarden.domain.schedule import ScheduleError, check_spec, decide
+from patwarden.engine_actions import ActionRunner, StopOperation, describe_error
+from patwarden.engine_outcomes import (
+    AdoptResult,
+    Finding,
+    FindingKind,
+    OutcomeKind,
+    Promotion,
+    RunReport,
+    SinkReport,
+    TokenOutcome,
+    TokenPlan,
+)
+from patwarden.engine_reconcile import adopt_token, find_drift, marked_for, revoke_orphans
+from patwarden.errors import ConfigError
+from patwarden.ports import Clock, PatIssuer, Sink, StateLocked, StateStore
+
+__all__ = ["PromotionHook", "RotationEngine", "SinkResolver"]
+
+SinkResolver = Callable[[TokenSpec], Sequence[Sink]]
+"""Builds the live sinks of a token (the lead wires config sink specs to sink objects)."""
+
+PromotionHook = Callable[[TokenSpec, Promotion], Sequence[str]]
+"""Runs a token's hooks after promotion; returns secret-free notes for the outcome."""
+
+ORPHAN_MARGIN_DEFAULT = 3600.0
+_CLAMP_NOTE_TOLERANCE = timedelta(minutes=5)
+
+
+def _new_operation_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RotationEngine:
+    """Rotates managed tokens through a :class:`PatIssuer`, sinks and a :class:`StateStore`."""
+
+    def __init__(
+        self,
+        *,
+        issuer: PatIssuer,
+        store: StateStore,
+        clock: Clock,
+        sinks: SinkResolver,
+        on_promoted: PromotionHook | None = None,
+        lock_timeout: float = 300.0,
+        orphan_margin_seconds: float = ORPHAN_MARGIN_DEFAULT,
+        new_operation_id: Callable[[], str] = _new_operation_id,
+    ) -> None:
+        self._issuer = issuer
+        self._store = store
+        self._clock = clock
+        self._resolve_sinks = sinks
+        self._on_promoted = on_promoted
+        self._lock_timeout = lock_timeout
+        self._orphan_margin = timedelta(seconds=orphan_margin_seconds)
+        self._new_operation_id = new_operation_id
+
+    # --- public API ----------------------------------------------------------------------------
+
+    def plan(self, specs: Sequence[TokenSpec]) -> list[TokenPlan]:
+        """Say, for each token, whether it is due and why; changes nothing."""
+        plans = []
+        now = self._clock.now()
+        for spec in specs:
+            state = self._store.load_token(spec.name)
+            unfinished = tuple(
+                op.operation_id
+                for op in self._store.operations(spec.name, unfinished=True)
+                if op.step is not Step.REVOKE_PENDING
+            )
+            problem = None
+            try:
+                check_spec(spec)
+            except ScheduleError as exc:
+                problem = exc.message
+            decision = decide(spec=spec, issued=state.current if state else None, now=now)
+            plans.append(
+                TokenPlan(
+                    token_name=spec.name,
+                    decision=decision,
+                    state=state,
+                    unfinished_operations=unfinished,
+                    problem=problem or decision.problem,
+                )
+            )
+        return plans
+
+    def run(
+        self, specs: Sequence[TokenSpec], *, dry_run: bool = False, force: Collection[str] = ()
+    ) -> RunReport:
+        """Reconcile, then rotate every due token (and every token named in ``force``).
+
+        ``dry_run`` plans and reconciles read-only: nothing is created, written or revoked.
+        """
+        marked = self._list_marked({spec.organization for spec in specs})
+        outcomes: list[TokenOutcome] = []
+        findings: list[Finding] = []
+        for spec in specs:
+            listing = marked.get(spec.organization)
+            if dry_run:
+                outcomes.append(self._dry_run(spec, listing, findings))
+                continue
+            try:
+                with self._store.token_lock(spec.name, timeout=self._lock_timeout):
+                    outcome = self._run_token(spec, listing, findings, force=spec.name in force)
+            except StateLocked as exc:
+                outcome = TokenOutcome(
+                    token_name=spec.name, kind=OutcomeKind.SKIPPED, reason=exc.message
+                )
+            outcomes.append(outcome)
+        return RunReport(outcomes=tuple(outcomes), findings=tuple(findings))
+
+    def adopt(
+        self, specs: Sequence[TokenSpec], *, replace_existing: bool = False
+    ) -> list[AdoptResult]:
+        """Rebuild the state of each token from display-name markers and sink metadata.
+
+        Tokens the state already knows are left alone unless ``replace_existing``.
+        """
+        marked = self._list_marked({spec.organization for spec in specs})
+        results = []
+        for spec in specs:
+            with self._store.token_lock(spec.name, timeout=self._lock_timeout):
+                if self._store.load_token(spec.name) is not None and not replace_existing:
+                    results.append(
+                        AdoptResult(
+                            token_name=spec.name,
+                            adopted=False,
+                            current_authorization_id=None,
+                            detail="already managed; pass --replace to rebuild it anyway",
+                        )
+                    )
+                    continue
+                listing = marked.get(spec.organization)
+                if not isinstance(listing, list):
+                    detail = f"cannot list PATs in {spec.organization}: {listing}"
+                    results.append(
+                        AdoptResult(
+                            token_name=spec.name,
+                            adopted=False,
+                            current_authorization_id=None,
+                            detail=detail,
+                        )
+                    )
+                    continue
+                state, result = adopt_token(
+                    spec=spec, marked=listing, sinks=self._sinks(spec), now=self._clock.now()
+                )
+                self._store.save_token(state, audit=[self._audit("adopted", state, result.detail)])
+                results.append(result)
+        return results
+
+    # --- one token -----------------------------------------------------------------------------
+
+    def _run_token(
+        self,
+        spec: TokenSpec,
+        listing: list[IssuedPat] | str | None,
+        findings: list[Finding],
+        *,
+        force: bool,
+    ) -> TokenOutcome:
+        try:
+            check_spec(spec)
+            sinks = self._sinks(spec)
+        except ConfigError as exc:
+            return self._failed(spec, exc.message)
+        state = self._store.load_token(spec.name)
+        unfinished = list(self._store.operations(spec.name, unfinished=True))
+        lost = isinstance(listing, list) and bool(marked_for(spec.name, listing))
+        if state is None and not unfinished and lost:
+            detail = (
+                f"Azure DevOps has PATs marked for {spec.name} but the state store has no "
+                "record of it (was the state file lost or replaced?)"
+            )
+            findings.append(_finding(FindingKind.STATE_MISSING, spec.name, detail))
+            return self._failed(spec, detail + "; run `patwarden adopt` first")
+        notes = self._reconcile(spec, sinks, unfinished, listing, findings)
+        stuck = [op for op in self._store.operations(spec.name, unfinished=True) if _is_active(op)]
+        if stuck:
+            return self._failed(
+                spec, f"interrupted operation {stuck[0].operation_id} could not be resumed yet"
+            )
+        state = self._store.load_token(spec.name)
+        decision = decide(spec=spec, issued=state.current if state else None, now=self._clock.now())
+        if decision.would_loop:
+            return self._failed(spec, decision.reason)
+        if not decision.is_due and not force:
+            return TokenOutcome(
+                token_name=spec.name,
+                kind=OutcomeKind.NOT_DUE,
+                reason=decision.reason,
+                current_authorization_id=_pat_id(state.current if state else None),
+                due_at=decision.due_at,
+                notes=tuple(notes),
+            )
+        reason = decision.reason if decision.is_due else "forced"
+        return self._rotate(spec, state, sinks, reason=reason, notes=notes)
+
+    def _reconcile(
+        self,
+        spec: TokenSpec,
+        sinks: Mapping[str, Sink],
+        unfinished: list[Operation],
+        listing: list[IssuedPat] | str | None,
+        findings: list[Finding],
+    ) -> list[str]:
+        notes: list[str] = []
+        for op in unfinished:
+            before = op.step
+            op, stopped = self._drive(op, self._runner(spec, sinks))
+            if before is not Step.REVOKE_PENDING:
+                detail = f"operation {op.operation_id} resumed from {before.value}: {op.step.value}"
+                if op.reason:
+                    detail += f" ({op.reason})"
+                findings.append(_finding(FindingKind.RESUMED, spec.name, detail))
+                notes.append(detail)
+            elif op.step is Step.DONE and op.previous is not None:
+                findings.append(
+                    _finding(
+                        FindingKind.REVOKED_PREVIOUS,
+                        spec.name,
+                        f"revoked previous PAT {op.previous.authorization_id}",
+                        op.previous.authorization_id,
+                    )
+                )
+            elif op.note and op.revoke_at is not None and op.revoke_at <= self._clock.now():
+                findings.append(_finding(FindingKind.REVOKE_DEFERRED, spec.name, op.note))
+            if stopped:
+                notes.append(stopped)
+        state = self._store.load_token(spec.name)
+        if state is None:
+            return notes
+        if isinstance(listing, list):
+            findings.extend(
+                revoke_orphans(
+                    spec=spec,
+                    state=state,
+                    operations=self._store.operations(spec.name, unfinished=True),
+                    marked=listing,
+                    sinks=sinks,
+                    issuer=self._issuer,
+                    now=self._clock.now(),
+                    margin=self._orphan_margin,
+                    dry_run=False,
+                )
+            )
+        elif listing is not None:
+            notes.append(f"orphan check skipped: {listing}")
+        findings.extend(find_drift(state=state, sinks=sinks))
+        return notes
+
+    def _rotate(
+        self,
+        spec: TokenSpec,
+        state: ManagedTokenState | None,
+        sinks: Mapping[str, Sink],
+        *,
+        reason: str,
+        notes: list[str],
+    ) -> TokenOutcome:
+        now = self._clock.now()
+        operation_id = self._new_operation_id()
+        op = Operation(
+            operation_id=operation_id,
+            token_name=spec.name,
+            organization=spec.organization,
+            display_name=format_marker(token_name=spec.name, operation_id=operation_id),
+            scopes=spec.scopes,
+            requested_valid_to=now + spec.lifetime,
+            revoke_after=spec.revoke_after,
+            started_at=now,
+            previous=state.current if state else None,
+            sinks=tuple(SinkProgress(sink=key) for key in sinks),
+        )
+        self._store.record(op)
+        runner = self._runner(spec, sinks)
+        op, stopped = self._drive(op, runner)
+        if op.new is not None and spec.lifetime - op.new.lifetime > _CLAMP_NOTE_TOLERANCE:
+            notes.append(
+                f"Azure DevOps issued a {op.new.lifetime} lifetime instead of {spec.lifetime} "
+                "(a lifespan policy clamped it); the schedule follows the issued validTo"
+            )
+        return self._outcome(spec, op, reason=stopped or reason, notes=notes)
+
+    # --- the loop: persist, then act -----------------------------------------------------------
+
+    def _runner(self, spec: TokenSpec, sinks: Mapping[str, Sink]) -> ActionRunner:
+        return ActionRunner(
+            issuer=self._issuer,
+            sinks=sinks,
+            now=self._clock.now,
+            promote=lambda op: self._promote(spec, op),
+        )
+
+    def _drive(self, op: Operation, runner: ActionRunner) -> tuple[Operation, str | None]:
+        """Feed events to the machine until it waits or finishes; persist before every action."""
+        event: Event = Resume(at=self._clock.now(), has_secret=runner.secret is not None)
+        while True:
+            step = transition(op, event)
+            op = step.state
+            self._store.record(op, token=self._token_update(op), audit=self._op_audit(op))
+            if step.action is None or isinstance(step.action, Wait):
+                return op, None
+            try:
+                event = runner.perform(step.action, op)
+            except StopOperation as stop:
+                return op, stop.reason
+
+    def _promote(self, spec: TokenSpec, op: Operation) -> None:
+        new = op.new
+        if new is None:
+            raise AssertionError("promote without a new PAT")
+        now = self._clock.now()
+        state = self._store.load_token(spec.name) or ManagedTokenState(
+            token_name=spec.name, organization=spec.organization
+        )
+        if state.current is not None and state.current.authorization_id == new.authorization_id:
+            return  # already promoted before an interruption
+        previous = state.current or op.previous
+        records = [
+            SinkRecord(sink=p.sink, authorization_id=new.authorization_id, ref=p.written.ref)
+            for p in op.sinks
+            if p.written is not None
+        ]
+        promoted = replace(
+            state,
+            current=new,
+            previous=previous,
+            revoke_at=None if previous is None else now + spec.revoke_after,
+            last_operation_id=op.operation_id,
+            updated_at=now,
+        )
+        for record in records:
+            promoted = promoted.with_sink(record)
+        self._store.save_token(
+            promoted, audit=[self._audit("promoted", promoted, f"operation {op.operation_id}")]
+        )
+        if self._on_promoted is not None:
+            promotion = Promotion(
+                token_name=spec.name,
+                organization=spec.organization,
+                operation_id=op.operation_id,
+                authorization_id=new.authorization_id,
+                valid_to=new.valid_to,
+                previous_authorization_id=_pat_id(previous),
+                revoke_at=promoted.revoke_at,
+                sinks=tuple(p.sink for p in op.sinks),
+            )
+            try:
+                self._on_promoted(spec, promotion)
+            except Exception as exc:  # a hook must never undo a finished rotation
+                self._store.append_audit(self._audit("hook_failed", promoted, describe_error(exc)))
+
+    def _token_update(self, op: Operation) -> ManagedTokenState | None:
+        """Return the token state a terminal step implies (previous revoked; stuck sinks)."""
+        if not op.step.is_terminal:
+            return None
+        state = self._store.load_token(op.token_name)
+        if state is None:
+            return None
+        now = self._clock.now()
+        if op.step is Step.DONE and op.previous is not None:
+            if _pat_id(state.previous) == op.previous.authorization_id:
+                return replace(state, previous=None, revoke_at=None, updated_at=now)
+            return None
+        if op.outcome is Outcome.STRANDED and op.new is not None:
+            for progress in op.sinks:
+                if progress.status is SinkStatus.STUCK:
+                    state = state.with_sink(
+                        SinkRecord(
+                            sink=progress.sink,
+                            authorization_id=op.new.authorization_id,
+                            ref=None if progress.written is None else progress.written.ref,
+                        )
+                    )
+            return replace(state, updated_at=now)
+        return None
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _sinks(self, spec: TokenSpec) -> dict[str, Sink]:
+        sinks: dict[str, Sink] = {}
+        for sink in self._resolve_sinks(spec):
+            key = sink.describe()
+            if key in sinks:
+                raise ConfigError(
+                    f"tokens.{spec.name}.sinks names {key} twice.",
+                    hint="Remove the duplicate sink.",
+                )
+            sinks[key] = sink
+        return sinks
+
+    def _list_marked(self, orgs: set[str]) -> dict[str, list[IssuedPat] | str]:
+        listed: dict[str, list[IssuedPat] | str] = {}
+        for org in sorted(orgs):
+            try:
+                listed[org] = list(self._issuer.list_marked(organization=org))
+            except Exception as exc:
+                listed[org] = describe_error(exc)
+        return listed
+
+    def _dry_run(
+        self, spec: TokenSpec, listing: list[IssuedPat] | str | None, findings: list[Finding]
+    ) -> TokenOutcome:
+        try:
+            check_spec(spec)
+            sinks = self._sinks(spec)
+        except ConfigError as exc:
+            return self._failed(spec, exc.message)
+        state = self._store.load_token(spec.name)
+        unfinished = self._store.operations(spec.name, unfinished=True)
+        notes = [
+            f"would resume operation {op.operation_id} at {op.step.value}"
+            for op in unfinished
+            if _is_active(op)
+        ]
+        if state is not None:
+            if isinstance(listing, list):
+                findings.extend(
+                    revoke_orphans(
+                        spec=spec,
+                        state=state,
+                        operations=unfinished,
+                        marked=listing,
+                        sinks=sinks,
+                        issuer=self._issuer,
+                        now=self._clock.now(),
+                        margin=self._orphan_margin,
+                        dry_run=True,
+                    )
+                )
+            findings.extend(find_drift(state=state, sinks=sinks))
+        decision = decide(spec=spec, issued=state.current if state else None, now=self._clock.now())
+        if decision.would_loop:
+            return self._failed(spec, decision.reason)
+        kind = OutcomeKind.WOULD_ROTATE if decision.is_due else OutcomeKind.NOT_DUE
+        return TokenOutcome(
+            token_name=spec.name,
+            kind=kind,
+            reason=decision.reason,
+            current_authorization_id=_pat_id(state.current if state else None),
+            due_at=decision.due_at,
+            notes=tuple(notes),
+        )
+
+    def _outcome(
+        self, spec: TokenSpec, op: Operation, *, reason: str, notes: list[str]
+    ) -> TokenOutcome:
+        rotated = op.step in (Step.DONE, Step.REVOKE_PENDING)
+        if rotated:
+            kind = OutcomeKind.ROTATED
+        elif op.outcome in (Outcome.ROLLED_BACK, Outcome.STRANDED):
+            kind = OutcomeKind.ROLLED_BACK
+        else:
+            kind = OutcomeKind.FAILED
+        state = self._store.load_token(spec.name)
+        if op.note:
+            notes.append(op.note)
+        return TokenOutcome(
+            token_name=spec.name,
+            kind=kind,
+            reason=reason if rotated else (op.reason or reason),
+            operation_id=op.operation_id,
+            current_authorization_id=_pat_id(state.current if state else None),
+            new_authorization_id=_pat_id(op.new),
+            sinks=tuple(_sink_report(op, p) for p in op.sinks),
+            notes=tuple(notes),
+        )
+
+    def _failed(self, spec: TokenSpec, reason: str) -> TokenOutcome:
+        state = self._store.load_token(spec.name)
+        return TokenOutcome(
+            token_name=spec.name,
+            kind=OutcomeKind.FAILED,
+            reason=reason,
+            current_authorization_id=_pat_id(state.current if state else None),
+        )
+
+    def _audit(self, kind: str, state: ManagedTokenState, detail: str) -> AuditRecord:
+        return AuditRecord(
+            at=self._clock.now(),
+            kind=kind,
+            token_name=state.token_name,
+            operation_id=state.last_operation_id,
+            authorization_id=_pat_id(state.current),
+            detail=(("detail", detail),),
+        )
+
+    def _op_audit(self, op: Operation) -> list[AuditRecord]:
+        if not (op.step.is_terminal or op.step is Step.REVOKE_PENDING):
+            return []
+        detail: list[tuple[str, str | int | bool | None]] = [("step", op.step.value)]
+        if op.outcome is not None:
+            detail.append(("outcome", op.outcome.value))
+        if op.reason:
+            detail.append(("reason", op.reason))
+        for progress in op.sinks:
+            detail.append((f"sink:{progress.sink}", progress.status.value))
+        return [
+            AuditRecord(
+                at=self._clock.now(),
+                kind=f"operation_{op.step.value}",
+                token_name=op.token_name,
+                operation_id=op.operation_id,
+                authorization_id=_pat_id(op.new),
+                detail=tuple(detail),
+            )
+        ]
+
+
+def _is_active(op: Operation) -> bool:
+    return not op.step.is_terminal and op.step is not Step.REVOKE_PENDING
+
+
+def _pat_id(pat: IssuedPat | None) -> str | None:
+    return None if pat is None else pat.authorization_id
+
+
+def _finding(kind: FindingKind, token: str, detail: str, pat_id: str | None = None) -> Finding:
+    return Finding(kind=kind, token_name=token, detail=detail, authorization_id=pat_id)
+
+
+def _sink_report(op: Operation, progress: SinkProgress) -> SinkReport:
+    new_id = _pat_id(op.new)
+    previous_id = None if progress.previous is None else progress.previous.authorization_id
+    holds = {
+        SinkStatus.PENDING: (previous_id, "untouched"),
+        SinkStatus.WRITING: (None, "write interrupted (either version)"),
+        SinkStatus.WRITTEN: (new_id, "holds the new PAT"),
+        SinkStatus.CONFIRMED: (new_id, "holds the new PAT (confirmed)"),
+        SinkStatus.RESTORED: (previous_id, "restored to its previous version"),
+        SinkStatus.STUCK: (new_id, "still holds the new PAT (restore failed)"),
+    }
+    pat_id, status = holds[progress.status]
+    return SinkReport(sink=progress.sink, authorization_id=pat_id, status=status)

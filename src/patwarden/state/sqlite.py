@@ -1,0 +1,366 @@
+"""The default state store: one SQLite file (WAL, mode 0600) plus per-token lock files beside it.
+
+Holds token state, the rotation journal (every step of every operation) and an append-only audit
+log; never a secret. The schema is versioned: ``schema_version`` holds the version and
+``_MIGRATIONS`` the ordered functions that bring an older file up to date. A file written by a
+newer patwarden is refused rather than damaged.
+
+Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (SQLite serialises writers across
+processes); rotating a token is guarded by a per-token :mod:`filelock` lock in
+``<state file>.locks/``, so concurrent runs on the same state never rotate a token twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from patwarden.domain.models import AuditRecord, JournalEntry, ManagedTokenState
+from patwarden.domain.operation import Operation
+from patwarden.errors import StateError
+from patwarden.ports import StateLocked
+from patwarden.state.codec import (
+    StateCorrupt,
+    decode_operation,
+    decode_token,
+    encode_operation,
+    encode_token,
+    iso,
+    parse_iso,
+)
+
+__all__ = ["SCHEMA_VERSION", "SqliteStateStore", "StateCorrupt"]
+
+_DOCS = "https://github.com/patwarden/patwarden/blob/main/docs/rotation.md#state"
+_RESTORE_HINT = "Restore it from a backup, or move it aside and run `patwarden adopt`."
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    """Tokens, operations, the journal and the audit log."""
+    conn.execute(
+        "CREATE TABLE tokens (name TEXT PRIMARY KEY, organization TEXT NOT NULL,"
+        " current_authorization_id TEXT, current_valid_from TEXT, current_valid_to TEXT,"
+        " previous_authorization_id TEXT, previous_valid_to TEXT,"
+        " record TEXT NOT NULL, updated_at TEXT NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE operations (operation_id TEXT PRIMARY KEY, token_name TEXT NOT NULL,"
+        " step TEXT NOT NULL, outcome TEXT, finished INTEGER NOT NULL, started_at TEXT NOT NULL,"
+        " updated_at TEXT NOT NULL, record TEXT NOT NULL)"
+    )
+    conn.execute("CREATE INDEX operations_by_token ON operations (token_name, finished)")
+    conn.execute(
+        "CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, operation_id TEXT NOT NULL,"
+        " token_name TEXT NOT NULL, step TEXT NOT NULL, outcome TEXT, reason TEXT,"
+        " at TEXT NOT NULL)"
+    )
+    conn.execute("CREATE INDEX journal_by_operation ON journal (operation_id, seq)")
+    conn.execute(
+        "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,"
+        " kind TEXT NOT NULL, token_name TEXT, operation_id TEXT, authorization_id TEXT,"
+        " detail TEXT NOT NULL)"
+    )
+    conn.execute("CREATE INDEX audit_by_time ON audit (at)")
+    # The audit log is append-only: the database itself refuses edits and deletions.
+    for verb in ("UPDATE", "DELETE"):
+        conn.execute(
+            f"CREATE TRIGGER audit_no_{verb.lower()} BEFORE {verb} ON audit"
+            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+        )
+
+
+# Ordered: _MIGRATIONS[n] brings schema version n to n + 1. Append; never edit a released one.
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` (and its directory) readable by the owner only, if it does not exist."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+class SqliteStateStore:
+    """A :class:`~patwarden.ports.StateStore` in one SQLite file.
+
+    Raises (from the constructor):
+        StateError: the file cannot be opened, is not a state database, or is from a newer
+            patwarden.
+    """
+
+    def __init__(self, *, path: str | os.PathLike[str], now: Callable[[], datetime]) -> None:
+        self.path = Path(path)
+        self._now = now
+        self._locks_dir = self.path.with_name(self.path.name + ".locks")
+        try:
+            _create_private(self.path)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(
+                f"Cannot open the state file {self.path}: {exc}.",
+                hint="Check that the directory exists and is writable by this user.",
+                docs=_DOCS,
+            ) from None
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StateError(
+                f"The state file {self.path} is not a patwarden state database or is damaged "
+                f"({exc}).",
+                hint=_RESTORE_HINT,
+                docs=_DOCS,
+            ) from None
+        except StateError:
+            self._conn.close()
+            raise
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._conn.close()
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            version = 0 if row is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    f"The state file {self.path} has schema version {version}, but this "
+                    f"patwarden knows only up to {SCHEMA_VERSION}; a newer patwarden wrote it.",
+                    hint="Upgrade patwarden (or point this one at a different state file).",
+                    docs=_DOCS,
+                )
+            for migration in _MIGRATIONS[version:]:
+                migration(conn)
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif version < SCHEMA_VERSION:
+                conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+
+    def schema_version(self) -> int:
+        """Return the schema version of the open file."""
+        row = self._conn.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0])
+
+    # --- tokens --------------------------------------------------------------------------------
+
+    def load_token(self, name: str) -> ManagedTokenState | None:
+        """Return the state of token ``name``, or ``None`` if it was never managed."""
+        row = self._conn.execute("SELECT record FROM tokens WHERE name = ?", (name,)).fetchone()
+        return None if row is None else decode_token(_loads(row[0]))
+
+    def tokens(self) -> Sequence[ManagedTokenState]:
+        """Return the state of every managed token, by name."""
+        rows = self._conn.execute("SELECT record FROM tokens ORDER BY name").fetchall()
+        return [decode_token(_loads(row[0])) for row in rows]
+
+    def save_token(self, state: ManagedTokenState, *, audit: Sequence[AuditRecord] = ()) -> None:
+        """Replace the state of ``state.token_name`` and append ``audit``, in one transaction."""
+        with self._write() as conn:
+            self._put_token(conn, state)
+            for record in audit:
+                self._put_audit(conn, record)
+
+    def _put_token(self, conn: sqlite3.Connection, state: ManagedTokenState) -> None:
+        current, previous = state.current, state.previous
+        conn.execute(
+            "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                state.token_name,
+                state.organization,
+                current and current.authorization_id,
+                current and iso(current.valid_from),
+                current and iso(current.valid_to),
+                previous and previous.authorization_id,
+                previous and iso(previous.valid_to),
+                json.dumps(encode_token(state)),
+                iso(self._now()),
+            ),
+        )
+
+    # --- operations and the journal ------------------------------------------------------------
+
+    def load_operation(self, operation_id: str) -> Operation | None:
+        """Return operation ``operation_id`` as last journaled, or ``None``."""
+        row = self._conn.execute(
+            "SELECT record FROM operations WHERE operation_id = ?", (operation_id,)
+        ).fetchone()
+        return None if row is None else decode_operation(_loads(row[0]))
+
+    def operations(self, token_name: str, *, unfinished: bool = False) -> Sequence[Operation]:
+        """Return the operations of ``token_name``, oldest first (only unfinished ones if asked)."""
+        sql = "SELECT record FROM operations WHERE token_name = ?"
+        if unfinished:
+            sql += " AND finished = 0"
+        rows = self._conn.execute(sql + " ORDER BY started_at, rowid", (token_name,)).fetchall()
+        return [decode_operation(_loads(row[0])) for row in rows]
+
+    def record(
+        self,
+        op: Operation,
+        *,
+        token: ManagedTokenState | None = None,
+        audit: Sequence[AuditRecord] = (),
+    ) -> None:
+        """Persist ``op`` and journal its step (with ``token`` and ``audit``) in one transaction."""
+        now = iso(self._now())
+        outcome = None if op.outcome is None else op.outcome.value
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    op.operation_id,
+                    op.token_name,
+                    op.step.value,
+                    outcome,
+                    int(op.step.is_terminal),
+                    iso(op.started_at),
+                    now,
+                    json.dumps(encode_operation(op)),
+                ),
+            )
+            conn.execute(
+                "INSERT INTO journal (operation_id, token_name, step, outcome, reason, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (op.operation_id, op.token_name, op.step.value, outcome, op.reason, now),
+            )
+            if token is not None:
+                self._put_token(conn, token)
+            for record in audit:
+                self._put_audit(conn, record)
+
+    def journal(self, operation_id: str) -> Sequence[JournalEntry]:
+        """Return the journaled steps of ``operation_id`` in order."""
+        rows = self._conn.execute(
+            "SELECT seq, operation_id, token_name, step, outcome, at, reason FROM journal"
+            " WHERE operation_id = ? ORDER BY seq",
+            (operation_id,),
+        ).fetchall()
+        return [
+            JournalEntry(
+                seq=seq,
+                operation_id=op_id,
+                token_name=token,
+                step=step,
+                outcome=outcome,
+                at=parse_iso(at, field="journal.at"),
+                reason=reason,
+            )
+            for seq, op_id, token, step, outcome, at, reason in rows
+        ]
+
+    # --- audit ---------------------------------------------------------------------------------
+
+    def append_audit(self, record: AuditRecord) -> None:
+        """Append one record to the audit log."""
+        with self._write() as conn:
+            self._put_audit(conn, record)
+
+    def _put_audit(self, conn: sqlite3.Connection, record: AuditRecord) -> None:
+        conn.execute(
+            "INSERT INTO audit (at, kind, token_name, operation_id, authorization_id, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                iso(record.at),
+                record.kind,
+                record.token_name,
+                record.operation_id,
+                record.authorization_id,
+                json.dumps(dict(record.detail)),
+            ),
+        )
+
+    def audit(self, since: datetime | None = None) -> Iterator[AuditRecord]:
+        """Yield audit records at or after ``since`` (all if ``None``), oldest first."""
+        rows = self._conn.execute(
+            "SELECT seq, at, kind, token_name, operation_id, authorization_id, detail FROM audit"
+            " ORDER BY seq"
+        ).fetchall()
+        for seq, at, kind, token, op_id, pat_id, detail in rows:
+            when = parse_iso(at, field="audit.at")
+            if since is not None and when < since:
+                continue
+            items = _loads(detail)
+            if not isinstance(items, dict):
+                raise StateCorrupt(f"Audit record {seq} has an unreadable detail.")
+            yield AuditRecord(
+                seq=seq,
+                at=when,
+                kind=kind,
+                token_name=token,
+                operation_id=op_id,
+                authorization_id=pat_id,
+                detail=tuple(items.items()),
+            )
+
+    # --- locks ---------------------------------------------------------------------------------
+
+    def token_lock(self, name: str, *, timeout: float) -> AbstractContextManager[None]:
+        """Return a context manager holding the cross-process lock on token ``name``.
+
+        Raises:
+            StateLocked: another run held the lock for longer than ``timeout`` seconds.
+        """
+        return self._lock(name, timeout=timeout)
+
+    @contextmanager
+    def _lock(self, name: str, *, timeout: float) -> Iterator[None]:
+        self._locks_dir.mkdir(mode=0o700, exist_ok=True)
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        lock = filelock.FileLock(self._locks_dir / f"{digest}.lock", timeout=timeout, mode=0o600)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise StateLocked(
+                f"Token {name!r} is locked by another patwarden run on {self.path}.",
+                hint="Let that run finish; this run left the token alone.",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise StateCorrupt(
+            "The state store has a record that is not valid JSON.",
+            hint=_RESTORE_HINT,
+        ) from None
