@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -105,3 +106,18 @@ def test_no_secret_reaches_logs_errors_or_reprs(
     sent = " ".join(r.headers.get("authorization", "") for r in h.requests)
     assert BEARER in sent
     assert BASIC in sent
+
+
+def test_one_client_serves_a_worker_pool(make_harness: MakeHarness) -> None:
+    h = make_harness(
+        lambda r: json_response(200, {"patTokens": [pat_json()], "continuationToken": ""})
+    )
+
+    def work(_: int) -> int:
+        return len(list(h.client.pats.list_tokens(org="contoso")))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        counts = list(pool.map(work, range(32)))
+    assert counts == [1] * 32
+    assert len(h.requests) == 32
+    assert len(h.credential.calls) == 32
