@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from patwarden.errors import DOCS, AuthError
 from patwarden.identity.aadsts import explain
+from patwarden.identity.http import msal_session
 from patwarden.identity.scopes import PAT_SCOPES
 from patwarden.secret import Secret
 
@@ -58,8 +59,7 @@ class LegacyPasswordCredential:
             self._app = msal.PublicClientApplication(
                 self.client_id,
                 authority=self.authority,
-                verify=self._verify,
-                timeout=30,
+                http_client=msal_session(verify=self._verify),
                 instance_discovery=None if self._instance_discovery else False,
             )
         return self._app

@@ -25,6 +25,7 @@ from patwarden.errors import DOCS, AuthError, ReloginRequired
 from patwarden.identity.aadsts import explain
 from patwarden.identity.account import AccountRecord, CacheEnvelope
 from patwarden.identity.cache_store import CacheStore
+from patwarden.identity.http import msal_session
 from patwarden.identity.scopes import PAT_SCOPES
 
 if TYPE_CHECKING:
@@ -101,8 +102,7 @@ class UserCredential:
                     self.settings.client_id,
                     authority=self.settings.authority,
                     token_cache=self._cache,
-                    verify=self.settings.verify,
-                    timeout=30,
+                    http_client=msal_session(verify=self.settings.verify),
                     instance_discovery=None if self.settings.instance_discovery else False,
                 )
         return self._app
