@@ -130,7 +130,7 @@ class SignedIn:
         return result
 
     def cached_refresh_token(self) -> str:
-        entries = self.app.token_cache.find(msal.TokenCache.CredentialType.REFRESH_TOKEN)
+        entries = list(self.app.token_cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN))
         assert len(entries) == 1
         return str(entries[0]["secret"])
 
