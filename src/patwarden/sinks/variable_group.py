@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from patwarden.azdo.client import AzureDevOpsClient
 from patwarden.azdo.variable_groups import (
@@ -49,6 +49,16 @@ class VariableGroupSinkSpec(SinkSpec):
     variable: str = Field(pattern=_VARIABLE_NAME, examples=["FLUX_PAT"])
     identity: str = Field(default="writer", min_length=1)
     organization: str | None = None
+
+    @field_validator("group", mode="before")
+    @classmethod
+    def _group(cls, value: Any) -> Any:
+        ok = (isinstance(value, int) and not isinstance(value, bool) and value > 0) or (
+            isinstance(value, str) and value.strip()
+        )
+        if not ok:
+            raise ValueError("must be the group's id (a positive number) or its name")
+        return value
 
 
 @dataclass(kw_only=True)

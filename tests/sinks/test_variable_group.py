@@ -1,0 +1,135 @@
+"""The variable group sink against the emulated Azure DevOps (real HTTP, real Entra tokens)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from patwarden.ports import SinkVersion
+from patwarden.sinks.errors import SinkConfigError, SinkRefused
+from patwarden.sinks.spec import SinkContext
+from patwarden.sinks.variable_group import VariableGroupSink
+from tests.conftest import RunningEmulator
+from tests.sinks.contract import SinkContract, fake_meta, fake_pat
+
+PROJECT = "infra"  # the emulator's seeded project
+OTHERS = {
+    "OTHER_SECRET": {"value": "keep-me-secret", "isSecret": True},
+    "PLAIN": {"value": "plain-value"},
+}
+
+
+def create_group(emulator: RunningEmulator, name: str = "gitops", **variables: Any) -> int:
+    body = {"project": PROJECT, "name": name, "variables": {**OTHERS, **variables}}
+    return int(emulator.admin("POST", "/variable-groups", json=body).json()["id"])
+
+
+def stored(emulator: RunningEmulator, group_id: int) -> dict[str, Any]:
+    """The group's variables with their secret values (emulator admin API)."""
+    variables: dict[str, Any] = emulator.admin(
+        "GET", f"/variable-groups/{group_id}/secrets"
+    ).json()["variables"]
+    return variables
+
+
+def make_sink(context: SinkContext, group: int | str, **keys: Any) -> VariableGroupSink:
+    spec = {"kind": "variable_group", "project": PROJECT, "group": group, "variable": "FLUX_PAT"}
+    return VariableGroupSink.from_spec({**spec, **keys}, context)
+
+
+class TestVariableGroupContract(SinkContract):
+    reads_back = False
+    restores_previous = False
+
+    @pytest.fixture(params=["by_id", "by_name"])
+    def sink(
+        self, request: pytest.FixtureRequest, emulator: RunningEmulator, writer_context: SinkContext
+    ) -> VariableGroupSink:
+        group_id = create_group(emulator)
+        return make_sink(writer_context, group_id if request.param == "by_id" else "GitOps")
+
+
+def test_write_changes_only_our_variable(
+    emulator: RunningEmulator, writer_context: SinkContext
+) -> None:
+    group_id = create_group(emulator)
+    sink = make_sink(writer_context, group_id)
+    pat, meta = fake_pat(), fake_meta()
+    sink.write(pat, meta)
+    variables = stored(emulator, group_id)
+    assert variables["FLUX_PAT"] == {"value": pat.reveal(), "isSecret": True}
+    assert variables["OTHER_SECRET"] == {"value": "keep-me-secret", "isSecret": True}
+    assert variables["PLAIN"] == {"value": "plain-value"}
+    companion = variables["FLUX_PAT_PATWARDEN"]
+    assert "isSecret" not in companion
+    assert f"authorizationId={meta.authorization_id}" in companion["value"]
+    assert f"operationId={meta.operation_id}" in companion["value"]
+    assert pat.reveal() not in companion["value"]
+
+
+def test_an_existing_variable_without_marker_is_unmanaged(
+    emulator: RunningEmulator, writer_context: SinkContext
+) -> None:
+    group_id = create_group(emulator, FLUX_PAT={"value": "hand-made", "isSecret": True})
+    sink = make_sink(writer_context, group_id)
+    assert sink.current_version() == SinkVersion(ref="unmanaged", authorization_id=None)
+
+
+def test_restore_none_removes_variable_and_companion(
+    emulator: RunningEmulator, writer_context: SinkContext
+) -> None:
+    group_id = create_group(emulator)
+    sink = make_sink(writer_context, group_id)
+    assert sink.current_version() is None
+    sink.write(fake_pat(), fake_meta())
+    assert sink.restore(None) is True
+    assert set(stored(emulator, group_id)) == set(OTHERS)
+    assert stored(emulator, group_id)["OTHER_SECRET"]["value"] == "keep-me-secret"
+    assert sink.current_version() is None
+
+
+def test_a_missing_group_is_refused(emulator: RunningEmulator, writer_context: SinkContext) -> None:
+    sink = make_sink(writer_context, "no-such-group")
+    with pytest.raises(SinkRefused, match="'no-such-group' does not exist in project 'infra'"):
+        sink.write(fake_pat(), fake_meta())
+
+
+def test_a_missing_group_id_is_refused(
+    emulator: RunningEmulator, writer_context: SinkContext
+) -> None:
+    with pytest.raises(SinkRefused, match="Variable group with id 424242 does not exist"):
+        make_sink(writer_context, 424242).write(fake_pat(), fake_meta())
+
+
+def test_describe(writer_context: SinkContext) -> None:
+    sink = make_sink(writer_context, "gitops")
+    assert sink.describe() == f"variable_group {writer_context.organization}/infra/gitops:FLUX_PAT"
+
+
+def test_organization_is_required_somewhere(writer_context: SinkContext) -> None:
+    context = SinkContext(
+        credential=writer_context.credential, azure_devops=writer_context.azure_devops
+    )
+    with pytest.raises(SinkConfigError, match="organization: is required"):
+        make_sink(context, "gitops")
+    assert make_sink(context, "gitops", organization="fabrikam").organization == "fabrikam"
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ({"variable": "BAD NAME"}, "sink.variable: String should match pattern"),
+        ({"group": ""}, "sink.group: Value error, must be the group's id (a positive number) or"),
+        ({"group": 0}, "sink.group: Value error, must be the group's id"),
+        ({"group": None}, "sink.group: Value error, must be the group's id"),
+        ({"project": ""}, "sink.project: String should have at least 1 character"),
+    ],
+)
+def test_invalid_entries_name_the_key(
+    writer_context: SinkContext, keys: dict[str, Any], problem: str
+) -> None:
+    spec = {"kind": "variable_group", "project": PROJECT, "group": "g", "variable": "V", **keys}
+    with pytest.raises(SinkConfigError) as caught:
+        VariableGroupSink.from_spec(spec, writer_context)
+    assert problem in str(caught.value)
