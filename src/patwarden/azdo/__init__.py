@@ -12,7 +12,7 @@ decide behaviour.
 - Safety: org, project and id values are validated before they reach a URL (``ConfigError``);
   PATs are created with ``allOrgs: false`` unless ``all_orgs`` and ``allow_global`` are both
   set; ``targetAccounts`` is never sent; secrets travel as :class:`~patwarden.secret.Secret` and
-  never appear in logs, messages or reprs; TLS verification uses the system store or a CA bundle.
+  never appear in logs, messages or reprs; TLS is always verified (public CAs, or ca_bundle).
 - Errors: every ``patTokenError`` value and HTTP failure maps to a subclass of
   ``AzureDevOpsError`` (or ``AuthError`` for access problems) with a hint (``errors.py``,
   ``responses.py``).

@@ -127,7 +127,7 @@ class AzdoTransport:
         self._retry = retry or RetryPolicy()
         self._limiter = rate_limiter or RateLimiter()
         self._rng = rng or random.Random()  # noqa: S311  # backoff jitter, not cryptography
-        # verify is a CA bundle or the system store, never False; httpx 0.28 wants an SSLContext.
+        # A CA bundle (as an SSLContext, httpx 0.28) or True (certifi/SSL_CERT_FILE); never False.
         verify = _ssl_context(ca_bundle) if ca_bundle else True
         self._client = httpx.Client(
             verify=verify,
