@@ -28,9 +28,9 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 @pytest.fixture
-def emu(emulator_session: RunningEmulator) -> RunningEmulator:
-    """The shared emulator; every test here creates what it changes, so no reset is needed."""
-    return emulator_session
+def emu(emulator: RunningEmulator) -> RunningEmulator:
+    """The shared emulator, reset to its seeded state."""
+    return emulator
 
 
 def _sp(emu: RunningEmulator) -> dict[str, str]:

@@ -10,13 +10,22 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import WorkloadIdentityCredential
 
 from tests.conftest import RunningEmulator
-from tests.emulator.entra_support import ADO, claims, new_user, post_token
+from tests.emulator.entra_support import (
+    ADO,
+    claims,
+    new_user,
+    poll,
+    post_token,
+    public_client_id,
+    sign_in,
+    start_device_code,
+)
 
 
 @pytest.fixture
-def emu(emulator_session: RunningEmulator) -> RunningEmulator:
-    """The shared emulator; every test here creates what it changes, so no reset is needed."""
-    return emulator_session
+def emu(emulator: RunningEmulator) -> RunningEmulator:
+    """The shared emulator, reset to its seeded state."""
+    return emulator
 
 
 def test_users_can_be_added_listed_and_changed(emu: RunningEmulator) -> None:
@@ -68,6 +77,38 @@ def test_removed_user_is_unknown_to_ropc(emu: RunningEmulator) -> None:
         },
     )
     assert response.json()["error_codes"] == [50034]
+
+
+def test_reset_forgets_sessions_codes_users_and_policies(emu: RunningEmulator) -> None:
+    username, _ = new_user(emu)
+    session = sign_in(emu, username)
+    refresh_token = session.cached_refresh_token()
+    rotator = emu["identities"]["rotator"]["username"]
+    emu.admin(
+        "POST",
+        "/users/require-mfa",
+        json={"username": emu["identities"]["legacy_user"]["username"]},
+    )
+    pending = start_device_code(emu)
+
+    emu.reset()
+
+    assert username not in [u["username"] for u in emu.admin("GET", "/users").json()["value"]]
+    assert emu.admin("GET", "/device-codes").json()["value"] == []
+    assert poll(emu, pending["device_code"]).json()["error"] == "bad_verification_code"
+    refused = post_token(
+        emu,
+        {
+            "grant_type": "refresh_token",
+            "client_id": public_client_id(emu),
+            "refresh_token": refresh_token,
+            "scope": f"{ADO}/.default offline_access",
+        },
+    )
+    assert refused.json()["error"] == "invalid_grant"
+    users = {u["username"]: u for u in emu.admin("GET", "/users").json()["value"]}
+    assert users[emu["identities"]["legacy_user"]["username"]]["mfa_required"] is False
+    assert users[rotator]["mfa_required"] is True
 
 
 def _federate(emu: RunningEmulator, subject: str) -> None:

@@ -25,9 +25,9 @@ from tests.emulator.entra_support import (
 
 
 @pytest.fixture
-def emu(emulator_session: RunningEmulator) -> RunningEmulator:
-    """The shared emulator; every test here creates what it changes, so no reset is needed."""
-    return emulator_session
+def emu(emulator: RunningEmulator) -> RunningEmulator:
+    """The shared emulator, reset to its seeded state."""
+    return emulator
 
 
 def test_device_code_credential_approved_through_the_admin_api(emu: RunningEmulator) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,9 +21,9 @@ from tests.emulator.entra_support import (
 
 
 @pytest.fixture
-def emu(emulator_session: RunningEmulator) -> RunningEmulator:
-    """The shared emulator; every test here creates what it changes, so no reset is needed."""
-    return emulator_session
+def emu(emulator: RunningEmulator) -> RunningEmulator:
+    """The shared emulator, reset to its seeded state."""
+    return emulator
 
 
 def _redeem(
@@ -164,10 +166,14 @@ def test_ropc_for_an_mfa_user_is_aadsts50076(emu: RunningEmulator) -> None:
     assert (body["status"], body["error"], body["error_codes"]) == (400, "invalid_grant", [50076])
 
 
-def test_ropc_for_the_rotator_fails_mfa_before_its_password(emu: RunningEmulator) -> None:
-    # The rotator's password is not in the ready file; a wrong one is AADSTS50126.
-    body = _ropc(emu, emu["identities"]["rotator"]["username"], "wrong-password")
-    assert body["error_codes"] == [50126]
+def test_ropc_for_the_rotator_is_aadsts50076(emu: RunningEmulator) -> None:
+    # The ready file does not publish the rotator's password; the emulator's state does.
+    with sqlite3.connect(Path(emu.state_dir) / "emulator.db") as db:
+        (password,) = db.execute("SELECT value FROM meta WHERE key = 'rotator_password'").fetchone()
+    rotator = emu["identities"]["rotator"]["username"]
+    body = _ropc(emu, rotator, password)
+    assert (body["status"], body["error"], body["error_codes"]) == (400, "invalid_grant", [50076])
+    assert _ropc(emu, rotator, "wrong-password")["error_codes"] == [50126]
 
 
 def test_ropc_for_the_legacy_user_succeeds(emu: RunningEmulator) -> None:

@@ -278,7 +278,7 @@ GRANTS: dict[str, Grant] = {
 
 # endpoints ----------------------------------------------------------------------------------
 def routes(emu: Emulator) -> list[BaseRoute]:
-    """The Entra routes (plus its admin routes, see :func:`admin_routes`)."""
+    """The Entra routes (the admin module mounts :func:`admin_routes` separately)."""
 
     def failed(request: Request, err: AadError) -> Response:
         return error_response(err, request=request, base_url=emu.base_url)
@@ -390,9 +390,6 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         Route("/oidc/.well-known/openid-configuration", external_discovery, methods=["GET"]),
         Route("/oidc/keys", external_keys, methods=["GET"]),
         *entra_pages.routes(emu),
-        # Also served here so the Entra admin endpoints work even where the admin module does
-        # not mount them; when it does, its copy comes first in the route list and wins.
-        *admin_routes(emu),
     ]
 
 

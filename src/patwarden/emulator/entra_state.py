@@ -31,19 +31,12 @@ def entra_state(emu: Emulator) -> EntraState:
 
 
 def reset_state(emu: Emulator) -> None:
-    """Back to "freshly seeded": no sessions, policies, device codes or federated credentials,
-    only the seeded users, with their seeded flags."""
+    """Forget every refresh token, user policy, device code and federated credential.
+
+    The directory (users added through the admin API, seeded flags and passwords) is restored by
+    the admin module's reset, which calls this through ``entra.reset``.
+    """
     state = entra_state(emu)
     state.sessions.clear()
     state.device_codes.clear()
     entra_federation.clear(emu)
-    ids = emu.identities
-    emu.directory.reset(keep={ids.rotator.oid, ids.org_admin.oid, ids.legacy_user.oid})
-    for user in (ids.rotator, ids.org_admin, ids.legacy_user):
-        emu.directory.set_user_flags(
-            user.oid,
-            enabled=user.enabled,
-            removed=user.removed,
-            mfa_required=user.mfa_required,
-            org_admin=user.org_admin,
-        )
