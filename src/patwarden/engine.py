@@ -234,9 +234,14 @@ class RotationEngine:
         findings: list[Finding],
     ) -> list[str]:
         notes: list[str] = []
+        revoked: set[str] = set()  # revoked by the resumed operations, still in ``listing``
         for op in unfinished:
             before = op.step
             op, stopped = self._drive(op, self._runner(spec, sinks))
+            if op.step is Step.DONE and op.previous is not None:
+                revoked.add(op.previous.authorization_id)
+            if op.new_revoked and op.new is not None:
+                revoked.add(op.new.authorization_id)
             if before is not Step.REVOKE_PENDING:
                 detail = f"operation {op.operation_id} resumed from {before.value}: {op.step.value}"
                 if op.reason:
@@ -265,7 +270,7 @@ class RotationEngine:
                     spec=spec,
                     state=state,
                     operations=self._store.operations(spec.name, unfinished=True),
-                    marked=listing,
+                    marked=[pat for pat in listing if pat.authorization_id not in revoked],
                     sinks=sinks,
                     issuer=self._issuer,
                     now=self._clock.now(),
@@ -492,7 +497,7 @@ class RotationEngine:
             operation_id=op.operation_id,
             current_authorization_id=_pat_id(state.current if state else None),
             new_authorization_id=_pat_id(op.new),
-            sinks=tuple(_sink_report(op, p) for p in op.sinks),
+            sinks=tuple(_sink_report(op, p, state) for p in op.sinks),
             notes=tuple(notes),
         )
 
@@ -549,9 +554,14 @@ def _finding(kind: FindingKind, token: str, detail: str, pat_id: str | None = No
     return Finding(kind=kind, token_name=token, detail=detail, authorization_id=pat_id)
 
 
-def _sink_report(op: Operation, progress: SinkProgress) -> SinkReport:
+def _sink_report(
+    op: Operation, progress: SinkProgress, state: ManagedTokenState | None
+) -> SinkReport:
     new_id = _pat_id(op.new)
-    previous_id = None if progress.previous is None else progress.previous.authorization_id
+    previous = progress.previous
+    if progress.status is SinkStatus.PENDING and state is not None:
+        previous = state.sink(progress.sink)  # never captured: what patwarden last recorded
+    previous_id = None if previous is None else previous.authorization_id
     holds = {
         SinkStatus.PENDING: (previous_id, "untouched"),
         SinkStatus.WRITING: (None, "write interrupted (either version)"),
