@@ -1,0 +1,205 @@
+"""The Key Vault sink against the emulated vault: real SecretClient, challenge, RBAC and TLS."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from patwarden.ports import SinkVersion
+from patwarden.sinks.errors import SinkConfigError, SinkReadFailed, SinkUnavailable
+from patwarden.sinks.key_vault import CONTENT_TYPE, KeyVaultSink, is_public_vault_host
+from patwarden.sinks.spec import SinkContext
+from tests.conftest import RunningEmulator
+from tests.sinks.contract import SinkContract, fake_meta, fake_pat
+
+_names = itertools.count()
+
+
+def versions(emulator: RunningEmulator, name: str) -> list[dict[str, Any]]:
+    """Every stored version with its value, newest last (emulator admin API)."""
+    found: list[dict[str, Any]] = emulator.admin("GET", f"/key-vault/secrets/{name}").json()[
+        "versions"
+    ]
+    return sorted(found, key=lambda v: (v["created"], v["updated"]))
+
+
+@pytest.fixture
+def make_sink(emulator: RunningEmulator, writer_context: SinkContext) -> Iterator[Any]:
+    made: list[KeyVaultSink] = []
+
+    def make(context: SinkContext = writer_context, **keys: Any) -> KeyVaultSink:
+        spec = {
+            "kind": "key_vault",
+            "vault_url": emulator["key_vault_url"],
+            "secret": f"flux-git-pat-{next(_names)}",
+            **keys,
+        }
+        sink = KeyVaultSink.from_spec(spec, context)
+        made.append(sink)
+        return sink
+
+    yield make
+    for sink in made:
+        sink.client.close()
+
+
+class TestKeyVaultContract(SinkContract):
+    @pytest.fixture
+    def sink(self, make_sink: Any) -> KeyVaultSink:
+        sink: KeyVaultSink = make_sink()
+        return sink
+
+
+def test_a_version_carries_content_type_expiry_and_tags(
+    emulator: RunningEmulator, make_sink: Any
+) -> None:
+    sink = make_sink()
+    pat, meta = fake_pat(), fake_meta("flux-git")
+    version = sink.write(pat, meta)
+    [stored] = versions(emulator, sink.spec.secret)
+    assert stored["version"] == version.ref
+    assert stored["value"] == pat.reveal()
+    assert stored["contentType"] == CONTENT_TYPE
+    assert stored["exp"] == int(meta.valid_to.timestamp())
+    assert stored["tags"] == {
+        "managedBy": "patwarden",
+        "patwardenToken": "flux-git",
+        "authorizationId": meta.authorization_id,
+        "operationId": meta.operation_id,
+        "validTo": meta.valid_to.isoformat(),
+    }
+
+
+def test_restore_sets_the_old_value_as_a_new_version_and_disables_ours(
+    emulator: RunningEmulator, make_sink: Any
+) -> None:
+    sink = make_sink()
+    old_pat, old_meta = fake_pat(), fake_meta()
+    old = sink.write(old_pat, old_meta)
+    new = sink.write(fake_pat(), fake_meta())
+    assert sink.restore(old) is True
+    stored = {v["version"]: v for v in versions(emulator, sink.spec.secret)}
+    assert stored[new.ref]["enabled"] is False
+    current = sink.current_version()
+    assert current is not None
+    assert current.ref not in (old.ref, new.ref)
+    assert stored[current.ref]["value"] == old_pat.reveal()
+    assert stored[current.ref]["tags"]["authorizationId"] == old_meta.authorization_id
+    assert sink.read_back() == old_pat
+
+
+def test_restore_re_enables_a_disabled_previous_version(
+    emulator: RunningEmulator, make_sink: Any
+) -> None:
+    sink = make_sink()
+    old_pat = fake_pat()
+    old = sink.write(old_pat, fake_meta())
+    sink.client.update_secret_properties(sink.spec.secret, old.ref, enabled=False)
+    sink.write(fake_pat(), fake_meta())
+    assert sink.restore(old) is True
+    assert sink.read_back() == old_pat
+
+
+def test_restore_of_an_unreadable_version_disables_ours_and_says_false(
+    emulator: RunningEmulator, make_sink: Any
+) -> None:
+    sink = make_sink()
+    sink.write(fake_pat(), fake_meta())
+    new = sink.write(fake_pat(), fake_meta())
+    assert sink.restore(SinkVersion(ref="0" * 32, authorization_id=None)) is False
+    stored = {v["version"]: v for v in versions(emulator, sink.spec.secret)}
+    assert stored[new.ref]["enabled"] is False
+    assert sink.current_version() is None
+
+
+def test_restore_none_disables_what_we_wrote(emulator: RunningEmulator, make_sink: Any) -> None:
+    sink = make_sink()
+    assert sink.current_version() is None
+    sink.write(fake_pat(), fake_meta())
+    assert sink.restore(None) is True
+    assert sink.current_version() is None
+    with pytest.raises(SinkReadFailed, match="does not exist or its newest version is disabled"):
+        sink.read_back()
+
+
+def test_a_secret_patwarden_did_not_write_has_no_authorization_id(make_sink: Any) -> None:
+    sink = make_sink()
+    stored = sink.client.set_secret(sink.spec.secret, "hand-made")
+    assert sink.current_version() == SinkVersion(ref=stored.properties.version)
+
+
+def test_mark_revoked_tags_every_version_of_that_pat(
+    emulator: RunningEmulator, make_sink: Any
+) -> None:
+    sink = make_sink()
+    meta = fake_meta()
+    first = sink.write(fake_pat(), meta)
+    second = sink.write(fake_pat(), meta)  # e.g. a resumed distribute step
+    other = sink.write(fake_pat(), fake_meta())
+    assert sink.mark_revoked(meta.authorization_id) == 2
+    assert sink.mark_revoked(meta.authorization_id) == 0
+    stored = {v["version"]: v["tags"] for v in versions(emulator, sink.spec.secret)}
+    assert "revokedAt" in stored[first.ref]
+    assert "revokedAt" in stored[second.ref]
+    assert "revokedAt" not in stored[other.ref]
+    assert stored[first.ref]["authorizationId"] == meta.authorization_id
+
+
+def test_mark_revoked_on_a_missing_secret_is_zero(make_sink: Any) -> None:
+    assert make_sink().mark_revoked("3f1c0d2e-1111-2222-3333-444455556666") == 0
+
+
+def test_an_identity_without_a_vault_role_gets_the_role_hint(
+    emulator: RunningEmulator, make_sink: Any
+) -> None:
+    client_id = emulator["identities"]["service_principal"]["client_id"]
+    emulator.admin("DELETE", "/key-vault/grants", json={"principal": client_id})
+    sink = make_sink()
+    with pytest.raises(SinkUnavailable, match="identity 'writer' is not allowed") as caught:
+        sink.write(fake_pat(), fake_meta())
+    assert "Key Vault Secrets Officer" in str(caught.value)
+
+
+def test_without_the_ca_bundle_tls_fails_with_a_hint(
+    emulator: RunningEmulator, writer_context: SinkContext, make_sink: Any
+) -> None:
+    context = SinkContext(credential=writer_context.credential, ca_bundle=None)
+    sink = make_sink(context)
+    with pytest.raises(SinkUnavailable) as caught:
+        sink.write(fake_pat(), fake_meta())
+    assert "ca_bundle" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("https://ops-kv.vault.azure.net", True),
+        ("https://ops-kv.vault.usgovcloudapi.net", True),
+        ("https://127.0.0.1:8443", False),
+        ("https://vault.azure.net.evil.example", False),
+    ],
+)
+def test_challenge_resource_is_verified_only_for_microsoft_vault_hosts(
+    url: str, public: bool
+) -> None:
+    assert is_public_vault_host(url) is public
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ({"vault_url": "http://ops-kv.vault.azure.net"}, "sink.vault_url: Value error, must be"),
+        ({"vault_url": "https://ops-kv.vault.azure.net/secrets/x"}, "without a path"),
+        ({"secret": "flux_git"}, "sink.secret: String should match pattern"),
+    ],
+)
+def test_invalid_entries_name_the_key(
+    writer_context: SinkContext, keys: dict[str, Any], problem: str
+) -> None:
+    spec = {"kind": "key_vault", "vault_url": "https://kv.vault.azure.net", "secret": "s", **keys}
+    with pytest.raises(SinkConfigError) as caught:
+        KeyVaultSink.from_spec(spec, writer_context)
+    assert problem in str(caught.value)
