@@ -116,6 +116,7 @@ class Scanner:
         self._slots = threading.BoundedSemaphore(workers * 2)
         self._stop = threading.Event()
         self._on_progress = on_progress
+        self._globals_seen: set[str] = set()
         self.problems: list[str] = []
         self.problem_count = 0
         self.users_listed = 0
@@ -186,6 +187,20 @@ class Scanner:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
         self._problem(f"Skipped the PATs of {item.owner.name} in {item.organization}: {first_line}")
 
+    def _seen_before(self, pat: PatRecord) -> bool:
+        """True for a global PAT already listed by another organization of this scan.
+
+        Token Admin lists a global PAT in every organization; only global ids are remembered,
+        and only when several organizations are scanned.
+        """
+        if not pat.is_global or len(self._organizations) < 2:
+            return False
+        key = pat.authorization_id.lower()
+        if key in self._globals_seen:
+            return True
+        self._globals_seen.add(key)
+        return False
+
     def _report(self, organization: str, *, listing_done: bool = False) -> None:
         if self._on_progress is not None:
             self._on_progress(
@@ -213,6 +228,8 @@ class Scanner:
                 if isinstance(item, _End):
                     return
                 if isinstance(item, PatRecord):
+                    if self._seen_before(item):
+                        continue
                     self.pats += 1
                     if self.pats % 500 == 0:
                         self._report(item.organization)
