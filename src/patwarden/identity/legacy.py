@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from patwarden.errors import DOCS, AuthError
 from patwarden.identity.aadsts import explain
@@ -55,7 +57,15 @@ class LegacyPasswordCredential:
     def _msal_app(self) -> Any:
         if self._app is None:
             import msal
+            import msal.authority
 
+            if not self._instance_discovery:
+                # MSAL builds the ROPC user-realm URL from the authority's host *without its
+                # port*, so on a private authority (emulator, port != 443) it calls the wrong
+                # server. The realm lookup only serves federated (ADFS) domains of public Azure;
+                # mark the host as having none, as MSAL itself does after a 404.
+                host = urlsplit(self.authority).hostname or ""
+                msal.authority.Authority._domains_without_user_realm_discovery.add(host)
             self._app = msal.PublicClientApplication(
                 self.client_id,
                 authority=self.authority,
@@ -93,9 +103,16 @@ class LegacyPasswordCredential:
             accounts = app.get_accounts(username=self.username)
             result = app.acquire_token_silent(wanted, account=accounts[0]) if accounts else None
             if not result:
-                result = app.acquire_token_by_username_password(
-                    self.username, self._password().reveal(), scopes=wanted, claims_challenge=claims
-                )
+                with warnings.catch_warnings():
+                    # MSAL's DeprecationWarning repeats the WARNING logged above; don't let it
+                    # crash runs that turn Python warnings into errors.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    result = app.acquire_token_by_username_password(
+                        self.username,
+                        self._password().reveal(),
+                        scopes=wanted,
+                        claims_challenge=claims,
+                    )
         if "error" in result:
             explanation = explain(result)
             raise AuthError(
