@@ -18,8 +18,16 @@ from typing import Any
 import pytest
 import trustme
 
+from patwarden.engine_outcomes import Promotion
 from patwarden.errors import ConfigError
-from patwarden.hooks import HookEvent, HookSpec, post_webhook, run_command, run_hooks
+from patwarden.hooks import (
+    HookEvent,
+    HookSpec,
+    post_webhook,
+    promotion_notes,
+    run_command,
+    run_hooks,
+)
 
 EVENT = HookEvent(
     token_name="flux-git",
@@ -246,6 +254,37 @@ def test_a_failing_command_does_not_stop_the_webhook(receiver: Receiver) -> None
     spec = HookSpec.parse({"command": ["/nonexistent/reload"], "webhook": receiver.url})
     results = run_hooks(spec=spec, event=EVENT, ca_bundle=receiver.ca_bundle)
     assert [(r.kind, r.ok) for r in results] == [("command", False), ("webhook", True)]
+
+
+def test_promotion_hooks_carry_the_previous_pat_and_return_notes(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    promotion = Promotion(
+        token_name="flux-git",
+        organization="contoso",
+        operation_id="op-1234",
+        authorization_id=EVENT.authorization_id,
+        valid_to=EVENT.valid_to,
+        previous_authorization_id="aaaaaaaa-1111-2222-3333-444455556666",
+        revoke_at=datetime(2030, 1, 2, tzinfo=UTC),
+        sinks=EVENT.sinks,
+    )
+    out = tmp_path / "env.json"
+    spec = HookSpec.parse(
+        {"command": [sys.executable, "-c", DUMP_ENV, str(out)], "webhook": receiver.url}
+    )
+    notes = promotion_notes(spec=spec, promotion=promotion, ca_bundle=receiver.ca_bundle)
+    assert notes[0].startswith(f"hook command {sys.executable}: ok (")
+    assert notes[1].startswith("hook webhook https://127.0.0.1:")
+    assert ": ok (" in notes[1]
+    assert "SECRETSIGNATURE123" not in " ".join(notes)
+    env = json.loads(out.read_text())
+    assert env["PATWARDEN_OPERATION_ID"] == "op-1234"
+    assert env["PATWARDEN_PREVIOUS_AUTHORIZATION_ID"] == promotion.previous_authorization_id
+    assert env["PATWARDEN_REVOKE_PREVIOUS_AT"] == "2030-01-02T00:00:00+00:00"
+    body = receiver.requests[0]["body"]
+    assert "will be revoked after 2030-01-02T00:00:00+00:00" in body["text"]
+    assert body["previous_authorization_id"] == promotion.previous_authorization_id
 
 
 # --- configuration ------------------------------------------------------------------------------

@@ -20,12 +20,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from patwarden.errors import ConfigError
+
+if TYPE_CHECKING:
+    from patwarden.engine_outcomes import Promotion
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +115,23 @@ class HookEvent:
     valid_to: datetime
     sinks: tuple[str, ...]
     organization: str | None = None
+    operation_id: str | None = None
+    previous_authorization_id: str | None = None
+    revoke_previous_at: datetime | None = None
+
+    @classmethod
+    def from_promotion(cls, promotion: Promotion) -> HookEvent:
+        """The event for the engine's :class:`~patwarden.engine_outcomes.Promotion`."""
+        return cls(
+            token_name=promotion.token_name,
+            authorization_id=promotion.authorization_id,
+            valid_to=promotion.valid_to,
+            sinks=tuple(promotion.sinks),
+            organization=promotion.organization,
+            operation_id=promotion.operation_id,
+            previous_authorization_id=promotion.previous_authorization_id,
+            revoke_previous_at=promotion.revoke_at,
+        )
 
     def environment(self) -> dict[str, str]:
         """The ``PATWARDEN_*`` variables a hook command receives."""
@@ -121,8 +141,15 @@ class HookEvent:
             "PATWARDEN_VALID_TO": self.valid_to.isoformat(),
             "PATWARDEN_SINKS": json.dumps(list(self.sinks)),
         }
-        if self.organization:
-            env["PATWARDEN_ORGANIZATION"] = self.organization
+        optional = {
+            "PATWARDEN_ORGANIZATION": self.organization,
+            "PATWARDEN_OPERATION_ID": self.operation_id,
+            "PATWARDEN_PREVIOUS_AUTHORIZATION_ID": self.previous_authorization_id,
+            "PATWARDEN_REVOKE_PREVIOUS_AT": (
+                self.revoke_previous_at.isoformat() if self.revoke_previous_at else None
+            ),
+        }
+        env.update({name: value for name, value in optional.items() if value})
         return env
 
     def message(self) -> dict[str, Any]:
@@ -133,6 +160,11 @@ class HookEvent:
             f"patwarden rotated the PAT '{self.token_name}'{org}: the new token is valid until "
             f"{self.valid_to.isoformat()} and was written to {where}."
         )
+        if self.previous_authorization_id and self.revoke_previous_at:
+            text += (
+                " The previous PAT will be revoked after "
+                f"{self.revoke_previous_at.isoformat()}: consumers must pick up the new one first."
+            )
         return {
             "text": text,
             "event": "rotated",
@@ -140,6 +172,11 @@ class HookEvent:
             "organization": self.organization,
             "authorization_id": self.authorization_id,
             "valid_to": self.valid_to.isoformat(),
+            "operation_id": self.operation_id,
+            "previous_authorization_id": self.previous_authorization_id,
+            "revoke_previous_at": (
+                self.revoke_previous_at.isoformat() if self.revoke_previous_at else None
+            ),
             "sinks": list(self.sinks),
         }
 
@@ -153,6 +190,10 @@ class HookResult:
     ok: bool
     detail: str
     seconds: float
+
+    def note(self) -> str:
+        """One secret-free line for the rotation's outcome (``hook webhook https://h/…: ok``)."""
+        return f"hook {self.kind} {self.target}: {'ok' if self.ok else 'FAILED'} ({self.detail})"
 
 
 def run_hooks(
@@ -169,6 +210,18 @@ def run_hooks(
             post_webhook(spec.webhook, event=event, timeout=spec.timeout, ca_bundle=ca_bundle)
         )
     return tuple(results)
+
+
+def promotion_notes(
+    *, spec: HookSpec, promotion: Promotion, ca_bundle: str | None = None
+) -> tuple[str, ...]:
+    """Run the hooks for an engine promotion and return one secret-free note per hook.
+
+    Wire it as the engine's ``PromotionHook``:
+    ``lambda token, promotion: promotion_notes(spec=hook_spec, promotion=promotion)``.
+    """
+    event = HookEvent.from_promotion(promotion)
+    return tuple(result.note() for result in run_hooks(spec=spec, event=event, ca_bundle=ca_bundle))
 
 
 def _tail(output: bytes) -> str:
