@@ -79,3 +79,22 @@ def test_unknown_admin_path_is_a_json_404(emulator: RunningEmulator) -> None:
         response = client.get(emulator["admin_url"] + "/no-such-thing")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_issued_secrets_lists_what_the_emulator_handed_out(emulator: RunningEmulator) -> None:
+    sp = emulator["identities"]["service_principal"]
+    with emulator.http() as client:
+        response = client.post(
+            f"{emulator['authority_host']}/{emulator['tenant_id']}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": sp["client_id"],
+                "client_secret": sp["client_secret"],
+                "scope": "https://vault.azure.net/.default",
+            },
+        )
+    token = response.json()["access_token"]
+    issued = emulator.admin("GET", "/issued-secrets").json()["secrets"]
+    assert {"kind": "access_token", "value": token} in issued
+    emulator.reset()
+    assert emulator.admin("GET", "/issued-secrets").json() == {"secrets": []}

@@ -11,20 +11,28 @@ from typing import Any
 import httpx
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 from azure.keyvault.secrets._shared.challenge_auth_policy import ChallengeCache
 
 from tests.conftest import RunningEmulator
-from tests.emulator.minted_tokens import MintingCredential, mint_token, user_credential
+from tests.emulator.minted_tokens import mint_token, user_credential
 
 API = "api-version=7.5"
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
-def sp_credential(emulator: RunningEmulator) -> Any:
-    """The seeded service principal's credential."""
+def sp_credential(emulator: RunningEmulator) -> ClientSecretCredential:
+    """The seeded service principal, signing in at the emulated Entra ID."""
     sp = emulator["identities"]["service_principal"]
-    return MintingCredential(emulator, object_id=sp["object_id"], client_id=sp["client_id"])
+    return ClientSecretCredential(
+        emulator["tenant_id"],
+        sp["client_id"],
+        sp["client_secret"],
+        authority=emulator["authority_host"],
+        disable_instance_discovery=True,
+        connection_verify=emulator.ca_bundle,
+    )
 
 
 def secret_client(emulator: RunningEmulator, credential: Any) -> SecretClient:
@@ -39,7 +47,7 @@ def secret_client(emulator: RunningEmulator, credential: Any) -> SecretClient:
 @pytest.fixture
 def officer(emulator: RunningEmulator) -> Iterator[SecretClient]:
     """A SecretClient as the seeded service principal (Secrets Officer by default)."""
-    with secret_client(emulator, sp_credential(emulator)) as client:
+    with sp_credential(emulator) as credential, secret_client(emulator, credential) as client:
         yield client
 
 
@@ -68,17 +76,35 @@ def test_unauthenticated_request_gets_the_challenge(emulator: RunningEmulator) -
 
 def test_secret_client_completes_the_challenge_round_trip(emulator: RunningEmulator) -> None:
     ChallengeCache.clear()
-    credential = sp_credential(emulator)
-    with secret_client(emulator, credential) as client:
+    with sp_credential(emulator) as credential, secret_client(emulator, credential) as client:
         stored = client.set_secret("round-trip", "first value")
     assert stored.value == "first value"
+    log = emulator.admin("GET", "/requests").json()["requests"]
+    put = "/secrets/round-trip?api-version=2026-04-01"
+    token = f"/{emulator['tenant_id']}/oauth2/v2.0/token"
+    calls = [(e["method"], e["path"], e["status"]) for e in log if "/.well-known/" not in e["path"]]
+    assert calls == [
+        ("PUT", put, 401),  # body-less probe, answered with the challenge
+        ("POST", token, 200),  # token for the challenge's tenant and resource (after discovery)
+        ("PUT", put, 200),
+    ]
+    assert log[-1]["identity"] == "patwarden-writer"
+
+
+def test_a_user_token_with_a_role_works_too(emulator: RunningEmulator) -> None:
+    rotator = emulator["identities"]["rotator"]
+    emulator.admin(
+        "PUT",
+        "/key-vault/grants",
+        json={"principal": rotator["object_id"], "role": "Key Vault Secrets Officer"},
+    )
+    ChallengeCache.clear()
+    credential = user_credential(emulator)
+    with secret_client(emulator, credential) as client:
+        client.set_secret("by-user", "v")
     assert credential.requests == [(("https://vault.azure.net/.default",), emulator["tenant_id"])]
     log = emulator.admin("GET", "/requests").json()["requests"]
-    assert [(e["method"], e["path"], e["status"]) for e in log] == [
-        ("PUT", f"/secrets/round-trip?{API.replace('7.5', '2026-04-01')}", 401),
-        ("PUT", f"/secrets/round-trip?{API.replace('7.5', '2026-04-01')}", 200),
-    ]
-    assert log[1]["identity"] == "test app"
+    assert log[-1]["identity"] == rotator["username"]
 
 
 def test_set_get_versions_and_update_properties(

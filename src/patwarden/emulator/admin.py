@@ -11,9 +11,6 @@ admin endpoints.
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -29,15 +26,6 @@ from patwarden.emulator import (
 )
 from patwarden.emulator.context import Emulator
 
-# Feature modules whose state the reset clears and whose admin endpoints are mounted here.
-FEATURES: tuple[ModuleType, ...] = (entra, devops, keyvault, faults, ratelimit, requestlog)
-
-
-def _feature_hook(module: ModuleType, name: str) -> Any:
-    # TRANSITION: `entra` and `devops` are still placeholders without `reset`/`admin_routes`.
-    # Once every feature exports both, call them directly.
-    return getattr(module, name, None)
-
 
 def seeded_user_ids(emu: Emulator) -> set[str]:
     """Object ids of the users every fresh emulator has."""
@@ -47,10 +35,12 @@ def seeded_user_ids(emu: Emulator) -> set[str]:
 
 def reset_all(emu: Emulator) -> None:
     """Put the whole emulator back to its freshly seeded state (keys and identities kept)."""
-    for module in FEATURES:
-        hook = _feature_hook(module, "reset")
-        if hook is not None:
-            hook(emu)
+    entra.reset(emu)
+    devops.reset(emu)
+    keyvault.reset(emu)
+    faults.reset(emu)
+    ratelimit.reset(emu)
+    requestlog.reset(emu)
     ids = emu.identities
     emu.directory.reset(
         keep=seeded_user_ids(emu),
@@ -95,9 +85,9 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         Route("/_admin/requests", requests, methods=["GET", "DELETE"]),
         Route("/_admin/issued-secrets", issued_secrets, methods=["GET"]),
         *faults_admin.admin_routes(emu),
+        *ratelimit.admin_routes(emu),
+        *keyvault.admin_routes(emu),
+        *devops.admin_routes(emu),
+        *entra.admin_routes(emu),
     ]
-    for module in FEATURES:
-        hook = _feature_hook(module, "admin_routes")
-        if hook is not None:
-            mounted.extend(hook(emu))
     return mounted
