@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import time
 from typing import Any
 
@@ -74,15 +75,31 @@ def test_budget_per_identity_then_429(emulator: RunningEmulator) -> None:
     assert "X-RateLimit-Limit" not in after_reset.headers
 
 
-def test_pat_callers_share_a_budget_and_the_pat_is_not_logged(emulator: RunningEmulator) -> None:
-    configure(emulator, enabled=True, limit=1, window_seconds=60)
-    pat = "examplepatvalue" * 3
+def test_a_pat_counts_against_its_owner_and_is_never_logged(emulator: RunningEmulator) -> None:
+    rotator = emulator["identities"]["rotator"]["username"]
+    valid_to = (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).isoformat()
+    pat = emulator.admin(
+        "POST",
+        "/pats",
+        json={
+            "username": rotator,
+            "displayName": "rl",
+            "scope": "vso.project",
+            "validTo": valid_to,
+        },
+    ).json()["token"]
     basic = "Basic " + base64.b64encode(f":{pat}".encode()).decode()
-    assert call(emulator, basic).status_code != 429
+    configure(emulator, enabled=True, limit=2, window_seconds=60)
+    assert call(emulator, basic).headers["X-RateLimit-Remaining"] == "1"
+    assert (
+        call(emulator, f"Bearer {devops_token(emulator)}").headers["X-RateLimit-Remaining"] == "0"
+    )
     assert call(emulator, basic).status_code == 429
+    unknown = "Basic " + base64.b64encode(b":not-a-pat").decode()
+    assert call(emulator, unknown).status_code != 429  # an unknown PAT is its own identity
     log = emulator.admin("GET", "/requests").text
     assert pat not in log
-    assert base64.b64encode(f":{pat}".encode()).decode() not in log
+    assert basic.split()[1] not in log
 
 
 def test_delay_threshold_delays_and_says_so(emulator: RunningEmulator) -> None:
@@ -123,5 +140,7 @@ def test_identity_key_is_stable_and_never_contains_the_credential() -> None:
     key = identity_key("Basic " + base64.b64encode(f"user:{pat}".encode()).decode())
     assert key == identity_key("Basic " + base64.b64encode(f"other:{pat}".encode()).decode())
     assert pat not in key
+    owned = "Basic " + base64.b64encode(f":{pat}".encode()).decode()
+    assert identity_key(owned, pat_owner={pat: "A"}.get) == identity_key(bearer({"oid": "A"}))
     assert identity_key(None) == identity_key("") == "anonymous"
     assert identity_key("Bearer not-a-jwt").startswith("digest:")

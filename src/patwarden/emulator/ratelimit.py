@@ -9,7 +9,7 @@ service reports once it delays). Past ``limit``, requests are refused with 429, 
 and the ``TF400733`` VSS error, without reaching the service. ``GET`` returns the settings.
 
 The identity is derived from the ``Authorization`` header without verifying it (a bearer token's
-``oid``/``appid``, or a digest of the PAT), and is never logged.
+``oid``/``appid``, or a PAT's owner), and is never logged.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import json
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from patwarden.emulator.context import Emulator
+from patwarden.emulator.devops_state import devops_state
 from patwarden.emulator.requestlog import ASGIApp, Message, Receive, Scope, Send
 from patwarden.emulator.service_errors import service_of, throttle_error
 
@@ -59,8 +61,18 @@ class Verdict:
     delay_seconds: float = 0.0
 
 
-def identity_key(authorization: str | None) -> str:
-    """A stable per-caller key from an ``Authorization`` header, without verifying it."""
+def _no_owner(pat: str) -> str | None:
+    return None
+
+
+def identity_key(
+    authorization: str | None, *, pat_owner: Callable[[str], str | None] = _no_owner
+) -> str:
+    """A stable per-caller key from an ``Authorization`` header, without verifying it.
+
+    Bearer tokens count against their ``oid`` (or ``appid``); PATs against their owner's object
+    id when *pat_owner* knows it, else against a digest of the PAT (never the PAT itself).
+    """
     if not authorization or " " not in authorization:
         return "anonymous"
     scheme, _, credentials = authorization.partition(" ")
@@ -77,6 +89,9 @@ def identity_key(authorization: str | None) -> str:
     if scheme.lower() == "basic":
         with contextlib.suppress(ValueError, binascii.Error):
             credentials = base64.b64decode(credentials).decode().partition(":")[2]
+        owner = pat_owner(credentials)
+        if owner:
+            return f"oid:{owner}"
     return "digest:" + hashlib.sha256(credentials.encode()).hexdigest()[:24]
 
 
@@ -137,6 +152,11 @@ class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, *, emu: Emulator) -> None:
         self.app = app
         self.limiter = limiter_of(emu)
+        self.devops = devops_state(emu)
+
+    def _pat_owner(self, pat: str) -> str | None:
+        record = self.devops.pat_by_value(pat)
+        return None if record is None else record.user_oid
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings = self.limiter.settings
@@ -145,7 +165,9 @@ class RateLimitMiddleware:
             return
         headers = dict(scope["headers"])
         raw = headers.get(b"authorization")
-        key = identity_key(None if raw is None else raw.decode("latin-1"))
+        key = identity_key(
+            None if raw is None else raw.decode("latin-1"), pat_owner=self._pat_owner
+        )
         now = time.time()
         verdict = self.limiter.check(key, now=now)
         if verdict.blocked:
