@@ -84,8 +84,7 @@ def test_list_defaults_to_active_sorted_by_display_name(ado: Ado) -> None:
 
 
 def test_list_pages_250_tokens_exactly_once(ado: Ado) -> None:
-    ado.emulator.admin("POST", "/seed", json={"users": 0, "pats_per_user": 0, "seed": 1})
-    created = {ado.admin_pat(displayName=f"tok-{i:03d}")["authorizationId"] for i in range(250)}
+    created = {ado.create_pat(displayName=f"tok-{i:03d}")["authorizationId"] for i in range(250)}
     seen: list[str] = []
     tokens: list[str] = []
     continuation = None
@@ -341,3 +340,15 @@ def test_path_is_case_insensitive_and_unknown_org_is_404(ado: Ado) -> None:
     missing = ado.pats("GET", org="no-such-org")
     assert missing.status_code == 404
     assert missing.json()["typeKey"] == "HostDoesNotExistException"
+
+
+def test_seed_creates_ten_thousand_users_with_five_pats_each_in_seconds(ado: Ado) -> None:
+    result = ado.admin(
+        "POST", "/seed", json={"users": 10_000, "pats_per_user": 5, "seed": 3}, timeout=60
+    )
+    assert result["pats"] == 50_000
+    assert result["seconds"] < 10
+    listed = ado.admin("GET", "/pats", params={"username": "seed3-00042@contoso.example"})
+    assert len(listed["value"]) == 5
+    assert all(item["token"] is None for item in listed["value"])
+    assert {"revoked", "expired", "username"} <= set(listed["value"][0])
