@@ -287,6 +287,43 @@ def test_promotion_hooks_carry_the_previous_pat_and_return_notes(
     assert body["previous_authorization_id"] == promotion.previous_authorization_id
 
 
+def test_webhook_url_from_an_environment_reference(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", receiver.url)
+    spec = HookSpec.parse({"webhook": {"env": "TEAMS_WEBHOOK_URL"}})
+    [result] = run_hooks(spec=spec, event=EVENT, ca_bundle=receiver.ca_bundle)
+    assert result.ok, result.detail
+    assert receiver.requests[0]["path"] == WEBHOOK_PATH
+
+
+def test_webhook_reference_to_a_file(receiver: Receiver, tmp_path: Path) -> None:
+    url_file = tmp_path / "webhook-url"
+    url_file.write_text(receiver.url + "\n")
+    url_file.chmod(0o600)
+    spec = HookSpec.parse({"webhook": {"file": str(url_file)}})
+    [result] = run_hooks(spec=spec, event=EVENT, ca_bundle=receiver.ca_bundle)
+    assert result.ok, result.detail
+
+
+def test_an_unset_webhook_reference_is_a_failed_result() -> None:
+    spec = HookSpec.parse({"webhook": {"env": "TEAMS_WEBHOOK_URL"}})
+    [result] = run_hooks(spec=spec, event=EVENT)
+    assert not result.ok
+    assert result.target == "from environment variable TEAMS_WEBHOOK_URL"
+    assert "TEAMS_WEBHOOK_URL is not set" in result.detail
+
+
+def test_a_referenced_webhook_must_be_https(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", "http://hooks.example/SECRETSIGNATURE123")
+    [result] = run_hooks(
+        spec=HookSpec.parse({"webhook": {"env": "TEAMS_WEBHOOK_URL"}}), event=EVENT
+    )
+    assert not result.ok
+    assert "not an https:// URL" in result.detail
+    assert "SECRETSIGNATURE123" not in result.note()
+
+
 # --- configuration ------------------------------------------------------------------------------
 
 
@@ -295,7 +332,10 @@ def test_promotion_hooks_carry_the_previous_pat_and_return_notes(
     [
         ({"command": "systemctl reload flux"}, "on_rotate.command: Value error, must be a list"),
         ({"command": []}, "on_rotate.command: Value error, must name a program"),
-        ({"webhook": "http://hooks.example/x"}, "on_rotate.webhook: Value error, must be an https"),
+        (
+            {"webhook": "http://hooks.example/x"},
+            "on_rotate.webhook: Value error, must be an https:// URL (or {env: NAME}",
+        ),
         ({}, "needs `command`, `webhook` or both"),
         (
             {"webhook": "https://h.example/x", "timeout": 0},

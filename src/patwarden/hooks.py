@@ -25,7 +25,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from patwarden.config import EnvRef, FileRef
 from patwarden.errors import ConfigError
+from patwarden.secret import Secret
 
 if TYPE_CHECKING:
     from patwarden.engine_outcomes import Promotion
@@ -46,7 +48,10 @@ class HookSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     command: tuple[str, ...] | None = Field(default=None, examples=[["systemctl", "reload", "x"]])
-    webhook: str | None = Field(default=None, examples=["https://example.webhook.office.com/..."])
+    # The URL's path is a credential for Teams and Slack: prefer a reference ({env: NAME}).
+    webhook: str | EnvRef | FileRef | None = Field(
+        default=None, examples=[{"env": "TEAMS_WEBHOOK_URL"}, "https://hooks.example/patwarden"]
+    )
     timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, le=3600)
     pass_env: tuple[str, ...] = ()
 
@@ -68,11 +73,9 @@ class HookSpec(BaseModel):
 
     @field_validator("webhook")
     @classmethod
-    def _https(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme != "https" or not parts.hostname:
-                raise ValueError("must be an https:// URL")
+    def _https(cls, value: str | EnvRef | FileRef | None) -> str | EnvRef | FileRef | None:
+        if isinstance(value, str) and not _is_https(value):
+            raise ValueError("must be an https:// URL (or {env: NAME} / {file: PATH} holding one)")
         return value
 
     @model_validator(mode="after")
@@ -206,10 +209,34 @@ def run_hooks(
             run_command(spec.command, event=event, timeout=spec.timeout, pass_env=spec.pass_env)
         )
     if spec.webhook is not None:
-        results.append(
-            post_webhook(spec.webhook, event=event, timeout=spec.timeout, ca_bundle=ca_bundle)
-        )
+        url = spec.webhook if isinstance(spec.webhook, str) else _resolve_url(spec.webhook)
+        if isinstance(url, HookResult):
+            results.append(url)
+        else:
+            results.append(
+                post_webhook(url, event=event, timeout=spec.timeout, ca_bundle=ca_bundle)
+            )
     return tuple(results)
+
+
+def _is_https(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+def _resolve_url(ref: EnvRef | FileRef) -> Secret | HookResult:
+    from patwarden.config import AzureConfig
+    from patwarden.identity.secret_refs import describe_ref, resolve_secret
+
+    target = f"from {describe_ref(ref)}"
+    try:
+        url = resolve_secret(ref, credentials=None, azure=AzureConfig())
+    except ConfigError as err:
+        return HookResult(kind="webhook", target=target, ok=False, detail=err.message, seconds=0.0)
+    if not _is_https(url.reveal()):
+        detail = "the referenced value is not an https:// URL"
+        return HookResult(kind="webhook", target=target, ok=False, detail=detail, seconds=0.0)
+    return url
 
 
 def promotion_notes(
@@ -286,13 +313,14 @@ def webhook_target(url: str) -> str:
 
 
 def post_webhook(
-    url: str, *, event: HookEvent, timeout: float, ca_bundle: str | None = None
+    url: str | Secret, *, event: HookEvent, timeout: float, ca_bundle: str | None = None
 ) -> HookResult:
     """POST the event's message as JSON to *url*; any non-2xx answer or transport error fails."""
     import httpx
 
     from patwarden.tls import ssl_context
 
+    url = url.reveal() if isinstance(url, Secret) else url
     target = webhook_target(url)
     started = time.monotonic()
 
