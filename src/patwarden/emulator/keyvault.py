@@ -10,7 +10,6 @@ a role until ``PUT /_admin/key-vault/grants`` assigns one.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 import time
 from typing import Any
@@ -24,11 +23,17 @@ from patwarden.emulator.context import Emulator
 from patwarden.emulator.directory import KEY_VAULT_RESOURCE
 from patwarden.emulator.keyvault_admin import admin_routes as admin_routes
 from patwarden.emulator.keyvault_admin import default_grants, vault_store
+from patwarden.emulator.keyvault_requests import (
+    Rejected,
+    error_response,
+    parse_page,
+    parse_properties,
+    read_body,
+)
 from patwarden.emulator.keyvault_store import (
     ADMINISTRATOR,
     SECRETS_OFFICER,
     SECRETS_USER,
-    PropertyChanges,
     SecretDeletedError,
     SecretStore,
     SecretVersion,
@@ -36,9 +41,7 @@ from patwarden.emulator.keyvault_store import (
 
 _NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 _MAX_VALUE_BYTES = 25 * 1024
-_MAX_TAGS = 15
 _RETENTION_DAYS = 90
-_PAGE_MAX = 25
 
 # What each operation needs, as the RBAC data action Azure would name in a 403.
 _ACTIONS = {
@@ -54,26 +57,8 @@ _ACTIONS = {
 _READ_ONLY = frozenset({"get", "list"})
 
 
-class _Rejected(Exception):
-    """A request the vault answers with an error document (never carries a secret value)."""
-
-    def __init__(self, status: int, code: str, message: str, *, inner: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.inner = status, code, message, inner
-
-
-def error_response(
-    status: int, code: str, message: str, *, inner: str | None = None
-) -> JSONResponse:
-    """A Key Vault error document: ``{"error": {"code", "message", "innererror"?}}``."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if inner is not None:
-        error["innererror"] = {"code": inner}
-    return JSONResponse({"error": error}, status_code=status, headers={"x-ms-error-code": code})
-
-
-def _not_found(name: str) -> _Rejected:
-    return _Rejected(
+def _not_found(name: str) -> Rejected:
+    return Rejected(
         404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault."
     )
 
@@ -143,7 +128,7 @@ class _KeyVault:
             allowed.add(SECRETS_USER)
         if roles & allowed:
             return
-        raise _Rejected(
+        raise Rejected(
             403,
             "Forbidden",
             "Caller is not authorized to perform action on resource.\r\n"
@@ -157,7 +142,7 @@ class _KeyVault:
             inner="ForbiddenByRbac",
         )
 
-    async def _run(self, request: Request, operation: str, handler: Any) -> Response:
+    async def run(self, request: Request, operation: str, handler: Any) -> Response:
         """Authenticate, authorize and validate, then call ``handler(request)``."""
         if authorization(request) is None:
             return self._challenge("AKV10000: Request is missing a Bearer or PoP token.")
@@ -170,81 +155,22 @@ class _KeyVault:
         try:
             self._check_rbac(principal, operation)
             if not request.query_params.get("api-version"):
-                raise _Rejected(
+                raise Rejected(
                     400, "BadParameter", "The request is missing the 'api-version' parameter."
                 )
             name = request.path_params.get("name")
             if name is not None and not _NAME.match(name):
-                raise _Rejected(
+                raise Rejected(
                     400, "BadParameter", f"The request URI contains an invalid name: {name}"
                 )
             response: Response = await handler(request)
             return response
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return error_response(
                 rejected.status, rejected.code, rejected.message, inner=rejected.inner
             )
 
     # helpers -------------------------------------------------------------------------------
-    @staticmethod
-    async def _body(request: Request) -> dict[str, Any]:
-        try:
-            body = await request.json()
-        except ValueError as err:
-            raise _Rejected(400, "BadParameter", "The request body is not valid JSON.") from err
-        if not isinstance(body, dict):
-            raise _Rejected(400, "BadParameter", "The request body must be a JSON object.")
-        return body
-
-    @staticmethod
-    def _properties(body: dict[str, Any]) -> PropertyChanges:
-        content_type = body.get("contentType")
-        tags = body.get("tags")
-        attributes = body.get("attributes") or {}
-        if content_type is not None and not isinstance(content_type, str):
-            raise _Rejected(400, "BadParameter", "'contentType' must be a string.")
-        if tags is not None and not (
-            isinstance(tags, dict)
-            and len(tags) <= _MAX_TAGS
-            and all(isinstance(v, str) for v in tags.values())
-        ):
-            raise _Rejected(
-                400, "BadParameter", f"'tags' must map at most {_MAX_TAGS} names to strings."
-            )
-        if not isinstance(attributes, dict):
-            raise _Rejected(400, "BadParameter", "'attributes' must be an object.")
-        enabled = attributes.get("enabled")
-        if enabled is not None and not isinstance(enabled, bool):
-            raise _Rejected(400, "BadParameter", "'attributes.enabled' must be a boolean.")
-        times: dict[str, int | None] = {}
-        for key in ("nbf", "exp"):
-            raw = attributes.get(key)
-            if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int)):
-                raise _Rejected(
-                    400, "BadParameter", f"'attributes.{key}' must be Unix time in seconds."
-                )
-            times[key] = raw
-        return PropertyChanges(
-            content_type=content_type,
-            tags=tags,
-            enabled=enabled,
-            not_before=times["nbf"],
-            expires=times["exp"],
-        )
-
-    @staticmethod
-    def _page(request: Request) -> tuple[int, int]:
-        raw_max = request.query_params.get("maxresults")
-        token = request.query_params.get("$skiptoken")
-        try:
-            size = _PAGE_MAX if raw_max is None else int(raw_max)
-            offset = 0 if token is None else int(base64.urlsafe_b64decode(token + "==").decode())
-        except (ValueError, binascii.Error) as err:
-            raise _Rejected(400, "BadParameter", "Invalid maxresults or $skiptoken.") from err
-        if not 1 <= size <= _PAGE_MAX:
-            raise _Rejected(400, "BadParameter", f"'maxresults' must be between 1 and {_PAGE_MAX}.")
-        return offset, size
-
     def _paged(
         self, request: Request, items: list[dict[str, Any]], offset: int, size: int, more: bool
     ) -> JSONResponse:
@@ -261,13 +187,13 @@ class _KeyVault:
     # handlers ------------------------------------------------------------------------------
     async def set_secret(self, request: Request) -> Response:
         name = request.path_params["name"]
-        body = await self._body(request)
+        body = await read_body(request)
         value = body.get("value")
         if not isinstance(value, str):
-            raise _Rejected(400, "BadParameter", "The 'value' of a secret must be a string.")
+            raise Rejected(400, "BadParameter", "The 'value' of a secret must be a string.")
         if len(value.encode()) > _MAX_VALUE_BYTES:
-            raise _Rejected(400, "BadParameter", "The secret value exceeds 25 KB.")
-        props = self._properties(body)
+            raise Rejected(400, "BadParameter", "The secret value exceeds 25 KB.")
+        props = parse_properties(body)
         try:
             item = self.vault.set_secret(
                 name=name,
@@ -280,7 +206,7 @@ class _KeyVault:
                 now=int(time.time()),
             )
         except SecretDeletedError as err:
-            raise _Rejected(
+            raise Rejected(
                 409,
                 "Conflict",
                 f"Secret {name} is currently in a deleted but recoverable state, and its name "
@@ -300,7 +226,7 @@ class _KeyVault:
         if item is None:
             raise _not_found(name)
         if not item.enabled:
-            raise _Rejected(
+            raise Rejected(
                 403,
                 "Forbidden",
                 "Operation get is not allowed on a disabled secret.",
@@ -310,7 +236,7 @@ class _KeyVault:
 
     async def update_secret(self, request: Request) -> Response:
         name = request.path_params["name"]
-        props = self._properties(await self._body(request))
+        props = parse_properties(await read_body(request))
         item = self.vault.update(
             name=name,
             version=request.path_params.get("version") or None,
@@ -323,7 +249,7 @@ class _KeyVault:
 
     async def list_versions(self, request: Request) -> Response:
         name = request.path_params["name"]
-        offset, size = self._page(request)
+        offset, size = parse_page(request)
         items = self.vault.versions(name=name, offset=offset, limit=size + 1)
         if not items and offset == 0 and not self.vault.exists(name=name):
             raise _not_found(name)
@@ -331,7 +257,7 @@ class _KeyVault:
         return self._paged(request, documents, offset, size, len(items) > size)
 
     async def list_secrets(self, request: Request) -> Response:
-        offset, size = self._page(request)
+        offset, size = parse_page(request)
         items = self.vault.secrets(offset=offset, limit=size + 1)
         documents = [self._document(i, versioned=False, value=False) for i in items[:size]]
         return self._paged(request, documents, offset, size, len(items) > size)
@@ -347,11 +273,11 @@ class _KeyVault:
         name = request.path_params["name"]
         item = self.vault.latest(name=name, include_deleted=True)
         if item is None or self.vault.deleted_at(name=name) is None:
-            raise _Rejected(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+            raise Rejected(404, "SecretNotFound", f"Deleted Secret not found: {name}")
         return JSONResponse(self._deleted_document(item, item_only=False))
 
     async def list_deleted(self, request: Request) -> Response:
-        offset, size = self._page(request)
+        offset, size = parse_page(request)
         items = self.vault.secrets(offset=offset, limit=size + 1, deleted=True)
         documents = [self._deleted_document(i, item_only=True) for i in items[:size]]
         return self._paged(request, documents, offset, size, len(items) > size)
@@ -360,22 +286,14 @@ class _KeyVault:
         name = request.path_params["name"]
         item = self.vault.recover(name=name)
         if item is None:
-            raise _Rejected(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+            raise Rejected(404, "SecretNotFound", f"Deleted Secret not found: {name}")
         return JSONResponse(self._document(item, versioned=True, value=False))
 
     async def purge(self, request: Request) -> Response:
         name = request.path_params["name"]
         if not self.vault.purge(name=name):
-            raise _Rejected(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+            raise Rejected(404, "SecretNotFound", f"Deleted Secret not found: {name}")
         return Response(status_code=204)
-
-    def endpoint(self, operation: str, handler: Any) -> Any:
-        """Wrap a handler with authentication, RBAC and parameter checks."""
-
-        async def run(request: Request) -> Response:
-            return await self._run(request, operation, handler)
-
-        return run
 
 
 def routes(emu: Emulator) -> list[BaseRoute]:
@@ -383,9 +301,11 @@ def routes(emu: Emulator) -> list[BaseRoute]:
     kv = _KeyVault(emu)
 
     def by_method(table: dict[str, tuple[str, Any]]) -> Any:
+        """An endpoint running the request method's (operation, handler) behind the guards."""
+
         async def dispatch(request: Request) -> Response:
             operation, handler = table[request.method]
-            return await kv._run(request, operation, handler)
+            return await kv.run(request, operation, handler)
 
         return dispatch
 
@@ -400,16 +320,16 @@ def routes(emu: Emulator) -> list[BaseRoute]:
     one_version = by_method({"GET": ("get", kv.get_secret), "PATCH": ("update", kv.update_secret)})
     deleted = by_method({"GET": ("deleted", kv.get_deleted), "DELETE": ("purge", kv.purge)})
     return [
-        Route("/secrets", kv.endpoint("list", kv.list_secrets), methods=["GET"]),
+        Route("/secrets", by_method({"GET": ("list", kv.list_secrets)})),
         Route("/secrets/{name}", latest, methods=["GET", "PUT", "PATCH", "DELETE"]),
         Route("/secrets/{name}/", latest, methods=["GET", "PATCH"]),
-        Route("/secrets/{name}/versions", kv.endpoint("list", kv.list_versions), methods=["GET"]),
+        Route("/secrets/{name}/versions", by_method({"GET": ("list", kv.list_versions)})),
         Route("/secrets/{name}/{version}", one_version, methods=["GET", "PATCH"]),
-        Route("/deletedsecrets", kv.endpoint("deleted", kv.list_deleted), methods=["GET"]),
+        Route("/deletedsecrets", by_method({"GET": ("deleted", kv.list_deleted)})),
         Route("/deletedsecrets/{name}", deleted, methods=["GET", "DELETE"]),
         Route(
             "/deletedsecrets/{name}/recover",
-            kv.endpoint("recover", kv.recover),
+            by_method({"POST": ("recover", kv.recover)}),
             methods=["POST"],
         ),
     ]
