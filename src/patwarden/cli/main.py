@@ -20,6 +20,7 @@ from patwarden.errors import PatwardenError
 _COMMANDS: dict[str, str] = {
     "config": "patwarden.cli.config:config",
     "emulator": "patwarden.cli.emulator:emulator",
+    "inventory": "patwarden.cli.inventory:inventory",
 }
 
 
