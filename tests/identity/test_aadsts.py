@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
+import patwarden
 from patwarden.identity.aadsts import KNOWN_CODES, error_codes, explain
 
 
@@ -61,3 +65,35 @@ def test_no_code_at_all() -> None:
 
 def test_first_known_code_wins() -> None:
     assert explain({"error_codes": [123, 700082]}).code == 700082
+
+
+def _anchors(markdown: str) -> set[str]:
+    ids = set(re.findall(r'<a id="([^"]+)"></a>', markdown))
+    for heading in re.findall(r"^#+ (.+)$", markdown, re.MULTILINE):
+        ids.add(re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-"))
+    return ids
+
+
+def test_every_docs_link_in_error_messages_lands_on_an_anchor() -> None:
+    src = Path(patwarden.__file__).parent
+    docs = src.parent.parent / "docs"
+    sources = [
+        *sorted((src / "identity").glob("*.py")),
+        src / "config.py",
+        src / "config_problems.py",
+    ]
+    linked = {
+        (page, anchor)
+        for path in sources
+        for page, anchor in re.findall(
+            r"(identities|configuration)\.md#([a-z0-9-]+)(?![a-z0-9{-])", path.read_text()
+        )
+    }
+    linked |= {("identities", f"aadsts{code}") for code in KNOWN_CODES}
+    assert ("identities", "troubleshooting") in linked
+    missing = {
+        f"{page}.md#{anchor}"
+        for page, anchor in linked
+        if anchor not in _anchors((docs / f"{page}.md").read_text())
+    }
+    assert missing == set()

@@ -190,3 +190,30 @@ def test_rotator_cache_in_key_vault_survives_a_new_process(
     assert rotator.account() is None
     versions = list(client.list_properties_of_secret_versions("rotator-cache"))
     assert [v.enabled for v in versions].count(True) == 1  # only the empty tombstone stays enabled
+
+
+def test_workload_identity_exchanges_a_projected_token(
+    emulator: RunningEmulator, tmp_path: Path, env: dict[str, str]
+) -> None:
+    sp = emulator["identities"]["service_principal"]
+    subject = "system:serviceaccount:flux-system:patwarden"
+    emulator.admin(
+        "POST", "/federated-credentials", json={"client_id": sp["client_id"], "subject": subject}
+    )
+    minted = emulator.admin("POST", "/federated-tokens", json={"subject": subject}).json()
+    token_file = tmp_path / "azure-identity-token"
+    token_file.write_text(minted["token"])
+    config = config_for(
+        emulator,
+        tmp_path,
+        identities={
+            "wif": {
+                "kind": "workload_identity",
+                "client_id": sp["client_id"],
+                "token_file": str(token_file),
+            }
+        },
+    )
+    token = CredentialSet(load_config(config)).get("wif").get_token(ADO_DEFAULT)
+    issued = claims(token.token)
+    assert sp["client_id"] in (issued.get("appid"), issued.get("azp"))
