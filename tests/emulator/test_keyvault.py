@@ -145,6 +145,9 @@ def test_set_get_versions_and_update_properties(
     assert again.value == "value-1"  # the value of a version never changes
     assert again.properties.tags == {"state": "superseded"}
     assert officer.get_secret("pat-store").value == "value-2"
+    latest_props = officer.update_secret_properties("pat-store", content_type="application/x-pat")
+    assert latest_props.version == second.properties.version
+    assert officer.get_secret("pat-store").properties.content_type == "application/x-pat"
 
 
 def test_secret_bundle_and_item_shapes(emulator: RunningEmulator) -> None:
