@@ -114,6 +114,10 @@ class KeyVaultSink:
         """Return ``key_vault <vault url>/secrets/<name>``."""
         return f"key_vault {self.spec.vault_url}/secrets/{self.spec.secret}"
 
+    def close(self) -> None:
+        """Close the SecretClient's connections (not part of the Sink protocol)."""
+        self.client.close()
+
     # --- writing ---------------------------------------------------------------------------
 
     def write(self, secret: Secret, meta: SinkWriteMeta) -> SinkVersion:

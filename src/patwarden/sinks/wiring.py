@@ -1,0 +1,152 @@
+"""Builds the live sinks of configured tokens: contexts, one Azure DevOps client per identity.
+
+:class:`SinkWiring` is what the CLI and the service hand to the engine as its ``SinkResolver``:
+``engine = RotationEngine(..., sinks=wiring.resolve)``. It builds each token's sinks once and
+reuses them, shares one :class:`~patwarden.azdo.client.AzureDevOpsClient` per identity (with that
+identity's rate limiter) and closes every client in :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from patwarden.ports import Sink
+from patwarden.sinks.errors import SinkConfigError
+from patwarden.sinks.registry import build_sink
+from patwarden.sinks.spec import SinkContext
+
+if TYPE_CHECKING:
+    from patwarden.azdo.client import AzureDevOpsClient
+    from patwarden.azdo.ratelimit import RateLimiterRegistry
+    from patwarden.config import Config
+    from patwarden.domain.models import TokenSpec
+    from patwarden.identity.secret_refs import CredentialProvider
+
+
+class SinkWiring:
+    """Builds, caches and closes the sinks of the tokens of one configuration (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        credentials: CredentialProvider,
+        rate_limiters: RateLimiterRegistry | None = None,
+    ) -> None:
+        self._config = config
+        self._credentials = credentials
+        self._rate_limiters = rate_limiters
+        self._clients: dict[str, AzureDevOpsClient] = {}
+        self._sinks: dict[str, tuple[Sink, ...]] = {}
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"SinkWiring(tokens={sorted(self._sinks)!r}, identities={sorted(self._clients)!r})"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The CA bundle every sink's HTTPS client trusts besides the system store."""
+        bundle = self._config.azure.ca_bundle
+        return str(bundle) if bundle else None
+
+    def azure_devops(self, identity: str) -> AzureDevOpsClient:
+        """The Azure DevOps client of *identity*, built on first use.
+
+        Raises:
+            ConfigError: no such identity (from the credential provider).
+        """
+        from patwarden.azdo.client import AzureDevOpsClient
+        from patwarden.azdo.transport import ServiceUrls
+
+        with self._lock:
+            client = self._clients.get(identity)
+            if client is None:
+                azure = self._config.azure
+                limiter = self._rate_limiters.get(identity) if self._rate_limiters else None
+                client = AzureDevOpsClient(
+                    credential=self._credentials.get(identity),
+                    urls=ServiceUrls(
+                        azure_devops_url=azure.azure_devops_url, vssps_url=azure.vssps_url
+                    ),
+                    ca_bundle=self.ca_bundle,
+                    rate_limiter=limiter,
+                )
+                self._clients[identity] = client
+            return client
+
+    def context(self, organization: str | None) -> SinkContext:
+        """The context sinks of a token in *organization* are built with."""
+        return SinkContext(
+            credential=self._credentials.get,
+            azure_devops=self.azure_devops,
+            organization=organization,
+            ca_bundle=self.ca_bundle,
+        )
+
+    def build(
+        self, *, token_name: str, organization: str | None, entries: Sequence[object]
+    ) -> tuple[Sink, ...]:
+        """Build (once) and return the sinks of *token_name* from its config entries.
+
+        Raises:
+            SinkConfigError: an entry is invalid (its message names ``tokens.<name>.sinks[i]``).
+            SinkPluginError: a sink plugin could not be loaded.
+        """
+        with self._lock:
+            built = self._sinks.get(token_name)
+            if built is None:
+                context = self.context(organization)
+                built = tuple(
+                    build_sink(_entry(entry, token_name, i), context, where=_where(token_name, i))
+                    for i, entry in enumerate(entries)
+                )
+                self._sinks[token_name] = built
+            return built
+
+    def resolve(self, spec: TokenSpec) -> Sequence[Sink]:
+        """The engine's ``SinkResolver``: the sinks of *spec* (``spec.sinks`` are config entries).
+
+        Raises:
+            SinkConfigError | SinkPluginError: as :meth:`build`.
+        """
+        return self.build(token_name=spec.name, organization=spec.organization, entries=spec.sinks)
+
+    def close(self) -> None:
+        """Close every client built so far (sinks with a ``close`` method, then Azure DevOps)."""
+        with self._lock:
+            for sinks in self._sinks.values():
+                for sink in sinks:
+                    close = getattr(sink, "close", None)
+                    if callable(close):
+                        close()
+            for client in self._clients.values():
+                client.close()
+            self._sinks.clear()
+            self._clients.clear()
+
+    def __enter__(self) -> SinkWiring:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _where(token_name: str, index: int) -> str:
+    return f"tokens.{token_name}.sinks[{index}]"
+
+
+def _entry(entry: object, token_name: str, index: int) -> Mapping[str, Any]:
+    if isinstance(entry, Mapping):
+        return entry
+    dump = getattr(entry, "model_dump", None)  # a pydantic model from the config layer
+    if callable(dump):
+        dumped = dump(exclude_none=True)
+        if isinstance(dumped, Mapping):
+            return dumped
+    raise SinkConfigError.for_entry(
+        kind="?",
+        problems=(("", "must be a mapping such as {kind: key_vault, ...}"),),
+        where=_where(token_name, index),
+    )

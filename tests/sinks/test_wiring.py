@@ -1,0 +1,109 @@
+"""SinkWiring: config + credential set → the engine's sink resolver, against the emulator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from patwarden.config import Config
+from patwarden.domain.models import TokenSpec
+from patwarden.identity.credential_set import CredentialSet
+from patwarden.sinks.errors import SinkConfigError
+from patwarden.sinks.file import FileSink
+from patwarden.sinks.key_vault import KeyVaultSink
+from patwarden.sinks.variable_group import VariableGroupSink
+from patwarden.sinks.wiring import SinkWiring
+from tests.conftest import RunningEmulator
+from tests.sinks.contract import fake_meta, fake_pat
+
+
+def emulator_config(emulator: RunningEmulator) -> Config:
+    sp = emulator["identities"]["service_principal"]
+    return Config.model_validate(
+        {
+            "azure": {
+                "authority_host": emulator["authority_host"],
+                "azure_devops_url": emulator["azure_devops_url"],
+                "vssps_url": emulator["vssps_url"],
+                "tenant_id": emulator["tenant_id"],
+                "ca_bundle": emulator.ca_bundle,
+            },
+            "organization": emulator["organization"],
+            "identities": {
+                "writer": {
+                    "kind": "service_principal",
+                    "client_id": sp["client_id"],
+                    "client_secret": {"env": "PATWARDEN_TEST_WRITER_SECRET"},
+                }
+            },
+        }
+    )
+
+
+def token(emulator: RunningEmulator, *sinks: Any) -> TokenSpec:
+    return TokenSpec(
+        name="flux-git",
+        organization=str(emulator["organization"]),
+        scopes=("vso.code",),
+        lifetime=timedelta(days=30),
+        rotate_before=timedelta(days=7),
+        revoke_after=timedelta(days=1),
+        sinks=sinks,
+    )
+
+
+@pytest.fixture
+def wiring(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv(
+        "PATWARDEN_TEST_WRITER_SECRET", emulator["identities"]["service_principal"]["client_secret"]
+    )
+    credentials = CredentialSet(emulator_config(emulator))
+    with SinkWiring(config=credentials.config, credentials=credentials) as built:
+        yield built
+    credentials.close()
+
+
+def test_resolve_builds_every_kind_once_and_they_write(
+    emulator: RunningEmulator, wiring: SinkWiring, tmp_path: Path
+) -> None:
+    group = emulator.admin(
+        "POST", "/variable-groups", json={"project": "infra", "name": "gitops", "variables": {}}
+    ).json()
+    spec = token(
+        emulator,
+        {"kind": "key_vault", "vault_url": emulator["key_vault_url"], "secret": "flux-git-pat"},
+        {"kind": "variable_group", "project": "infra", "group": "gitops", "variable": "FLUX_PAT"},
+        {"kind": "file", "path": str(tmp_path / "pat")},
+    )
+    sinks = wiring.resolve(spec)
+    assert [type(s) for s in sinks] == [KeyVaultSink, VariableGroupSink, FileSink]
+    assert wiring.resolve(spec) is sinks
+    pat, meta = fake_pat(), fake_meta()
+    for sink in sinks:
+        assert sink.write(pat, meta).authorization_id == meta.authorization_id
+    assert sinks[0].read_back() == pat
+    assert sinks[2].read_back() == pat
+    stored = emulator.admin("GET", f"/variable-groups/{group['id']}/secrets").json()["variables"]
+    assert stored["FLUX_PAT"]["value"] == pat.reveal()
+    assert pat.reveal() not in repr(wiring)
+
+
+def test_a_bad_entry_is_named_by_its_place_in_the_config(
+    emulator: RunningEmulator, wiring: SinkWiring
+) -> None:
+    spec = token(
+        emulator, {"kind": "file", "path": "/srv/flux/pat"}, {"kind": "key_vault", "secret": "s"}
+    )
+    with pytest.raises(SinkConfigError) as caught:
+        wiring.resolve(spec)
+    assert "tokens.flux-git.sinks[1].vault_url: Field required" in str(caught.value)
+
+
+def test_an_entry_that_is_not_a_mapping_is_refused(
+    emulator: RunningEmulator, wiring: SinkWiring
+) -> None:
+    with pytest.raises(SinkConfigError, match=r"tokens\.flux-git\.sinks\[0\]: must be a mapping"):
+        wiring.resolve(token(emulator, "key_vault"))
