@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from patwarden.ports import SinkVersion
-from patwarden.sinks.errors import SinkConfigError, SinkRefused
+from patwarden.sinks.errors import (
+    SinkConfigError,
+    SinkRefused,
+    SinkUnavailable,
+    SinkWriteFailed,
+)
 from patwarden.sinks.spec import SinkContext
 from patwarden.sinks.variable_group import VariableGroupSink
 from tests.conftest import RunningEmulator
@@ -133,3 +138,47 @@ def test_invalid_entries_name_the_key(
     with pytest.raises(SinkConfigError) as caught:
         VariableGroupSink.from_spec(spec, writer_context)
     assert problem in str(caught.value)
+
+
+def test_a_lost_put_response_is_a_write_that_may_have_happened(
+    emulator: RunningEmulator, writer_context: SinkContext
+) -> None:
+    group_id = create_group(emulator)
+    sink = make_sink(writer_context, group_id)
+    emulator.admin(
+        "POST",
+        "/faults",
+        json={
+            "route": r"^PUT /devops/[^/]+/_apis/distributedtask/variablegroups/",
+            "kind": "status",
+            "status": 500,
+            "after": True,
+            "count": 5,
+        },
+    )
+    pat = fake_pat()
+    with pytest.raises(SinkWriteFailed, match="may or may not have taken effect") as caught:
+        sink.write(pat, fake_meta())
+    assert pat.reveal() not in str(caught.value)
+    # It did happen (after: true): the engine must treat the sink as unknown, as it does.
+    assert stored(emulator, group_id)["FLUX_PAT"]["value"] == pat.reveal()
+
+
+def test_an_unreachable_group_is_unavailable_and_unchanged(
+    emulator: RunningEmulator, writer_context: SinkContext
+) -> None:
+    group_id = create_group(emulator, FLUX_PAT={"value": "old", "isSecret": True})
+    sink = make_sink(writer_context, group_id)
+    emulator.admin(
+        "POST",
+        "/faults",
+        json={
+            "route": r"^GET /devops/[^/]+/[^/]+/_apis/distributedtask/variablegroups/",
+            "kind": "status",
+            "status": 503,
+            "count": 5,
+        },
+    )
+    with pytest.raises(SinkUnavailable, match="Cannot reach variable_group"):
+        sink.write(fake_pat(), fake_meta())
+    assert stored(emulator, group_id)["FLUX_PAT"]["value"] == "old"
