@@ -212,10 +212,10 @@ class Directory:
         users, restores the seeded users' MFA and org-admin flags (:data:`SEEDED_USER_FLAGS`) and
         sets the passwords in *passwords* (object id -> password) again. Apps are left alone.
         """
+        kept = sorted(keep)
+        marks = ", ".join("?" for _ in kept)
         with self.store.transaction() as tx:
-            for row in tx.query("SELECT oid FROM users"):
-                if row["oid"] not in keep:
-                    tx.execute("DELETE FROM users WHERE oid = ?", (row["oid"],))
+            tx.execute(f"DELETE FROM users WHERE oid NOT IN ({marks})", kept)  # noqa: S608 - placeholders only
             tx.execute("UPDATE users SET enabled = 1, removed = 0")
             for upn, (mfa_required, org_admin) in SEEDED_USER_FLAGS.items():
                 tx.execute(
