@@ -463,6 +463,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         patwarden.config_problems.InvalidConfig: the file is missing, not YAML, or has problems
             (a ConfigError: exit code 2).
     """
-    from patwarden.config_problems import validate_config_file
+    from patwarden.config_loader import validate_config_file
 
     return validate_config_file(resolve_config_path(path))

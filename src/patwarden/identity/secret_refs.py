@@ -10,7 +10,7 @@ import os
 from typing import TYPE_CHECKING, Protocol
 
 from patwarden.config import EnvRef, FileRef, KeyVaultRef
-from patwarden.config_problems import warn_if_readable_by_others
+from patwarden.config_loader import warn_if_readable_by_others
 from patwarden.errors import DOCS, ConfigError
 from patwarden.secret import Secret
 
