@@ -1,0 +1,154 @@
+"""Seed the emulator with a known PAT population and sign the auditor in, for inventory tests.
+
+The population has PATs of every finding kind and exact expected counts (:data:`EXPECTED`):
+seeded through the admin API (`POST /_admin/users`, `PATCH /_admin/users/{u}`,
+`POST /_admin/pats`, `POST /_admin/organizations`), never through the code under test.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from patwarden.config import load_config
+from patwarden.identity.credential_set import CredentialSet
+from tests.conftest import RunningEmulator
+
+KEY_ENV = "PATWARDEN_CACHE_KEY"
+MANAGED_NAME = "patwarden:flux-git:0123456789abcdef0123456789abcdef"
+SECOND_ORG = "fabrikam"
+
+# Findings the population must produce when contoso is scanned (every other kind: 0).
+EXPECTED: dict[str, int] = {
+    "global": 2,
+    "full-access": 1,
+    "expiring": 1,
+    "long-lived": 1,
+    "broad-scope": 1,
+    "owner-disabled": 1,
+    "owner-removed": 1,
+    "expired": 2,
+}
+EXPECTED_PATS = 12  # in contoso (dave's one PAT is bound to fabrikam)
+EXPECTED_STATUS = {"active": 9, "expired": 2, "revoked": 1}
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def seed_population(emulator: RunningEmulator) -> dict[str, str]:
+    """Create users and PATs of every finding kind; return {label: authorization id}."""
+    now = datetime.now(UTC)
+    day = timedelta(days=1)
+    emulator.admin("POST", "/organizations", json={"name": SECOND_ORG})
+    for user in ("alice", "bob", "carol", "dave"):
+        emulator.admin("POST", "/users", json={"username": f"{user}@contoso.example"})
+
+    ids: dict[str, str] = {}
+
+    def pat(label: str, user: str, **fields: Any) -> None:
+        body = {
+            "username": f"{user}@contoso.example",
+            "displayName": fields.pop("displayName", label),
+            "scope": fields.pop("scope", "vso.packaging"),
+            "validFrom": _iso(fields.pop("validFrom", now - 10 * day)),
+            "validTo": _iso(fields.pop("validTo", now + 30 * day)),
+            **fields,
+        }
+        ids[label] = emulator.admin("POST", "/pats", json=body).json()["authorizationId"]
+
+    pat("clean", "alice")
+    pat("global", "alice", scope="vso.code", allOrgs=True)
+    pat("full", "alice", scope="app_token")
+    pat("expiring", "alice", validTo=now + 5 * day)
+    pat("long-lived", "alice", validTo=now + 170 * day)
+    pat("broad", "alice", scope="vso.code_write vso.work")
+    pat("expired-alice", "alice", validFrom=now - 40 * day, validTo=now - 2 * day)
+    pat("revoked", "alice", scope="app_token", allOrgs=True, revoked=True)
+    pat("managed", "alice", displayName=MANAGED_NAME, scope="vso.code", allOrgs=True)
+    pat("disabled-owner", "bob", scope="vso.code")
+    pat("expired-bob", "bob", scope="app_token", validFrom=now - 40 * day, validTo=now - day)
+    pat("removed-owner", "carol", scope="vso.work")
+    pat("fabrikam-only", "dave", scope="vso.code", organization=SECOND_ORG)
+    emulator.admin("PATCH", "/users/bob@contoso.example", json={"enabled": False})
+    emulator.admin("PATCH", "/users/carol@contoso.example", json={"removed": True})
+    return ids
+
+
+def write_config(
+    emulator: RunningEmulator,
+    tmp_path: Path,
+    *,
+    auditor: str = "auditor",
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """A patwarden.yaml for the emulator: `auditor` is the org admin user, `sp` the service
+    principal (secret from $INVENTORY_SP_SECRET)."""
+    ids = emulator["identities"]
+    data: dict[str, Any] = {
+        "azure": {
+            "authority_host": emulator["authority_host"],
+            "azure_devops_url": emulator["azure_devops_url"],
+            "vssps_url": emulator["vssps_url"],
+            "tenant_id": emulator["tenant_id"],
+            "ca_bundle": emulator.ca_bundle,
+        },
+        "organization": emulator["organization"],
+        "state_dir": str(tmp_path / "state"),
+        "identities": {
+            "auditor": {
+                "kind": "user",
+                "client_id": ids["public_client"]["client_id"],
+                "username": ids["org_admin"]["username"],
+                "cache": {"key": {"env": KEY_ENV}},
+            },
+            "rotator": {
+                "kind": "user",
+                "client_id": ids["public_client"]["client_id"],
+                "username": ids["rotator"]["username"],
+                "cache": {"key": {"env": KEY_ENV}},
+            },
+            "sp": {
+                "kind": "service_principal",
+                "client_id": ids["service_principal"]["client_id"],
+                "client_secret": {"env": "INVENTORY_SP_SECRET"},
+            },
+        },
+        "auditor": auditor,
+        **(extra or {}),
+    }
+    path = tmp_path / "patwarden.yaml"
+    path.write_text(yaml.safe_dump(data))
+    path.chmod(0o600)
+    return path
+
+
+class _Approver(io.StringIO):
+    """Plays the human who opens the device-code page and signs in (through the admin API)."""
+
+    def __init__(self, emulator: RunningEmulator, username: str) -> None:
+        super().__init__()
+        self.emulator = emulator
+        self.username = username
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if "code" in text:
+            for code in self.emulator.admin("GET", "/device-codes").json()["value"]:
+                body = {"user_code": code["user_code"], "username": self.username}
+                self.emulator.admin("POST", "/device-codes/approve", json=body)
+        return written
+
+
+def login(emulator: RunningEmulator, config: Path, identity: str = "auditor") -> CredentialSet:
+    """Sign *identity* (a user identity of *config*) in; return the credential set holding it."""
+    credentials = CredentialSet(load_config(config))
+    user = credentials.user(identity)
+    username = emulator["identities"]["org_admin" if identity == "auditor" else "rotator"]
+    user.login(out=_Approver(emulator, username["username"]), timeout=60)
+    return credentials

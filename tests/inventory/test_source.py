@@ -1,0 +1,135 @@
+"""The Azure DevOps inventory source against the emulator: exact findings, access errors."""
+
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from patwarden.config import load_config
+from patwarden.identity.cache_crypto import generate_cache_key
+from patwarden.identity.credential_set import CredentialSet
+from patwarden.inventory.findings import FindingRules
+from patwarden.inventory.model import OwnerStatus
+from patwarden.inventory.scanner import Scanner
+from patwarden.inventory.source import InventoryAccessDenied
+from patwarden.inventory.wiring import AuditorClient, auditor_client
+from tests.conftest import RunningEmulator
+from tests.inventory.emulator_support import (
+    EXPECTED,
+    EXPECTED_PATS,
+    EXPECTED_STATUS,
+    KEY_ENV,
+    MANAGED_NAME,
+    SECOND_ORG,
+    login,
+    seed_population,
+    write_config,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def key_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, generate_cache_key().reveal())
+
+
+@pytest.fixture
+def seeded(emulator: RunningEmulator) -> dict[str, str]:
+    return seed_population(emulator)
+
+
+def _client(credentials: CredentialSet, identity: str) -> AbstractContextManager[AuditorClient]:
+    return auditor_client(
+        config=credentials.config, credentials=credentials, identity=identity, managed=frozenset()
+    )
+
+
+def _scan(client: AuditorClient, orgs: tuple[str, ...]) -> tuple[Scanner, list]:  # type: ignore[type-arg]
+    scanner = Scanner(
+        source=client.source, organizations=orgs, now=datetime.now(UTC), rules=FindingRules()
+    )
+    return scanner, list(scanner.rows())
+
+
+def test_every_finding_detected_and_none_invented(
+    emulator: RunningEmulator, tmp_path: Path, key_env: None, seeded: dict[str, str]
+) -> None:
+    credentials = login(emulator, write_config(emulator, tmp_path))
+    with _client(credentials, "auditor") as client:
+        scanner, rows = _scan(client, (emulator["organization"],))
+        kinds = Counter(k.value for row in rows for k in row.kinds)
+        assert dict(kinds) == EXPECTED
+        assert len(rows) == EXPECTED_PATS
+        assert Counter(r.status.value for r in rows) == EXPECTED_STATUS
+        assert scanner.problems == []
+        assert scanner.users_scanned == 7  # 3 seeded identities + alice, bob, carol, dave
+        by_id = {row.pat.authorization_id: row for row in rows}
+        assert {k.value for k in by_id[seeded["managed"]].kinds} == {"global"}
+        assert by_id[seeded["managed"]].pat.managed
+        assert by_id[seeded["managed"]].pat.display_name == MANAGED_NAME
+        assert sum(r.pat.managed for r in rows) == 1
+        assert by_id[seeded["disabled-owner"]].pat.owner.status is OwnerStatus.DISABLED
+        assert by_id[seeded["removed-owner"]].pat.owner.status is OwnerStatus.REMOVED
+        assert by_id[seeded["clean"]].findings == ()
+        assert by_id[seeded["revoked"]].status.value == "revoked"
+        assert {k.value for k in by_id[seeded["broad"]].kinds} == {"broad-scope"}
+        # The membership state is asked only for users holding a PAT that may still work.
+        requests = client.counter.requests
+        assert requests <= 1 + 7 + 4  # graph page + one Token Admin page per user + states
+
+
+def test_two_organizations_count_each_global_pat_once(
+    emulator: RunningEmulator, tmp_path: Path, key_env: None, seeded: dict[str, str]
+) -> None:
+    credentials = login(emulator, write_config(emulator, tmp_path))
+    with _client(credentials, "auditor") as client:
+        _, rows = _scan(client, (emulator["organization"], SECOND_ORG))
+        ids = Counter(r.pat.authorization_id for r in rows)
+        assert set(ids.values()) == {1}
+        assert len(rows) == EXPECTED_PATS + 1  # plus dave's fabrikam-only PAT
+        fabrikam = [r for r in rows if r.pat.organization == SECOND_ORG]
+        assert [r.pat.authorization_id for r in fabrikam if not r.pat.is_global] == [
+            seeded["fabrikam-only"]
+        ]
+
+
+def test_a_user_who_is_not_a_pca_is_told_which_role_is_needed(
+    emulator: RunningEmulator, tmp_path: Path, key_env: None, seeded: dict[str, str]
+) -> None:
+    credentials = login(emulator, write_config(emulator, tmp_path), identity="rotator")
+    with (
+        _client(credentials, "rotator") as client,
+        pytest.raises(InventoryAccessDenied) as caught,
+    ):
+        _scan(client, (emulator["organization"],))
+    text = str(caught.value)
+    assert "Identity 'rotator' may not list other users' PATs (Token Admin)" in text
+    assert "Project Collection Administrators" in text
+    assert caught.value.exit_code == 3
+
+
+def test_a_service_principal_works_only_where_the_org_allows_it(
+    emulator: RunningEmulator,
+    tmp_path: Path,
+    seeded: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "INVENTORY_SP_SECRET", emulator["identities"]["service_principal"]["client_secret"]
+    )
+    config = load_config(write_config(emulator, tmp_path, auditor="sp"))
+    credentials = CredentialSet(config)
+    with _client(credentials, "sp") as client:
+        with pytest.raises(InventoryAccessDenied) as caught:
+            _scan(client, (emulator["organization"],))
+        assert "does not let service principals use Token Admin" in str(caught.value)
+        assert "kind: user" in str(caught.value)
+        emulator.admin("PUT", "/policies", json={"service_principals_token_admin": True})
+        _, rows = _scan(client, (emulator["organization"],))
+        assert len(rows) == EXPECTED_PATS
+    credentials.close()
