@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import time
 from dataclasses import dataclass
 from typing import Literal
 
 from starlette.requests import Request
 
-from patwarden.emulator.auth import authorization, bearer_principal, note_identity
+from patwarden.emulator.auth import Principal, authorization, bearer_principal, note_identity
 from patwarden.emulator.context import Emulator
 from patwarden.emulator.devops_scopes import IMPERSONATION, scope_allows
 from patwarden.emulator.devops_state import DevopsState, Organization, PatRecord, now
@@ -23,6 +25,7 @@ from patwarden.emulator.directory import AZURE_DEVOPS_RESOURCE, User
 
 # What Azure DevOps accepts as the audience of an Entra access token (app id and resource URI).
 AUDIENCES = (AZURE_DEVOPS_RESOURCE, "https://app.vssps.visualstudio.com")
+_TOKEN_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,36 @@ def _pat_caller(state: DevopsState, request: Request, org: Organization, value: 
     )
 
 
+def _expiry(token: str) -> float:
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return float(claims.get("exp", 0))
+
+
+def _verified_bearer(state: DevopsState, request: Request) -> Principal | None:
+    """The principal of the request's bearer token, verifying each distinct token only once.
+
+    Signature and claims checks dominate a request's cost, so verified tokens are remembered
+    until they expire (the token string is the key; nothing is logged).
+    """
+    parsed = authorization(request)
+    if parsed is None or parsed[0] != "bearer":
+        return None
+    cache = state.verified_tokens
+    cached = cache.get(parsed[1])
+    if cached is not None and cached[1] > time.time():
+        note_identity(request, cached[0].name)
+        return cached[0]
+    for audience in AUDIENCES:
+        principal = bearer_principal(state.emu, request, audience=audience)
+        if principal is not None:
+            if len(cache) >= _TOKEN_CACHE_SIZE:
+                cache.clear()
+            cache[parsed[1]] = (principal, _expiry(parsed[1]))
+            return principal
+    return None
+
+
 def authenticate(state: DevopsState, request: Request, org: Organization) -> Caller:
     """Resolve the caller from a Bearer (Entra) or Basic (PAT) ``Authorization`` header.
 
@@ -138,11 +171,7 @@ def authenticate(state: DevopsState, request: Request, org: Organization) -> Cal
     pat_value = _basic_pat(request)
     if pat_value is not None:
         return _pat_caller(state, request, org, pat_value)
-    principal = None
-    for audience in AUDIENCES:
-        principal = bearer_principal(emu, request, audience=audience)
-        if principal is not None:
-            break
+    principal = _verified_bearer(state, request)
     if principal is None or principal.tenant_id != emu.tenant_id:
         raise unauthorized(emu, request)
     if principal.is_service_principal:

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from patwarden.emulator.auth import Principal
 from patwarden.emulator.context import Emulator
 from patwarden.emulator.devops_wire import from_timestamp, not_found, utcnow
 
@@ -156,10 +157,12 @@ def from_us(value: int) -> dt.datetime:
 def new_pat_value(fmt: str) -> str:
     """A fresh random PAT value: 84 characters with the ``AZDO`` signature, or legacy 52 base32."""
     if fmt == "legacy52":
-        return "".join(secrets.choice(_BASE32) for _ in range(52))
-    head = "".join(secrets.choice(_ALNUM) for _ in range(52))
-    tail = "".join(secrets.choice(_ALNUM) for _ in range(28))
-    return f"{head}AZDO{tail}"
+        return "".join(_BASE32[byte % 32] for byte in secrets.token_bytes(52))
+    # 248 = 4 * 62: dropping bytes >= 248 keeps every character equally likely.
+    chars = [_ALNUM[byte % 62] for byte in secrets.token_bytes(120) if byte < 248]
+    while len(chars) < 80:
+        chars += [_ALNUM[byte % 62] for byte in secrets.token_bytes(16) if byte < 248]
+    return "".join(chars[:52]) + "AZDO" + "".join(chars[52:80])
 
 
 def token_hash(value: str) -> str:
@@ -190,6 +193,8 @@ class DevopsState:
         self.store.ensure_schema(SCHEMA)
         self._policies: Policies | None = None
         self._orgs: dict[str, Organization] = {}
+        # Verified bearer tokens → (principal, expiry); see devops_auth._verified_bearer.
+        self.verified_tokens: dict[str, tuple[Principal, float]] = {}
         self.ensure_seeded()
 
     # organizations and projects ----------------------------------------------------------
