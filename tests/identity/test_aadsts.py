@@ -57,6 +57,13 @@ def test_unknown_code_is_generic_but_names_the_code() -> None:
     assert explanation.anchor.endswith("identities.md#troubleshooting")
 
 
+@pytest.mark.parametrize("error", ["temporarily_unavailable", "server_error"])
+def test_transient_errors_do_not_ask_for_a_login(error: str) -> None:
+    explanation = explain({"error": error, "error_codes": [90033]})
+    assert explanation.needs_login is False
+    assert "retry later" in explanation.fix
+
+
 def test_no_code_at_all() -> None:
     explanation = explain({"error": "invalid_grant"})
     assert explanation.code is None

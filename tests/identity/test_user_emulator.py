@@ -125,6 +125,22 @@ def test_sign_in_frequency_refusal(
     assert "identities.md#aadsts70043" in summary["message"]
 
 
+def test_entra_outage_is_not_mistaken_for_a_needed_relogin(
+    emulator: RunningEmulator, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    config, rotator = logged_in(emulator, tmp_path)
+    fault = {"route": r"^POST /[^/]+/oauth2/v2\.0/token$", "kind": "status", "status": 503}
+    emulator.admin("POST", "/faults", json=fault)
+    with pytest.raises(AuthError) as caught:
+        rotator.get_token(ADO_DEFAULT)
+    assert not isinstance(caught.value, ReloginRequired)
+    assert "temporarily unable" in str(caught.value)
+    assert "retry later" in str(caught.value)
+    emulator.admin("DELETE", "/faults")
+    code, summary, _ = get_token_in_new_process(config, "rotator", ADO_DEFAULT, env=key_env)
+    assert code == 0, summary  # the sign-in survived the outage
+
+
 def test_login_as_the_wrong_user_is_refused_and_nothing_is_stored(
     emulator: RunningEmulator, tmp_path: Path, key_env: dict[str, str]
 ) -> None:

@@ -16,6 +16,8 @@ from patwarden.errors import DOCS
 
 TROUBLESHOOTING = f"{DOCS}/identities.md#troubleshooting"
 _CODE_IN_TEXT = re.compile(r"AADSTS(\d{4,7})")
+# OAuth error values that mean "try again", not "sign in again".
+TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error", "service_unavailable"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +150,13 @@ def explain(result: Mapping[str, Any]) -> AadstsExplanation:
         if code in KNOWN_CODES:
             return KNOWN_CODES[code]
     error = str(result.get("error") or "unknown_error")
+    if error in TRANSIENT_ERRORS:
+        return AadstsExplanation(
+            code=codes[0] if codes else None,
+            cause=f"Entra ID is temporarily unable to answer ({error})",
+            fix="retry later; the sign-in itself is still valid",
+            needs_login=False,
+        )
     if codes:
         cause = f"Entra refused the silent sign-in with AADSTS{codes[0]} ({error})"
     else:

@@ -1,4 +1,4 @@
-"""The ``requests`` session MSAL uses: TLS verification pinned to the configured CA bundle.
+"""HTTP for MSAL: a session with TLS pinned to the configured CA, and error translation.
 
 MSAL's own ``verify=`` loses to ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``: requests merges those
 environment variables into every request whose ``verify`` is unset. When ``azure.ca_bundle`` is
@@ -8,7 +8,11 @@ environment still apply). Verification is never switched off.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from patwarden.errors import DOCS, AuthError
 
 if TYPE_CHECKING:
     import requests
@@ -43,3 +47,44 @@ def msal_session(*, verify: str | bool, timeout: float = 30.0) -> requests.Sessi
     adapter = HTTPAdapter(max_retries=1)
     session.mount("https://", adapter)
     return session
+
+
+@contextmanager
+def entra_call(*, authority: str, action: str) -> Iterator[None]:
+    """Turn transport and service failures around an MSAL call into an AuthError.
+
+    TLS failures point at ``azure.ca_bundle``; unreachable hosts and HTTP 5xx say to retry; a
+    failed authority discovery points at ``tenant_id`` / ``authority_host``.
+
+    Raises:
+        AuthError: any of the above, naming ``authority`` and ``action``.
+    """
+    import requests
+    from msal.exceptions import MsalServiceError
+
+    try:
+        yield
+    except requests.exceptions.SSLError:
+        raise AuthError(
+            f"TLS verification failed talking to {authority} (to {action})",
+            hint="if a proxy or emulator uses its own CA, set azure.ca_bundle to its PEM file",
+            docs=f"{DOCS}/configuration.md#azure",
+        ) from None
+    except requests.exceptions.RequestException as err:
+        raise AuthError(
+            f"cannot reach Entra ID at {authority} to {action}: {type(err).__name__}",
+            hint="check network access and azure.authority_host; then retry",
+        ) from None
+    except MsalServiceError as err:  # an HTTP error status without an OAuth error body
+        raise AuthError(
+            f"Entra ID at {authority} is temporarily unable to answer (to {action}): {err}",
+            hint="retry later; the sign-in itself is still valid",
+        ) from None
+    except ValueError as err:  # MSAL raises ValueError when authority discovery fails
+        if "authority" not in str(err).lower():
+            raise
+        raise AuthError(
+            f"Entra ID at {authority} did not answer as an authority for this tenant",
+            hint="check tenant_id and azure.authority_host",
+            docs=f"{DOCS}/identities.md#aadsts90002",
+        ) from None

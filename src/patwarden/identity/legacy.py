@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from patwarden.errors import DOCS, AuthError
 from patwarden.identity.aadsts import explain
-from patwarden.identity.http import msal_session
+from patwarden.identity.http import entra_call, msal_session
 from patwarden.identity.scopes import PAT_SCOPES
 from patwarden.secret import Secret
 
@@ -98,7 +98,7 @@ class LegacyPasswordCredential:
             LEGACY_DOCS,
         )
         wanted = list(scopes or PAT_SCOPES)
-        with self._lock:
+        with self._lock, entra_call(authority=self.authority, action="sign in by password"):
             app = self._msal_app()
             accounts = app.get_accounts(username=self.username)
             result = app.acquire_token_silent(wanted, account=accounts[0]) if accounts else None

@@ -14,8 +14,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
@@ -25,7 +24,7 @@ from patwarden.errors import DOCS, AuthError, ReloginRequired
 from patwarden.identity.aadsts import explain
 from patwarden.identity.account import AccountRecord, CacheEnvelope
 from patwarden.identity.cache_store import CacheStore
-from patwarden.identity.http import msal_session
+from patwarden.identity.http import entra_call, msal_session
 from patwarden.identity.scopes import PAT_SCOPES
 
 if TYPE_CHECKING:
@@ -97,7 +96,7 @@ class UserCredential:
             import msal
 
             self._cache = msal.SerializableTokenCache()
-            with self._network("reach"):
+            with entra_call(authority=self.settings.authority, action="discover the authority"):
                 self._app = msal.PublicClientApplication(
                     self.settings.client_id,
                     authority=self.settings.authority,
@@ -106,36 +105,6 @@ class UserCredential:
                     instance_discovery=None if self.settings.instance_discovery else False,
                 )
         return self._app
-
-    @contextmanager
-    def _network(self, action: str) -> Iterator[None]:
-        """Turn transport failures (TLS, DNS, discovery) into an AuthError naming the authority."""
-        import requests
-
-        try:
-            yield
-        except requests.exceptions.SSLError:
-            raise AuthError(
-                f"TLS verification failed talking to {self.settings.authority} (to {action} "
-                "Entra ID)",
-                hint="if a proxy or emulator uses its own CA, set azure.ca_bundle to its PEM file",
-                docs=f"{DOCS}/configuration.md#azure",
-            ) from None
-        except requests.exceptions.RequestException as err:
-            raise AuthError(
-                f"cannot reach Entra ID at {self.settings.authority} to {action}: "
-                f"{type(err).__name__}",
-                hint="check network access and azure.authority_host; then retry",
-            ) from None
-        except ValueError as err:  # MSAL raises ValueError when authority discovery fails
-            if "authority" not in str(err).lower():
-                raise
-            raise AuthError(
-                f"Entra ID at {self.settings.authority} did not answer as an authority for "
-                "this tenant",
-                hint="check tenant_id and azure.authority_host",
-                docs=f"{DOCS}/identities.md#aadsts90002",
-            ) from None
 
     def _load(self, store: CacheStore) -> AccountRecord:
         envelope = store.load()
@@ -205,7 +174,7 @@ class UserCredential:
                 record = self._load(store)
                 account = self._account(record)
                 before = self._refresh_token_fingerprints()
-                with self._network("refresh a token"):
+                with entra_call(authority=self.settings.authority, action="refresh a token"):
                     result = self._msal_app().acquire_token_silent_with_error(
                         list(wanted), account=account, claims_challenge=claims
                     )
@@ -272,14 +241,18 @@ class UserCredential:
             self._msal_app()
             self._cache.deserialize("{}")
             self._tokens.clear()
-            with self._network("start a device-code sign-in"):
+            with entra_call(
+                authority=self.settings.authority, action="start a device-code sign-in"
+            ):
                 flow = self._app.initiate_device_flow(scopes=list(PAT_SCOPES))
             if "user_code" not in flow:
                 raise self._login_failure(flow)
             print(flow["message"], file=out, flush=True)
             if timeout is not None:
                 flow["expires_at"] = min(float(flow.get("expires_at", 0)), time.time() + timeout)
-            with self._network("complete the device-code sign-in"):
+            with entra_call(
+                authority=self.settings.authority, action="complete the device-code sign-in"
+            ):
                 result = self._app.acquire_token_by_device_flow(flow)
             if "error" in result or "access_token" not in result:
                 raise self._login_failure(result)
