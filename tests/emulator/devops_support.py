@@ -149,11 +149,17 @@ class Ado:
         body.setdefault("displayName", "admin-made")
         body.setdefault("scope", "vso.code")
         body.setdefault("validTo", "2099-01-01T00:00:00Z")
-        result: dict[str, Any] = self.emulator.admin("POST", "/pats", json=body).json()
+        result: dict[str, Any] = self.admin("POST", "/pats", json=body)
         return result
 
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the admin API over this test's keep-alive client; return the JSON body."""
+        response = self.client.request(method, self.emulator["admin_url"] + path, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
     def set_policies(self, **policies: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.emulator.admin("PUT", "/policies", json=policies).json()
+        result: dict[str, Any] = self.admin("PUT", "/policies", json=policies)
         return result
 
 
