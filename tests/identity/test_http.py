@@ -1,0 +1,34 @@
+"""The MSAL session: the configured CA bundle wins over REQUESTS_CA_BUNDLE; never verify=False."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trustme
+
+from patwarden.identity.http import msal_session
+from tests.conftest import RunningEmulator
+
+
+def test_verification_cannot_be_switched_off() -> None:
+    with pytest.raises(ValueError, match="cannot be switched off"):
+        msal_session(verify=False)
+
+
+@pytest.mark.slow
+def test_configured_ca_bundle_beats_requests_ca_bundle(
+    emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unrelated = tmp_path / "unrelated-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(unrelated))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(unrelated))
+    tenant = f"{emulator['authority_host']}/{emulator['tenant_id']}"
+    discovery = f"{tenant}/v2.0/.well-known/openid-configuration"
+    with msal_session(verify=emulator.ca_bundle) as pinned:
+        assert pinned.get(discovery).status_code == 200
+    # With the system default (True) the environment variable is honoured, as requests does.
+    import requests
+
+    with msal_session(verify=True) as default, pytest.raises(requests.exceptions.SSLError):
+        default.get(discovery)
