@@ -42,7 +42,7 @@ def summary_table(summary: InventorySummary) -> Table:
     table.add_column("finding")
     table.add_column("severity")
     table.add_column("PATs", justify="right")
-    for kind in FindingKind:
+    for kind in sorted(FindingKind, key=lambda k: -SEVERITIES[k]):
         count = summary.by_kind.get(kind, 0)
         sev = SEVERITIES[kind]
         table.add_row(kind.value, Text(sev.label, style=SEVERITY_STYLE[sev]), str(count))

@@ -1,0 +1,293 @@
+"""`patwarden inventory` end to end: the real CLI process against the emulator.
+
+The auditor (the emulator's org admin, a PCA) signs in once per test through the real
+device-code flow; the CLI then runs in a new process with no stdin and refreshes silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import stat
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from patwarden.domain.models import AuditRecord
+from patwarden.identity.cache_crypto import generate_cache_key
+from patwarden.inventory.export import CSV_COLUMNS, JSON_SCHEMA
+from patwarden.state import SqliteStateStore
+from tests.conftest import RunningEmulator
+from tests.inventory.emulator_support import (
+    EXPECTED,
+    EXPECTED_PATS,
+    KEY_ENV,
+    login,
+    seed_population,
+    write_config,
+)
+
+pytestmark = pytest.mark.slow
+
+ROW_KEYS = {
+    "organization",
+    "owner",
+    "authorization_id",
+    "display_name",
+    "scopes",
+    "valid_from",
+    "valid_to",
+    "lifetime_days",
+    "days_to_expiry",
+    "status",
+    "is_global",
+    "managed",
+    "max_severity",
+    "findings",
+}
+
+
+class Env:
+    """A seeded emulator, a config whose auditor is signed in, and a way to run the CLI."""
+
+    def __init__(self, emulator: RunningEmulator, tmp_path: Path) -> None:
+        self.emulator = emulator
+        self.tmp_path = tmp_path
+        self.key = generate_cache_key().reveal()
+        os.environ[KEY_ENV] = self.key  # for the in-process login only (monkeypatched)
+        self.ids = seed_population(emulator)
+        self.config = write_config(emulator, tmp_path)
+        login(emulator, self.config).close()
+
+    def command(self, *args: str) -> list[str]:
+        """`patwarden inventory [revoke] --config C ARGS…` as a new Python process."""
+        head = [sys.executable, "-m", "patwarden", "inventory"]
+        if args[:1] == ("revoke",):
+            head, args = [*head, "revoke"], args[1:]
+        return [*head, "--config", str(self.config), *args]
+
+    def run(self, *args: str, tty: bool = False) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, KEY_ENV: self.key, "COLUMNS": "200"}
+        if tty:
+            return self._run_on_a_terminal(self.command(*args), env)
+        return subprocess.run(
+            self.command(*args),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            timeout=180,
+            check=False,
+            cwd=self.tmp_path,
+        )
+
+    def _run_on_a_terminal(
+        self, command: list[str], env: dict[str, str]
+    ) -> subprocess.CompletedProcess[str]:
+        """Run with stdout on a pseudo-terminal, as a person at a shell would."""
+        leader, follower = pty.openpty()
+        process = subprocess.Popen(
+            command,
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=self.tmp_path,
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO once the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(leader)
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        process.wait(timeout=180)
+        if process.stderr:
+            process.stderr.close()
+        stdout = b"".join(chunks).decode(errors="replace")
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+    def pats(self, user: str) -> dict[str, dict[str, Any]]:
+        """The emulator's own view of a user's PATs (admin API), by authorization id."""
+        listed = self.emulator.admin("GET", f"/pats?username={user}@contoso.example").json()
+        return {p["authorizationId"]: p for p in listed["value"]}
+
+    def revoked(self) -> set[str]:
+        found = set()
+        for user in ("alice", "bob", "carol", "dave"):
+            found |= {i for i, p in self.pats(user).items() if p["revoked"]}
+        return found
+
+    def audit(self) -> list[AuditRecord]:
+        path = self.tmp_path / "state" / "state.db"
+        if not path.exists():
+            return []
+        with SqliteStateStore(path=path, now=lambda: datetime.now(UTC)) as store:
+            return list(store.audit())
+
+    def assert_no_secret_in(self, *texts: str) -> None:
+        issued = self.emulator.admin("GET", "/issued-secrets").json()["secrets"]
+        assert issued, "the emulator should have issued tokens and PATs"
+        for secret in issued:
+            for text in texts:
+                assert secret["value"] not in text, f"a {secret['kind']} leaked"
+
+
+@pytest.fixture
+def env(emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    monkeypatch.setenv(KEY_ENV, "placeholder")
+    return Env(emulator, tmp_path)
+
+
+def test_json_output_matches_the_schema_and_the_population(env: Env) -> None:
+    result = env.run("--output", "json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["schema"] == JSON_SCHEMA
+    assert document["organizations"] == [env.emulator["organization"]]
+    assert len(document["pats"]) == EXPECTED_PATS
+    for row in document["pats"]:
+        assert set(row) == ROW_KEYS
+        assert set(row["owner"]) == {"descriptor", "principal_name", "display_name", "status"}
+        for finding in row["findings"]:
+            assert set(finding) == {"kind", "severity", "summary", "fix", "managed"}
+    kinds = Counter(f["kind"] for row in document["pats"] for f in row["findings"])
+    assert dict(kinds) == EXPECTED
+    summary = document["summary"]
+    assert {k: v for k, v in summary["by_kind"].items() if v} == EXPECTED
+    assert summary["total_pats"] == EXPECTED_PATS
+    assert document["problems"] == []
+    managed = [row for row in document["pats"] if row["managed"]]
+    assert [row["authorization_id"] for row in managed] == [env.ids["managed"]]
+    assert managed[0]["findings"][0]["managed"] is True
+    assert "patwarden adopt" in managed[0]["findings"][0]["fix"]
+    assert f"Wrote {EXPECTED_PATS} PAT(s)" in result.stderr
+    env.assert_no_secret_in(result.stdout, result.stderr)
+
+
+def test_csv_output_to_a_file(env: Env) -> None:
+    result = env.run("--output", "csv", "--output-file", "pats.csv", "--only-findings")
+    assert result.returncode == 0, result.stderr
+    target = env.tmp_path / "pats.csv"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert len(rows) == EXPECTED_PATS - 2  # the clean and the revoked PAT have no findings
+    kinds = Counter(k for row in rows for k in row["findings"].split(";") if k)
+    assert dict(kinds) == EXPECTED
+    disabled = next(r for r in rows if r["authorization_id"] == env.ids["disabled-owner"])
+    assert disabled["owner"] == "bob@contoso.example"
+    assert disabled["owner_status"] == "disabled"
+    assert disabled["findings"] == "owner-disabled"
+    assert result.stdout == ""
+
+
+def test_html_report_in_a_file(env: Env) -> None:
+    result = env.run("--output", "html", "report.html")
+    assert result.returncode == 0, result.stderr
+    page = (env.tmp_path / "report.html").read_text()
+    assert page.count("<tr data-severity=") == EXPECTED_PATS
+    for kind, count in EXPECTED.items():
+        assert f'data-kind-count="{kind}">{count}<' in page
+    # Expiries in the next 90 days: 5 days (week 0) and seven at 30 days (week 4).
+    assert 'data-count="1"' in page.split("data-week-start")[1]
+    weeks = [
+        int(part.split('data-count="')[1].split('"')[0])
+        for part in page.split('<g class="bar"')[1:]
+    ]
+    assert weeks == [1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0]
+    env.assert_no_secret_in(page)
+
+
+def test_terminal_table_and_fail_on(env: Env) -> None:
+    table = env.run("--top", "5")
+    assert table.returncode == 0, table.stderr
+    assert f"Scanned {EXPECTED_PATS} PATs of 7 users" in table.stdout
+    assert "5 worst of 10" in table.stdout
+    assert "critical" in table.stdout
+    gated = env.run("--fail-on", "high", "--output", "json")
+    assert gated.returncode == 10
+    assert "5 finding(s) of severity high or worse (--fail-on high)" in gated.stderr
+    assert json.loads(gated.stdout)["summary"]["total_pats"] == EXPECTED_PATS
+    assert "Traceback" not in gated.stderr
+
+
+def test_bulk_revoke_revokes_exactly_the_selection_and_audits_it(env: Env) -> None:
+    before = env.revoked()
+    assert before == {env.ids["revoked"]}
+    dry = env.run("revoke", "--finding", "global", "--finding", "full-access", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "3 PAT(s) would be revoked" in dry.stdout
+    assert env.revoked() == before
+    assert env.audit() == []
+
+    done = env.run("revoke", "--finding", "global", "--finding", "full-access", "--yes")
+    assert done.returncode == 0, done.stderr
+    selected = {env.ids["global"], env.ids["managed"], env.ids["full"]}
+    assert "Revoked 3 of 3 selected PAT(s)" in done.stdout
+    assert env.revoked() == before | selected
+    records = env.audit()
+    assert {r.authorization_id for r in records} == selected
+    assert {r.kind for r in records} == {"inventory.revoked"}
+    assert all(dict(r.detail)["organization"] == env.emulator["organization"] for r in records)
+
+    again = env.run("revoke", "--finding", "global", "--yes")
+    assert again.returncode == 0, again.stderr
+    assert "Revoked 0 of 0 selected PAT(s)" in again.stdout
+    env.assert_no_secret_in(dry.stdout, done.stdout, done.stderr)
+
+
+def test_revoke_by_user(env: Env) -> None:
+    done = env.run(
+        "revoke",
+        "--finding",
+        "owner-disabled",
+        "--finding",
+        "expired",
+        "--user",
+        "BOB@contoso.example",
+    )
+    assert done.returncode == 0, done.stderr  # not a terminal: no dry run by default
+    assert env.revoked() == {env.ids["revoked"], env.ids["disabled-owner"], env.ids["expired-bob"]}
+    assert len(env.audit()) == 2
+
+
+def test_revoke_on_a_terminal_is_a_dry_run_unless_yes(env: Env) -> None:
+    result = env.run("revoke", "--finding", "full-access", tty=True)
+    assert result.returncode == 0, result.stderr
+    assert "Dry run" in result.stdout
+    assert "rerun with --yes" in result.stdout
+    assert env.revoked() == {env.ids["revoked"]}
+
+
+def test_identity_that_is_not_a_pca_gets_exit_3_and_the_role(
+    env: Env, emulator: RunningEmulator
+) -> None:
+    login(emulator, env.config, identity="rotator").close()
+    result = env.run("--identity", "rotator")
+    assert result.returncode == 3
+    assert "Project Collection Administrators" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_configuration_problems_exit_2(env: Env) -> None:
+    result = env.run("--identity", "nobody")
+    assert result.returncode == 2
+    assert "'nobody' is not defined under `identities:`" in result.stderr
+    result = env.run("--output", "html")
+    assert result.returncode == 2
+    assert "needs a file name" in result.stderr
+    assert "Traceback" not in result.stderr
