@@ -2,10 +2,11 @@
 
 Limits (documented in docs/identities.md#key-vault-cache): Key Vault has no lock, so two runners
 refreshing at the very same moment both write a version. This store does the best it can: just
-before writing it re-reads the latest version and, if another runner stored a *newer* renewal in the
-meantime, keeps that one instead of overwriting it. Whichever version wins, the other runner's
-refresh token also stays valid — Entra does not revoke a refresh token when it issues the next one
-(contract §4.5) — so a lost race costs nothing. Within one process a thread lock serialises calls.
+before writing it re-reads the latest version and, if another runner stored a *newer* renewal in
+the meantime, keeps that one instead of overwriting it; after writing it reads back what is
+current. Whichever version wins, the other runner's refresh token also stays valid — Entra does not
+revoke a refresh token when it issues the next one (contract §4.5) — so a lost race costs nothing.
+Within one process a thread lock serialises calls.
 """
 
 from __future__ import annotations
@@ -151,6 +152,11 @@ class KeyVaultCacheStore:
         except AzureError as err:
             raise self._fail(err, "write") from None
         self._loaded_version = stored.properties.version
+        # Read back: if another runner wrote right after us, its (newer) version is current now.
+        _, latest = self._fetch()
+        if latest != stored.properties.version:
+            log.info("%s was written again by another runner right after us", self.description)
+            self._loaded_version = latest
 
     def delete(self) -> bool:
         """Write an empty version and disable every older one (they hold older refresh tokens).
