@@ -1,0 +1,120 @@
+"""The Key Vault token cache against the emulated vault: encryption, races, logout."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from patwarden.config import load_config
+from patwarden.errors import AuthError
+from patwarden.identity.account import AccountRecord, CacheEnvelope
+from patwarden.identity.cache_crypto import CacheCipher, decode_cache_key, generate_cache_key
+from patwarden.identity.credential_set import CredentialSet
+from patwarden.identity.keyvault import is_azure_vault_host, secret_client
+from patwarden.identity.keyvault_store import KeyVaultCacheStore
+from tests.conftest import RunningEmulator
+from tests.identity.emulator_support import config_for
+
+T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+REFRESH_TOKEN = "0.AXkA-refresh-token-that-must-not-be-readable-in-the-vault"
+
+
+def envelope(renewed: datetime, msal: str = "{}") -> CacheEnvelope:
+    record = AccountRecord(
+        home_account_id="oid.tid",
+        username="svc@contoso.com",
+        tenant_id="tid",
+        client_id="cid",
+        authority="https://login.example/tid",
+        logged_in_at=T0,
+        last_renewed_at=renewed,
+    )
+    return CacheEnvelope(account=record, msal_cache=msal)
+
+
+@pytest.fixture
+def stores(
+    emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[KeyVaultCacheStore, KeyVaultCacheStore, CacheCipher | None]:
+    monkeypatch.setenv(
+        "WRITER_SECRET", emulator["identities"]["service_principal"]["client_secret"]
+    )
+    creds = CredentialSet(load_config(config_for(emulator, tmp_path)))
+    vault = emulator["key_vault_url"]
+    key = generate_cache_key()
+    cipher = CacheCipher(key=decode_cache_key(key, source="test"), source="test")
+
+    def store() -> KeyVaultCacheStore:
+        return KeyVaultCacheStore(
+            client_factory=lambda: secret_client(
+                vault_url=vault, credential=creds.get("writer"), azure=creds.config.azure
+            ),
+            vault_url=vault,
+            secret="rotator-cache",
+            identity="writer",
+            cipher=cipher,
+        )
+
+    return store(), store(), cipher
+
+
+def test_host_check_for_the_challenge_resource() -> None:
+    assert is_azure_vault_host("https://ops-kv.vault.azure.net")
+    assert is_azure_vault_host("https://x.vault.usgovcloudapi.net/")
+    assert not is_azure_vault_host("https://127.0.0.1:8443")
+    assert not is_azure_vault_host("https://vault.azure.net.evil.example")
+
+
+@pytest.mark.slow
+def test_encrypted_round_trip(
+    stores: tuple[KeyVaultCacheStore, KeyVaultCacheStore, CacheCipher | None],
+) -> None:
+    first, second, _ = stores
+    assert first.load() is None
+    first.save(envelope(T0, msal=f'{{"rt": "{REFRESH_TOKEN}"}}'))
+    raw = first.client.get_secret("rotator-cache").value
+    assert raw is not None
+    assert REFRESH_TOKEN not in raw
+    assert second.load() == envelope(T0, msal=f'{{"rt": "{REFRESH_TOKEN}"}}')
+
+
+@pytest.mark.slow
+def test_a_newer_renewal_stored_meanwhile_is_kept(
+    stores: tuple[KeyVaultCacheStore, KeyVaultCacheStore, CacheCipher | None],
+) -> None:
+    slow, fast, _ = stores
+    slow.save(envelope(T0))
+    assert slow.load() == envelope(T0)
+    assert fast.load() == envelope(T0)
+    fast.save(envelope(T0 + timedelta(hours=2), msal='{"from": "fast"}'))
+    slow.save(envelope(T0 + timedelta(hours=1), msal='{"from": "slow"}'))  # older: must not win
+    assert fast.load() == envelope(T0 + timedelta(hours=2), msal='{"from": "fast"}')
+
+
+@pytest.mark.slow
+def test_unencrypted_store_reads_but_encrypted_needs_the_key(
+    emulator: RunningEmulator,
+    stores: tuple[KeyVaultCacheStore, KeyVaultCacheStore, CacheCipher | None],
+) -> None:
+    sealed_store, _, _ = stores
+    sealed_store.save(envelope(T0))
+    keyless = KeyVaultCacheStore(
+        client_factory=lambda: sealed_store.client,
+        vault_url=sealed_store.vault_url,
+        secret="rotator-cache",
+        identity="writer",
+        cipher=None,
+    )
+    with pytest.raises(AuthError, match=r"encrypted .* but no cache key is configured"):
+        keyless.load()
+    plain = KeyVaultCacheStore(
+        client_factory=lambda: sealed_store.client,
+        vault_url=sealed_store.vault_url,
+        secret="plain-cache",
+        identity="writer",
+        cipher=None,
+    )
+    plain.save(envelope(T0))
+    assert plain.load() == envelope(T0)
