@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import replace
 from datetime import timedelta
 
 from patwarden.domain.marker import format_marker
 from patwarden.domain.messages import Event, Resume, Wait
 from patwarden.domain.models import (
-    AuditRecord,
     IssuedPat,
     ManagedTokenState,
-    SinkRecord,
     TokenSpec,
 )
-from patwarden.domain.operation import Operation, Outcome, SinkProgress, SinkStatus, Step
+from patwarden.domain.operation import Operation, SinkProgress, Step
 from patwarden.domain.rotation import transition
 from patwarden.domain.schedule import ScheduleError, check_spec, decide
 from patwarden.engine_actions import ActionRunner, StopOperation, describe_error
@@ -35,11 +32,25 @@ from patwarden.engine_outcomes import (
     OutcomeKind,
     Promotion,
     RunReport,
-    SinkReport,
     TokenOutcome,
     TokenPlan,
 )
-from patwarden.engine_reconcile import adopt_token, find_drift, marked_for, revoke_orphans
+from patwarden.engine_reconcile import (
+    adopt_token,
+    find_drift,
+    marked_for,
+    preview_token,
+    revoke_orphans,
+)
+from patwarden.engine_records import (
+    is_active,
+    operation_audit,
+    outcome_of,
+    pat_id,
+    promoted_state,
+    state_after,
+    state_audit,
+)
 from patwarden.errors import ConfigError
 from patwarden.ports import Clock, PatIssuer, Sink, StateLocked, StateStore
 
@@ -174,7 +185,9 @@ class RotationEngine:
                 state, result = adopt_token(
                     spec=spec, marked=listing, sinks=self._sinks(spec), now=self._clock.now()
                 )
-                self._store.save_token(state, audit=[self._audit("adopted", state, result.detail)])
+                now = self._clock.now()
+                audit = state_audit("adopted", state, result.detail, now)
+                self._store.save_token(state, audit=[audit])
                 results.append(result)
         return results
 
@@ -204,7 +217,7 @@ class RotationEngine:
             findings.append(_finding(FindingKind.STATE_MISSING, spec.name, detail))
             return self._failed(spec, detail + "; run `patwarden adopt` first")
         notes = self._reconcile(spec, sinks, unfinished, listing, findings)
-        stuck = [op for op in self._store.operations(spec.name, unfinished=True) if _is_active(op)]
+        stuck = [op for op in self._store.operations(spec.name, unfinished=True) if is_active(op)]
         if stuck:
             return self._failed(
                 spec, f"interrupted operation {stuck[0].operation_id} could not be resumed yet"
@@ -218,7 +231,7 @@ class RotationEngine:
                 token_name=spec.name,
                 kind=OutcomeKind.NOT_DUE,
                 reason=decision.reason,
-                current_authorization_id=_pat_id(state.current if state else None),
+                current_authorization_id=pat_id(state.current if state else None),
                 due_at=decision.due_at,
                 notes=tuple(notes),
             )
@@ -314,7 +327,8 @@ class RotationEngine:
                 f"Azure DevOps issued a {op.new.lifetime} lifetime instead of {spec.lifetime} "
                 "(a lifespan policy clamped it); the schedule follows the issued validTo"
             )
-        return self._outcome(spec, op, reason=stopped or reason, notes=notes)
+        state = self._store.load_token(spec.name)
+        return outcome_of(op, state, reason=stopped or reason, notes=notes)
 
     # --- the loop: persist, then act -----------------------------------------------------------
 
@@ -332,7 +346,9 @@ class RotationEngine:
         while True:
             step = transition(op, event)
             op = step.state
-            self._store.record(op, token=self._token_update(op), audit=self._op_audit(op))
+            now = self._clock.now()
+            after = state_after(op, self._store.load_token(op.token_name), now)
+            self._store.record(op, token=after, audit=operation_audit(op, now))
             if step.action is None or isinstance(step.action, Wait):
                 return op, None
             try:
@@ -341,74 +357,32 @@ class RotationEngine:
                 return op, stop.reason
 
     def _promote(self, spec: TokenSpec, op: Operation) -> None:
-        new = op.new
-        if new is None:
-            raise AssertionError("promote without a new PAT")
         now = self._clock.now()
         state = self._store.load_token(spec.name) or ManagedTokenState(
             token_name=spec.name, organization=spec.organization
         )
-        if state.current is not None and state.current.authorization_id == new.authorization_id:
-            return  # already promoted before an interruption
-        previous = state.current or op.previous
-        records = [
-            SinkRecord(sink=p.sink, authorization_id=new.authorization_id, ref=p.written.ref)
-            for p in op.sinks
-            if p.written is not None
-        ]
-        promoted = replace(
-            state,
-            current=new,
-            previous=previous,
-            revoke_at=None if previous is None else now + spec.revoke_after,
-            last_operation_id=op.operation_id,
-            updated_at=now,
+        promoted = promoted_state(state=state, op=op, revoke_after=spec.revoke_after, now=now)
+        if promoted is None or promoted.current is None:
+            return
+        detail = f"operation {op.operation_id}"
+        self._store.save_token(promoted, audit=[state_audit("promoted", promoted, detail, now)])
+        if self._on_promoted is None:
+            return
+        promotion = Promotion(
+            token_name=spec.name,
+            organization=spec.organization,
+            operation_id=op.operation_id,
+            authorization_id=promoted.current.authorization_id,
+            valid_to=promoted.current.valid_to,
+            previous_authorization_id=pat_id(promoted.previous),
+            revoke_at=promoted.revoke_at,
+            sinks=tuple(p.sink for p in op.sinks),
         )
-        for record in records:
-            promoted = promoted.with_sink(record)
-        self._store.save_token(
-            promoted, audit=[self._audit("promoted", promoted, f"operation {op.operation_id}")]
-        )
-        if self._on_promoted is not None:
-            promotion = Promotion(
-                token_name=spec.name,
-                organization=spec.organization,
-                operation_id=op.operation_id,
-                authorization_id=new.authorization_id,
-                valid_to=new.valid_to,
-                previous_authorization_id=_pat_id(previous),
-                revoke_at=promoted.revoke_at,
-                sinks=tuple(p.sink for p in op.sinks),
-            )
-            try:
-                self._on_promoted(spec, promotion)
-            except Exception as exc:  # a hook must never undo a finished rotation
-                self._store.append_audit(self._audit("hook_failed", promoted, describe_error(exc)))
-
-    def _token_update(self, op: Operation) -> ManagedTokenState | None:
-        """Return the token state a terminal step implies (previous revoked; stuck sinks)."""
-        if not op.step.is_terminal:
-            return None
-        state = self._store.load_token(op.token_name)
-        if state is None:
-            return None
-        now = self._clock.now()
-        if op.step is Step.DONE and op.previous is not None:
-            if _pat_id(state.previous) == op.previous.authorization_id:
-                return replace(state, previous=None, revoke_at=None, updated_at=now)
-            return None
-        if op.outcome is Outcome.STRANDED and op.new is not None:
-            for progress in op.sinks:
-                if progress.status is SinkStatus.STUCK:
-                    state = state.with_sink(
-                        SinkRecord(
-                            sink=progress.sink,
-                            authorization_id=op.new.authorization_id,
-                            ref=None if progress.written is None else progress.written.ref,
-                        )
-                    )
-            return replace(state, updated_at=now)
-        return None
+        try:
+            self._on_promoted(spec, promotion)
+        except Exception as exc:  # a hook must never undo a finished rotation
+            audit = state_audit("hook_failed", promoted, describe_error(exc), self._clock.now())
+            self._store.append_audit(audit)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -441,65 +415,18 @@ class RotationEngine:
             sinks = self._sinks(spec)
         except ConfigError as exc:
             return self._failed(spec, exc.message)
-        state = self._store.load_token(spec.name)
-        unfinished = self._store.operations(spec.name, unfinished=True)
-        notes = [
-            f"would resume operation {op.operation_id} at {op.step.value}"
-            for op in unfinished
-            if _is_active(op)
-        ]
-        if state is not None:
-            if isinstance(listing, list):
-                findings.extend(
-                    revoke_orphans(
-                        spec=spec,
-                        state=state,
-                        operations=unfinished,
-                        marked=listing,
-                        sinks=sinks,
-                        issuer=self._issuer,
-                        now=self._clock.now(),
-                        margin=self._orphan_margin,
-                        dry_run=True,
-                    )
-                )
-            findings.extend(find_drift(state=state, sinks=sinks))
-        decision = decide(spec=spec, issued=state.current if state else None, now=self._clock.now())
-        if decision.would_loop:
-            return self._failed(spec, decision.reason)
-        kind = OutcomeKind.WOULD_ROTATE if decision.is_due else OutcomeKind.NOT_DUE
-        return TokenOutcome(
-            token_name=spec.name,
-            kind=kind,
-            reason=decision.reason,
-            current_authorization_id=_pat_id(state.current if state else None),
-            due_at=decision.due_at,
-            notes=tuple(notes),
+        outcome, found = preview_token(
+            spec=spec,
+            state=self._store.load_token(spec.name),
+            operations=self._store.operations(spec.name, unfinished=True),
+            listing=listing if isinstance(listing, list) else None,
+            sinks=sinks,
+            issuer=self._issuer,
+            now=self._clock.now(),
+            margin=self._orphan_margin,
         )
-
-    def _outcome(
-        self, spec: TokenSpec, op: Operation, *, reason: str, notes: list[str]
-    ) -> TokenOutcome:
-        rotated = op.step in (Step.DONE, Step.REVOKE_PENDING)
-        if rotated:
-            kind = OutcomeKind.ROTATED
-        elif op.outcome in (Outcome.ROLLED_BACK, Outcome.STRANDED):
-            kind = OutcomeKind.ROLLED_BACK
-        else:
-            kind = OutcomeKind.FAILED
-        state = self._store.load_token(spec.name)
-        if op.note:
-            notes.append(op.note)
-        return TokenOutcome(
-            token_name=spec.name,
-            kind=kind,
-            reason=reason if rotated else (op.reason or reason),
-            operation_id=op.operation_id,
-            current_authorization_id=_pat_id(state.current if state else None),
-            new_authorization_id=_pat_id(op.new),
-            sinks=tuple(_sink_report(op, p, state) for p in op.sinks),
-            notes=tuple(notes),
-        )
+        findings.extend(found)
+        return outcome
 
     def _failed(self, spec: TokenSpec, reason: str) -> TokenOutcome:
         state = self._store.load_token(spec.name)
@@ -507,68 +434,9 @@ class RotationEngine:
             token_name=spec.name,
             kind=OutcomeKind.FAILED,
             reason=reason,
-            current_authorization_id=_pat_id(state.current if state else None),
+            current_authorization_id=pat_id(state.current if state else None),
         )
-
-    def _audit(self, kind: str, state: ManagedTokenState, detail: str) -> AuditRecord:
-        return AuditRecord(
-            at=self._clock.now(),
-            kind=kind,
-            token_name=state.token_name,
-            operation_id=state.last_operation_id,
-            authorization_id=_pat_id(state.current),
-            detail=(("detail", detail),),
-        )
-
-    def _op_audit(self, op: Operation) -> list[AuditRecord]:
-        if not (op.step.is_terminal or op.step is Step.REVOKE_PENDING):
-            return []
-        detail: list[tuple[str, str | int | bool | None]] = [("step", op.step.value)]
-        if op.outcome is not None:
-            detail.append(("outcome", op.outcome.value))
-        if op.reason:
-            detail.append(("reason", op.reason))
-        for progress in op.sinks:
-            detail.append((f"sink:{progress.sink}", progress.status.value))
-        return [
-            AuditRecord(
-                at=self._clock.now(),
-                kind=f"operation_{op.step.value}",
-                token_name=op.token_name,
-                operation_id=op.operation_id,
-                authorization_id=_pat_id(op.new),
-                detail=tuple(detail),
-            )
-        ]
-
-
-def _is_active(op: Operation) -> bool:
-    return not op.step.is_terminal and op.step is not Step.REVOKE_PENDING
-
-
-def _pat_id(pat: IssuedPat | None) -> str | None:
-    return None if pat is None else pat.authorization_id
 
 
 def _finding(kind: FindingKind, token: str, detail: str, pat_id: str | None = None) -> Finding:
     return Finding(kind=kind, token_name=token, detail=detail, authorization_id=pat_id)
-
-
-def _sink_report(
-    op: Operation, progress: SinkProgress, state: ManagedTokenState | None
-) -> SinkReport:
-    new_id = _pat_id(op.new)
-    previous = progress.previous
-    if progress.status is SinkStatus.PENDING and state is not None:
-        previous = state.sink(progress.sink)  # never captured: what patwarden last recorded
-    previous_id = None if previous is None else previous.authorization_id
-    holds = {
-        SinkStatus.PENDING: (previous_id, "untouched"),
-        SinkStatus.WRITING: (None, "write interrupted (either version)"),
-        SinkStatus.WRITTEN: (new_id, "holds the new PAT"),
-        SinkStatus.CONFIRMED: (new_id, "holds the new PAT (confirmed)"),
-        SinkStatus.RESTORED: (previous_id, "restored to its previous version"),
-        SinkStatus.STUCK: (new_id, "still holds the new PAT (restore failed)"),
-    }
-    pat_id, status = holds[progress.status]
-    return SinkReport(sink=progress.sink, authorization_id=pat_id, status=status)

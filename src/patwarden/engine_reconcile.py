@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 from patwarden.domain.marker import parse_marker
 from patwarden.domain.models import IssuedPat, ManagedTokenState, SinkRecord, TokenSpec
 from patwarden.domain.operation import Operation
+from patwarden.domain.schedule import decide
 from patwarden.engine_actions import describe_error
-from patwarden.engine_outcomes import AdoptResult, Finding, FindingKind
+from patwarden.engine_outcomes import AdoptResult, Finding, FindingKind, OutcomeKind, TokenOutcome
 from patwarden.ports import PatIssuer, Sink
 
-__all__ = ["adopt_token", "find_drift", "marked_for", "revoke_orphans"]
+__all__ = ["adopt_token", "find_drift", "marked_for", "preview_token", "revoke_orphans"]
 
 
 def marked_for(token_name: str, marked: Sequence[IssuedPat]) -> list[IssuedPat]:
@@ -205,3 +206,54 @@ def adopt_token(
         detail=f"current PAT {current.authorization_id}: {how}",
         notes=tuple(notes),
     )
+
+
+def preview_token(
+    *,
+    spec: TokenSpec,
+    state: ManagedTokenState | None,
+    operations: Sequence[Operation],
+    listing: Sequence[IssuedPat] | None,
+    sinks: Mapping[str, Sink],
+    issuer: PatIssuer,
+    now: datetime,
+    margin: timedelta,
+) -> tuple[TokenOutcome, list[Finding]]:
+    """Say what a run would do for ``spec`` (dry run): findings and the plan; changes nothing."""
+    notes = tuple(
+        f"would resume operation {op.operation_id} at {op.step.value}"
+        for op in operations
+        if not op.step.is_terminal and op.step.value != "revoke_pending"
+    )
+    findings: list[Finding] = []
+    if state is not None:
+        if listing is not None:
+            findings.extend(
+                revoke_orphans(
+                    spec=spec,
+                    state=state,
+                    operations=operations,
+                    marked=listing,
+                    sinks=sinks,
+                    issuer=issuer,
+                    now=now,
+                    margin=margin,
+                    dry_run=True,
+                )
+            )
+        findings.extend(find_drift(state=state, sinks=sinks))
+    decision = decide(spec=spec, issued=state.current if state else None, now=now)
+    if decision.would_loop:
+        kind = OutcomeKind.FAILED
+    else:
+        kind = OutcomeKind.WOULD_ROTATE if decision.is_due else OutcomeKind.NOT_DUE
+    current = None if state is None or state.current is None else state.current.authorization_id
+    outcome = TokenOutcome(
+        token_name=spec.name,
+        kind=kind,
+        reason=decision.reason,
+        current_authorization_id=current,
+        due_at=decision.due_at,
+        notes=notes,
+    )
+    return outcome, findings
