@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -133,3 +133,26 @@ def test_a_service_principal_works_only_where_the_org_allows_it(
         _, rows = _scan(client, (emulator["organization"],))
         assert len(rows) == EXPECTED_PATS
     credentials.close()
+
+
+def test_throttling_pauses_every_worker_and_the_scan_still_completes(
+    emulator: RunningEmulator, tmp_path: Path, key_env: None, seeded: dict[str, str]
+) -> None:
+    credentials = login(emulator, write_config(emulator, tmp_path))
+    # 6 requests per 2 s for the auditor: the scan needs about 12, with 8 workers at once.
+    emulator.admin("PUT", "/rate-limit", json={"enabled": True, "limit": 6, "window_seconds": 2})
+    emulator.admin("DELETE", "/requests")
+    with _client(credentials, "auditor") as client:
+        scanner, rows = _scan(client, (emulator["organization"],))
+    assert len(rows) == EXPECTED_PATS
+    assert dict(Counter(k.value for row in rows for k in row.kinds)) == EXPECTED
+    assert scanner.problems == []
+    logged = emulator.admin("GET", "/requests").json()["requests"]
+    ado = [r for r in logged if r["path"].startswith("/vssps/")]
+    throttled = [r for r in ado if r["status"] == 429]
+    # Once the budget is spent the shared limiter holds every worker: at most the requests
+    # already in flight are refused, and every one of them was retried successfully.
+    assert len(throttled) <= 8
+    assert len([r for r in ado if r["status"] == 200]) == len(ado) - len(throttled)
+    first, last = ado[0]["time"], ado[-1]["time"]
+    assert datetime.fromisoformat(last) - datetime.fromisoformat(first) >= timedelta(seconds=1.5)
