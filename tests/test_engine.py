@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from patwarden.domain.models import TokenSpec
+from patwarden.engine import RotationEngine
 from patwarden.engine_outcomes import FindingKind, OutcomeKind
 from patwarden.errors import AzureDevOpsError, SinkError
 from patwarden.ports import IssueOutcomeUnknown
@@ -352,3 +354,35 @@ def _meta():  # type: ignore[no-untyped-def]
     return SinkWriteMeta(
         token_name="x", authorization_id="seed", operation_id="0" * 32, valid_to=T0
     )
+
+
+def test_plan_says_why_without_changing_anything(world: Harness) -> None:
+    (before,) = world.engine().plan([world.token])
+    assert before.decision.is_due
+    assert before.state is None
+    _rotate_once(world)
+    world.advance(2 * DAY)
+    (after,) = world.engine().plan([world.token, spec("bad:name")])[:1]
+    assert not after.decision.is_due
+    assert after.decision.due_at == world.clock.now() + 21 * DAY
+    assert after.problem is None
+    (bad,) = world.engine().plan([spec("x", rotate_before=40 * DAY)])
+    assert bad.problem is not None
+    assert "not shorter than lifetime" in bad.problem
+    assert len(world.issuer.created) == 1
+
+
+def test_a_sink_that_cannot_be_built_fails_only_its_token(tmp_path: Path) -> None:
+    world = Harness(path=tmp_path / "s.db")
+
+    def resolve(token: TokenSpec) -> list[FakeSink]:
+        if token.name == "broken":
+            raise SinkError("key_vault sink: vault_url is not https")
+        return world.sinks
+
+    engine = RotationEngine(
+        issuer=world.issuer, store=world.store, clock=world.clock, sinks=resolve
+    )
+    report = engine.run([spec("broken"), world.token])
+    assert [o.kind for o in report.outcomes] == [OutcomeKind.FAILED, OutcomeKind.ROTATED]
+    assert "not https" in report.outcomes[0].reason

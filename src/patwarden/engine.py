@@ -51,7 +51,7 @@ from patwarden.engine_records import (
     state_after,
     state_audit,
 )
-from patwarden.errors import ConfigError
+from patwarden.errors import ConfigError, PatwardenError
 from patwarden.ports import Clock, PatIssuer, Sink, StateLocked, StateStore
 
 __all__ = ["PromotionHook", "RotationEngine", "SinkResolver"]
@@ -204,7 +204,7 @@ class RotationEngine:
         try:
             check_spec(spec)
             sinks = self._sinks(spec)
-        except ConfigError as exc:
+        except PatwardenError as exc:  # a bad spec or a sink that cannot be built
             return self._failed(spec, exc.message)
         state = self._store.load_token(spec.name)
         unfinished = list(self._store.operations(spec.name, unfinished=True))
@@ -413,7 +413,7 @@ class RotationEngine:
         try:
             check_spec(spec)
             sinks = self._sinks(spec)
-        except ConfigError as exc:
+        except PatwardenError as exc:  # a bad spec or a sink that cannot be built
             return self._failed(spec, exc.message)
         outcome, found = preview_token(
             spec=spec,

@@ -127,3 +127,8 @@ def test_specs_that_cannot_work_are_refused(changes: dict[str, object], message:
 
 def test_a_sane_spec_passes() -> None:
     check_spec(_spec(jitter=timedelta(hours=12)))
+
+
+def test_names_that_cannot_be_a_marker_are_refused() -> None:
+    with pytest.raises(ScheduleError, match="display name"):
+        check_spec(_spec(name="has:colon"))

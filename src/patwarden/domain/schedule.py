@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from patwarden.domain.marker import is_valid_token_name
 from patwarden.domain.models import IssuedPat, TokenSpec
 from patwarden.errors import ConfigError
 
@@ -68,10 +69,16 @@ def check_spec(spec: TokenSpec) -> None:
     """Refuse a token whose settings cannot work, before anything is created.
 
     Raises:
-        ScheduleError: a duration is not positive, or ``rotate_before`` + ``jitter`` is not
-            shorter than ``lifetime`` (the token would be due again as soon as it is issued).
+        ScheduleError: the name cannot be used in a marker, a duration is not positive, or
+            ``rotate_before`` + ``jitter`` is not shorter than ``lifetime`` (the token would be
+            due again as soon as it is issued).
     """
     where = f"tokens.{spec.name}"
+    if not is_valid_token_name(spec.name):
+        raise ScheduleError(
+            f"Token name {spec.name!r} cannot be carried in a PAT display name.",
+            hint="Use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+        )
     if spec.lifetime <= timedelta(0):
         raise ScheduleError(f"{where}.lifetime must be positive.", hint="Set e.g. lifetime: 30d.")
     if spec.rotate_before <= timedelta(0) or spec.jitter < timedelta(0):
