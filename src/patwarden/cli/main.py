@@ -19,8 +19,12 @@ from patwarden.errors import PatwardenError
 # name -> "module:attribute". One line per command group; keep sorted.
 _COMMANDS: dict[str, str] = {
     "config": "patwarden.cli.config:config",
+    "doctor": "patwarden.cli.doctor:doctor",
     "emulator": "patwarden.cli.emulator:emulator",
     "inventory": "patwarden.cli.inventory:inventory",
+    "login": "patwarden.cli.login:login",
+    "logout": "patwarden.cli.login:logout",
+    "pat": "patwarden.cli.pat:pat",
 }
 
 

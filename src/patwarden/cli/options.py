@@ -1,0 +1,94 @@
+"""Options and look-ups several commands share: ``--config``, ``--identity``, ``--org``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from patwarden.errors import DOCS, ConfigError
+
+if TYPE_CHECKING:
+    from patwarden.config import Config
+
+CONFIG_OPTION_HELP = "Config file (default: $PATWARDEN_CONFIG, else ./patwarden.yaml)."
+SP_ROTATOR_DOCS = f"{DOCS}/identities.md#why-a-service-principal-cannot-rotate"
+LEGACY_DOCS = f"{DOCS}/identities.md#legacy-password-flow"
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def config_option() -> Callable[[_Command], _Command]:
+    """``--config FILE``; the parameter is ``config_path``."""
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_OPTION_HELP
+    )
+
+
+def org_option() -> Callable[[_Command], _Command]:
+    """``--org NAME``; the parameter is ``org`` (None: the configured organization)."""
+    return click.option(
+        "--org",
+        "org",
+        metavar="NAME",
+        help="Azure DevOps organization (default: the one in the config; required when it "
+        "lists several).",
+    )
+
+
+def pick_org(config: Config, org: str | None) -> str:
+    """*org* if given, else the config's only organization.
+
+    Raises:
+        ConfigError: the config manages several organizations and none was chosen.
+    """
+    if org:
+        return org
+    if len(config.orgs) == 1:
+        return config.orgs[0]
+    raise ConfigError(
+        f"this configuration manages several organizations ({', '.join(config.orgs)}); "
+        "say which one this command is for",
+        hint="pass --org NAME",
+    )
+
+
+def require_user_identity(config: Config, name: str, *, action: str) -> None:
+    """Check, before anything is built or sent, that *name* is a ``kind: user`` identity.
+
+    *action* completes "cannot …", e.g. "log in".
+
+    Raises:
+        ConfigError: no such identity, or it is of another kind (the message says why that kind
+            has nothing to log in, and what to do instead).
+    """
+    from patwarden.config import APP_IDENTITY_KINDS
+
+    identity = config.identities.get(name)
+    if identity is None:
+        raise ConfigError(
+            f"no identity named {name!r} in {config.source or 'the configuration'}",
+            hint="configured identities: " + (", ".join(sorted(config.identities)) or "none"),
+        )
+    kind = identity.kind
+    if kind == "user":
+        return
+    if kind in APP_IDENTITY_KINDS:
+        raise ConfigError(
+            f"cannot {action} identity {name!r}: it is a {kind}, which gets application tokens on "
+            "its own (nothing to log in) — and an application token can never manage PATs: the "
+            "Azure DevOps PAT Lifecycle API accepts only a user's delegated Entra token "
+            "('Service principals are not allowed to perform this action.')",
+            hint="sign in a dedicated Entra user instead: declare it with kind: user, point "
+            f"`rotator:` at it and run `patwarden login --identity <that name>`; keep {name!r} "
+            "for writing sinks",
+            docs=SP_ROTATOR_DOCS,
+        )
+    raise ConfigError(
+        f"cannot {action} identity {name!r}: it is a {kind} identity, which signs in with a "
+        "stored username and password on every run (nothing to log in interactively)",
+        hint="switch it to kind: user (device code, works with MFA) and run "
+        f"`patwarden login --identity {name}`",
+        docs=LEGACY_DOCS,
+    )
