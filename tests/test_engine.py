@@ -13,12 +13,12 @@ import pytest
 
 from patwarden.domain.models import TokenSpec
 from patwarden.engine import RotationEngine
-from patwarden.engine_outcomes import FindingKind, OutcomeKind
+from patwarden.engine_outcomes import FindingKind, OutcomeKind, Promotion
 from patwarden.errors import AzureDevOpsError, SinkError
-from patwarden.ports import IssueOutcomeUnknown
+from patwarden.ports import IssueOutcomeUnknown, SinkWriteMeta
 from patwarden.secret import Secret
 from tests.engine_harness import Harness
-from tests.rotation_fakes import Crash, FakeSink, spec
+from tests.rotation_fakes import T0, Crash, FakeSink, spec
 
 DAY = timedelta(days=1)
 
@@ -272,8 +272,13 @@ def test_locked_token_is_skipped(world: Harness) -> None:
 
 
 def test_hooks_hear_about_promotion_without_the_secret(world: Harness) -> None:
-    heard = []
-    engine = world.engine(on_promoted=lambda spec, promotion: heard.append(promotion) or ())
+    heard: list[Promotion] = []
+
+    def hear(spec: TokenSpec, promotion: Promotion) -> tuple[str, ...]:
+        heard.append(promotion)
+        return ()
+
+    engine = world.engine(on_promoted=hear)
     engine.run([world.token])
     assert len(heard) == 1
     assert heard[0].authorization_id == world.current_id()
@@ -347,10 +352,7 @@ def test_crash_at_any_step_resumes_safely(
     assert world.issuer.active() == {current}, "no orphan or previous PAT survives"
 
 
-def _meta():  # type: ignore[no-untyped-def]
-    from patwarden.ports import SinkWriteMeta
-    from tests.rotation_fakes import T0
-
+def _meta() -> SinkWriteMeta:
     return SinkWriteMeta(
         token_name="x", authorization_id="seed", operation_id="0" * 32, valid_to=T0
     )

@@ -48,7 +48,7 @@ def ado(emulator: RunningEmulator) -> Iterator[Ado]:
 @pytest.fixture
 def issuer(emulator: RunningEmulator, ado: Ado) -> Iterator[AzdoPatIssuer]:
     client = AzureDevOpsClient(
-        credential=_StaticCredential(ado.user_token()),  # type: ignore[arg-type]
+        credential=_StaticCredential(ado.user_token()),
         urls=ServiceUrls(
             azure_devops_url=emulator["azure_devops_url"], vssps_url=emulator["vssps_url"]
         ),

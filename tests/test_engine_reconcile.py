@@ -10,10 +10,11 @@ import pytest
 from patwarden.domain.marker import format_marker
 from patwarden.engine_outcomes import FindingKind, OutcomeKind
 from patwarden.errors import AzureDevOpsError, SinkError
+from patwarden.ports import SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.state.sqlite import SqliteStateStore
 from tests.engine_harness import Harness
-from tests.rotation_fakes import FakeSink
+from tests.rotation_fakes import T0, FakeSink
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -185,10 +186,7 @@ def test_adopt_leaves_a_managed_token_alone_unless_asked(world: Harness) -> None
     assert forced.adopted
 
 
-def _meta(pat_id: str):  # type: ignore[no-untyped-def]
-    from patwarden.ports import SinkWriteMeta
-    from tests.rotation_fakes import T0
-
+def _meta(pat_id: str) -> SinkWriteMeta:
     return SinkWriteMeta(
         token_name="x", authorization_id=pat_id, operation_id="0" * 32, valid_to=T0
     )
