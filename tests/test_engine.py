@@ -388,3 +388,21 @@ def test_a_sink_that_cannot_be_built_fails_only_its_token(tmp_path: Path) -> Non
     report = engine.run([spec("broken"), world.token])
     assert [o.kind for o in report.outcomes] == [OutcomeKind.FAILED, OutcomeKind.ROTATED]
     assert "not https" in report.outcomes[0].reason
+
+
+def test_resume_waits_when_it_cannot_tell_whether_a_create_happened(world: Harness) -> None:
+    world.issuer.faults.fail("create", Crash(), after=True)
+    with pytest.raises(Crash):
+        world.run()
+    for _ in range(2):  # the run's own listing, then the marker lookup of the resume
+        world.issuer.faults.fail("list_marked", AzureDevOpsError("HTTP 503"))
+
+    report = world.run()
+
+    assert report.outcomes[0].kind is OutcomeKind.FAILED
+    assert "could not be resumed" in report.outcomes[0].reason
+    assert len(world.issuer.created) == 1, "no second PAT while the first is unaccounted for"
+    world.check_invariants()
+    after = world.run()
+    assert after.outcomes[0].kind is OutcomeKind.ROTATED
+    assert world.issuer.active() == {world.current_id()}
