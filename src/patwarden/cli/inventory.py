@@ -249,11 +249,13 @@ def inventory(
         )
     else:
         where = f" to {output_file}" if output_file else ""
-        err.print(
+        click.echo(
             f"Wrote {result.summary.total_pats} PAT(s), {result.summary.pats_with_findings} with "
             f"findings, as {fmt.value}{where} ({requests} requests, {result.seconds:.1f} s).",
-            highlight=False,
+            err=True,
         )
+        for problem in result.problems:
+            click.echo(f"problem: {problem}", err=True)
     check_result(result, fail_on=gate)
 
 

@@ -2,8 +2,8 @@
 
 Owner status (contract §3.1, Graph): ``isDeletedInOrigin`` marks a user removed from Entra; a
 disabled one shows only through ``graph/membershipstates/{descriptor}`` (``active: false``). That
-costs one request per user, so it is asked only for users who still hold an active PAT (the only
-ones a finding can be about).
+costs one request per user, so it is asked only for users who still hold a PAT that may work (the
+only ones an owner finding can be about); the others stay ``unknown``.
 
 Access problems are re-raised as :class:`InventoryAccessDenied`, which names the identity and
 the role it needs: Token Admin is for Project Collection Administrators (contract §3.1) and may be
@@ -88,12 +88,13 @@ def default_is_managed(managed_ids: Collection[str] = ()) -> Callable[[str, str]
 def owner_from_graph(
     *, descriptor: str, principal_name: str | None, display_name: str | None, deleted: bool | None
 ) -> Owner:
-    """Return the owner a Graph user describes (removed when ``isDeletedInOrigin``)."""
+    """Return the owner a Graph user describes: removed when ``isDeletedInOrigin``, else unknown
+    until the membership state is read."""
     return Owner(
         descriptor=descriptor,
         principal_name=principal_name,
         display_name=display_name,
-        status=OwnerStatus.REMOVED if deleted else OwnerStatus.ACTIVE,
+        status=OwnerStatus.REMOVED if deleted else OwnerStatus.UNKNOWN,
     )
 
 
@@ -184,14 +185,12 @@ class AzdoInventorySource:
         return active.get("active") is not False
 
     def _owner_status(self, organization: str, owner: Owner) -> Owner:
-        if owner.status is not OwnerStatus.ACTIVE:
+        if owner.status is not OwnerStatus.UNKNOWN:
             return owner
         active = self.is_member_active(organization=organization, descriptor=owner.descriptor)
         if active is None:
             return replace(owner, status=OwnerStatus.REMOVED)
-        if not active:
-            return replace(owner, status=OwnerStatus.DISABLED)
-        return owner
+        return replace(owner, status=OwnerStatus.ACTIVE if active else OwnerStatus.DISABLED)
 
     def iter_pats(self, *, organization: str, owner: Owner) -> Iterator[PatRecord]:
         """Yield the PATs of *owner*, with the owner's status resolved when it matters.
