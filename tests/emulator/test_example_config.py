@@ -1,0 +1,95 @@
+"""The ready-to-use patwarden.yaml the emulator writes into its state directory."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import yaml
+
+from patwarden.azdo.constants import DEFAULT_SCOPE
+from patwarden.config import (
+    FileCacheConfig,
+    FileRef,
+    ServicePrincipalIdentity,
+    UserIdentity,
+    load_config,
+)
+from patwarden.emulator.context import Emulator
+from patwarden.emulator.example_config import write_example_config
+from patwarden.identity.credential_set import CredentialSet
+from tests.conftest import RunningEmulator
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_ready_file_names_a_valid_config_pointing_at_this_emulator(
+    emulator: RunningEmulator,
+) -> None:
+    path = Path(emulator["example_config"])
+    assert path == emulator.state_dir / "patwarden.yaml"
+    config = load_config(path)
+    azure = config.azure
+    assert (azure.authority_host, azure.azure_devops_url, azure.vssps_url) == (
+        emulator["authority_host"],
+        emulator["azure_devops_url"],
+        emulator["vssps_url"],
+    )
+    assert str(azure.ca_bundle) == emulator.ca_bundle
+    assert azure.tenant_id == emulator["tenant_id"]
+    assert config.orgs == (emulator["organization"],)
+    assert config.rotator == "rotator"
+    assert config.tokens == {}
+    assert config.state_dir == emulator.state_dir / "patwarden"
+
+    rotator = config.identity("rotator")
+    assert isinstance(rotator, UserIdentity)
+    assert rotator.client_id == emulator["identities"]["public_client"]["client_id"]
+    assert rotator.username == emulator["identities"]["rotator"]["username"]
+    assert isinstance(rotator.cache, FileCacheConfig)
+    assert isinstance(rotator.cache.key, FileRef)
+    key_file = rotator.cache.key.file
+
+    writer = config.identity("writer")
+    assert isinstance(writer, ServicePrincipalIdentity)
+    sp = emulator["identities"]["service_principal"]
+    assert writer.client_id == sp["client_id"]
+    assert isinstance(writer.client_secret, FileRef)
+    secret_file = writer.client_secret.file
+    assert secret_file.read_text().strip() == sp["client_secret"]
+
+    for private in (path, key_file, secret_file):
+        assert mode(private) == 0o600, private
+    assert sp["client_secret"] not in path.read_text()
+
+
+def test_its_writer_gets_a_token_from_the_emulator(emulator: RunningEmulator) -> None:
+    credentials = CredentialSet(load_config(emulator["example_config"]))
+    try:
+        token = credentials.get("writer").get_token(DEFAULT_SCOPE)
+    finally:
+        credentials.close()
+    assert token.expires_on > 0
+
+
+def test_a_restart_rewrites_the_urls_and_keeps_the_cache_key(tmp_path: Path) -> None:
+    first = Emulator.open(state_dir=tmp_path, base_url="https://127.0.0.1:4431")
+    try:
+        path = write_example_config(first)
+        key = (tmp_path / "rotator-cache.key").read_text()
+        assert (
+            yaml.safe_load(path.read_text())["azure"]["authority_host"] == "https://127.0.0.1:4431"
+        )
+    finally:
+        first.store.close()
+    second = Emulator.open(state_dir=tmp_path, base_url="https://127.0.0.1:4432")
+    try:
+        assert write_example_config(second) == path
+    finally:
+        second.store.close()
+    document = yaml.safe_load(path.read_text())
+    assert document["azure"]["vssps_url"] == "https://127.0.0.1:4432/vssps"
+    assert (tmp_path / "rotator-cache.key").read_text() == key
+    assert path.read_text().startswith("# patwarden configuration for the local emulator at ")
