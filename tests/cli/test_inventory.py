@@ -35,8 +35,6 @@ from tests.inventory.emulator_support import (
     write_config,
 )
 
-pytestmark = pytest.mark.slow
-
 ROW_KEYS = {
     "organization",
     "owner",
@@ -152,6 +150,7 @@ def env(emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     return Env(emulator, tmp_path)
 
 
+@pytest.mark.slow
 def test_json_output_matches_the_schema_and_the_population(env: Env) -> None:
     result = env.run("--output", "json")
     assert result.returncode == 0, result.stderr
@@ -178,6 +177,7 @@ def test_json_output_matches_the_schema_and_the_population(env: Env) -> None:
     env.assert_no_secret_in(result.stdout, result.stderr)
 
 
+@pytest.mark.slow
 def test_csv_output_to_a_file(env: Env) -> None:
     result = env.run("--output", "csv", "--output-file", "pats.csv", "--only-findings")
     assert result.returncode == 0, result.stderr
@@ -195,6 +195,7 @@ def test_csv_output_to_a_file(env: Env) -> None:
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 def test_html_report_in_a_file(env: Env) -> None:
     result = env.run("--output", "html", "report.html")
     assert result.returncode == 0, result.stderr
@@ -212,6 +213,7 @@ def test_html_report_in_a_file(env: Env) -> None:
     env.assert_no_secret_in(page)
 
 
+@pytest.mark.slow
 def test_terminal_table_and_fail_on(env: Env) -> None:
     table = env.run("--top", "5")
     assert table.returncode == 0, table.stderr
@@ -225,6 +227,7 @@ def test_terminal_table_and_fail_on(env: Env) -> None:
     assert "Traceback" not in gated.stderr
 
 
+@pytest.mark.slow
 def test_bulk_revoke_revokes_exactly_the_selection_and_audits_it(env: Env) -> None:
     before = env.revoked()
     assert before == {env.ids["revoked"]}
@@ -250,21 +253,33 @@ def test_bulk_revoke_revokes_exactly_the_selection_and_audits_it(env: Env) -> No
     env.assert_no_secret_in(dry.stdout, done.stdout, done.stderr)
 
 
+@pytest.mark.slow
 def test_revoke_by_user(env: Env) -> None:
-    done = env.run(
-        "revoke",
-        "--finding",
-        "owner-disabled",
-        "--finding",
-        "expired",
-        "--user",
-        "BOB@contoso.example",
+    # Options given to the group (`inventory --config C revoke …`) count for revoke too.
+    done = subprocess.run(
+        [
+            *env.command(),
+            "revoke",
+            "--finding",
+            "owner-disabled",
+            "--finding",
+            "expired",
+            "--user",
+            "BOB@contoso.example",
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, KEY_ENV: env.key},
+        timeout=180,
+        check=False,
     )
     assert done.returncode == 0, done.stderr  # not a terminal: no dry run by default
     assert env.revoked() == {env.ids["revoked"], env.ids["disabled-owner"], env.ids["expired-bob"]}
     assert len(env.audit()) == 2
 
 
+@pytest.mark.slow
 def test_revoke_on_a_terminal_is_a_dry_run_unless_yes(env: Env) -> None:
     result = env.run("revoke", "--finding", "full-access", tty=True)
     assert result.returncode == 0, result.stderr
@@ -273,6 +288,7 @@ def test_revoke_on_a_terminal_is_a_dry_run_unless_yes(env: Env) -> None:
     assert env.revoked() == {env.ids["revoked"]}
 
 
+@pytest.mark.slow
 def test_identity_that_is_not_a_pca_gets_exit_3_and_the_role(
     env: Env, emulator: RunningEmulator
 ) -> None:
@@ -283,6 +299,7 @@ def test_identity_that_is_not_a_pca_gets_exit_3_and_the_role(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_configuration_problems_exit_2(env: Env) -> None:
     result = env.run("--identity", "nobody")
     assert result.returncode == 2
@@ -291,3 +308,54 @@ def test_configuration_problems_exit_2(env: Env) -> None:
     assert result.returncode == 2
     assert "needs a file name" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- argument handling (no emulator) -----------------------------------------------------------
+
+
+def parsed(*args: str) -> dict[str, Any]:
+    from patwarden.cli.inventory import inventory
+
+    with inventory.make_context("inventory", list(args), resilient_parsing=True) as ctx:
+        return dict(ctx.params)
+
+
+@pytest.mark.parametrize(
+    ("args", "output", "path"),
+    [
+        (("--output", "html", "report.html"), "html", "report.html"),
+        (("--output=html", "report.html"), "html", "report.html"),
+        (("--output", "csv", "--fail-on", "high"), "csv", None),
+        (("--output", "json", "-o", "x.json"), "json", "x.json"),
+        (("--output", "html", "report.html", "--fail-on", "critical"), "html", "report.html"),
+        ((), "table", None),
+    ],
+)
+def test_output_format_and_file(args: tuple[str, ...], output: str, path: str | None) -> None:
+    params = parsed(*args)
+    assert params["output"] == output
+    assert (str(params["output_file"]) if params["output_file"] else None) == path
+
+
+def test_a_subcommand_after_the_format_is_not_a_file_name() -> None:
+    from click.testing import CliRunner
+
+    from patwarden.cli.main import cli
+
+    assert parsed("--output", "json", "revoke")["output_file"] is None
+    result = CliRunner().invoke(cli, ["inventory", "--output", "json", "revoke"])
+    assert "Missing option '--finding'" in result.output  # revoke itself was reached
+
+
+def test_revoke_requires_a_finding_and_rejects_unknown_ones() -> None:
+    from click.testing import CliRunner
+
+    from patwarden.cli.main import cli
+
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["inventory", "revoke"])
+    assert missing.exit_code == 2
+    assert "Missing option '--finding'" in missing.output
+    unknown = runner.invoke(cli, ["inventory", "revoke", "--finding", "everything"])
+    assert unknown.exit_code == 2
+    assert "'everything' is not one of" in unknown.output

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 import pytest
 
 from patwarden.domain.models import AuditRecord
-from patwarden.errors import AuthError, AzureDevOpsError, ConfigError
+from patwarden.errors import AuthError, ConfigError
 from patwarden.inventory.findings import FindingRules, evaluate
 from patwarden.inventory.model import FindingKind, InventoryRow, Owner
 from patwarden.inventory.revoke import (
@@ -17,27 +15,9 @@ from patwarden.inventory.revoke import (
     RevocationSelection,
 )
 from tests.inventory.factories import DAY, NOW, pat
+from tests.inventory.fakes import FakeRevoker
 
 RULES = FindingRules()
-
-
-class FakeRevoker:
-    """Records revocations; ids in *bad* make any batch containing them fail."""
-
-    def __init__(self, *, bad: set[str] = frozenset(), denied: bool = False) -> None:  # type: ignore[assignment]
-        self.bad = bad
-        self.denied = denied
-        self.calls: list[tuple[str, list[str]]] = []
-        self.revoked: set[str] = set()
-
-    def revoke(self, *, organization: str, authorization_ids: Collection[str]) -> None:
-        ids = list(authorization_ids)
-        self.calls.append((organization, ids))
-        if self.denied:
-            raise AuthError("Identity 'auditor' may not revoke")
-        if self.bad & set(ids):
-            raise AzureDevOpsError("Azure DevOps answered HTTP 400: bad id\nsecond line")
-        self.revoked.update(ids)
 
 
 def row(**changes: object) -> InventoryRow:

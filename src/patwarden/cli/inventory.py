@@ -304,10 +304,13 @@ def revoke(
     from patwarden.inventory.table import print_revocation, scan_progress
     from patwarden.inventory.wiring import audit_log, auditor_client, managed_ids, state_path
 
+    # `patwarden inventory --config C --org O revoke …` puts those options on the group.
+    parent = click.get_current_context().parent
+    group = parent.params if parent is not None else {}
     config, name, settings = _settings(
-        config_path=config_path,
-        orgs=orgs,
-        identity=identity,
+        config_path=config_path or group.get("config_path"),
+        orgs=orgs or tuple(group.get("orgs") or ()),
+        identity=identity or group.get("identity"),
         expiring_within=expiring_within,
         max_lifetime=max_lifetime,
         workers=workers,
