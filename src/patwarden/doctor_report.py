@@ -180,7 +180,7 @@ def clamp_checks(*, org: str, tokens: Mapping[str, Any], issued: list[PatToken])
         if lifetime - granted <= CLAMP_SLACK:
             continue
         clamped = True
-        days = int(granted / timedelta(days=1))
+        days = round(granted / timedelta(days=1))
         detail = (
             f"token {name}: Azure DevOps issued PAT {token.authorization_id} for {days} days, the "
             f"config asks for {lifetime.days} (a maximum PAT lifespan policy shortens it)"
