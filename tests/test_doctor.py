@@ -122,19 +122,23 @@ def test_relogin_due_soon_is_a_warning_with_the_date(
     assert report.exit_code(strict=True) == 1
 
 
+def with_wrong_writer_secret(config: Path, emulator: RunningEmulator) -> None:
+    wrong = config.parent / "wrong-secret"
+    wrong.write_text("not-the-secret\n")
+    wrong.chmod(0o600)
+    right = str(Path(emulator["example_config"]).parent / "writer-secret")
+    config.write_text(config.read_text().replace(right, str(wrong)))
+
+
 def test_a_wrong_writer_secret_fails_and_its_sinks_are_skipped(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    wrong = tmp_path / "wrong-secret"
-    wrong.write_text("not-the-secret\n")
-    wrong.chmod(0o600)
     config = write_config(emulator, tmp_path, tokens=sinks(emulator))
-    text = config.read_text().replace(
-        str(Path(emulator["example_config"]).parent / "writer-secret"), str(wrong)
-    )
-    config.write_text(text)
+    with_wrong_writer_secret(config, emulator)
     login_in_process(emulator, config)
-    checks = by_name(doctor(config))
+    report = doctor(config)
+    assert report.exit_code() == 3
+    checks = by_name(report)
     writer = checks["identity writer"]
     assert writer.status is Status.FAILURE
     assert writer.detail.startswith("kind service_principal (sink writer): cannot get a token: ")
@@ -144,6 +148,18 @@ def test_a_wrong_writer_secret_fails_and_its_sinks_are_skipped(
         sink = checks[f"sink tokens.flux-git.sinks[{index}]"]
         assert sink.status is Status.SKIPPED
         assert sink.detail == "needs a working identity 'writer' (see above)"
+
+
+def test_a_broken_identity_no_rotation_uses_only_warns(
+    emulator: RunningEmulator, signed_in: Path
+) -> None:
+    with_wrong_writer_secret(signed_in, emulator)
+    report = doctor(signed_in)
+    writer = by_name(report)["identity writer"]
+    assert writer.status is Status.WARNING
+    assert "AADSTS7000215" in writer.detail
+    assert writer.detail.endswith("(no rotation uses this identity yet)")
+    assert report.exit_code() == 0
 
 
 def test_sink_failures_name_the_fix(emulator: RunningEmulator, tmp_path: Path) -> None:

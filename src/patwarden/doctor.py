@@ -5,7 +5,8 @@ Checks, in the order they are reported:
 1. **config** — the file loads; each problem is a failed check carrying its fix.
 2. **identity <name>** — every identity can get a token now. A ``kind: user`` identity redeems its
    refresh token (a cached access token would hide a revoked sign-in) and reports the days until
-   re-login, a warning under :data:`RELOGIN_WARNING`.
+   re-login, a warning under :data:`RELOGIN_WARNING`. An identity that no rotation uses (not the
+   rotator, no sink's) only warns when it fails.
 3. **PAT API <org>** — the rotator may use the PAT Lifecycle API there (a list with ``$top=1``).
 4. **policy clamps <org>** — the PATs issued for managed tokens got their configured lifetime;
    a shorter one means a maximum-lifespan policy clamps them (a failure when ``rotate_before`` is
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -103,10 +105,7 @@ class Doctor:
                 f"{', '.join(config.orgs)}; rotator {config.rotator}",
             )
         ]
-        for name in config.identities:
-            check = self.identity(name)
-            self._working[name] = check.status in (Status.OK, Status.WARNING)
-            checks.append(check)
+        checks.extend(self.identity(name) for name in config.identities)
         for org in config.orgs:
             api = self.pat_api(org)
             checks.append(api)
@@ -116,24 +115,45 @@ class Doctor:
         checks.append(self.clock_skew())
         return DoctorReport(checks=tuple(checks))
 
-    def _roles(self, name: str) -> str:
+    def _sink_identities(self) -> set[str]:
+        return {str(field_of(entry, "identity")) for _, _, entry in self._sink_entries()}
+
+    def _roles(self, name: str) -> list[str]:
         roles = [
             role
             for role, who in (("rotator", self.config.rotator), ("auditor", self.config.auditor))
             if who == name
         ]
-        if name in {field_of(entry, "identity") for _, _, entry in self._sink_entries()}:
+        if name in self._sink_identities():
             roles.append("sink writer")
-        return f" ({', '.join(roles)})" if roles else ""
+        return roles
 
     def identity(self, name: str) -> Check:
-        """Can identity *name* get a token right now?"""
+        """Can identity *name* get a token right now?
+
+        A failure of an identity no rotation uses (not the rotator, no sink's) is reported as a
+        warning: it must be fixed before it is used, but the next rotation does not need it.
+        """
+        check = self._probe(name)
+        self._working[name] = check.status in (Status.OK, Status.WARNING)
+        used = name == self.config.rotator or name in self._sink_identities()
+        if check.status is Status.FAILURE and not used:
+            return replace(
+                check,
+                status=Status.WARNING,
+                detail=check.detail + " (no rotation uses this identity yet)",
+            )
+        return check
+
+    def _probe(self, name: str) -> Check:
         from azure.core.exceptions import AzureError
 
         from patwarden.azdo.constants import DEFAULT_SCOPE, PAT_SCOPES
 
         kind = self.config.identities[name].kind
-        label, about = f"identity {name}", f"kind {kind}{self._roles(name)}"
+        roles = self._roles(name)
+        label = f"identity {name}"
+        about = f"kind {kind}" + (f" ({', '.join(roles)})" if roles else "")
         try:
             if kind == "user":
                 return self._user(name, label=label, about=about)

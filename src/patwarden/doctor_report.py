@@ -186,7 +186,8 @@ def clamp_checks(*, org: str, tokens: Mapping[str, Any], issued: list[PatToken])
             f"config asks for {lifetime.days} (a maximum PAT lifespan policy shortens it)"
         )
         rotate_before = duration_of(tokens[name], "rotate_before")
-        if rotate_before is not None and rotate_before >= granted:
+        # Compare whole days: the service rounds validTo, so "7 days" may be a few ms short.
+        if rotate_before is not None and rotate_before >= timedelta(days=days):
             yield Check(
                 check=label,
                 status=Status.FAILURE,
