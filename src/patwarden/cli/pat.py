@@ -299,7 +299,7 @@ def create(
         click.echo(
             f"Created PAT {token.display_name!r} ({token.authorization_id}) in organization "
             f"{name!r}, scopes {' '.join(token.scope)}, valid until "
-            f"{token.valid_to:%Y-%m-%d %H:%M} UTC. Its value was printed above and cannot be "
+            f"{token.valid_to:%Y-%m-%d %H:%M} UTC. Its value went to stdout and cannot be "
             "shown again.",
             err=True,
         )
