@@ -41,7 +41,7 @@ def check(status: Status) -> Check:
 def test_exit_codes(statuses: tuple[Status, ...], normal: int, strict: int) -> None:
     report = DoctorReport(checks=tuple(check(s) for s in statuses))
     assert report.exit_code() == normal
-    assert report.exit_code(strict=strict) == strict
+    assert report.exit_code(strict=True) == strict
 
 
 def test_summary_and_json() -> None:
