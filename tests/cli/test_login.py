@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from patwarden.cli.login import relogin_sentence
+from patwarden.domain.relogin import ReloginCause, ReloginDeadline
 from tests.cli.support import (
     approve_next_device_code,
     assert_no_secret_in,
@@ -142,3 +145,18 @@ def test_logout_works_even_when_the_cache_key_is_gone(
     assert "removed the file anyway" in result.stderr
     assert "Logged out identity 'rotator'" in result.stdout
     assert not (tmp_path / "state" / "rotator.cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("cause", "why"),
+    [
+        (ReloginCause.INACTIVITY, "if nothing refreshes the sign-in for 90 days"),
+        (ReloginCause.SIGN_IN_FREQUENCY, "the Conditional Access sign-in frequency counts from"),
+    ],
+)
+def test_relogin_sentence_names_the_deadline_and_why(cause: ReloginCause, why: str) -> None:
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    deadline = ReloginDeadline(at=now + timedelta(days=7, hours=3), cause=cause)
+    sentence = relogin_sentence(deadline, now=now)
+    assert sentence.startswith("Re-login needed in 7 days (by 2026-06-08 15:00 UTC): ")
+    assert why in sentence

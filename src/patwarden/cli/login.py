@@ -60,7 +60,7 @@ def login(identity_name: str | None, config_path: str | None, timeout: int | Non
 
 
 def relogin_sentence(deadline: ReloginDeadline, *, now: datetime) -> str:
-    """ "Re-login needed in N days (by DATE): WHY." for a human."""
+    """The sentence telling a human when and why the next interactive login is due."""
     from patwarden.domain.relogin import ReloginCause
 
     days = deadline.days_left(now)
@@ -139,8 +139,10 @@ def _forget(credentials: CredentialSet, config: Config, name: str) -> tuple[bool
 
 
 def tokens_rotated_by(config: Config, identity: str) -> list[str]:
-    """Names of the configured tokens whose rotator is *identity* (``tokens.<name>.rotator``,
-    else the top-level ``rotator``)."""
+    """Names of the configured tokens that *identity* rotates.
+
+    A token's rotator is its own ``rotator`` key, else the top-level ``rotator``.
+    """
     return sorted(
         name
         for name, body in config.tokens.items()
