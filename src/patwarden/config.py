@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from patwarden.config_tokens import RotationSettings, TokenConfig
 from patwarden.domain.durations import DurationError, parse_duration
 
 CONFIG_ENV_VAR = "PATWARDEN_CONFIG"
@@ -404,9 +405,9 @@ class Config(_Model):
     identities: dict[IdentityName, IdentityConfig] = Field(default_factory=dict)
     rotator: IdentityName = "rotator"
     auditor: IdentityName | None = None
-    # Managed tokens. Their schema belongs to the rotation-engine work: until it lands, each entry
-    # is accepted as an opaque mapping and its inside is deliberately NOT validated here.
-    tokens: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Managed tokens (patwarden.config_tokens; cross-checks in patwarden.config_token_checks).
+    tokens: dict[str, TokenConfig] = Field(default_factory=dict)
+    rotation: RotationSettings = Field(default_factory=RotationSettings)
     _source: Path | None = PrivateAttr(default=None)
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from patwarden.config import Config
 from patwarden.config_problems import CONFIG_DOCS, InvalidConfig, Problem, problems_from_validation
 from patwarden.config_references import semantic_problems
+from patwarden.config_token_checks import hook_secret_files
 from patwarden.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -43,9 +45,17 @@ _StrictLoader.add_constructor(
 )
 
 
-def _read_yaml(path: Path) -> Any:
+MAX_CONFIG_BYTES = 4 << 20  # a config is a few kilobytes; refuse to slurp /dev/zero or a log
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, refusing what is not a small regular UTF-8 file (a FIFO never blocks).
+
+    Raises:
+        ConfigError: missing, not a regular file, too large, unreadable or not UTF-8.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} not found",
@@ -57,6 +67,33 @@ def _read_yaml(path: Path) -> Any:
             f"cannot read config file {path}: {err.strerror}",
             hint="check the path and that this user may read it",
         ) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(
+                f"config file {path} is not a regular file",
+                hint="point --config or PATWARDEN_CONFIG at a YAML file",
+                docs=CONFIG_DOCS,
+            )
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB, which no "
+            "patwarden configuration is",
+            hint="check that --config points at the right file",
+            docs=CONFIG_DOCS,
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (invalid byte at offset {err.start})",
+            hint="save the file as UTF-8; check that --config points at the YAML file",
+            docs=CONFIG_DOCS,
+        ) from None
+
+
+def _read_yaml(path: Path) -> Any:
+    text = _read_text(path)
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
@@ -66,6 +103,12 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(
             f"{path} is not valid YAML{where}: {problem}",
             hint="fix the YAML syntax (indentation, quoting, duplicate keys)",
+            docs=CONFIG_DOCS,
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path} nests lists or mappings too deeply to be a patwarden configuration",
+            hint="check that --config points at the right file",
             docs=CONFIG_DOCS,
         ) from None
 
@@ -119,9 +162,9 @@ def validate_config_file(path: Path) -> Config:
             problems.append(problem)
     if problems or config is None:
         raise InvalidConfig(source=path, problems=problems)
+    config._source = path  # a private attribute; the model's fields stay frozen
     for secret_file in _secret_files(config):
         warn_if_readable_by_others(secret_file, what="secret file")
-    config._source = path  # a private attribute; the model's fields stay frozen
     return config
 
 
@@ -138,6 +181,7 @@ def _secret_files(config: Config) -> Iterator[Path]:
                 yield from walk(value)
 
     yield from walk(config.identities)
+    yield from hook_secret_files(config)
     for identity in config.identities.values():
         certificate = getattr(identity, "certificate", None)
         if certificate is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from patwarden.config import APP_IDENTITY_KINDS
 from patwarden.config_problems import Problem
+from patwarden.config_token_checks import token_problems
 from patwarden.errors import DOCS
 
 SP_ROTATOR_DOCS = f"{DOCS}/identities.md#why-a-service-principal-cannot-rotate"
@@ -92,7 +93,7 @@ def semantic_problems(raw: Mapping[str, Any]) -> list[Problem]:
             else:
                 edges[name].add(str(target))
     problems += _cycle_problems(edges)
-    return problems
+    return problems + token_problems(raw)
 
 
 def _names(identities: Mapping[str, Any]) -> str:
