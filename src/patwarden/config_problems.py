@@ -202,11 +202,32 @@ def _problem(error: Mapping[str, Any]) -> Problem:
         return Problem(
             path=path, message=error["msg"], fix="copy it from the app registration's Overview page"
         )
+    message = "input should be a path" if kind == "path_type" else str(error["msg"]).lower()
     return Problem(
         path=path,
-        message=str(error["msg"]).lower().rstrip("."),
-        fix=f"e.g. {example}" if example else None,
+        message=message.rstrip("."),
+        fix=f"e.g. {example}" if example else _TYPE_FIXES.get(kind, _SEE_DOCS),
     )
+
+
+_SEE_DOCS = "see this key in docs/configuration.md"
+_MAPPING_FIX = "write a mapping here (key: value lines, or {key: value})"
+_LIST_FIX = "write a list here ([a, b], or one '- item' per line)"
+# A fix for every problem: when a key has no example, say what kind of value it takes.
+_TYPE_FIXES = {
+    "dict_type": _MAPPING_FIX,
+    "model_type": _MAPPING_FIX,
+    "model_attributes_type": _MAPPING_FIX,
+    "list_type": _LIST_FIX,
+    "tuple_type": _LIST_FIX,
+    "string_type": "write text here (quote it if YAML reads it as a number, date or true/false)",
+    "path_type": "write a file or directory path here, as text",
+    "bool_type": "write true or false",
+    "bool_parsing": "write true or false",
+    "int_type": "write a whole number",
+    "int_parsing": "write a whole number",
+    "literal_error": _SEE_DOCS,
+}
 
 
 def _pattern_fix(loc: Sequence[int | str]) -> str:

@@ -1,0 +1,72 @@
+"""Reading the config file: what is not a small UTF-8 YAML file is a ConfigError (exit 2).
+
+Regression tests for defects the reliability suites found (docs/reliability.md): a FIFO hung
+`config check`, /dev/zero exhausted memory, non-UTF-8 bytes and deep nesting ended in an
+unexpected exception (exit 70), and problems without an example had no fix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from patwarden.config import load_config
+from patwarden.config_loader import MAX_CONFIG_BYTES
+from patwarden.config_problems import InvalidConfig
+from patwarden.errors import ConfigError
+
+VALID = """\
+organization: contoso
+azure: {tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47}
+identities:
+  rotator: {kind: user, client_id: 11111111-2222-3333-4444-555555555555}
+"""
+
+
+def write(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "patwarden.yaml"
+    path.write_bytes(data)
+    path.chmod(0o600)
+    return path
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "patwarden.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(fifo)
+
+
+def test_an_endless_device_is_refused() -> None:
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config("/dev/zero")
+
+
+def test_a_huge_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.encode() + b"#" * MAX_CONFIG_BYTES)
+    with pytest.raises(ConfigError, match="larger than 4 MiB"):
+        load_config(path)
+
+
+def test_bytes_that_are_not_utf8_are_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, b"organization: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(invalid byte at offset 14\)"):
+        load_config(path)
+
+
+def test_nesting_too_deep_for_the_parser_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, b"tokens: " + b"[" * 20_000 + b"]" * 20_000 + b"\n")
+    with pytest.raises(ConfigError, match="nests lists or mappings too deeply"):
+        load_config(path)
+
+
+def test_a_problem_without_an_example_still_says_how_to_fix_it(tmp_path: Path) -> None:
+    path = write(tmp_path, (VALID + "state_dir: [1, 2]\n").encode())
+    with pytest.raises(InvalidConfig) as caught:
+        load_config(path)
+    problems = [str(problem) for problem in caught.value.problems]
+    assert problems == [
+        "state_dir: input should be a path — write a file or directory path here, as text"
+    ]
