@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -25,3 +26,12 @@ def pat(**changes: object) -> PatRecord:
         is_valid=True,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def data_of(page: str) -> list[dict[str, object]]:
+    """The PATs the page carries in its JSON data block."""
+    opening = '<script id="inventory-data" type="application/json">'
+    block = page.split(opening, 1)[1].split("</script>", 1)[0]
+    rows = json.loads(block)
+    assert isinstance(rows, list)
+    return rows

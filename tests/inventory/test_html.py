@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
 from patwarden.inventory.findings import FindingRules, evaluate
-from patwarden.inventory.html import expiry_chart, html_head, html_row, html_tail, render_html
+from patwarden.inventory.html import (
+    ROW_SEPARATOR,
+    expiry_chart,
+    html_head,
+    html_tail,
+    render_html,
+    row_json,
+)
 from patwarden.inventory.model import InventoryRow, Owner
 from patwarden.inventory.summary import InventorySummary, SummaryBuilder
-from tests.inventory.factories import DAY, NOW, pat
+from tests.inventory.factories import DAY, NOW, data_of, pat
 
 RULES = FindingRules()
 # Active PATs per week (index = weeks from now) the report must show.
@@ -81,22 +89,23 @@ def test_page_is_self_contained() -> None:
     assert re.findall(r"http://[^\"']+", page) == ["http://www.w3.org/2000/svg"]
 
 
-def test_values_from_azure_devops_are_escaped() -> None:
+def test_values_from_azure_devops_cannot_break_out_of_the_page() -> None:
     page = render()
     assert "<script>alert" not in page
-    assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page
     assert "<b>mallory" not in page
+    assert r"\u003cscript\u003ealert(\"pwned\")\u003c/script\u003e" in page
+    assert page.count("<script") == 2  # the data block and ours
+    assert page.count("</script>") == 2
     assert "p&lt;1&gt;" in page
-    assert page.count("<script>") == 1  # ours only
+    names = {row["id"]: row["name"] for row in data_of(page)}
+    assert names["xss"] == '<script>alert("pwned")</script>'  # intact once parsed
 
 
 def test_chart_has_one_bar_per_week_with_the_counts() -> None:
     rows = report_rows()
     chart = expiry_chart(summary_of(rows).expiry_weeks)
-    counts = [
-        int(c)
-        for c in re.findall(r'<g class="bar" data-week-start="[^"]+" data-count="(\d+)"', chart)
-    ]
+    pattern = r'<g class="bar" data-week-start="[^"]+" data-count="(\d+)"'
+    counts = [int(c) for c in re.findall(pattern, chart)]
     assert counts == [WEEKLY.get(i, 0) for i in range(13)]
     starts = re.findall(r'data-week-start="([^"]+)"', chart)
     assert starts[0] == "2026-11-27"
@@ -107,7 +116,7 @@ def test_summary_cards_and_rows() -> None:
     page = render()
     assert '<div class="n">14</div><div class="l">PATs</div>' in page
     assert '<div class="n">7</div><div class="l">Users scanned</div>' in page
-    assert page.count("<tr data-severity=") == 14
+    assert len(data_of(page)) == 14
     assert 'data-kind-count="global">1<' in page
     assert 'data-kind-count="expired">1<' in page
     assert "Scan problems" in page
@@ -117,15 +126,33 @@ def test_streaming_parts_make_the_same_page() -> None:
     rows = report_rows()
     summary = summary_of(rows)
     whole = render_html(summary=summary, rows=rows, rules=RULES)
-    parts = html_head(summary=summary, rules=RULES) + "".join(map(html_row, rows)) + html_tail()
-    assert parts == whole
+    body = ROW_SEPARATOR.join(map(row_json, rows))
+    assert html_head(summary=summary, rules=RULES) + body + html_tail() == whole
+    empty = render_html(summary=summary_of([]), rows=[], rules=RULES)
+    assert data_of(empty) == []
 
 
-def test_row_data_attributes() -> None:
-    row = evaluate(pat(is_global=True, scopes=("app_token",), managed=True), now=NOW, rules=RULES)
-    tr = html_row(row)
-    assert 'data-severity="4"' in tr
-    assert 'data-kinds="global full-access"' in tr
-    assert 'data-status="active"' in tr
-    assert 'data-managed="true"' in tr
-    assert "managed</span>" in tr
+def test_row_data() -> None:
+    row = evaluate(
+        pat(is_global=True, scopes=("app_token",), managed=True, authorization_id="a-1"),
+        now=NOW,
+        rules=RULES,
+    )
+    data = json.loads(row_json(row))
+    assert data == {
+        "id": "a-1",
+        "org": "contoso",
+        "owner": "alice@contoso.example",
+        "ownerStatus": "active",
+        "name": "ci-feed-reader",
+        "scopes": "app_token",
+        "validTo": "2026-12-17T12:00:00Z",
+        "lifetime": 30,
+        "status": "active",
+        "managed": True,
+        "severity": 4,
+        "findings": [
+            ["global", "critical", row.findings[0].summary, row.findings[0].fix],
+            ["full-access", "high", row.findings[1].summary, row.findings[1].fix],
+        ],
+    }

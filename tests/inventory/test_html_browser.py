@@ -6,6 +6,7 @@ is saved to ``artifacts/inventory-report.png`` (git-ignored) for humans to look 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+# The PAT names shown in the table, in display order (the cell's first text node).
+NAMES = "rs => rs.map(r => r.cells[4].firstChild.textContent.trim().toLowerCase())"
+
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
 
@@ -43,24 +47,20 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture
-def page(browser: Any, tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
-    rows = report_rows()
-    report = tmp_path / "inventory.html"
-    report.write_text(
-        render_html(summary=summary_of(rows), rows=rows, rules=RULES), encoding="utf-8"
-    )
+def open_report(browser: Any, report: Path) -> tuple[Any, Any, list[str], list[str]]:
+    """Open *report*; return (context, tab, console problems, requests leaving the file)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    # Any request leaving the file would be an external asset: fail it and record it.
+    # Any request leaving the file would be an external asset: abort it and record it.
     requests: list[str] = []
-    context.route(
-        "**/*",
-        lambda route: (
-            (requests.append(route.request.url), route.continue_())
-            if route.request.url.startswith("file://")
-            else (requests.append(route.request.url), route.abort())
-        ),
-    )
+
+    def route(handle: Any) -> None:
+        requests.append(handle.request.url)
+        if handle.request.url.startswith("file://"):
+            handle.continue_()
+        else:
+            handle.abort()
+
+    context.route("**/*", route)
     tab = context.new_page()
     problems: list[str] = []
     tab.on(
@@ -72,8 +72,20 @@ def page(browser: Any, tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
         ),
     )
     tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    tab.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
     tab.goto(report.as_uri())
     tab.wait_for_load_state("load")
+    return context, tab, problems, requests
+
+
+@pytest.fixture
+def page(browser: Any, tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
+    rows = report_rows()
+    report = tmp_path / "inventory.html"
+    report.write_text(
+        render_html(summary=summary_of(rows), rows=rows, rules=RULES), encoding="utf-8"
+    )
+    context, tab, problems, requests = open_report(browser, report)
     try:
         yield tab, problems
     finally:
@@ -82,9 +94,7 @@ def page(browser: Any, tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
 
 
 def visible_ids(tab: Any) -> list[str]:
-    return list(
-        tab.eval_on_selector_all("#pats tbody tr:not([hidden])", "rs => rs.map(r => r.dataset.id)")
-    )
+    return list(tab.eval_on_selector_all("#pats tbody tr", "rs => rs.map(r => r.dataset.id)"))
 
 
 def test_renders_without_console_errors(page: tuple[Any, list[str]]) -> None:
@@ -96,6 +106,10 @@ def test_renders_without_console_errors(page: tuple[Any, list[str]]) -> None:
     assert visible_ids(tab)[:2] == ["glob", "full"]
     ranks = tab.eval_on_selector_all("#pats tbody tr", "rs => rs.map(r => +r.dataset.severity)")
     assert ranks == sorted(ranks, reverse=True)
+    # A display name full of markup is shown as text, and nothing ran.
+    xss = tab.locator('#pats tbody tr[data-id="xss"] td[data-key="name"]')
+    assert xss.inner_text().startswith('<script>alert("pwned")</script>')
+    assert "(active)" not in tab.locator('#pats tbody tr[data-id="xss"]').inner_text()
     assert problems == []
     ARTIFACTS.mkdir(exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / "inventory-report.png"), full_page=True)
@@ -123,13 +137,11 @@ def test_sorting_by_a_column_toggles_order(page: tuple[Any, list[str]]) -> None:
     header = tab.locator("#pats thead th", has_text="PAT")
     header.click()
     assert header.get_attribute("aria-sort") == "ascending"
-    names = tab.eval_on_selector_all("#pats tbody tr", "rs => rs.map(r => r.cells[4].dataset.sort)")
+    names = tab.eval_on_selector_all("#pats tbody tr", NAMES)
     assert names == sorted(names)
     header.click()
     assert header.get_attribute("aria-sort") == "descending"
-    names_desc = tab.eval_on_selector_all(
-        "#pats tbody tr", "rs => rs.map(r => r.cells[4].dataset.sort)"
-    )
+    names_desc = tab.eval_on_selector_all("#pats tbody tr", NAMES)
     assert names_desc == sorted(names, reverse=True)
     # Severity sorts numerically: the critical global PAT comes first when descending.
     sev = tab.locator("#pats thead th", has_text="Severity")
@@ -165,3 +177,48 @@ def test_filtering_by_text_severity_kind_status_and_managed(page: tuple[Any, lis
     button.click()
     assert len(visible_ids(tab)) == 14
     assert problems == []
+
+
+def test_a_large_report_opens_fast_and_pages(browser: Any, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from patwarden.inventory.findings import evaluate
+    from patwarden.inventory.summary import SummaryBuilder
+    from tests.inventory.factories import NOW, pat
+
+    builder = SummaryBuilder(now=NOW, organizations=("contoso",))
+    rows = []
+    for i in range(20_000):
+        record = pat(
+            authorization_id=f"id-{i:05d}",
+            display_name=f"token-{i:05d}",
+            valid_to=NOW + timedelta(days=1 + i % 120),
+            is_global=i % 10 == 0,
+        )
+        row = evaluate(record, now=NOW, rules=RULES)
+        builder.add(row)
+        rows.append(row)
+    report = tmp_path / "large.html"
+    report.write_text(render_html(summary=builder.summary(), rows=rows, rules=RULES))
+    started = time.monotonic()
+    context, tab, problems, _ = open_report(browser, report)
+    opened = time.monotonic() - started
+    try:
+        assert opened < 15, f"a 20,000-PAT report took {opened:.1f} s to open"
+        assert tab.locator("#pats tbody tr").count() == 100
+        assert tab.locator("#page-info").inner_text() == "1\u2013100 of 20000"
+        assert tab.locator("#page-prev").is_disabled()
+        tab.click("#page-next")
+        assert tab.locator("#page-info").inner_text() == "101\u2013200 of 20000"
+        tab.select_option("#page-size", "1000")
+        assert tab.locator("#pats tbody tr").count() == 1000
+        tab.fill("#filter-text", "token-04999")
+        assert visible_ids(tab) == ["id-04999"]
+        assert tab.locator("#shown-count").inner_text() == "1"
+        assert tab.locator("#page-next").is_disabled()
+        tab.fill("#filter-text", "")
+        tab.select_option("#filter-kind", "global")
+        assert tab.locator("#shown-count").inner_text() == "2000"
+        assert problems == []
+    finally:
+        context.close()

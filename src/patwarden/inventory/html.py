@@ -1,14 +1,20 @@
 """The HTML report: one self-contained page (inline CSS, JS and SVG; no external assets).
 
+The summary (cards, per-finding counts, the weekly expiry chart) is static HTML. The PATs travel
+as JSON in an inert ``<script type="application/json">`` block; a small inline script filters,
+sorts and draws the table one page at a time, so a 50,000-PAT report opens in seconds. Values are
+inserted with ``textContent``, never as markup, and the JSON is escaped so nothing in it can close
+the block: PAT owners choose their display names.
+
 :func:`render_html` is a pure function returning the whole page. For scans too large to hold in
-memory the page is also available in three parts — :func:`html_head` (needs the summary),
-:func:`html_row` (one ``<tr>`` per PAT, renderable while the scan streams) and :func:`html_tail` —
-so the CLI can spool rows to disk and never hold them all. Every value that came from Azure DevOps
-(display names, owner names, scopes) is escaped: PAT owners choose their display names.
+memory the page also comes in parts: :func:`html_head` (needs the summary), :func:`row_json`
+(one PAT, renderable while the scan streams; join them with :data:`ROW_SEPARATOR`) and
+:func:`html_tail`, so the CLI can spool rows to disk and never hold them all.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from html import escape
@@ -19,17 +25,22 @@ from patwarden.inventory.html_assets import CSP, CSS, JS
 from patwarden.inventory.model import FindingKind, InventoryRow, PatStatus, Severity
 from patwarden.inventory.summary import InventorySummary, WeekBucket
 
+# (sort key used by the page's script, header label)
 _COLUMNS = (
-    "Severity",
-    "Findings",
-    "Organization",
-    "Owner",
-    "PAT",
-    "Scopes",
-    "Expires",
-    "Lifetime (days)",
-    "Status",
+    ("severity", "Severity"),
+    ("kinds", "Findings"),
+    ("org", "Organization"),
+    ("owner", "Owner"),
+    ("name", "PAT"),
+    ("scopes", "Scopes"),
+    ("validTo", "Expires"),
+    ("lifetime", "Lifetime (days)"),
+    ("status", "Status"),
 )
+PAGE_SIZE = 100
+ROW_SEPARATOR = ",\n"
+# JSON inside <script> must not contain "</script" or "<!--": escape the characters that could.
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 # Chart geometry (SVG user units).
 _W, _H, _LEFT, _BOTTOM, _TOP = 760, 240, 40, 36, 22
@@ -128,6 +139,19 @@ def _filters() -> str:
     )
 
 
+def _pager() -> str:
+    sizes = "".join(
+        f'<option value="{n}"{" selected" if n == PAGE_SIZE else ""}>{n} per page</option>'
+        for n in (50, 100, 500, 1000)
+    )
+    return (
+        '<div class="pager"><button type="button" id="page-prev">&larr; previous</button> '
+        '<span id="page-info"></span> '
+        '<button type="button" id="page-next">next &rarr;</button> '
+        f'<select id="page-size" aria-label="Rows per page">{sizes}</select></div>'
+    )
+
+
 def html_head(
     *,
     summary: InventorySummary,
@@ -135,7 +159,7 @@ def html_head(
     problems: Sequence[str] = (),
     title: str = "Azure DevOps PAT inventory",
 ) -> str:
-    """Return the page up to and including the table's ``<tbody>`` opening tag."""
+    """Return the page up to and including the opening ``[`` of the JSON data block."""
     orgs = ", ".join(summary.organizations) or "(none)"
     problem_html = ""
     if problems:
@@ -144,7 +168,9 @@ def html_head(
             '<section class="problems"><h2>Scan problems (the report is incomplete)</h2>'
             f"<ul>{items}</ul></section>"
         )
-    header_cells = "".join(f'<th scope="col" tabindex="0">{_e(c)}</th>' for c in _COLUMNS)
+    header_cells = "".join(
+        f'<th scope="col" tabindex="0" data-key="{key}">{_e(label)}</th>' for key, label in _COLUMNS
+    )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -159,58 +185,40 @@ def html_head(
         f"<section><h2>Findings by kind</h2>{_kind_buttons(summary)}</section>"
         '<section class="chart"><h2>Active PATs expiring per week, next 90 days</h2>'
         f"{expiry_chart(summary.expiry_weeks)}</section>"
-        f'<section><h2>PATs (<span id="shown-count">{summary.total_pats}</span> of '
-        f"{summary.total_pats} shown)</h2>{_filters()}"
-        f'<table id="pats"><thead><tr>{header_cells}</tr></thead><tbody>\n'
+        f'<section><h2>PATs: <span id="shown-count">{summary.total_pats}</span> of '
+        f"{summary.total_pats} match</h2>{_filters()}{_pager()}"
+        f'<table id="pats"><thead><tr>{header_cells}</tr></thead><tbody></tbody></table>'
+        "<noscript><p>The table needs JavaScript; the JSON and CSV exports hold the same data."
+        "</p></noscript></section></main>"
+        '<script id="inventory-data" type="application/json">[\n'
     )
 
 
-def _findings_cell(row: InventoryRow) -> str:
-    if not row.findings:
-        return '<td data-sort="">—</td>'
-    items = "".join(
-        f'<li><span class="badge sev-{f.severity.label}">{_e(f.kind.value)}</span> '
-        f'{_e(f.summary)}<div class="fix">Fix: {_e(f.fix)}</div></li>'
-        for f in row.findings
-    )
-    return f'<td data-sort="{_e(" ".join(row.kinds))}"><ul>{items}</ul></td>'
-
-
-def html_row(row: InventoryRow) -> str:
-    """Return the ``<tr>`` of one PAT (its ``data-*`` attributes drive sorting and filtering)."""
+def row_json(row: InventoryRow) -> str:
+    """Return one PAT as the JSON object the page's script draws (safe inside ``<script>``)."""
     pat = row.pat
     worst = row.max_severity
-    rank = -1 if worst is None else int(worst)
-    sev_label = worst.label if worst is not None else "none"
     lifetime = (pat.valid_to - pat.valid_from).days if pat.valid_from and pat.valid_to else None
-    managed = '<span class="badge managed">managed</span>' if pat.managed else ""
-    owner_note = "" if pat.owner.status.value == "active" else f" ({_e(pat.owner.status.value)})"
-    searchable = " ".join(
-        [pat.owner.name, pat.display_name, pat.authorization_id, pat.organization, *pat.scopes]
-    ).lower()
-    return (
-        f'<tr data-severity="{rank}" data-kinds="{_e(" ".join(row.kinds))}" '
-        f'data-status="{row.status.value}" data-managed="{"true" if pat.managed else "false"}" '
-        f'data-id="{_e(pat.authorization_id)}" data-text="{_e(searchable)}">'
-        f'<td data-sort="{rank}"><span class="badge sev-{sev_label}">{sev_label}</span></td>'
-        f"{_findings_cell(row)}"
-        f'<td data-sort="{_e(pat.organization)}">{_e(pat.organization)}</td>'
-        f'<td data-sort="{_e(pat.owner.name.lower())}">{_e(pat.owner.name)}{owner_note}</td>'
-        f'<td data-sort="{_e(pat.display_name.lower())}">{_e(pat.display_name)} {managed}'
-        f'<div class="fix">{_e(pat.authorization_id)}</div></td>'
-        f'<td class="scopes" data-sort="{_e(" ".join(pat.scopes))}">'
-        f"{_e(' '.join(pat.scopes))}</td>"
-        f'<td class="date" data-sort="{_e(iso(pat.valid_to) or "")}">{_date(pat.valid_to)}</td>'
-        f'<td data-sort="{"" if lifetime is None else lifetime}">'
-        f"{'' if lifetime is None else lifetime}</td>"
-        f'<td data-sort="{row.status.value}">{row.status.value}</td>'
-        "</tr>\n"
-    )
+    data = {
+        "id": pat.authorization_id,
+        "org": pat.organization,
+        "owner": pat.owner.name,
+        "ownerStatus": pat.owner.status.value,
+        "name": pat.display_name,
+        "scopes": " ".join(pat.scopes),
+        "validTo": iso(pat.valid_to),
+        "lifetime": lifetime,
+        "status": row.status.value,
+        "managed": pat.managed,
+        "severity": -1 if worst is None else int(worst),
+        "findings": [[f.kind.value, f.severity.label, f.summary, f.fix] for f in row.findings],
+    }
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_SAFE)
 
 
 def html_tail() -> str:
-    """Return the page after the table rows: closing tags and the inline script."""
-    return f"</tbody></table></section></main><script>{JS}</script></body></html>\n"
+    """Return the page after the rows: the end of the data block and the inline script."""
+    return f"\n]</script><script>{JS}</script></body></html>\n"
 
 
 def render_html(
@@ -221,5 +229,5 @@ def render_html(
     problems: Sequence[str] = (),
 ) -> str:
     """Return the whole report as one string (a pure function of its arguments)."""
-    body = "".join(html_row(row) for row in rows)
+    body = ROW_SEPARATOR.join(row_json(row) for row in rows)
     return html_head(summary=summary, rules=rules, problems=problems) + body + html_tail()

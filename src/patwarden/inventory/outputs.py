@@ -22,7 +22,7 @@ from typing import Protocol, TextIO
 from patwarden.errors import ConfigError
 from patwarden.inventory.export import CsvWriter, JsonWriter
 from patwarden.inventory.findings import FindingRules
-from patwarden.inventory.html import html_head, html_row, html_tail
+from patwarden.inventory.html import ROW_SEPARATOR, html_head, html_tail, row_json
 from patwarden.inventory.model import InventoryRow
 from patwarden.inventory.summary import InventorySummary
 
@@ -96,10 +96,14 @@ class HtmlOutput:
         self._out = out
         self._spool = spool
         self._rules = rules
+        self._first = True
 
     def write(self, row: InventoryRow) -> None:
-        """Spool the ``<tr>`` of *row*."""
-        self._spool.write(html_row(row))
+        """Spool the JSON of *row*."""
+        if not self._first:
+            self._spool.write(ROW_SEPARATOR)
+        self._first = False
+        self._spool.write(row_json(row))
 
     def finish(self, summary: InventorySummary, problems: Sequence[str]) -> None:
         """Write the page."""
