@@ -182,17 +182,6 @@ def test_sink_failures_name_the_fix(emulator: RunningEmulator, tmp_path: Path) -
     assert report.exit_code() == 3
 
 
-def test_an_invalid_sink_entry_is_a_failure(emulator: RunningEmulator, signed_in: Path) -> None:
-    config = write_config(
-        emulator,
-        signed_in.parent,
-        tokens={"t": {"lifetime": "30d", "sinks": [{"kind": "key_vault", "secret": "x"}]}},
-    )
-    sink = by_name(doctor(config))["sink tokens.t.sinks[0]"]
-    assert sink.status is Status.FAILURE
-    assert "tokens.t.sinks[0].vault_url" in sink.detail
-
-
 def test_pat_api_refusal_is_a_failure_with_the_hint(
     emulator: RunningEmulator, signed_in: Path
 ) -> None:

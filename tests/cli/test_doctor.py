@@ -127,10 +127,25 @@ def test_a_sink_without_access_exits_3_with_the_role_fix(
     sp = emulator["identities"]["service_principal"]["client_id"]
     emulator.admin("DELETE", "/key-vault/grants", json={"principal": sp})
     sink = {"kind": "key_vault", "vault_url": emulator["key_vault_url"], "secret": "flux-git-pat"}
-    config = write_config(emulator, tmp_path, tokens={"flux-git": {"sinks": [sink]}})
+    token = {"scopes": ["vso.code"], "lifetime": "30d", "sinks": [sink]}
+    config = write_config(emulator, tmp_path, tokens={"flux-git": token})
     login_in_process(emulator, config)
     result = cli("doctor", config=config)
     assert result.code == 3
     check = checks_of(result.stdout)["sink tokens.flux-git.sinks[0]"]
     assert check["status"] == "failure"
     assert "Key Vault Secrets Officer" in check["fix"]
+
+
+def test_an_invalid_sink_entry_is_a_config_failure_with_its_fix(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    token = {"scopes": ["vso.code"], "lifetime": "30d", "sinks": [{"kind": "key_vault"}]}
+    emulator.admin("DELETE", "/requests")
+    result = cli("doctor", config=write_config(emulator, tmp_path, tokens={"t": token}))
+    assert result.code == 3
+    checks = checks_of(result.stdout)
+    assert "config tokens.t.sinks[0].vault_url" in checks
+    assert all(check["status"] == "failure" for check in checks.values())
+    assert all(check["fix"] for check in checks.values())
+    assert logged_requests(emulator) == []
