@@ -1,8 +1,9 @@
 """Reading the config file: what is not a small UTF-8 YAML file is a ConfigError (exit 2).
 
 Regression tests for defects the reliability suites found (docs/reliability.md): a FIFO hung
-`config check`, /dev/zero exhausted memory, non-UTF-8 bytes and deep nesting ended in an
-unexpected exception (exit 70), and problems without an example had no fix.
+`config check`, /dev/zero exhausted memory, non-UTF-8 bytes, deep nesting and a list where a
+name belongs ended in an unexpected exception (exit 70), problems without an example had no fix,
+and a key with control characters was printed raw.
 """
 
 from __future__ import annotations
@@ -70,3 +71,42 @@ def test_a_problem_without_an_example_still_says_how_to_fix_it(tmp_path: Path) -
     assert problems == [
         "state_dir: input should be a path — write a file or directory path here, as text"
     ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "  writer: {kind: []}\n",
+            "identities.writer.kind: unknown kind [] — allowed: user, service_principal, "
+            "managed_identity, workload_identity, azure_cli, legacy_password",
+        ),
+        ("rotator: []\n", "rotator: input should be a valid string"),
+        ("auditor: {a: b}\n", "auditor: input should be a valid string"),
+    ],
+    ids=["identity-kind-list", "rotator-list", "auditor-mapping"],
+)
+def test_unhashable_values_where_a_name_belongs_are_problems(
+    tmp_path: Path, extra: str, expected: str
+) -> None:
+    path = write(tmp_path, (VALID + extra).encode())
+    with pytest.raises(InvalidConfig) as caught:
+        load_config(path)
+    assert any(str(problem).startswith(expected) for problem in caught.value.problems), [
+        str(problem) for problem in caught.value.problems
+    ]
+
+
+def test_a_key_with_control_characters_is_quoted_in_the_report(tmp_path: Path) -> None:
+    path = write(tmp_path, (VALID + '"\\r\\x1b[2J": 1\n').encode())
+    with pytest.raises(InvalidConfig) as caught:
+        load_config(path)
+    assert "\r" not in str(caught.value)
+    assert "\x1b" not in str(caught.value)
+    assert "'\\r\\x1b[2J': unknown key — allowed: " in str(caught.value)
+
+
+def test_both_organization_keys_say_which_to_keep(tmp_path: Path) -> None:
+    path = write(tmp_path, (VALID + "organizations: [a, b]\n").encode())
+    with pytest.raises(InvalidConfig, match=r"not both — keep organizations: \[a, b\]"):
+        load_config(path)

@@ -368,7 +368,7 @@ APP_IDENTITY_KINDS = frozenset(
 
 def _identity_tag(value: Any) -> str | None:
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return f"identity={kind}" if kind in IDENTITY_MODELS else None
+    return f"identity={kind}" if isinstance(kind, str) and kind in IDENTITY_MODELS else None
 
 
 IdentityConfig = Annotated[

@@ -38,6 +38,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.path or "(top level)"
+        if not where.isprintable():  # a key with control characters must not end the line
+            where = repr(where)
         return f"{where}: {self.message}" + (f" — {self.fix}" if self.fix else "")
 
 

@@ -47,7 +47,9 @@ def semantic_problems(raw: Mapping[str, Any]) -> list[Problem]:
     if raw.get("organization") and raw.get("organizations"):
         problems.append(
             Problem(
-                path="organizations", message="set either organization or organizations, not both"
+                path="organizations",
+                message="set either organization or organizations, not both",
+                fix="keep organizations: [a, b] for several, or organization: a for one",
             )
         )
     elif not raw.get("organization") and not raw.get("organizations"):
@@ -105,7 +107,9 @@ def _role_problems(
 ) -> list[Problem]:
     problems: list[Problem] = []
     rotator = raw.get("rotator", "rotator")
-    if rotator not in identities:
+    if not isinstance(rotator, str):
+        pass  # not a name at all: the schema reports it
+    elif rotator not in identities:
         problems.append(
             Problem(
                 path="rotator" if "rotator" in raw else "identities",
@@ -113,7 +117,7 @@ def _role_problems(
                 fix="add identities.rotator: {kind: user, client_id: ...} or point rotator: at one",
             )
         )
-    elif identities[rotator].get("kind") in APP_IDENTITY_KINDS:
+    elif str(identities[rotator].get("kind")) in APP_IDENTITY_KINDS:
         kind = identities[rotator].get("kind")
         problems.append(
             Problem(
@@ -134,7 +138,7 @@ def _role_problems(
             )
         )
     auditor = raw.get("auditor")
-    if auditor is not None and auditor not in identities:
+    if isinstance(auditor, str) and auditor not in identities:
         problems.append(
             Problem(
                 path="auditor", message=f"no identity named {auditor!r}", fix=_names(identities)
