@@ -148,3 +148,14 @@ def test_restore_never_changes_the_connection(
 def test_invalid_endpoint_id_names_the_key(writer_context: SinkContext) -> None:
     with pytest.raises(SinkConfigError, match=r"sink\.endpoint_id: String should match pattern"):
         make_sink(writer_context, "azure-repos")
+
+
+def test_a_path_injecting_project_names_the_key(writer_context: SinkContext) -> None:
+    # Found by tests/reliability: it passed `config check` and failed only at run time.
+    spec = {
+        "kind": "service_connection",
+        "project": "../../_apis",
+        "endpoint_id": "6a1c4d9e-0000-4000-8000-000000000000",
+    }
+    with pytest.raises(SinkConfigError, match=r"sink\.project: Value error, .* contains '\.\.'"):
+        ServiceConnectionSink.from_spec(spec, writer_context)

@@ -129,6 +129,9 @@ def test_organization_is_required_somewhere(writer_context: SinkContext) -> None
         ({"group": 0}, "sink.group: Value error, must be the group's id"),
         ({"group": None}, "sink.group: Value error, must be the group's id"),
         ({"project": ""}, "sink.project: String should have at least 1 character"),
+        # Found by tests/reliability: path injection passed `config check` and failed at run time.
+        ({"project": "../../_apis"}, "sink.project: Value error, Invalid Azure DevOps project"),
+        ({"project": "a/b"}, "sink.project: Value error, Invalid Azure DevOps project name"),
     ],
 )
 def test_invalid_entries_name_the_key(

@@ -37,6 +37,26 @@ from patwarden.sinks.errors import (
 from patwarden.sinks.spec import SinkContext
 
 MARKER_PREFIX = "patwarden:v1"
+
+
+def checked_project(value: str) -> str:
+    """Return ``value`` if Azure DevOps would accept it as a project name or id (for a spec).
+
+    Checked when the config is read, so ``config check`` reports a path-injecting name such as
+    ``../../_apis`` with its key path instead of the first run failing on it.
+
+    Raises:
+        ValueError: why the name cannot be a project (pydantic reports it at the key path).
+    """
+    from patwarden.azdo import validation
+
+    try:
+        validation.project(value)
+    except ConfigError as err:
+        raise ValueError(err.message) from None
+    return value
+
+
 UNMANAGED_REF = "unmanaged"
 _MARKER = re.compile(r"patwarden:v1((?: [A-Za-z]+=\S*)+)")
 _SAFE = "-._~:+@"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from patwarden.azdo.client import AzureDevOpsClient
 from patwarden.azdo.service_endpoints import ServiceEndpoint, secret_update
@@ -47,6 +47,11 @@ class ServiceConnectionSinkSpec(SinkSpec):
     parameter: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
     identity: str = Field(default="writer", min_length=1)
     organization: str | None = None
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        return devops.checked_project(value)
 
 
 @dataclass(frozen=True, kw_only=True)

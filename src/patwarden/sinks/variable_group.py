@@ -50,6 +50,11 @@ class VariableGroupSinkSpec(SinkSpec):
     identity: str = Field(default="writer", min_length=1)
     organization: str | None = None
 
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        return devops.checked_project(value)
+
     @field_validator("group", mode="before")
     @classmethod
     def _group(cls, value: Any) -> Any:
