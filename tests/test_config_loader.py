@@ -110,3 +110,24 @@ def test_both_organization_keys_say_which_to_keep(tmp_path: Path) -> None:
     path = write(tmp_path, (VALID + "organizations: [a, b]\n").encode())
     with pytest.raises(InvalidConfig, match=r"not both — keep organizations: \[a, b\]"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        ("{scopes: [vso.code], lifetime: 99999999999999999999d}", "tokens.t.lifetime: "),
+        ("{scopes: [vso.code], lifetime: 1d, rotator: []}", "tokens.t.rotator: "),
+        (
+            "{scopes: [vso.code], lifetime: 1d, sinks: [{kind: file, path: /x, identity: [a]}]}",
+            "tokens.t.sinks[0].identity: ",
+        ),
+    ],
+    ids=["lifetime-overflow", "rotator-list", "sink-identity-list"],
+)
+def test_hostile_token_values_are_problems(tmp_path: Path, token: str, expected: str) -> None:
+    path = write(tmp_path, (VALID + f"tokens:\n  t: {token}\n").encode())
+    with pytest.raises(InvalidConfig) as caught:
+        load_config(path)
+    assert any(str(problem).startswith(expected) for problem in caught.value.problems), [
+        str(problem) for problem in caught.value.problems
+    ]

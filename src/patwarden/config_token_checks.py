@@ -136,8 +136,8 @@ def _org_problems(where: str, org: Any, orgs: Sequence[str]) -> list[Problem]:
 
 
 def _rotator_problems(where: str, rotator: Any, identities: Mapping[str, Any]) -> list[Problem]:
-    if rotator is None:
-        return []
+    if not isinstance(rotator, str):
+        return []  # absent, or not a name at all (the schema reports that)
     body = identities.get(rotator)
     if not isinstance(body, dict):
         return [
@@ -278,7 +278,7 @@ def _sink_problems(
         identity = entry.get("identity")
         if identity is None and kind in _BUILTIN_SPECS and kind != "file":
             identity = _DEFAULT_SINK_IDENTITY
-        if identity is not None and identity not in identities:
+        if isinstance(identity, str) and identity not in identities:
             default = "" if "identity" in entry else " (the default for this sink)"
             problems.append(
                 Problem(

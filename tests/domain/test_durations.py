@@ -65,3 +65,10 @@ def test_format_refuses_negative() -> None:
 def test_format_then_parse_round_trips(seconds: int) -> None:
     value = timedelta(seconds=seconds)
     assert parse_duration(format_duration(value)) == value
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999d", "1000000000w", "9" * 400 + "s"])
+def test_a_duration_too_long_for_timedelta_is_a_duration_error(text: str) -> None:
+    # Found by tests/reliability: it escaped as OverflowError and `config check` exited 70.
+    with pytest.raises(DurationError, match="longer than any duration patwarden can use"):
+        parse_duration(text)

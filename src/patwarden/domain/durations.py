@@ -33,7 +33,8 @@ def parse_duration(text: str) -> timedelta:
     appear once, largest first. Zero is allowed here; callers that need a positive value check it.
 
     Raises:
-        DurationError: the text is empty, has an unknown unit, repeats a unit or has no unit.
+        DurationError: the text is empty, has an unknown unit, repeats a unit, has no unit, or is
+            too long for a ``timedelta`` (about 2.7 million years).
     """
     compact = text.strip().lower()
     if not _WHOLE.fullmatch(compact):
@@ -49,7 +50,13 @@ def parse_duration(text: str) -> timedelta:
             f"{text!r} repeats a unit or lists them out of order",
             hint="list each unit once, largest first, e.g. 1d12h",
         )
-    return sum((int(number) * _UNITS[unit] for number, unit in parts), timedelta())
+    try:
+        return sum((int(number) * _UNITS[unit] for number, unit in parts), timedelta())
+    except OverflowError:
+        raise DurationError(
+            f"{text[:40]!r} is longer than any duration patwarden can use",
+            hint=f"write a realistic duration, e.g. {EXAMPLES}",
+        ) from None
 
 
 def format_duration(value: timedelta) -> str:
