@@ -1,0 +1,252 @@
+"""The runtime: specs from config, and the fleet over the real engine against the emulator."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from patwarden.config import load_config
+from patwarden.domain.models import TokenSpec
+from patwarden.engine_outcomes import FindingKind, OutcomeKind
+from patwarden.errors import ConfigError
+from patwarden.hooks import HookSpec
+from patwarden.runtime import Runtime, token_specs
+from tests.cli.support import logged_requests, login_in_process, write_config
+from tests.conftest import RunningEmulator
+from tests.rotation_support import (
+    assert_no_secret_in_state,
+    check_pat,
+    check_same,
+    key_vault_value,
+    key_vault_versions,
+    token_entry,
+)
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+CLIENT = "11111111-2222-3333-4444-555555555555"
+
+
+def test_specs_from_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "patwarden.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            organization: contoso
+            azure: {{tenant_id: {TENANT}}}
+            identities: {{rotator: {{kind: user, client_id: {CLIENT}}}}}
+            tokens:
+              flux-git:
+                scopes: [vso.code, vso.packaging]
+                lifetime: 30d
+                jitter: 1h
+                sinks: [{{kind: file, path: /etc/flux/pat}}]
+                on_rotate: {{webhook: {{file: hook-url}}, timeout: 5}}
+              npm: {{scopes: [vso.packaging], lifetime: 10d, rotate_before: 2d, revoke_after: 0s}}
+            """
+        )
+    )
+    path.chmod(0o600)
+    config = load_config(path)
+    flux, npm = token_specs(config)
+    assert flux == TokenSpec(
+        name="flux-git",
+        organization="contoso",
+        scopes=("vso.code", "vso.packaging"),
+        lifetime=timedelta(days=30),
+        rotate_before=timedelta(days=7),
+        revoke_after=timedelta(days=1),
+        jitter=timedelta(hours=1),
+        sinks=({"kind": "file", "path": "/etc/flux/pat"},),
+        hooks=flux.hooks,
+    )
+    (hook,) = flux.hooks
+    assert isinstance(hook, HookSpec)
+    assert hook.timeout == 5
+    assert getattr(hook.webhook, "file", None) == tmp_path.resolve() / "hook-url"
+    assert (npm.revoke_after, npm.sinks, npm.hooks) == (timedelta(0), (), ())
+    assert [s.name for s in token_specs(config, names=["npm"])] == ["npm"]
+    with pytest.raises(ConfigError, match=r"no token named 'nope', 'zz' in .*patwarden\.yaml"):
+        token_specs(config, names=["zz", "nope", "npm"])
+
+
+# --- against the emulator ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def runtime_for(emulator: RunningEmulator, tmp_path: Path) -> Iterator[Any]:
+    built: list[Runtime] = []
+
+    def make(tokens: dict[str, Any], **top: Any) -> Runtime:
+        path = write_config(emulator, tmp_path, tokens=tokens)
+        if top:
+            import yaml
+
+            data = yaml.safe_load(path.read_text())
+            data.update(top)
+            path.write_text(yaml.safe_dump(data))
+        if not (tmp_path / "state" / "rotator.cache").exists():
+            login_in_process(emulator, path)
+        runtime = Runtime(config=load_config(path))
+        built.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in built:
+        runtime.close()
+
+
+@pytest.mark.slow
+def test_a_fleet_rotates_every_token_and_lists_the_pats_once(
+    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
+) -> None:
+    names = [f"svc-{i}" for i in range(5)]
+    tokens = {name: token_entry(emulator, tmp_path, name, group=False) for name in names}
+    runtime: Runtime = runtime_for(tokens, rotation={"concurrency": 3})
+    emulator.admin("DELETE", "/requests")
+    seen: list[str] = []
+    report = runtime.rotate(
+        runtime.specs(), on_progress=lambda p: seen.append(p.outcome.token_name)
+    )
+    assert [o.kind for o in report.outcomes] == [OutcomeKind.ROTATED] * 5, report.outcomes
+    assert report.concurrency == 3
+    assert sorted(seen) == names
+    lists = [
+        r
+        for r in logged_requests(emulator)
+        if r["method"] == "GET"
+        and "/_apis/tokens/pats" in r["path"]
+        and "authorizationId" not in r["path"]
+    ]
+    assert len(lists) == 1, "every worker shares one listing per organization"
+    for name in names:
+        value = key_vault_value(emulator, f"{name}-pat")
+        check_pat(emulator, value, works=True, what=f"{name} in Key Vault")
+        file_value = (tmp_path / "sinks" / f"{name}.pat").read_text()
+        check_same(file_value, value, what=f"{name}: file and Key Vault")
+    assert_no_secret_in_state(emulator, runtime.state_path)
+
+    again = runtime.rotate(runtime.specs())
+    assert {o.kind for o in again.outcomes} == {OutcomeKind.NOT_DUE}
+    assert again.exit_code == 0
+
+
+@pytest.mark.slow
+def test_grace_period_revocation_is_audited_and_tagged_in_key_vault(
+    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
+) -> None:
+    tokens = {"flux": token_entry(emulator, tmp_path, "flux", group=False, revoke_after="0s")}
+    runtime: Runtime = runtime_for(tokens)
+    first = runtime.rotate(runtime.specs()).outcomes[0]
+    old_value = key_vault_value(emulator, "flux-pat")
+    second = runtime.rotate(runtime.specs(), force={"flux"}).outcomes[0]
+    assert second.kind is OutcomeKind.ROTATED
+    check_pat(emulator, old_value, works=False, what="the previous PAT (grace 0s)")
+    check_pat(emulator, key_vault_value(emulator, "flux-pat"), works=True, what="the new PAT")
+    tags = {
+        v["tags"]["authorizationId"]: v["tags"] for v in key_vault_versions(emulator, "flux-pat")
+    }
+    assert "revokedAt" in tags[first.new_authorization_id or ""]
+    assert "revokedAt" not in tags[second.new_authorization_id or ""]
+    with runtime.open_store() as store:
+        kinds = [(r.kind, r.authorization_id) for r in store.audit()]
+    assert ("revoked_previous", first.new_authorization_id) in kinds
+
+
+@pytest.mark.slow
+def test_hooks_run_after_promotion_and_a_failure_is_audited(
+    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
+) -> None:
+    out = tmp_path / "hook.out"
+    tokens = {
+        "good": token_entry(
+            emulator,
+            tmp_path,
+            "good",
+            group=False,
+            on_rotate={"command": ["sh", "-c", f'echo "$PATWARDEN_AUTHORIZATION_ID" > {out}']},
+        ),
+        "bad": token_entry(
+            emulator, tmp_path, "bad", group=False, on_rotate={"command": ["false"]}
+        ),
+    }
+    runtime: Runtime = runtime_for(tokens)
+    report = runtime.rotate(runtime.specs())
+    good, bad = report.outcomes
+    assert good.kind is bad.kind is OutcomeKind.ROTATED  # a failing hook never undoes a rotation
+    assert out.read_text().strip() == good.new_authorization_id
+    assert "hook command sh: ok (sh exited with status 0)" in good.notes
+    assert any(n.startswith("hook command false: FAILED") for n in bad.notes)
+    with runtime.open_store() as store:
+        failed = [r for r in store.audit() if r.kind == "hook_failed"]
+    assert [r.token_name for r in failed] == ["bad"]
+    assert report.exit_code == 0
+
+
+@pytest.mark.slow
+def test_plan_reads_only_the_state(
+    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
+) -> None:
+    runtime: Runtime = runtime_for({"flux": token_entry(emulator, tmp_path, "flux", group=False)})
+    emulator.admin("DELETE", "/requests")
+    (plan,) = runtime.plan(runtime.specs())
+    assert plan.decision.is_due
+    assert plan.decision.reason == "no PAT issued yet"
+    assert logged_requests(emulator) == []
+    runtime.rotate(runtime.specs())
+    (plan,) = runtime.plan(runtime.specs())
+    assert not plan.decision.is_due
+    assert plan.state is not None
+    assert plan.state.current is not None
+
+
+@pytest.mark.slow
+def test_revoke_the_current_pat_then_rotate_issues_a_new_one(
+    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
+) -> None:
+    runtime: Runtime = runtime_for({"flux": token_entry(emulator, tmp_path, "flux", group=False)})
+    rotated = runtime.rotate(runtime.specs()).outcomes[0]
+    value = key_vault_value(emulator, "flux-pat")
+    (spec,) = runtime.specs()
+    revoked = runtime.revoke(spec)
+    assert revoked.authorization_id == rotated.new_authorization_id
+    check_pat(emulator, value, works=False, what="the revoked PAT")
+    (plan,) = runtime.plan([spec])
+    assert plan.decision.is_due
+    assert plan.state is not None
+    assert plan.state.current is None
+    with pytest.raises(ConfigError, match="has no current PAT"):
+        runtime.revoke(spec)
+    after = runtime.rotate([spec]).outcomes[0]
+    assert after.kind is OutcomeKind.ROTATED
+    check_pat(emulator, key_vault_value(emulator, "flux-pat"), works=True, what="the new PAT")
+    with runtime.open_store() as store:
+        audit = [(r.kind, r.authorization_id) for r in store.audit()]
+    assert ("revoked_by_user", rotated.new_authorization_id) in audit
+
+
+@pytest.mark.slow
+def test_adopt_rebuilds_a_lost_state(
+    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
+) -> None:
+    runtime: Runtime = runtime_for({"flux": token_entry(emulator, tmp_path, "flux", group=False)})
+    rotated = runtime.rotate(runtime.specs()).outcomes[0]
+    for path in runtime.state_path.parent.glob("state.db*"):
+        if path.is_file():
+            path.unlink()
+    refused = runtime.rotate(runtime.specs())
+    assert refused.outcomes[0].kind is OutcomeKind.FAILED
+    assert "run `patwarden adopt` first" in refused.outcomes[0].reason
+    assert [f.kind for f in refused.findings] == [FindingKind.STATE_MISSING]
+    (adopted,) = runtime.adopt(runtime.specs(), replace_existing=False)
+    assert adopted.adopted
+    assert adopted.current_authorization_id == rotated.new_authorization_id
+    assert runtime.rotate(runtime.specs()).outcomes[0].kind is OutcomeKind.NOT_DUE
+    with runtime.open_store() as store:
+        kinds = [r.kind for r in store.audit()]
+    assert kinds.count("state_missing") == 1
+    assert "adopted" in kinds
