@@ -223,6 +223,7 @@ class Runtime:
             StateError: the state store cannot be opened (checked before any token runs).
         """
         self.open_store().close()  # a damaged or newer state file stops the run up front
+        self.check_sign_in(specs)
         issuers: dict[str, PatIssuer] = {}
 
         def shared(rotator: str) -> PatIssuer:
@@ -251,6 +252,27 @@ class Runtime:
             concurrency=concurrency or self.config.rotation.concurrency,
             on_progress=on_progress,
         )
+
+    def check_sign_in(self, specs: Sequence[TokenSpec]) -> None:
+        """Get a PAT-API token for each rotator of *specs* before any token runs.
+
+        When one rotator of several cannot sign in, only its tokens fail (each says why).
+
+        Raises:
+            AuthError | ConfigError: no rotator of *specs* can sign in (e.g. nobody ran
+                ``patwarden login``): the whole run would fail the same way.
+        """
+        from patwarden.azdo.constants import PAT_SCOPES
+
+        failures: list[PatwardenError] = []
+        rotators = list(dict.fromkeys(self.rotator_for(spec.name) for spec in specs))
+        for rotator in rotators:
+            try:
+                self.credentials.get(rotator).get_token(*PAT_SCOPES)
+            except PatwardenError as exc:
+                failures.append(exc)
+        if rotators and len(failures) == len(rotators):
+            raise failures[0]
 
     def adopt(self, specs: Sequence[TokenSpec], *, replace_existing: bool) -> list[AdoptResult]:
         """Rebuild the state of *specs* from PAT markers and sink metadata (per rotator).

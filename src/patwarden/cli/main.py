@@ -18,13 +18,20 @@ from patwarden.errors import PatwardenError
 
 # name -> "module:attribute". One line per command group; keep sorted.
 _COMMANDS: dict[str, str] = {
+    "adopt": "patwarden.cli.manage:adopt",
+    "audit": "patwarden.cli.status:audit",
     "config": "patwarden.cli.config:config",
+    "demo": "patwarden.cli.demo:demo",
     "doctor": "patwarden.cli.doctor:doctor",
     "emulator": "patwarden.cli.emulator:emulator",
     "inventory": "patwarden.cli.inventory:inventory",
     "login": "patwarden.cli.login:login",
     "logout": "patwarden.cli.login:logout",
     "pat": "patwarden.cli.pat:pat",
+    "plan": "patwarden.cli.rotate:plan",
+    "revoke": "patwarden.cli.manage:revoke",
+    "rotate": "patwarden.cli.rotate:rotate",
+    "status": "patwarden.cli.status:status",
 }
 
 

@@ -1,0 +1,256 @@
+"""``patwarden status`` and ``patwarden audit``: what is managed now, and what happened to it.
+
+Both read the state store only (``status`` also reads the rotator's account record from its token
+cache, for the days until re-login); neither calls Azure DevOps nor prints a secret.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from patwarden.cli.options import config_option
+from patwarden.cli.output import Column, emit, output_option, resolve_format
+from patwarden.cli.rotate import now_utc, open_runtime, plan_row, token_option
+from patwarden.domain.durations import DurationError, parse_duration
+from patwarden.errors import ConfigError, PatwardenError
+
+if TYPE_CHECKING:
+    from patwarden.domain.models import AuditRecord
+    from patwarden.domain.operation import Operation
+    from patwarden.engine_outcomes import TokenPlan
+    from patwarden.runtime import Runtime
+
+_DAY = timedelta(days=1)
+STATUS_COLUMNS = (
+    Column(key="token", header="token", no_wrap=True),
+    Column(key="current_authorization_id", header="current PAT", no_wrap=True),
+    Column(key="valid_to", header="expires", no_wrap=True),
+    Column(key="next_rotation", header="next rotation", no_wrap=True),
+    Column(key="sinks_text", header="sinks (PAT they hold)"),
+    Column(key="last_run", header="last run"),
+)
+AUDIT_COLUMNS = (
+    Column(key="at", header="when", no_wrap=True),
+    Column(key="kind", header="event", no_wrap=True),
+    Column(key="token", header="token", no_wrap=True),
+    Column(key="authorization_id", header="PAT", no_wrap=True),
+    Column(key="detail", header="detail"),
+)
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+@click.command("status")
+@config_option()
+@token_option()
+@output_option()
+def status(config_path: str | None, tokens: tuple[str, ...], output: str | None) -> None:
+    """Every managed token: its PAT, expiry, next rotation, sinks, last run; and re-login dates."""
+    with open_runtime(config_path) as runtime:
+        specs = runtime.specs(tokens)
+        plans = runtime.plan(specs)
+        with runtime.open_store() as store:
+            last = {spec.name: _last(store.operations(spec.name)) for spec in specs}
+        rows = [
+            status_row(p, organization=spec.organization, last=last[spec.name], runtime=runtime)
+            for p, spec in zip(plans, specs, strict=True)
+        ]
+        rotators = [rotator_row(runtime, name) for name in _rotators(runtime, specs)]
+    emit(
+        rows,
+        columns=STATUS_COLUMNS,
+        output=output,
+        document={"tokens": rows, "rotators": rotators},
+        empty="No tokens are configured (add them under tokens: in the config).",
+    )
+    if resolve_format(output) != "json":
+        for rotator in rotators:
+            click.echo(rotator["summary"])
+
+
+def _rotators(runtime: Runtime, specs: list[Any]) -> list[str]:
+    names = [runtime.rotator_for(spec.name) for spec in specs] or [runtime.config.rotator]
+    return list(dict.fromkeys(names))
+
+
+def _last(operations: Any) -> Operation | None:
+    return operations[-1] if operations else None
+
+
+def status_row(
+    item: TokenPlan, *, organization: str, last: Operation | None, runtime: Runtime
+) -> dict[str, Any]:
+    """What ``status`` says about one token (JSON keys; the table shows a few of them)."""
+    now = now_utc()
+    row = plan_row(item, organization=organization)
+    state = item.state
+    current = state.current if state else None
+    sinks = [
+        {"sink": r.sink, "authorization_id": r.authorization_id, "ref": r.ref}
+        for r in (state.sinks if state else ())
+    ]
+    due = item.decision
+    next_rotation = "now" if due.is_due else due.due_at
+    if item.problem:
+        next_rotation = "refused (see plan)"
+    row.update(
+        rotator=runtime.rotator_for(item.token_name),
+        days_left=round((current.valid_to - now) / _DAY, 1) if current else None,
+        next_rotation=next_rotation,
+        previous_authorization_id=state.previous.authorization_id
+        if state and state.previous
+        else None,
+        revoke_previous_at=state.revoke_at if state else None,
+        sinks=sinks,
+        last_outcome=_operation_json(last),
+    )
+    row["sinks_text"] = "\n".join(
+        f"{s['sink']}: {s['authorization_id'] or 'unknown'}" for s in sinks
+    ) or ("-" if current is None else "no sinks")
+    row["last_run"] = _last_run_text(last, row)
+    return row
+
+
+def _operation_json(op: Operation | None) -> dict[str, Any] | None:
+    if op is None:
+        return None
+    return {
+        "operation_id": op.operation_id,
+        "step": op.step.value,
+        "outcome": op.outcome.value if op.outcome else None,
+        "reason": op.reason,
+        "started_at": op.started_at,
+        "new_authorization_id": op.new.authorization_id if op.new else None,
+    }
+
+
+def _last_run_text(op: Operation | None, row: dict[str, Any]) -> str:
+    if op is None:
+        return "never rotated"
+    when = op.started_at.strftime("%Y-%m-%d %H:%M UTC")
+    what = op.outcome.value if op.outcome else op.step.value
+    text = f"{what} at {when}"
+    if op.reason and what != "rotated":
+        text += f": {op.reason}"
+    if row["previous_authorization_id"] and row["revoke_previous_at"]:
+        revoke_at = row["revoke_previous_at"].strftime("%Y-%m-%d %H:%M UTC")
+        text += f"\nprevious PAT {row['previous_authorization_id']} revoked after {revoke_at}"
+    return text
+
+
+def rotator_row(runtime: Runtime, name: str) -> dict[str, Any]:
+    """Who the rotator is signed in as and how many days until `patwarden login` is due."""
+    row: dict[str, Any] = {"identity": name, "username": None, "relogin_at": None}
+    row.update(days_until_relogin=None, cause=None)
+    try:
+        user = runtime.credentials.user(name)
+        account = user.account()
+        deadline = user.relogin_deadline()
+    except PatwardenError as err:
+        row["summary"] = f"Rotator {name!r}: sign-in unknown ({err.message})."
+        return row
+    if account is None or deadline is None:
+        row["summary"] = (
+            f"Rotator {name!r}: not logged in; run `patwarden login --identity {name}`."
+        )
+        return row
+    days = deadline.days_left(now_utc())
+    row.update(
+        username=account.username,
+        relogin_at=deadline.at,
+        days_until_relogin=round(days, 1),
+        cause=deadline.cause.value,
+    )
+    when = deadline.at.strftime("%Y-%m-%d")
+    row["summary"] = (
+        f"Rotator {name!r} ({account.username}): re-login needed in {days:.0f} days "
+        f"(by {when}, {deadline.cause.value})."
+    )
+    return row
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+class Since(click.ParamType[datetime, "str | datetime"]):
+    """A duration back from now (``7d``) or an ISO 8601 moment (``2026-11-01T00:00:00Z``)."""
+
+    name = "since"
+
+    def convert(
+        self, value: str | datetime, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return now_utc() - parse_duration(value)
+        except DurationError:
+            pass
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is neither a duration (7d, 12h) nor an ISO date", param, ctx)
+        return moment if moment.tzinfo else moment.replace(tzinfo=now_utc().tzinfo)
+
+
+@click.command("audit")
+@config_option()
+@token_option()
+@click.option("--since", type=Since(), help="Only events since then: 7d, 12h or an ISO date.")
+@click.option("--kind", "kinds", multiple=True, metavar="KIND", help="Only this event kind.")
+@output_option()
+def audit(
+    config_path: str | None,
+    tokens: tuple[str, ...],
+    since: datetime | None,
+    kinds: tuple[str, ...],
+    output: str | None,
+) -> None:
+    """The append-only audit log: rotations, revocations, adoptions, hooks that failed."""
+    from patwarden.config import load_config
+    from patwarden.runtime import STATE_FILE
+
+    config = load_config(config_path)
+    unknown = sorted(set(tokens) - set(config.tokens))
+    if unknown:
+        raise ConfigError(
+            f"no token named {', '.join(map(repr, unknown))} in {config.source}",
+            hint="configured tokens: " + (", ".join(config.tokens) or "none"),
+        )
+    records: list[AuditRecord] = []
+    if (config.state_dir / STATE_FILE).exists():
+        with open_runtime(config_path) as runtime, runtime.open_store() as store:
+            records = [
+                r
+                for r in store.audit(since)
+                if (not tokens or r.token_name in tokens) and (not kinds or r.kind in kinds)
+            ]
+    rows = [_audit_row(r) for r in records]
+    emit(
+        rows,
+        columns=AUDIT_COLUMNS,
+        output=output,
+        document=[r.to_json() for r in records],
+        empty="No audit records" + (" match." if tokens or kinds or since else " yet."),
+    )
+
+
+def _audit_row(record: AuditRecord) -> dict[str, Any]:
+    parts = [f"operation {record.operation_id}"] if record.operation_id else []
+    for key, value in record.detail:
+        text = str(value)
+        if value is None or text in parts:
+            continue
+        parts.append(text if key == "detail" else f"{key}={text}")
+    detail = "; ".join(parts)
+    return {
+        "at": record.at,
+        "kind": record.kind,
+        "token": record.token_name,
+        "authorization_id": record.authorization_id,
+        "detail": detail,
+    }
