@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,7 @@ def token_problems(raw: Mapping[str, Any]) -> list[Problem]:
     orgs = _orgs(raw)
     problems: list[Problem] = []
     seen_sinks: dict[tuple[str, ...], str] = {}
+    known = _known_kinds()
     for name, body in tokens.items():
         where = f"tokens.{name}"
         if not isinstance(name, str) or not is_valid_token_name(name):
@@ -87,7 +89,9 @@ def token_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 )
             )
         token_org = org if isinstance(org, str) else (orgs[0] if len(orgs) == 1 else None)
-        problems += _sink_problems(where, body.get("sinks"), identities, token_org, seen_sinks)
+        problems += _sink_problems(
+            where, body.get("sinks"), _Context(identities, token_org, seen_sinks, known)
+        )
         problems += _hook_problems(where, body.get("on_rotate"))
     return problems
 
@@ -246,22 +250,26 @@ def _names(identities: Mapping[str, Any]) -> str:
     return "configured identities: " + (", ".join(sorted(identities)) or "none")
 
 
-def _sink_problems(
-    where: str,
-    sinks: Any,
-    identities: Mapping[str, Any],
-    org: str | None,
-    seen: dict[tuple[str, ...], str],
-) -> list[Problem]:
+@dataclass(frozen=True)
+class _Context:
+    """What every sink check of one token needs from the rest of the file."""
+
+    identities: Mapping[str, Any]
+    org: str | None
+    seen: dict[tuple[str, ...], str]  # where each sink target was first used (filled in)
+    known: set[str]  # sink kinds: built-ins and installed plugins
+
+
+def _sink_problems(where: str, sinks: Any, context: _Context) -> list[Problem]:
     if not isinstance(sinks, list):
         return []
     problems: list[Problem] = []
+    identities, org, seen, known = context.identities, context.org, context.seen, context.known
     for index, entry in enumerate(sinks):
         path = f"{where}.sinks[{index}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
             continue  # the model reports it
         kind = entry["kind"]
-        known = _known_kinds()
         if kind not in known:
             close = difflib.get_close_matches(kind, sorted(known), n=1, cutoff=0.6)
             problems.append(
