@@ -19,13 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from patwarden.config_tokens import FULL_ACCESS_SCOPE
-from patwarden.domain.marker import parse_marker
-from patwarden.domain.models import AuditRecord, CreatedPat, IssuedPat, TokenSpec
+from patwarden.domain.models import AuditRecord, IssuedPat, TokenSpec
 from patwarden.domain.operation import Step
 from patwarden.engine import RotationEngine
 from patwarden.engine_actions import describe_error
-from patwarden.engine_adapters import AzdoPatIssuer, SystemClock
+from patwarden.engine_adapters import SystemClock
 from patwarden.engine_outcomes import (
     AdoptResult,
     Finding,
@@ -36,10 +34,11 @@ from patwarden.engine_outcomes import (
 )
 from patwarden.errors import ConfigError, PatwardenError
 from patwarden.fleet import FleetProgress, FleetReport, SharedListingIssuer, TokenRunner, run_fleet
-from patwarden.ports import Clock, IssueOutcomeUnknown, PatIssuer, Sink
+from patwarden.ports import Clock, PatIssuer, Sink
+from patwarden.runtime_issuers import ConfiguredIssuer, OfflineIssuer
+from patwarden.runtime_specs import token_specs
 
 if TYPE_CHECKING:
-    from patwarden.azdo.client import AzureDevOpsClient
     from patwarden.config import Config
     from patwarden.state.sqlite import SqliteStateStore
 
@@ -60,49 +59,6 @@ _REVOKING = {FindingKind.REVOKED_PREVIOUS, FindingKind.ORPHAN_REVOKED}
 
 class HookFailed(PatwardenError):
     """An ``on_rotate`` hook failed after a rotation (which stands); the engine audits it."""
-
-
-def token_specs(config: Config, *, names: Collection[str] = ()) -> list[TokenSpec]:
-    """The engine's view of the configured tokens (all, or those in *names*), in config order.
-
-    Raises:
-        ConfigError: a name is not a configured token, or a token has no organization.
-    """
-    from patwarden.hooks import HookSpec
-
-    unknown = sorted(set(names) - set(config.tokens))
-    if unknown:
-        raise ConfigError(
-            f"no token named {', '.join(map(repr, unknown))} in "
-            f"{config.source or 'the configuration'}",
-            hint="configured tokens: " + (", ".join(config.tokens) or "none"),
-        )
-    base = {"base_dir": config.source.parent.resolve()} if config.source else None
-    specs = []
-    for name, token in config.tokens.items():
-        if names and name not in names:
-            continue
-        organization = token.organization or (config.orgs[0] if len(config.orgs) == 1 else None)
-        if organization is None:
-            raise ConfigError(
-                f"tokens.{name} names no organization and the config has several",
-                hint=f"set tokens.{name}.organization",
-            )
-        hooks = (HookSpec.model_validate(token.on_rotate, context=base),) if token.on_rotate else ()
-        specs.append(
-            TokenSpec(
-                name=name,
-                organization=organization,
-                scopes=token.scopes,
-                lifetime=token.lifetime,
-                rotate_before=token.rotate_before,
-                revoke_after=token.revoke_after,
-                jitter=token.jitter,
-                sinks=tuple(token.sinks),
-                hooks=hooks,
-            )
-        )
-    return specs
 
 
 class Runtime:
@@ -174,7 +130,7 @@ class Runtime:
                     for name, token in self.config.tokens.items()
                     if token.allow_full_access and self.rotator_for(name) == rotator
                 )
-                issuer = _ConfiguredIssuer(
+                issuer = ConfiguredIssuer(
                     client=self.wiring.azure_devops(rotator),
                     clock=self.clock,
                     full_access_tokens=full_access,
@@ -205,7 +161,7 @@ class Runtime:
         """
         with self.open_store() as store:
             return RotationEngine(
-                issuer=_OfflineIssuer(), store=store, clock=self.clock, sinks=lambda _: ()
+                issuer=OfflineIssuer(), store=store, clock=self.clock, sinks=lambda _: ()
             ).plan(specs)
 
     def rotate(
@@ -338,16 +294,19 @@ class Runtime:
     # --- after each token ------------------------------------------------------------------------
 
     def _on_promoted(self, spec: TokenSpec, promotion: Promotion) -> Sequence[str]:
-        from patwarden.hooks import HookSpec, promotion_notes
+        from patwarden.hooks import HookEvent, HookSpec, run_hooks
 
-        ca_bundle = self.wiring.ca_bundle
-        notes: list[str] = []
-        for hook in spec.hooks:
-            if isinstance(hook, HookSpec):
-                notes += promotion_notes(spec=hook, promotion=promotion, ca_bundle=ca_bundle)
+        event = HookEvent.from_promotion(promotion)
+        results = [
+            result
+            for hook in spec.hooks
+            if isinstance(hook, HookSpec)
+            for result in run_hooks(spec=hook, event=event, ca_bundle=self.wiring.ca_bundle)
+        ]
+        notes = [result.note() for result in results]
         with self._lock:
             self._hook_notes[spec.name] = notes
-        failed = [note for note in notes if ": FAILED (" in note]
+        failed = [result.note() for result in results if not result.ok]
         if failed:
             raise HookFailed("; ".join(failed))
         return notes
@@ -422,70 +381,3 @@ def _finding_audit(finding: Finding, now: datetime) -> AuditRecord:
         authorization_id=finding.authorization_id,
         detail=tuple(detail),
     )
-
-
-class _ConfiguredIssuer(AzdoPatIssuer):
-    """The Azure DevOps issuer, allowing ``app_token`` only for tokens configured to allow it."""
-
-    def __init__(
-        self, *, client: AzureDevOpsClient, clock: Clock, full_access_tokens: frozenset[str]
-    ) -> None:
-        super().__init__(client=client, clock=clock)
-        self._azdo = client
-        self._full_access_tokens = full_access_tokens
-
-    def create(
-        self, *, organization: str, display_name: str, scopes: Sequence[str], valid_to: datetime
-    ) -> CreatedPat:
-        """Create an organization-bound PAT (see :meth:`AzdoPatIssuer.create`).
-
-        Raises:
-            IssueOutcomeUnknown | AzureDevOpsError | AuthError: as the base class.
-        """
-        marker = parse_marker(display_name)
-        allowed = marker is not None and marker.token_name in self._full_access_tokens
-        if FULL_ACCESS_SCOPE not in scopes or not allowed:
-            return super().create(
-                organization=organization,
-                display_name=display_name,
-                scopes=scopes,
-                valid_to=valid_to,
-            )
-        from patwarden.azdo.errors import CreateOutcomeUnknown
-
-        try:
-            result = self._azdo.pats.create(
-                org=organization,
-                display_name=display_name,
-                scopes=scopes,
-                valid_to=valid_to,
-                all_orgs=False,
-                allow_full_access=True,
-            )
-        except CreateOutcomeUnknown as exc:
-            raise IssueOutcomeUnknown(exc.message, hint=exc.hint, docs=exc.docs) from None
-        return CreatedPat(pat=self._issued(result.token), secret=result.value)
-
-
-class _OfflineIssuer:
-    """An issuer for work that must not reach Azure DevOps (``plan``): every call is refused."""
-
-    def _refuse(self) -> PatwardenError:
-        return PatwardenError("this command works offline and may not call Azure DevOps")
-
-    def create(
-        self, *, organization: str, display_name: str, scopes: Sequence[str], valid_to: datetime
-    ) -> CreatedPat:
-        raise self._refuse()
-
-    def get(self, *, organization: str, authorization_id: str) -> IssuedPat | None:
-        raise self._refuse()
-
-    def list_marked(self, *, organization: str) -> Sequence[IssuedPat]:
-        raise self._refuse()
-
-    def revoke(self, *, organization: str, authorization_id: str) -> None:
-        raise self._refuse()
-
-    def verify(self, *, organization: str, secret: object, scopes: Sequence[str]) -> None:
-        raise self._refuse()

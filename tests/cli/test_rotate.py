@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 import time
@@ -266,3 +267,39 @@ def test_plan_as_a_table_needs_no_sign_in(emulator: RunningEmulator, tmp_path: P
         "1 of 1 token(s) due now; `patwarden rotate` rotates them."
     )
     assert emulator.admin("GET", "/requests").json()["requests"] == []
+
+
+def test_progress_is_shown_only_when_stderr_is_a_terminal(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    tokens = {name: token_entry(emulator, tmp_path, name, group=False) for name in ("a", "b")}
+    config = write_config(emulator, tmp_path, tokens=tokens)
+    login_in_process(emulator, config)
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "patwarden", "rotate", "-o", "json", "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+        )
+        os.close(terminal)
+        stdout, _ = process.communicate(timeout=120)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal's other end is closed: everything was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert process.returncode == 0
+    assert json.loads(stdout)["summary"] == {"rotated": 2}  # stdout stays clean JSON
+    assert b"rotating" in shown
+    assert b"2/2" in shown or b"1/2" in shown
+    assert_no_secret_in(emulator, stdout, shown.decode(errors="replace"))
