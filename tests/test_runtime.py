@@ -203,3 +203,36 @@ def test_adopt_rebuilds_a_lost_state(
         kinds = [r.kind for r in store.audit()]
     assert kinds.count("state_missing") == 1
     assert "adopted" in kinds
+
+
+@pytest.mark.slow
+def test_throttling_pauses_the_identity_and_every_token_still_rotates(
+    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
+) -> None:
+    names = [f"t{i}" for i in range(6)]
+    tokens = {name: token_entry(emulator, tmp_path, name, group=False) for name in names}
+    runtime: Runtime = runtime_for(tokens, rotation={"concurrency": 3})
+    emulator.admin("DELETE", "/requests")
+    limits = {
+        "enabled": True,
+        "limit": 6,
+        "window_seconds": 2,
+        "delay_threshold": 4,
+        "delay_ms": 20,
+    }
+    emulator.admin("PUT", "/rate-limit", json=limits)
+    try:
+        report = runtime.rotate(runtime.specs())
+    finally:
+        emulator.admin("PUT", "/rate-limit", json={"enabled": False})
+    assert [o.kind for o in report.outcomes] == [OutcomeKind.ROTATED] * 6, report.outcomes
+    statuses = [
+        r["status"]
+        for r in logged_requests(emulator)
+        if r["path"].startswith(("/vssps/", "/devops/"))
+    ]
+    assert len(statuses) > limits["limit"], "the run needed more than one window's budget"
+    # Every worker waited for the window instead of hammering: at most the requests already in
+    # flight when the budget ran out were refused, and the run spans more than one window.
+    assert statuses.count(429) <= 3
+    assert report.seconds >= limits["window_seconds"]

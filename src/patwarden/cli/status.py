@@ -109,7 +109,9 @@ def status_row(
         last_outcome=_operation_json(last),
     )
     row["sinks_text"] = "\n".join(
-        f"{s['sink']}: {s['authorization_id'] or 'unknown'}" for s in sinks
+        f"{s['sink']}: {s['authorization_id'] or 'unknown'}"
+        + (f" (version {str(s['ref'])[:12]})" if s["ref"] else "")
+        for s in sinks
     ) or ("-" if current is None else "no sinks")
     row["last_run"] = _last_run_text(last, row)
     return row
