@@ -102,12 +102,14 @@ def pat_status(emulator: RunningEmulator, pat: str, org: str = "contoso") -> int
     return response.status_code
 
 
-def check_pat(emulator: RunningEmulator, pat: str, *, works: bool, what: str) -> None:
-    """Assert that *pat* authenticates (or not) without ever showing its value in a failure.
+def check_pat(
+    emulator: RunningEmulator, pat: str, *, works: bool, what: str, org: str = "contoso"
+) -> None:
+    """Assert that *pat* authenticates in *org* (or not) without ever showing its value.
 
     This module is not assertion-rewritten by pytest, so a failure shows only the message.
     """
-    status = pat_status(emulator, pat)
+    status = pat_status(emulator, pat, org)
     expected = "authenticate" if works else "be refused"
     assert (status == 200) is works, f"{what}: expected the PAT to {expected}, got HTTP {status}"
 

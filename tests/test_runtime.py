@@ -40,6 +40,8 @@ def runtime_for(emulator: RunningEmulator, tmp_path: Path) -> Iterator[Any]:
             import yaml
 
             data = yaml.safe_load(path.read_text())
+            if "organizations" in top:
+                data.pop("organization", None)
             data.update(top)
             path.write_text(yaml.safe_dump(data))
         if not (tmp_path / "state" / "rotator.cache").exists():
@@ -236,3 +238,22 @@ def test_throttling_pauses_the_identity_and_every_token_still_rotates(
     # flight when the budget ran out were refused, and the run spans more than one window.
     assert statuses.count(429) <= 3
     assert report.seconds >= limits["window_seconds"]
+
+
+@pytest.mark.slow
+def test_tokens_of_two_organizations_get_pats_bound_to_their_own(
+    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
+) -> None:
+    emulator.admin("POST", "/organizations", json={"name": "fabrikam"})
+    tokens = {
+        "ci": token_entry(emulator, tmp_path, "ci", group=False, organization="contoso"),
+        "feed": token_entry(emulator, tmp_path, "feed", group=False, organization="fabrikam"),
+    }
+    runtime: Runtime = runtime_for(tokens, organizations=["contoso", "fabrikam"])
+    report = runtime.rotate(runtime.specs())
+    assert [o.kind for o in report.outcomes] == [OutcomeKind.ROTATED] * 2, report.outcomes
+    ci, feed = key_vault_value(emulator, "ci-pat"), key_vault_value(emulator, "feed-pat")
+    check_pat(emulator, ci, works=True, what="ci in contoso", org="contoso")
+    check_pat(emulator, ci, works=False, what="ci in fabrikam", org="fabrikam")
+    check_pat(emulator, feed, works=True, what="feed in fabrikam", org="fabrikam")
+    check_pat(emulator, feed, works=False, what="feed in contoso", org="contoso")
