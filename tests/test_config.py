@@ -128,7 +128,7 @@ def test_full_example_from_the_docs(tmp_path: Path) -> None:
         rotator: rotator
         auditor: old
         tokens:
-          flux-git: {{scopes: [vso.code], lifetime: 30d, anything: [goes, here, for now]}}
+          flux-git: {{organization: fabrikam, scopes: [vso.code], lifetime: 30d}}
         """
     )
     config = load_config(write(tmp_path, text))
@@ -154,7 +154,10 @@ def test_full_example_from_the_docs(tmp_path: Path) -> None:
     assert isinstance(kvsp, ServicePrincipalIdentity)
     assert isinstance(kvsp.client_secret, KeyVaultRef)
     assert kvsp.client_secret.key_vault.identity == "mi"
-    assert config.tokens["flux-git"]["anything"] == ["goes", "here", "for now"]
+    flux = config.tokens["flux-git"]
+    assert flux.organization == "fabrikam"
+    assert flux.scopes == ("vso.code",)
+    assert flux.lifetime == timedelta(days=30)
     assert config.auditor == "old"
 
 
