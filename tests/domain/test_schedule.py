@@ -77,6 +77,14 @@ def test_clamping_that_would_loop_is_refused_with_a_reason() -> None:
     assert "lifespan policy" in decision.problem
 
 
+def test_clamp_to_exactly_rotate_before_is_a_loop_despite_rounding() -> None:
+    # The service clamps 30d to 7d = rotate_before; the issued PAT is a few ms longer than 7d.
+    issued = _issued(lifetime=7 * DAY + timedelta(milliseconds=3))
+    decision = decide(spec=_spec(), issued=issued, now=T0 + timedelta(hours=1))
+    assert decision.would_loop
+    assert not decision.is_due
+
+
 def test_rounding_is_not_clamping() -> None:
     issued = IssuedPat(
         authorization_id="a",

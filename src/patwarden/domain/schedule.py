@@ -118,7 +118,9 @@ def decide(*, spec: TokenSpec, issued: IssuedPat | None, now: datetime) -> Sched
         - spec.rotate_before
         - jitter_offset(token_name=spec.name, jitter=spec.jitter)
     )
-    if _lead(spec) >= lifetime:
+    # Within the rounding tolerance counts as "not longer": a policy that clamps the lifetime to
+    # exactly rotate_before issues a PAT a few milliseconds longer, which is still due at once.
+    if _lead(spec) >= lifetime - CLAMP_TOLERANCE:
         cause = "clamped by an Azure DevOps lifespan policy" if clamped else "as issued"
         return ScheduleDecision(
             is_due=False,
