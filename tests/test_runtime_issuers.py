@@ -1,4 +1,4 @@
-"""The configured issuer (full access only where allowed) and the offline issuer."""
+"""The Azure DevOps issuer (full access only where allowed) and the offline issuer."""
 
 from __future__ import annotations
 

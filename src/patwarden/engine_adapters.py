@@ -1,9 +1,11 @@
 """Adapters that connect the engine's ports to the real world: the Azure DevOps issuer, a clock.
 
 :class:`AzdoPatIssuer` puts :class:`~patwarden.ports.PatIssuer` over the typed Azure DevOps
-client: it always creates organization-bound PATs (``allOrgs: false``), translates a lost create
-answer into :class:`~patwarden.ports.IssueOutcomeUnknown`, treats an already-gone PAT as revoked,
-and turns a negative verification verdict into an error the engine rolls back on.
+client: it always creates organization-bound PATs (``allOrgs: false``), creates an ``app_token``
+(full access) PAT only for the tokens named in ``full_access_tokens`` (recognised by the marker
+in the display name; the config names those that say ``allow_full_access: true``), translates a
+lost create answer into :class:`~patwarden.ports.IssueOutcomeUnknown`, treats an already-gone PAT
+as revoked, and turns a negative verification verdict into an error the engine rolls back on.
 """
 
 from __future__ import annotations
@@ -41,9 +43,16 @@ class PatRejected(AzureDevOpsError):
 class AzdoPatIssuer:
     """The :class:`~patwarden.ports.PatIssuer` port over :class:`AzureDevOpsClient`."""
 
-    def __init__(self, *, client: AzureDevOpsClient, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        client: AzureDevOpsClient,
+        clock: Clock | None = None,
+        full_access_tokens: frozenset[str] = frozenset(),
+    ) -> None:
         self._client = client
         self._clock = clock or SystemClock()
+        self._full_access_tokens = full_access_tokens
 
     def create(
         self, *, organization: str, display_name: str, scopes: Sequence[str], valid_to: datetime
@@ -55,6 +64,7 @@ class AzdoPatIssuer:
             AzureDevOpsError: Azure DevOps refused it (policy, scope, permissions).
             AuthError: the rotator identity could not get a token or may not create PATs.
         """
+        marker = parse_marker(display_name)
         try:
             result = self._client.pats.create(
                 org=organization,
@@ -62,6 +72,8 @@ class AzdoPatIssuer:
                 scopes=scopes,
                 valid_to=valid_to,
                 all_orgs=False,
+                allow_full_access=marker is not None
+                and marker.token_name in self._full_access_tokens,
             )
         except CreateOutcomeUnknown as exc:
             raise IssueOutcomeUnknown(exc.message, hint=exc.hint, docs=exc.docs) from None

@@ -23,7 +23,7 @@ from patwarden.domain.models import AuditRecord, IssuedPat, TokenSpec
 from patwarden.domain.operation import Step
 from patwarden.engine import RotationEngine
 from patwarden.engine_actions import describe_error
-from patwarden.engine_adapters import SystemClock
+from patwarden.engine_adapters import AzdoPatIssuer, SystemClock
 from patwarden.engine_outcomes import (
     AdoptResult,
     Finding,
@@ -35,7 +35,7 @@ from patwarden.engine_outcomes import (
 from patwarden.errors import ConfigError, PatwardenError
 from patwarden.fleet import FleetProgress, FleetReport, SharedListingIssuer, TokenRunner, run_fleet
 from patwarden.ports import Clock, PatIssuer, Sink
-from patwarden.runtime_issuers import ConfiguredIssuer, OfflineIssuer
+from patwarden.runtime_issuers import OfflineIssuer
 from patwarden.runtime_specs import token_specs
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class Runtime:
                     for name, token in self.config.tokens.items()
                     if token.allow_full_access and self.rotator_for(name) == rotator
                 )
-                issuer = ConfiguredIssuer(
+                issuer = AzdoPatIssuer(
                     client=self.wiring.azure_devops(rotator),
                     clock=self.clock,
                     full_access_tokens=full_access,
