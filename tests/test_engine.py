@@ -406,3 +406,15 @@ def test_resume_waits_when_it_cannot_tell_whether_a_create_happened(world: Harne
     after = world.run()
     assert after.outcomes[0].kind is OutcomeKind.ROTATED
     assert world.issuer.active() == {world.current_id()}
+
+
+def test_each_step_is_audited_once_per_operation(world: Harness) -> None:
+    _rotate_once(world)
+    world.advance(23 * DAY)
+    world.run()  # rotates again; the previous PAT waits for its grace period
+    world.run()  # still within the grace period: nothing new to audit
+    world.advance(world.token.revoke_after + timedelta(seconds=1))
+    world.run()  # the grace period is over: the previous PAT is revoked
+    kinds = [(r.kind, r.operation_id) for r in world.store.audit()]
+    assert len(kinds) == len(set(kinds)), kinds
+    assert sum(kind == "operation_revoke_pending" for kind, _ in kinds) == 1
