@@ -68,8 +68,7 @@ def write_config(
     data["identities"].update(identities or {})
     if rotator is not None:
         data["rotator"] = rotator
-    if tokens is not None:
-        data["tokens"] = tokens
+    data["tokens"] = tokens or {}  # not the example's token: each test declares its own
     path = tmp_path / "patwarden.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     path.chmod(0o600)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -18,7 +21,8 @@ from patwarden.config import (
 from patwarden.emulator.context import Emulator
 from patwarden.emulator.example_config import write_example_config
 from patwarden.identity.credential_set import CredentialSet
-from tests.conftest import RunningEmulator
+from tests.conftest import RunningEmulator, start_emulator, stop_emulator
+from tests.rotation_support import check_pat, key_vault_value
 
 
 def mode(path: Path) -> int:
@@ -41,7 +45,9 @@ def test_the_ready_file_names_a_valid_config_pointing_at_this_emulator(
     assert azure.tenant_id == emulator["tenant_id"]
     assert config.orgs == (emulator["organization"],)
     assert config.rotator == "rotator"
-    assert config.tokens == {}
+    example = config.tokens["example-pat"]
+    assert [sink["kind"] for sink in example.sinks] == ["key_vault", "file"]
+    assert example.sinks[0]["vault_url"] == emulator["key_vault_url"]
     assert config.state_dir == emulator.state_dir / "patwarden"
 
     rotator = config.identity("rotator")
@@ -93,3 +99,28 @@ def test_a_restart_rewrites_the_urls_and_keeps_the_cache_key(tmp_path: Path) -> 
     assert document["azure"]["vssps_url"] == "https://127.0.0.1:4432/vssps"
     assert (tmp_path / "rotator-cache.key").read_text() == key
     assert path.read_text().startswith("# patwarden configuration for the local emulator at ")
+
+
+def test_login_then_rotate_works_with_the_example_as_written(tmp_path: Path) -> None:
+    """What the file's header tells a user to try, with nothing edited."""
+    running = start_emulator(tmp_path, "--auto-approve-device-codes")
+    try:
+        env = {**os.environ, "PATWARDEN_CONFIG": running["example_config"]}
+        for command in (["login"], ["rotate"]):
+            result = subprocess.run(
+                [sys.executable, "-m", "patwarden", *command],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert result.returncode == 0, (command, result.stdout, result.stderr)
+        sink = tmp_path / "patwarden" / "sinks" / "example-pat.txt"
+        assert mode(sink) == 0o600
+        check_pat(running, sink.read_text().strip(), works=True, what="the example's file sink")
+        vault = key_vault_value(running, "example-pat")
+        check_pat(running, vault, works=True, what="the example's Key Vault secret")
+    finally:
+        stop_emulator(running)

@@ -3,7 +3,8 @@
 ``<state_dir>/patwarden.yaml`` points every Azure URL and the CA bundle at this emulator and
 declares two identities: ``rotator`` (the seeded MFA user, signed in with the seeded public client
 through ``patwarden login``; its token cache is encrypted with a key file generated once) and
-``writer`` (the seeded service principal, its secret in a file). Secret files are 0600. The file
+``writer`` (the seeded service principal, its secret in a file), and one managed token,
+``example-pat``, rotated into the emulator's Key Vault and a file. Secret files are 0600. The file
 is rewritten on every start because the port changes; the cache key is kept, so a sign-in made
 against an emulator with a persistent ``--state-dir`` survives restarts.
 """
@@ -31,8 +32,11 @@ _HEADER = """\
 #   export PATWARDEN_CONFIG={path}
 #   patwarden login          # then approve the code in the browser, or via the admin API
 #   patwarden doctor
-#   patwarden pat list
+#   patwarden rotate         # example-pat into the emulator's Key Vault and {sinks}
+#   patwarden status
 """
+
+EXAMPLE_TOKEN = "example-pat"  # noqa: S105  # a managed token's name, not a secret
 
 
 def example_config(
@@ -64,7 +68,28 @@ def example_config(
             },
         },
         "rotator": "rotator",
+        "tokens": {
+            EXAMPLE_TOKEN: {
+                "scopes": ["vso.code"],
+                "lifetime": "30d",
+                "rotate_before": "7d",
+                "revoke_after": "1d",
+                "sinks": [
+                    {
+                        "kind": "key_vault",
+                        "vault_url": emu.key_vault_url,
+                        "secret": EXAMPLE_TOKEN,
+                        "identity": "writer",
+                    },
+                    {"kind": "file", "path": str(_example_sink_file(emu)), "format": "raw"},
+                ],
+            }
+        },
     }
+
+
+def _example_sink_file(emu: Emulator) -> Path:
+    return emu.state_dir / PATWARDEN_STATE / "sinks" / f"{EXAMPLE_TOKEN}.txt"
 
 
 def write_example_config(emu: Emulator) -> Path:
@@ -79,10 +104,10 @@ def write_example_config(emu: Emulator) -> Path:
     secret = emu.identities.service_principal.secret or ""
     secret_file = state / WRITER_SECRET_FILE
     write_private_file(secret_file, (secret + "\n").encode("utf-8"))
+    _example_sink_file(emu).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = state / CONFIG_FILE
     document = example_config(emu, cache_key_file=key_file, writer_secret_file=secret_file)
-    text = _HEADER.format(base_url=emu.base_url, path=path) + yaml.safe_dump(
-        document, sort_keys=False, default_flow_style=False
-    )
+    header = _HEADER.format(base_url=emu.base_url, path=path, sinks=_example_sink_file(emu))
+    text = header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
     write_private_file(path, text.encode("utf-8"))
     return path
