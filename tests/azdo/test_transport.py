@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 import ssl
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +342,68 @@ def test_a_missing_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
 def test_retry_policy_validation() -> None:
     with pytest.raises(ConfigError, match="attempts must be >= 1"):
         RetryPolicy(attempts=0)
+
+
+# --- hostile bodies (found by tests/reliability: the client read them forever) -----------------
+
+
+def test_an_endless_body_is_cut_off_at_the_cap(make_harness: MakeHarness) -> None:
+    served: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        while True:
+            served.append(1)
+            yield b" " * (1 << 20)
+
+    h = make_harness(
+        lambda r: httpx.Response(200, content=endless()), retry=RetryPolicy(attempts=2)
+    )
+    with pytest.raises(AzdoConnectionError, match="larger than 32 MiB"):
+        send(h)
+    assert len(h.requests) == 2, "an idempotent request is retried like any broken answer"
+    assert len(served) <= 2 * 33, f"read {len(served)} MiB"
+
+
+def test_an_endless_body_to_a_create_is_an_unknown_outcome(make_harness: MakeHarness) -> None:
+    def endless() -> Iterator[bytes]:
+        while True:
+            yield b" " * (1 << 20)
+
+    h = make_harness(lambda r: httpx.Response(200, content=endless()))
+    with pytest.raises(RequestOutcomeUnknown, match="larger than 32 MiB"):
+        send(h, method="POST", idempotent=False)
+    assert len(h.requests) == 1
+
+
+def test_a_dripping_body_must_arrive_within_the_deadline(make_harness: MakeHarness) -> None:
+    def drip() -> Iterator[bytes]:
+        for _ in range(2000):
+            time.sleep(0.005)
+            yield b" "
+
+    h = make_harness(
+        lambda r: httpx.Response(200, content=drip()),
+        retry=RetryPolicy(attempts=1),
+        timeout=httpx.Timeout(0.05),
+    )
+    started = time.monotonic()
+    with pytest.raises(AzdoConnectionError, match=r"still arriving after 0\.2 s"):
+        send(h)
+    assert time.monotonic() - started < 2, "4 read timeouts, not the 10 s the drip lasts"
+
+
+def test_a_streamed_answer_keeps_status_headers_and_decoded_body(make_harness: MakeHarness) -> None:
+    import gzip
+
+    body = json.dumps({"value": [1, 2]}).encode()
+    h = make_harness(
+        lambda r: httpx.Response(
+            200,
+            content=gzip.compress(body),
+            headers={"Content-Encoding": "gzip", "X-RateLimit-Remaining": "7"},
+        )
+    )
+    response = send(h)
+    assert response.json() == {"value": [1, 2]}
+    assert response.headers["x-ratelimit-remaining"] == "7"
+    assert "content-encoding" not in response.headers

@@ -15,7 +15,12 @@ from typing import Any
 
 from patwarden.azdo import validation
 from patwarden.azdo.constants import FULL_ACCESS_SCOPE, PAT_API_VERSION, PAT_SCOPES
-from patwarden.azdo.errors import CreateOutcomeUnknown, RequestOutcomeUnknown, pat_error
+from patwarden.azdo.errors import (
+    AzdoUnexpectedResponse,
+    CreateOutcomeUnknown,
+    RequestOutcomeUnknown,
+    pat_error,
+)
 from patwarden.azdo.models import (
     DisplayFilter,
     PatCreateResult,
@@ -165,11 +170,23 @@ class PatClient:
                 hint="Do not create it again blindly: look it up by display name "
                 "(PatClient.find_by_display_name; the next run reconciles) and adopt or revoke it.",
             ) from None
-        raw = self._result(json_body(response, action=action), action=action)
-        value = raw.get("token")
-        if not isinstance(value, str) or not value:
-            raise unexpected("the created PAT carries no token value", action=action)
-        token = PatToken.from_json(raw, action=action)
+        try:
+            raw = self._result(json_body(response, action=action), action=action)
+            value = raw.get("token")
+            if not isinstance(value, str) or not value:
+                raise unexpected("the created PAT carries no token value", action=action)
+            token = PatToken.from_json(raw, action=action)
+        except AzdoUnexpectedResponse as err:
+            # A success status whose body cannot be read: the PAT may exist with its value lost.
+            raise CreateOutcomeUnknown(
+                f"Creating PAT {name!r} in organization {org!r} may have succeeded, but the "
+                f"answer could not be read: {err.message}",
+                organization=org,
+                display_name=name,
+                status=response.status_code,
+                hint="Do not create it again blindly: look it up by display name "
+                "(PatClient.find_by_display_name; the next run reconciles) and revoke it.",
+            ) from None
         clamped = self._clamped(requested=valid_to, granted=token, org=org)
         return PatCreateResult(
             token=token, value=Secret(value), requested_valid_to=valid_to, clamped_from=clamped

@@ -1,5 +1,9 @@
 """HTTP plumbing shared by every Azure DevOps call: auth, retries, rate limits, error mapping.
 
+Every answer is read as a stream and must fit in ``MAX_RESPONSE_BYTES`` and arrive within a
+deadline of a few read timeouts: an endless or dripping body is a transport error like a timeout,
+not a hang or a memory blow-up.
+
 Retry rule (why a PAT create is special): GET, PUT, DELETE and the Token Admin revocation POST are
 idempotent, so they are retried on timeouts, connection errors, 429 and 5xx with jittered
 exponential backoff, a bounded number of times. A PAT *create* is not idempotent: if the request
@@ -18,6 +22,7 @@ import logging
 import os
 import random
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,8 +44,25 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+MAX_RESPONSE_BYTES = 32 << 20  # the largest real answer (a page of 100 PATs) is ~100 KB
+# Each read has its own timeout, so a server that drips a byte at a time never trips it: the
+# whole answer must arrive within this many read timeouts (2 minutes by default).
+_DEADLINE_READS = 4
+_FALLBACK_DEADLINE = 120.0
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# Headers of the streamed answer that no longer describe the body once it is read and decoded.
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class ResponseTooLarge(httpx.RemoteProtocolError):
+    """The answer's body was larger than any Azure DevOps answer (an endless or hostile body)."""
+
+
+class ResponseTooSlow(httpx.ReadTimeout):
+    """The answer kept arriving, too slowly to finish within the deadline (a dripping server)."""
+
+
 _NOT_RETRYABLE_5XX = frozenset({501, 505})
 
 
@@ -127,6 +149,7 @@ class AzdoTransport:
         self._retry = retry or RetryPolicy()
         self._limiter = rate_limiter or RateLimiter()
         self._rng = rng or random.Random()  # noqa: S311  # backoff jitter, not cryptography
+        self._deadline = timeout.read * _DEADLINE_READS if timeout.read else _FALLBACK_DEADLINE
         # A CA bundle (as an SSLContext, httpx 0.28) or True (certifi/SSL_CERT_FILE); never False.
         verify = _ssl_context(ca_bundle) if ca_bundle else True
         self._client = httpx.Client(
@@ -187,7 +210,7 @@ class AzdoTransport:
             if content is not None:
                 headers["Content-Type"] = "application/json"
             try:
-                response = self._client.request(
+                response = self._exchange(
                     method, url, params=query, content=content, headers=headers
                 )
             except httpx.TransportError as err:
@@ -201,6 +224,53 @@ class AzdoTransport:
             return self._finish(
                 response, attempt=attempt, action=action, idempotent=idempotent, check=check
             )
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str],
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> httpx.Response:
+        """Send one request and read its whole answer, at most ``MAX_RESPONSE_BYTES`` in time.
+
+        Raises:
+            httpx.TransportError: no (complete) answer, including :class:`ResponseTooLarge` and
+                :class:`ResponseTooSlow`.
+        """
+        request = self._client.build_request(
+            method, url, params=params, content=content, headers=headers
+        )
+        deadline = time.monotonic() + self._deadline
+        streamed = self._client.send(request, stream=True)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in streamed.iter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise ResponseTooLarge(
+                        f"the answer was larger than {MAX_RESPONSE_BYTES >> 20} MiB",
+                        request=request,
+                    )
+                if time.monotonic() > deadline:
+                    raise ResponseTooSlow(
+                        f"the answer was still arriving after {self._deadline:g} s",
+                        request=request,
+                    )
+                chunks.append(chunk)
+        finally:
+            streamed.close()
+        kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _BODY_HEADERS]
+        return httpx.Response(
+            streamed.status_code,
+            headers=kept,
+            content=b"".join(chunks),
+            request=request,
+            extensions=streamed.extensions,
+        )
 
     def _finish(
         self, response: httpx.Response, *, attempt: int, action: str, idempotent: bool, check: bool
