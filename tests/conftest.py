@@ -1,22 +1,19 @@
-"""Shared fixtures: a clean environment and the real emulator, started through the real CLI."""
+"""Shared fixtures: a clean environment and the real emulator, started through the real CLI.
+
+Tests import :class:`RunningEmulator`, :func:`start_emulator` and :func:`stop_emulator` from here
+(they live in :mod:`tests.support.emulator`, which the benchmarks use without pytest).
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from patwarden.tls import ssl_context
+from tests.support.emulator import RunningEmulator, start_emulator, stop_emulator
+
+__all__ = ["RunningEmulator", "start_emulator", "stop_emulator"]
 
 _AMBIENT_PREFIXES = ("AZURE_", "AZDO_", "SYSTEM_ACCESSTOKEN", "PATWARDEN_", "MSAL_", "IDENTITY_")
 
@@ -27,80 +24,6 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(_AMBIENT_PREFIXES):
             monkeypatch.delenv(name, raising=False)
-
-
-@dataclass
-class RunningEmulator:
-    """A `patwarden emulator` process and what its ready file says."""
-
-    process: subprocess.Popen[bytes]
-    ready: dict[str, Any]
-    state_dir: Path
-
-    def __getitem__(self, key: str) -> Any:
-        return self.ready[key]
-
-    @property
-    def ca_bundle(self) -> str:
-        return str(self.ready["ca_bundle"])
-
-    def http(self, **kwargs: Any) -> httpx.Client:
-        """An httpx client that trusts the emulator's CA (never `verify=False`)."""
-        return httpx.Client(verify=ssl_context(self.ca_bundle), timeout=10, **kwargs)
-
-    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Call the admin API (`path` is relative to `admin_url`, e.g. "/reset")."""
-        with self.http() as client:
-            response = client.request(method, self.ready["admin_url"] + path, **kwargs)
-        response.raise_for_status()
-        return response
-
-    def reset(self) -> None:
-        """Back to the seeded state: no PATs, secrets, groups, faults, policies or sessions."""
-        self.admin("POST", "/reset")
-
-
-def start_emulator(state_dir: Path, *extra: str, timeout: float = 20.0) -> RunningEmulator:
-    """Start `patwarden emulator` in a subprocess and wait for its ready file."""
-    ready_file = state_dir / "ready.json"
-    ready_file.unlink(missing_ok=True)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "patwarden",
-            "emulator",
-            "--state-dir",
-            str(state_dir),
-            "--ready-file",
-            str(ready_file),
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + timeout
-    while not ready_file.exists():
-        if process.poll() is not None:
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"emulator exited with {process.returncode}: {stderr}")
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("emulator did not become ready in time")
-        time.sleep(0.05)
-    return RunningEmulator(process, json.loads(ready_file.read_text()), state_dir)
-
-
-def stop_emulator(emulator: RunningEmulator) -> int:
-    """SIGTERM the emulator and return its exit code."""
-    emulator.process.send_signal(signal.SIGTERM)
-    try:
-        return emulator.process.wait(timeout=10)
-    finally:
-        if emulator.process.poll() is None:
-            emulator.process.kill()
-        if emulator.process.stderr:
-            emulator.process.stderr.close()
 
 
 @pytest.fixture(scope="session")
