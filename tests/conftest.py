@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.emulator import RunningEmulator, start_emulator, stop_emulator
 
 __all__ = ["RunningEmulator", "start_emulator", "stop_emulator"]
+
+if TYPE_CHECKING:
+    from tests.emulator.devops_support import Ado
 
 _AMBIENT_PREFIXES = ("AZURE_", "AZDO_", "SYSTEM_ACCESSTOKEN", "PATWARDEN_", "MSAL_", "IDENTITY_")
 
@@ -41,3 +45,12 @@ def emulator(emulator_session: RunningEmulator) -> RunningEmulator:
     """The shared emulator, reset to its seeded state before the test."""
     emulator_session.reset()
     return emulator_session
+
+
+@pytest.fixture
+def ado(emulator: RunningEmulator) -> Iterator[Ado]:
+    """The emulated Azure DevOps as the test sees it: one keep-alive client, cached tokens."""
+    from tests.emulator.devops_support import make_ado
+
+    with emulator.http() as client:
+        yield make_ado(emulator, client)

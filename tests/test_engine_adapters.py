@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from azure.core.credentials import AccessToken
 
@@ -23,9 +22,8 @@ from patwarden.engine_adapters import AzdoPatIssuer, PatRejected, SystemClock
 from patwarden.engine_outcomes import OutcomeKind
 from patwarden.secret import Secret
 from patwarden.state.sqlite import SqliteStateStore
-from patwarden.tls import ssl_context
 from tests.conftest import RunningEmulator
-from tests.emulator.devops_support import Ado, make_ado
+from tests.emulator.devops_support import Ado
 from tests.rotation_fakes import FakeSink, spec
 
 
@@ -37,12 +35,6 @@ class _StaticCredential:
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         return AccessToken(self._token, int((datetime.now(UTC) + timedelta(hours=1)).timestamp()))
-
-
-@pytest.fixture
-def ado(emulator: RunningEmulator) -> Iterator[Ado]:
-    with httpx.Client(verify=ssl_context(emulator.ca_bundle), timeout=10) as client:
-        yield make_ado(emulator, client)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers for the emulated Azure DevOps tests: real Entra tokens and small request wrappers.
+"""A test's view of the emulated Azure DevOps: one keep-alive client, cached tokens, PAT API calls.
 
 User tokens come from the emulator's real device-code flow (approved through the admin API, as a
 human would approve it in a browser); service-principal tokens from client credentials.
@@ -8,28 +8,17 @@ per emulator process.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from tests.conftest import RunningEmulator
+from tests.support.device_codes import device_code_token
+from tests.support.pats import bearer
+from tests.support.tokens import client_credentials_token
 
-ADO = "499b84ac-1321-427f-aa17-267ca6975798"
 PAT_API = "7.1-preview.1"
-SUPPRESS = {"X-TFS-FedAuthRedirect": "Suppress", "Accept": "application/json"}
-
-
-def basic(pat: str) -> dict[str, str]:
-    """Headers for PAT (Basic) authentication with redirects suppressed."""
-    encoded = base64.b64encode(f":{pat}".encode()).decode()
-    return {"Authorization": f"Basic {encoded}", **SUPPRESS}
-
-
-def bearer(token: str) -> dict[str, str]:
-    """Headers for Entra bearer authentication with redirects suppressed."""
-    return {"Authorization": f"Bearer {token}", **SUPPRESS}
 
 
 @dataclass
@@ -64,50 +53,14 @@ class Ado:
         username = username or self.rotator
         key = (username, scopes)
         if key not in self.tokens:
-            self.tokens[key] = self._device_code_token(username, scopes)
+            self.tokens[key] = device_code_token(self.emulator, username, scopes=scopes)
         return self.tokens[key]
-
-    def _device_code_token(self, username: str, scopes: str) -> str:
-        authority = f"{self.emulator['authority_host']}/{self.emulator['tenant_id']}"
-        client_id = self.emulator["identities"]["public_client"]["client_id"]
-        scope = " ".join(f"{ADO}/{item}" for item in scopes.split()) + " offline_access"
-        started = self.client.post(
-            f"{authority}/oauth2/v2.0/devicecode", data={"client_id": client_id, "scope": scope}
-        )
-        started.raise_for_status()
-        flow = started.json()
-        self.emulator.admin(
-            "POST",
-            "/device-codes/approve",
-            json={"user_code": flow["user_code"], "username": username},
-        )
-        issued = self.client.post(
-            f"{authority}/oauth2/v2.0/token",
-            data={
-                "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                "client_id": client_id,
-                "device_code": flow["device_code"],
-            },
-        )
-        issued.raise_for_status()
-        return str(issued.json()["access_token"])
 
     def sp_token(self) -> str:
         """A client-credentials token of the seeded service principal."""
         key = ("service-principal", ".default")
         if key not in self.tokens:
-            sp = self.emulator["identities"]["service_principal"]
-            issued = self.client.post(
-                f"{self.emulator['authority_host']}/{self.emulator['tenant_id']}/oauth2/v2.0/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": sp["client_id"],
-                    "client_secret": sp["client_secret"],
-                    "scope": f"{ADO}/.default",
-                },
-            )
-            issued.raise_for_status()
-            self.tokens[key] = str(issued.json()["access_token"])
+            self.tokens[key] = client_credentials_token(self.emulator)
         return self.tokens[key]
 
     # PAT API --------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Helpers shared by the Entra emulator tests (real clients against the real emulator process)."""
+"""Helpers of the Entra emulator tests: fresh users, and MSAL's own device-code sign-in.
+
+The raw token endpoint and the device-code flow are in :mod:`tests.support.tokens` and
+:mod:`tests.support.device_codes`.
+"""
 
 from __future__ import annotations
 
@@ -6,64 +10,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-import jwt
 import msal
 import requests
 
 from tests.conftest import RunningEmulator
-
-ADO = "499b84ac-1321-427f-aa17-267ca6975798"
-ADO_PATS = [f"{ADO}/vso.pats", f"{ADO}/vso.pats_manage"]
-DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-def claims(token: str) -> dict[str, Any]:
-    """Decode a JWT without verifying it (the emulator's own tests check what it issued)."""
-    decoded: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    return decoded
-
-
-def tenant_url(emulator: RunningEmulator, tenant: str | None = None) -> str:
-    return f"{emulator['authority_host']}/{tenant or emulator['tenant_id']}"
-
-
-def post_token(emulator: RunningEmulator, form: dict[str, str], **kwargs: Any) -> httpx.Response:
-    """POST the v2 token endpoint with a form body."""
-    with emulator.http() as client:
-        return client.post(f"{tenant_url(emulator)}/oauth2/v2.0/token", data=form, **kwargs)
-
-
-def start_device_code(emulator: RunningEmulator, *, scope: str | None = None) -> dict[str, Any]:
-    """Begin a device flow for the public client over raw HTTP."""
-    with emulator.http() as client:
-        response = client.post(
-            f"{tenant_url(emulator)}/oauth2/v2.0/devicecode",
-            data={
-                "client_id": public_client_id(emulator),
-                "scope": scope or " ".join([*ADO_PATS, "offline_access", "openid", "profile"]),
-            },
-        )
-    assert response.status_code == 200, response.text
-    flow: dict[str, Any] = response.json()
-    return flow
-
-
-def poll(emulator: RunningEmulator, device_code: str) -> httpx.Response:
-    """One device-code poll of the token endpoint."""
-    return post_token(
-        emulator,
-        {
-            "grant_type": DEVICE_CODE_GRANT,
-            "client_id": public_client_id(emulator),
-            "device_code": device_code,
-            "client_info": "1",
-        },
-    )
-
-
-def public_client_id(emulator: RunningEmulator) -> str:
-    return str(emulator["identities"]["public_client"]["client_id"])
+from tests.support.device_codes import approve
+from tests.support.tokens import ADO_PATS, public_client_id, tenant_url
 
 
 def new_user(emulator: RunningEmulator, *, mfa_required: bool = True) -> tuple[str, str]:
@@ -81,15 +33,6 @@ def new_user(emulator: RunningEmulator, *, mfa_required: bool = True) -> tuple[s
         },
     )
     return username, password
-
-
-def approve(emulator: RunningEmulator, user_code: str, username: str | None = None) -> None:
-    body = (
-        {"user_code": user_code}
-        if username is None
-        else {"user_code": user_code, "username": username}
-    )
-    emulator.admin("POST", "/device-codes/approve", json=body)
 
 
 def msal_http_client(emulator: RunningEmulator) -> requests.Session:

@@ -11,6 +11,7 @@ import pytest
 from patwarden.emulator.directory import SEEDED_USER_FLAGS, Directory, seed_defaults
 from patwarden.emulator.store import Store
 from tests.conftest import RunningEmulator
+from tests.support.tokens import client_credentials_token
 
 
 def test_reset_restores_every_runtime_feature(emulator: RunningEmulator) -> None:
@@ -82,18 +83,7 @@ def test_unknown_admin_path_is_a_json_404(emulator: RunningEmulator) -> None:
 
 
 def test_issued_secrets_lists_what_the_emulator_handed_out(emulator: RunningEmulator) -> None:
-    sp = emulator["identities"]["service_principal"]
-    with emulator.http() as client:
-        response = client.post(
-            f"{emulator['authority_host']}/{emulator['tenant_id']}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": sp["client_id"],
-                "client_secret": sp["client_secret"],
-                "scope": "https://vault.azure.net/.default",
-            },
-        )
-    token = response.json()["access_token"]
+    token = client_credentials_token(emulator, "https://vault.azure.net/.default")
     issued = emulator.admin("GET", "/issued-secrets").json()["secrets"]
     assert {"kind": "access_token", "value": token} in issued
     emulator.reset()

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.conftest import RunningEmulator
-from tests.emulator.devops_support import Ado, basic, bearer, make_ado
+from tests.emulator.devops_support import Ado
+from tests.support.pats import basic, bearer
 
 API = {"api-version": "7.1"}
-
-
-@pytest.fixture
-def ado(emulator: RunningEmulator) -> Iterator[Ado]:
-    with emulator.http() as client:
-        yield make_ado(emulator, client)
 
 
 def _group(ado: Ado) -> dict[str, Any]:

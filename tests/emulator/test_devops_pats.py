@@ -7,18 +7,11 @@ import datetime as dt
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import RunningEmulator
-from tests.emulator.devops_support import SUPPRESS, Ado, basic, bearer, make_ado
-
-
-@pytest.fixture
-def ado(emulator: RunningEmulator) -> Iterator[Ado]:
-    with emulator.http() as client:
-        yield make_ado(emulator, client)
+from tests.emulator.devops_support import Ado
+from tests.support.pats import SUPPRESS, basic, bearer
 
 
 def _in(days: float) -> str:

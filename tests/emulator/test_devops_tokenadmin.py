@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
-from tests.conftest import RunningEmulator
-from tests.emulator.devops_support import Ado, basic, bearer, make_ado
+from tests.emulator.devops_support import Ado
+from tests.support.pats import basic, bearer
 
 TOKEN_ADMIN = "7.1-preview.1"
-
-
-@pytest.fixture
-def ado(emulator: RunningEmulator) -> Iterator[Ado]:
-    with emulator.http() as client:
-        yield make_ado(emulator, client)
 
 
 def _descriptor(ado: Ado, username: str) -> str:

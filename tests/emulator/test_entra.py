@@ -14,23 +14,17 @@ import jwt
 import msal
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import CertificateCredential, ClientSecretCredential
+from azure.identity import CertificateCredential
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests.conftest import RunningEmulator
-from tests.emulator.entra_support import ADO, claims, msal_http_client, post_token, tenant_url
+from tests.emulator.entra_support import msal_http_client
+from tests.support.tokens import ADO, KEY_VAULT, claims, post_token, sp_credential, tenant_url
 
-KEY_VAULT = "https://vault.azure.net"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-@pytest.fixture
-def emu(emulator: RunningEmulator) -> RunningEmulator:
-    """The shared emulator, reset to its seeded state."""
-    return emulator
 
 
 def _sp(emu: RunningEmulator) -> dict[str, str]:
@@ -110,9 +104,7 @@ def test_unsupported_grant_type(emu: RunningEmulator) -> None:
 # client credentials ---------------------------------------------------------------------------
 def test_client_secret_credential_gets_an_app_token(emu: RunningEmulator) -> None:
     sp = _sp(emu)
-    credential = ClientSecretCredential(
-        emu["tenant_id"], sp["client_id"], sp["client_secret"], **_credential_kwargs(emu)
-    )
+    credential = sp_credential(emu)
     token = claims(credential.get_token(f"{ADO}/.default").token)
     assert token["idtyp"] == "app"
     assert token["aud"] == ADO
@@ -126,10 +118,7 @@ def test_client_secret_credential_gets_an_app_token(emu: RunningEmulator) -> Non
 
 
 def test_wrong_client_secret_is_aadsts7000215(emu: RunningEmulator) -> None:
-    sp = _sp(emu)
-    credential = ClientSecretCredential(
-        emu["tenant_id"], sp["client_id"], "not-the-secret", **_credential_kwargs(emu)
-    )
+    credential = sp_credential(emu, client_secret="not-the-secret")
     with pytest.raises(ClientAuthenticationError) as caught:
         credential.get_token(f"{ADO}/.default")
     assert "AADSTS7000215" in str(caught.value)

@@ -10,22 +10,9 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import WorkloadIdentityCredential
 
 from tests.conftest import RunningEmulator
-from tests.emulator.entra_support import (
-    ADO,
-    claims,
-    new_user,
-    poll,
-    post_token,
-    public_client_id,
-    sign_in,
-    start_device_code,
-)
-
-
-@pytest.fixture
-def emu(emulator: RunningEmulator) -> RunningEmulator:
-    """The shared emulator, reset to its seeded state."""
-    return emulator
+from tests.emulator.entra_support import new_user, sign_in
+from tests.support.device_codes import poll, start_device_code
+from tests.support.tokens import ADO, claims, post_token, public_client_id
 
 
 def test_users_can_be_added_listed_and_changed(emu: RunningEmulator) -> None:

@@ -12,22 +12,9 @@ import pytest
 from azure.identity import DeviceCodeCredential
 
 from tests.conftest import RunningEmulator, start_emulator, stop_emulator
-from tests.emulator.entra_support import (
-    ADO,
-    ADO_PATS,
-    approve,
-    claims,
-    new_user,
-    poll,
-    public_client_id,
-    start_device_code,
-)
-
-
-@pytest.fixture
-def emu(emulator: RunningEmulator) -> RunningEmulator:
-    """The shared emulator, reset to its seeded state."""
-    return emulator
+from tests.emulator.entra_support import new_user
+from tests.support.device_codes import approve, poll, start_device_code
+from tests.support.tokens import ADO, ADO_PATS, claims, public_client_id
 
 
 def test_device_code_credential_approved_through_the_admin_api(emu: RunningEmulator) -> None:

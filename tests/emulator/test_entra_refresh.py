@@ -6,24 +6,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import RunningEmulator
-from tests.emulator.entra_support import (
-    ADO,
-    ADO_PATS,
-    claims,
-    new_user,
-    post_token,
-    public_client_id,
-    sign_in,
-)
-
-
-@pytest.fixture
-def emu(emulator: RunningEmulator) -> RunningEmulator:
-    """The shared emulator, reset to its seeded state."""
-    return emulator
+from tests.emulator.entra_support import new_user, sign_in
+from tests.support.tokens import ADO, ADO_PATS, claims, post_token, public_client_id
 
 
 def _redeem(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningEmulator
-from tests.emulator.minted_tokens import mint_token
+from tests.support.tokens import minted_token
 
 LIST = "/secrets?api-version=7.5"  # answered 401 without a token: the service acts, nothing changes
 
@@ -31,9 +31,7 @@ def get(emulator: RunningEmulator, path: str, *, timeout: float = 10) -> httpx.R
 
 
 def officer_headers(emulator: RunningEmulator) -> dict[str, str]:
-    sp = emulator["identities"]["service_principal"]
-    token = mint_token(emulator, object_id=sp["object_id"], client_id=sp["client_id"])
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {minted_token(emulator, 'service_principal')}"}
 
 
 def put_secret(emulator: RunningEmulator, name: str, value: str) -> httpx.Response:

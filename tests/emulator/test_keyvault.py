@@ -11,28 +11,14 @@ from typing import Any
 import httpx
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 from azure.keyvault.secrets._shared.challenge_auth_policy import ChallengeCache
 
 from tests.conftest import RunningEmulator
-from tests.emulator.minted_tokens import mint_token, user_credential
+from tests.support.tokens import ADO, minted_token, sp_credential, user_credential
 
 API = "api-version=7.5"
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
-
-
-def sp_credential(emulator: RunningEmulator) -> ClientSecretCredential:
-    """The seeded service principal, signing in at the emulated Entra ID."""
-    sp = emulator["identities"]["service_principal"]
-    return ClientSecretCredential(
-        emulator["tenant_id"],
-        sp["client_id"],
-        sp["client_secret"],
-        authority=emulator["authority_host"],
-        disable_instance_discovery=True,
-        connection_verify=emulator.ca_bundle,
-    )
 
 
 def secret_client(emulator: RunningEmulator, credential: Any) -> SecretClient:
@@ -53,8 +39,7 @@ def officer(emulator: RunningEmulator) -> Iterator[SecretClient]:
 
 def raw(emulator: RunningEmulator, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """Call the vault with a Secrets Officer token and no SDK in between."""
-    sp = emulator["identities"]["service_principal"]
-    token = mint_token(emulator, object_id=sp["object_id"], client_id=sp["client_id"])
+    token = minted_token(emulator, "service_principal")
     headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
     with emulator.http() as client:
         return client.request(method, emulator["key_vault_url"] + path, headers=headers, **kwargs)
@@ -242,8 +227,7 @@ def test_ungranted_principal_is_forbidden_by_rbac(emulator: RunningEmulator) -> 
     ):
         client.get_secret("whatever")
     assert raised.value.status_code == 403
-    rotator = emulator["identities"]["rotator"]
-    token = mint_token(emulator, object_id=rotator["object_id"], upn=rotator["username"])
+    token = minted_token(emulator)
     with emulator.http() as http:
         response = http.get(
             f"{emulator['key_vault_url']}/secrets/whatever?{API}",
@@ -300,13 +284,7 @@ def test_grants_admin_api(emulator: RunningEmulator) -> None:
 
 
 def test_wrong_audience_is_challenged_again(emulator: RunningEmulator) -> None:
-    sp = emulator["identities"]["service_principal"]
-    token = mint_token(
-        emulator,
-        object_id=sp["object_id"],
-        client_id=sp["client_id"],
-        audience="499b84ac-1321-427f-aa17-267ca6975798",
-    )
+    token = minted_token(emulator, "service_principal", audience=ADO)
     with emulator.http() as http:
         response = http.get(
             f"{emulator['key_vault_url']}/secrets?{API}",

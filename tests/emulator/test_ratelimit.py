@@ -13,16 +13,15 @@ import pytest
 from patwarden.emulator.directory import AZURE_DEVOPS_RESOURCE
 from patwarden.emulator.ratelimit import identity_key
 from tests.conftest import RunningEmulator
-from tests.emulator.minted_tokens import mint_token
+from tests.support.pats import basic_auth
+from tests.support.tokens import minted_token
 
 DEVOPS_PATH = "/devops/contoso/_apis/connectionData"
 
 
 def devops_token(emulator: RunningEmulator, who: str = "rotator") -> str:
-    user = emulator["identities"][who]
-    return mint_token(
-        emulator, object_id=user["object_id"], upn=user["username"], audience=AZURE_DEVOPS_RESOURCE
-    )
+    """A fresh (minted) Azure DevOps token of a seeded user: the budget follows its identity."""
+    return minted_token(emulator, who, audience=AZURE_DEVOPS_RESOURCE)
 
 
 def call(emulator: RunningEmulator, authorization: str, path: str = DEVOPS_PATH) -> httpx.Response:
@@ -88,14 +87,14 @@ def test_a_pat_counts_against_its_owner_and_is_never_logged(emulator: RunningEmu
             "validTo": valid_to,
         },
     ).json()["token"]
-    basic = "Basic " + base64.b64encode(f":{pat}".encode()).decode()
+    basic = basic_auth(pat)
     configure(emulator, enabled=True, limit=2, window_seconds=60)
     assert call(emulator, basic).headers["X-RateLimit-Remaining"] == "1"
     assert (
         call(emulator, f"Bearer {devops_token(emulator)}").headers["X-RateLimit-Remaining"] == "0"
     )
     assert call(emulator, basic).status_code == 429
-    unknown = "Basic " + base64.b64encode(b":not-a-pat").decode()
+    unknown = basic_auth("not-a-pat")
     assert call(emulator, unknown).status_code != 429  # an unknown PAT is its own identity
     log = emulator.admin("GET", "/requests").text
     assert pat not in log
@@ -140,7 +139,7 @@ def test_identity_key_is_stable_and_never_contains_the_credential() -> None:
     key = identity_key("Basic " + base64.b64encode(f"user:{pat}".encode()).decode())
     assert key == identity_key("Basic " + base64.b64encode(f"other:{pat}".encode()).decode())
     assert pat not in key
-    owned = "Basic " + base64.b64encode(f":{pat}".encode()).decode()
+    owned = basic_auth(pat)
     assert identity_key(owned, pat_owner={pat: "A"}.get) == identity_key(bearer({"oid": "A"}))
     assert identity_key(None) == identity_key("") == "anonymous"
     assert identity_key("Bearer not-a-jwt").startswith("digest:")

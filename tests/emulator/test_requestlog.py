@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from patwarden.emulator.requestlog import RequestLog, redact_query
 from tests.conftest import RunningEmulator
-from tests.emulator.minted_tokens import mint_token
+from tests.support.tokens import minted_token
 
 FIELDS = {"seq", "time", "method", "path", "status", "identity", "duration_ms", "fault"}
 
@@ -31,8 +31,7 @@ def test_log_keeps_the_newest_entries_and_counts_on() -> None:
 def test_requests_are_logged_without_bodies_headers_or_secret_query_values(
     emulator: RunningEmulator,
 ) -> None:
-    sp = emulator["identities"]["service_principal"]
-    token = mint_token(emulator, object_id=sp["object_id"], client_id=sp["client_id"])
+    token = minted_token(emulator, "service_principal")
     secret_value = "do-not-log-this-value"
     with emulator.http() as client:
         client.put(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -11,21 +10,7 @@ from patwarden.azdo.client import AzureDevOpsClient
 from patwarden.azdo.transport import RetryPolicy, ServiceUrls
 from patwarden.sinks.spec import SinkContext
 from tests.conftest import RunningEmulator
-
-
-def sp_credential(emulator: RunningEmulator) -> Any:
-    """The emulator's service principal as a real azure-identity credential."""
-    from azure.identity import ClientSecretCredential
-
-    sp = emulator["identities"]["service_principal"]
-    return ClientSecretCredential(
-        emulator["tenant_id"],
-        sp["client_id"],
-        sp["client_secret"],
-        authority=emulator["authority_host"],
-        disable_instance_discovery=True,
-        connection_verify=emulator.ca_bundle,
-    )
+from tests.support.tokens import sp_credential  # tests/reliability imports it from here
 
 
 @pytest.fixture(scope="session")
