@@ -13,8 +13,11 @@ from patwarden.doctor import run_doctor
 from patwarden.doctor_report import Check, DoctorReport, Status
 from patwarden.identity.credential_set import CredentialSet
 from patwarden.sinks.wiring import SinkWiring
-from tests.cli.support import assert_no_secret_in, login_in_process, write_config
 from tests.conftest import RunningEmulator
+from tests.support.configs import write_config
+from tests.support.device_codes import login_in_process
+from tests.support.issued import assert_no_secret_in
+from tests.support.sinks import create_group
 
 pytestmark = pytest.mark.slow
 OP = "0123456789abcdef0123456789abcdef"
@@ -52,8 +55,7 @@ def signed_in(emulator: RunningEmulator, tmp_path: Path) -> Path:
 
 
 def test_a_healthy_setup_passes_every_check(emulator: RunningEmulator, tmp_path: Path) -> None:
-    group = {"project": "infra", "name": "gitops", "variables": {"OTHER": {"value": "1"}}}
-    emulator.admin("POST", "/variable-groups", json=group)
+    create_group(emulator, variables={"OTHER": {"value": "1"}})
     config = write_config(emulator, tmp_path, tokens=sinks(emulator))
     login_in_process(emulator, config)
     report = doctor(config)

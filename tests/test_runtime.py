@@ -12,16 +12,13 @@ from patwarden.config import load_config
 from patwarden.engine_outcomes import FindingKind, OutcomeKind
 from patwarden.errors import ConfigError
 from patwarden.runtime import Runtime
-from tests.cli.support import logged_requests, login_in_process, write_config
+from tests.cli.support import logged_requests
 from tests.conftest import RunningEmulator
-from tests.rotation_support import (
-    assert_no_secret_in_state,
-    check_pat,
-    check_same,
-    key_vault_value,
-    key_vault_versions,
-    token_entry,
-)
+from tests.support.configs import token_entry, write_config
+from tests.support.device_codes import login_in_process
+from tests.support.issued import assert_no_secret_in_state
+from tests.support.pats import check_pat, check_same
+from tests.support.sinks import key_vault_value, key_vault_versions
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "11111111-2222-3333-4444-555555555555"
@@ -35,15 +32,7 @@ def runtime_for(emulator: RunningEmulator, tmp_path: Path) -> Iterator[Any]:
     built: list[Runtime] = []
 
     def make(tokens: dict[str, Any], **top: Any) -> Runtime:
-        path = write_config(emulator, tmp_path, tokens=tokens)
-        if top:
-            import yaml
-
-            data = yaml.safe_load(path.read_text())
-            if "organizations" in top:
-                data.pop("organization", None)
-            data.update(top)
-            path.write_text(yaml.safe_dump(data))
+        path = write_config(emulator, tmp_path, tokens=tokens, **top)
         if not (tmp_path / "state" / "rotator.cache").exists():
             login_in_process(emulator, path)
         runtime = Runtime(config=load_config(path))

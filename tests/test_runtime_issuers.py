@@ -15,9 +15,12 @@ from patwarden.errors import ConfigError, PatwardenError
 from patwarden.runtime import Runtime
 from patwarden.runtime_issuers import OfflineIssuer
 from patwarden.secret import Secret
-from tests.cli.support import cli, login_in_process, write_config
+from tests.cli.support import cli
 from tests.conftest import RunningEmulator
-from tests.rotation_support import check_pat, key_vault_value, token_entry
+from tests.support.configs import token_entry, write_config
+from tests.support.device_codes import login_in_process
+from tests.support.pats import check_pat
+from tests.support.sinks import key_vault_value
 
 OP = "b" * 32
 

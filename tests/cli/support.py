@@ -6,17 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from patwarden.config import load_config
 from patwarden.identity.credential_set import CredentialSet
 from tests.conftest import RunningEmulator
-from tests.identity.emulator_support import ApprovingStream
 
 CLI_TIMEOUT = 120
 
@@ -51,68 +47,17 @@ def cli(*args: str, config: Path | None = None, env: dict[str, str] | None = Non
     return Run(result.returncode, result.stdout, result.stderr)
 
 
-def write_config(
-    emulator: RunningEmulator,
-    tmp_path: Path,
-    *,
-    rotator: str | None = None,
-    identities: dict[str, Any] | None = None,
-    rotator_settings: dict[str, Any] | None = None,
-    tokens: dict[str, Any] | None = None,
-) -> Path:
-    """The emulator's example config, with patwarden's state in *tmp_path* (one cache per test)."""
-    example = Path(emulator["example_config"])
-    data = yaml.safe_load(example.read_text())
-    data["state_dir"] = str(tmp_path / "state")
-    data["identities"]["rotator"].update(rotator_settings or {})
-    data["identities"].update(identities or {})
-    if rotator is not None:
-        data["rotator"] = rotator
-    data["tokens"] = tokens or {}  # not the example's token: each test declares its own
-    path = tmp_path / "patwarden.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    path.chmod(0o600)
-    return path
-
-
-def login_in_process(emulator: RunningEmulator, config: Path) -> None:
-    """Sign the rotator in without the CLI (fast: the code is approved before the first poll)."""
-    credentials = CredentialSet(load_config(config))
-    try:
-        credentials.user("rotator").login(out=ApprovingStream(emulator), timeout=60)
-    finally:
-        credentials.close()
-
-
-def approve_next_device_code(
-    emulator: RunningEmulator, process: subprocess.Popen[str], *, deny: bool = False
-) -> str:
-    """Play the human: wait for the pending code the CLI asked for, then approve (or deny) it."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pending = emulator.admin("GET", "/device-codes").json()["value"]
-        if pending:
-            code = str(pending[0]["user_code"])
-            action = "/device-codes/deny" if deny else "/device-codes/approve"
-            emulator.admin("POST", action, json={"user_code": code})
-            return code
-        if process.poll() is not None:
-            raise AssertionError(f"login exited early with {process.returncode}")
-        time.sleep(0.1)
-    raise AssertionError("the login never asked Entra for a device code")
-
-
-def issued_secrets(emulator: RunningEmulator) -> list[tuple[str, str]]:
-    """Every PAT, access token and refresh token the emulator handed out since the reset."""
-    secrets = emulator.admin("GET", "/issued-secrets").json()["secrets"]
-    return [(str(item["kind"]), str(item["value"])) for item in secrets]
-
-
-def assert_no_secret_in(emulator: RunningEmulator, *texts: str) -> None:
-    """No secret value the emulator issued appears in any of *texts*."""
-    for kind, value in issued_secrets(emulator):
-        for text in texts:
-            assert value not in text, f"a {kind} leaked into the output"
+def start_login(config: Path) -> subprocess.Popen[str]:
+    """Start `patwarden login` with stdin closed; settle its device code with
+    :func:`tests.support.device_codes.approve_next_device_code`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "patwarden", "login", "--config", str(config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
 
 
 def logged_requests(emulator: RunningEmulator) -> list[dict[str, Any]]:

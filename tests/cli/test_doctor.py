@@ -8,14 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.cli.support import (
-    assert_no_secret_in,
-    cli,
-    logged_requests,
-    login_in_process,
-    write_config,
-)
+from tests.cli.support import cli, logged_requests
 from tests.conftest import RunningEmulator
+from tests.support.configs import write_config
+from tests.support.device_codes import login_in_process
+from tests.support.issued import assert_no_secret_in
 
 pytestmark = pytest.mark.slow
 

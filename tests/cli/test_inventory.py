@@ -29,12 +29,13 @@ from tests.conftest import RunningEmulator
 from tests.inventory.emulator_support import (
     EXPECTED,
     EXPECTED_PATS,
-    KEY_ENV,
-    login,
+    auditor_config,
     seed_population,
-    write_config,
 )
 from tests.inventory.factories import data_of
+from tests.support.configs import KEY_ENV
+from tests.support.device_codes import login_in_process
+from tests.support.issued import assert_no_secret_in, issued_secrets
 
 ROW_KEYS = {
     "organization",
@@ -63,8 +64,8 @@ class Env:
         self.key = generate_cache_key().reveal()
         os.environ[KEY_ENV] = self.key  # for the in-process login only (monkeypatched)
         self.ids = seed_population(emulator)
-        self.config = write_config(emulator, tmp_path)
-        login(emulator, self.config).close()
+        self.config = auditor_config(emulator, tmp_path)
+        login_in_process(emulator, self.config, "auditor")
 
     def command(self, *args: str) -> list[str]:
         """`patwarden inventory [revoke] --config C ARGS…` as a new Python process."""
@@ -138,11 +139,8 @@ class Env:
             return list(store.audit())
 
     def assert_no_secret_in(self, *texts: str) -> None:
-        issued = self.emulator.admin("GET", "/issued-secrets").json()["secrets"]
-        assert issued, "the emulator should have issued tokens and PATs"
-        for secret in issued:
-            for text in texts:
-                assert secret["value"] not in text, f"a {secret['kind']} leaked"
+        assert issued_secrets(self.emulator), "the emulator should have issued tokens and PATs"
+        assert_no_secret_in(self.emulator, *texts)
 
 
 @pytest.fixture
@@ -293,7 +291,7 @@ def test_revoke_on_a_terminal_is_a_dry_run_unless_yes(env: Env) -> None:
 def test_identity_that_is_not_a_pca_gets_exit_3_and_the_role(
     env: Env, emulator: RunningEmulator
 ) -> None:
-    login(emulator, env.config, identity="rotator").close()
+    login_in_process(emulator, env.config)
     result = env.run("--identity", "rotator")
     assert result.returncode == 3
     assert "Project Collection Administrators" in result.stderr

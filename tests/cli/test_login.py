@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,28 +9,13 @@ import pytest
 
 from patwarden.cli.login import relogin_sentence
 from patwarden.domain.relogin import ReloginCause, ReloginDeadline
-from tests.cli.support import (
-    approve_next_device_code,
-    assert_no_secret_in,
-    cli,
-    logged_requests,
-    login_in_process,
-    write_config,
-)
+from tests.cli.support import cli, logged_requests, start_login
 from tests.conftest import RunningEmulator
+from tests.support.configs import write_config
+from tests.support.device_codes import approve_next_device_code, login_in_process
+from tests.support.issued import assert_no_secret_in
 
 pytestmark = pytest.mark.slow
-
-
-def start_login(config: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "patwarden", "login", "--config", str(config), *extra],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
 
 
 def test_login_with_a_device_code_approved_through_the_admin_api(

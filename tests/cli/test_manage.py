@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.support import assert_no_secret_in, cli, login_in_process, write_config
+from tests.cli.support import cli
 from tests.conftest import RunningEmulator
-from tests.rotation_support import check_pat, key_vault_value, token_entry
+from tests.support.configs import token_entry, write_config
+from tests.support.device_codes import login_in_process
+from tests.support.issued import assert_no_secret_in
+from tests.support.pats import check_pat
+from tests.support.sinks import key_vault_value
 
 pytestmark = pytest.mark.slow
 

@@ -12,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.support import (
-    assert_no_secret_in,
-    cli,
-    issued_secrets,
-    let_access_tokens_expire,
-    logged_requests,
-    login_in_process,
-    write_config,
-)
+from tests.cli.support import cli, let_access_tokens_expire, logged_requests
 from tests.conftest import RunningEmulator
+from tests.support.configs import write_config
+from tests.support.device_codes import login_in_process
+from tests.support.issued import assert_no_secret_in, issued_secrets
 
 pytestmark = pytest.mark.slow
 

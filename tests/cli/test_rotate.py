@@ -13,38 +13,20 @@ from typing import Any
 
 import pytest
 
-from tests.cli.support import (
-    Run,
-    approve_next_device_code,
-    assert_no_secret_in,
-    cli,
-    login_in_process,
-    write_config,
-)
+from tests.cli.support import Run, cli, start_login
 from tests.conftest import RunningEmulator
-from tests.rotation_support import (
-    assert_no_secret_in_state,
-    check_pat,
-    check_same,
-    create_group,
-    group_value,
-    key_vault_value,
-    token_entry,
-)
+from tests.support.configs import token_entry, write_config
+from tests.support.device_codes import approve_next_device_code, login_in_process
+from tests.support.issued import assert_no_secret_in, assert_no_secret_in_state
+from tests.support.pats import check_pat, check_same
+from tests.support.sinks import create_group, group_value, key_vault_value
 
 pytestmark = pytest.mark.slow
 
 
 def login_through_the_cli(emulator: RunningEmulator, config: Path) -> Run:
     """`patwarden login`, with the device code approved through the admin API like a person."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "patwarden", "login", "--config", str(config)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
+    process = start_login(config)
     approve_next_device_code(emulator, process)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr

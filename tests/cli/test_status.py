@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.support import cli, login_in_process, write_config
+from tests.cli.support import cli
 from tests.conftest import RunningEmulator
-from tests.rotation_support import token_entry
+from tests.support.configs import token_entry, write_config
+from tests.support.device_codes import login_in_process
 
 pytestmark = pytest.mark.slow
 

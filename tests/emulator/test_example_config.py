@@ -22,7 +22,8 @@ from patwarden.emulator.context import Emulator
 from patwarden.emulator.example_config import write_example_config
 from patwarden.identity.credential_set import CredentialSet
 from tests.conftest import RunningEmulator, start_emulator, stop_emulator
-from tests.rotation_support import check_pat, key_vault_value
+from tests.support.pats import check_pat
+from tests.support.sinks import key_vault_value
 
 
 def mode(path: Path) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -11,13 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.conftest import RunningEmulator
-
-ADO = "499b84ac-1321-427f-aa17-267ca6975798"
-ADO_DEFAULT = f"{ADO}/.default"
-KEY_ENV = "PATWARDEN_CACHE_KEY"
+from tests.support.configs import emulator_config, sp_identity, user_identity
 
 
 def config_for(
@@ -27,62 +21,18 @@ def config_for(
     rotator: dict[str, Any] | None = None,
     identities: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a patwarden.yaml for the emulator (file cache keyed from $PATWARDEN_CACHE_KEY)."""
-    ids = emulator["identities"]
-    sp = ids["service_principal"]
-    data = {
-        "azure": {
-            "authority_host": emulator["authority_host"],
-            "azure_devops_url": emulator["azure_devops_url"],
-            "vssps_url": emulator["vssps_url"],
-            "tenant_id": emulator["tenant_id"],
-            "ca_bundle": emulator.ca_bundle,
-        },
-        "organization": emulator["organization"],
-        "state_dir": str(tmp_path / "state"),
-        "identities": {
-            "rotator": {
-                "kind": "user",
-                "client_id": ids["public_client"]["client_id"],
-                "username": ids["rotator"]["username"],
-                "cache": {"key": {"env": KEY_ENV}},
-                **(rotator or {}),
-            },
-            "writer": {
-                "kind": "service_principal",
-                "client_id": sp["client_id"],
-                "client_secret": {"env": "WRITER_SECRET"},
-            },
+    """A patwarden.yaml for the emulator: ``rotator`` the seeded user (file cache keyed from
+    $PATWARDEN_CACHE_KEY; *rotator* overrides), ``writer`` the service principal (secret from
+    $WRITER_SECRET), plus *identities*."""
+    return emulator_config(
+        emulator,
+        tmp_path,
+        identities={
+            "rotator": user_identity(emulator, "rotator", **(rotator or {})),
+            "writer": sp_identity(emulator, "WRITER_SECRET"),
             **(identities or {}),
         },
-    }
-    path = tmp_path / "patwarden.yaml"
-    path.write_text(yaml.safe_dump(data))
-    path.chmod(0o600)
-    return path
-
-
-class ApprovingStream(io.StringIO):
-    """Where `login` prints Entra's instructions: approves the pending code through the admin API.
-
-    It plays the human who opens the URL, types the code and completes MFA.
-    """
-
-    def __init__(self, emulator: RunningEmulator, *, username: str | None = None) -> None:
-        super().__init__()
-        self.emulator = emulator
-        self.username = username or emulator["identities"]["rotator"]["username"]
-        self.approved: list[str] = []
-
-    def write(self, text: str) -> int:
-        written = super().write(text)
-        if "code" in text:
-            pending = self.emulator.admin("GET", "/device-codes").json()["value"]
-            for code in pending:
-                body = {"user_code": code["user_code"], "username": self.username}
-                self.emulator.admin("POST", "/device-codes/approve", json=body)
-                self.approved.append(code["user_code"])
-        return written
+    )
 
 
 _GET_TOKEN = textwrap.dedent(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import jwt
 import pytest
 
 from patwarden.config import load_config
@@ -16,13 +15,10 @@ from patwarden.identity.keyvault import secret_client
 from patwarden.identity.keyvault_store import KeyVaultCacheStore
 from patwarden.identity.scopes import KEY_VAULT_SCOPE
 from tests.conftest import RunningEmulator
-from tests.identity.emulator_support import (
-    ADO_DEFAULT,
-    KEY_ENV,
-    ApprovingStream,
-    config_for,
-    get_token_in_new_process,
-)
+from tests.identity.emulator_support import config_for, get_token_in_new_process
+from tests.support.configs import KEY_ENV
+from tests.support.device_codes import ApprovingStream
+from tests.support.tokens import ADO_DEFAULT, claims
 
 pytestmark = pytest.mark.slow
 
@@ -37,11 +33,6 @@ def env(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values
-
-
-def claims(token: str) -> dict[str, object]:
-    decoded: dict[str, object] = jwt.decode(token, options={"verify_signature": False})
-    return decoded
 
 
 def test_service_principal_with_secret_and_with_certificate(

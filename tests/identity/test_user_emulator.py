@@ -17,13 +17,10 @@ from patwarden.identity.cache_crypto import generate_cache_key
 from patwarden.identity.credential_set import CredentialSet
 from patwarden.identity.user import UserCredential
 from tests.conftest import RunningEmulator
-from tests.identity.emulator_support import (
-    ADO_DEFAULT,
-    KEY_ENV,
-    ApprovingStream,
-    config_for,
-    get_token_in_new_process,
-)
+from tests.identity.emulator_support import config_for, get_token_in_new_process
+from tests.support.configs import KEY_ENV
+from tests.support.device_codes import ApprovingStream, login
+from tests.support.tokens import ADO_DEFAULT
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +34,7 @@ def key_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def logged_in(emulator: RunningEmulator, tmp_path: Path) -> tuple[Path, UserCredential]:
     config = config_for(emulator, tmp_path)
-    rotator = CredentialSet(load_config(config)).user("rotator")
-    rotator.login(out=ApprovingStream(emulator), timeout=60)
-    return config, rotator
+    return config, login(emulator, config, "rotator").user("rotator")
 
 
 def test_device_code_login_approved_through_the_admin_api(

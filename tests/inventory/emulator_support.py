@@ -1,4 +1,4 @@
-"""Seed the emulator with a known PAT population and sign the auditor in, for inventory tests.
+"""Seed the emulator with a known PAT population, and the auditor's config, for inventory tests.
 
 The population has PATs of every finding kind and exact expected counts (:data:`EXPECTED`):
 seeded through the admin API (`POST /_admin/users`, `PATCH /_admin/users/{u}`,
@@ -7,18 +7,13 @@ seeded through the admin API (`POST /_admin/users`, `PATCH /_admin/users/{u}`,
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from patwarden.config import load_config
-from patwarden.identity.credential_set import CredentialSet
 from tests.conftest import RunningEmulator
+from tests.support.configs import emulator_config, sp_identity, user_identity
 
-KEY_ENV = "PATWARDEN_CACHE_KEY"
 MANAGED_NAME = "patwarden:flux-git:0123456789abcdef0123456789abcdef"
 SECOND_ORG = "fabrikam"
 
@@ -80,75 +75,13 @@ def seed_population(emulator: RunningEmulator) -> dict[str, str]:
     return ids
 
 
-def write_config(
-    emulator: RunningEmulator,
-    tmp_path: Path,
-    *,
-    auditor: str = "auditor",
-    extra: dict[str, Any] | None = None,
-) -> Path:
+def auditor_config(emulator: RunningEmulator, tmp_path: Path, *, auditor: str = "auditor") -> Path:
     """A patwarden.yaml for the emulator: `auditor` is the org admin user, `sp` the service
-    principal (secret from $INVENTORY_SP_SECRET)."""
-    ids = emulator["identities"]
-    data: dict[str, Any] = {
-        "azure": {
-            "authority_host": emulator["authority_host"],
-            "azure_devops_url": emulator["azure_devops_url"],
-            "vssps_url": emulator["vssps_url"],
-            "tenant_id": emulator["tenant_id"],
-            "ca_bundle": emulator.ca_bundle,
-        },
-        "organization": emulator["organization"],
-        "state_dir": str(tmp_path / "state"),
-        "identities": {
-            "auditor": {
-                "kind": "user",
-                "client_id": ids["public_client"]["client_id"],
-                "username": ids["org_admin"]["username"],
-                "cache": {"key": {"env": KEY_ENV}},
-            },
-            "rotator": {
-                "kind": "user",
-                "client_id": ids["public_client"]["client_id"],
-                "username": ids["rotator"]["username"],
-                "cache": {"key": {"env": KEY_ENV}},
-            },
-            "sp": {
-                "kind": "service_principal",
-                "client_id": ids["service_principal"]["client_id"],
-                "client_secret": {"env": "INVENTORY_SP_SECRET"},
-            },
-        },
-        "auditor": auditor,
-        **(extra or {}),
+    principal (secret from $INVENTORY_SP_SECRET). The auditor signs in with
+    :func:`tests.support.device_codes.login`."""
+    identities = {
+        "auditor": user_identity(emulator, "org_admin"),
+        "rotator": user_identity(emulator, "rotator"),
+        "sp": sp_identity(emulator, "INVENTORY_SP_SECRET"),
     }
-    path = tmp_path / "patwarden.yaml"
-    path.write_text(yaml.safe_dump(data))
-    path.chmod(0o600)
-    return path
-
-
-class _Approver(io.StringIO):
-    """Plays the human who opens the device-code page and signs in (through the admin API)."""
-
-    def __init__(self, emulator: RunningEmulator, username: str) -> None:
-        super().__init__()
-        self.emulator = emulator
-        self.username = username
-
-    def write(self, text: str) -> int:
-        written = super().write(text)
-        if "code" in text:
-            for code in self.emulator.admin("GET", "/device-codes").json()["value"]:
-                body = {"user_code": code["user_code"], "username": self.username}
-                self.emulator.admin("POST", "/device-codes/approve", json=body)
-        return written
-
-
-def login(emulator: RunningEmulator, config: Path, identity: str = "auditor") -> CredentialSet:
-    """Sign *identity* (a user identity of *config*) in; return the credential set holding it."""
-    credentials = CredentialSet(load_config(config))
-    user = credentials.user(identity)
-    username = emulator["identities"]["org_admin" if identity == "auditor" else "rotator"]
-    user.login(out=_Approver(emulator, username["username"]), timeout=60)
-    return credentials
+    return emulator_config(emulator, tmp_path, identities=identities, auditor=auditor)

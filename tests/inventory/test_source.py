@@ -22,13 +22,13 @@ from tests.inventory.emulator_support import (
     EXPECTED,
     EXPECTED_PATS,
     EXPECTED_STATUS,
-    KEY_ENV,
     MANAGED_NAME,
     SECOND_ORG,
-    login,
+    auditor_config,
     seed_population,
-    write_config,
 )
+from tests.support.configs import KEY_ENV
+from tests.support.device_codes import login
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,7 @@ def _scan(client: AuditorClient, orgs: tuple[str, ...]) -> tuple[Scanner, list]:
 def test_every_finding_detected_and_none_invented(
     emulator: RunningEmulator, tmp_path: Path, key_env: None, seeded: dict[str, str]
 ) -> None:
-    credentials = login(emulator, write_config(emulator, tmp_path))
+    credentials = login(emulator, auditor_config(emulator, tmp_path), "auditor")
     with _client(credentials, "auditor") as client:
         scanner, rows = _scan(client, (emulator["organization"],))
         kinds = Counter(k.value for row in rows for k in row.kinds)
@@ -86,7 +86,7 @@ def test_every_finding_detected_and_none_invented(
 def test_two_organizations_count_each_global_pat_once(
     emulator: RunningEmulator, tmp_path: Path, key_env: None, seeded: dict[str, str]
 ) -> None:
-    credentials = login(emulator, write_config(emulator, tmp_path))
+    credentials = login(emulator, auditor_config(emulator, tmp_path), "auditor")
     with _client(credentials, "auditor") as client:
         _, rows = _scan(client, (emulator["organization"], SECOND_ORG))
         ids = Counter(r.pat.authorization_id for r in rows)
@@ -101,7 +101,7 @@ def test_two_organizations_count_each_global_pat_once(
 def test_a_user_who_is_not_a_pca_is_told_which_role_is_needed(
     emulator: RunningEmulator, tmp_path: Path, key_env: None, seeded: dict[str, str]
 ) -> None:
-    credentials = login(emulator, write_config(emulator, tmp_path), identity="rotator")
+    credentials = login(emulator, auditor_config(emulator, tmp_path), "rotator")
     with (
         _client(credentials, "rotator") as client,
         pytest.raises(InventoryAccessDenied) as caught,
@@ -122,7 +122,7 @@ def test_a_service_principal_works_only_where_the_org_allows_it(
     monkeypatch.setenv(
         "INVENTORY_SP_SECRET", emulator["identities"]["service_principal"]["client_secret"]
     )
-    config = load_config(write_config(emulator, tmp_path, auditor="sp"))
+    config = load_config(auditor_config(emulator, tmp_path, auditor="sp"))
     credentials = CredentialSet(config)
     with _client(credentials, "sp") as client:
         with pytest.raises(InventoryAccessDenied) as caught:
@@ -138,7 +138,7 @@ def test_a_service_principal_works_only_where_the_org_allows_it(
 def test_throttling_pauses_every_worker_and_the_scan_still_completes(
     emulator: RunningEmulator, tmp_path: Path, key_env: None, seeded: dict[str, str]
 ) -> None:
-    credentials = login(emulator, write_config(emulator, tmp_path))
+    credentials = login(emulator, auditor_config(emulator, tmp_path), "auditor")
     # 6 requests per 2 s for the auditor: the scan needs about 12, with 8 workers at once.
     emulator.admin("PUT", "/rate-limit", json={"enabled": True, "limit": 6, "window_seconds": 2})
     emulator.admin("DELETE", "/requests")

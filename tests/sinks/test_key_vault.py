@@ -14,16 +14,14 @@ from patwarden.sinks.key_vault import CONTENT_TYPE, KeyVaultSink, is_public_vaul
 from patwarden.sinks.spec import SinkContext
 from tests.conftest import RunningEmulator
 from tests.sinks.contract import SinkContract, fake_meta, fake_pat
+from tests.support.sinks import key_vault_versions
 
 _names = itertools.count()
 
 
 def versions(emulator: RunningEmulator, name: str) -> list[dict[str, Any]]:
     """Every stored version with its value, newest last (emulator admin API)."""
-    found: list[dict[str, Any]] = emulator.admin("GET", f"/key-vault/secrets/{name}").json()[
-        "versions"
-    ]
-    return sorted(found, key=lambda v: (v["created"], v["updated"]))
+    return sorted(key_vault_versions(emulator, name), key=lambda v: (v["created"], v["updated"]))
 
 
 @pytest.fixture

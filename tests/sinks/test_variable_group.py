@@ -17,6 +17,8 @@ from patwarden.sinks.spec import SinkContext
 from patwarden.sinks.variable_group import VariableGroupSink
 from tests.conftest import RunningEmulator
 from tests.sinks.contract import SinkContract, fake_meta, fake_pat
+from tests.support import sinks
+from tests.support.sinks import group_variables
 
 PROJECT = "infra"  # the emulator's seeded project
 OTHERS = {
@@ -26,16 +28,7 @@ OTHERS = {
 
 
 def create_group(emulator: RunningEmulator, name: str = "gitops", **variables: Any) -> int:
-    body = {"project": PROJECT, "name": name, "variables": {**OTHERS, **variables}}
-    return int(emulator.admin("POST", "/variable-groups", json=body).json()["id"])
-
-
-def stored(emulator: RunningEmulator, group_id: int) -> dict[str, Any]:
-    """The group's variables with their secret values (emulator admin API)."""
-    variables: dict[str, Any] = emulator.admin(
-        "GET", f"/variable-groups/{group_id}/secrets"
-    ).json()["variables"]
-    return variables
+    return sinks.create_group(emulator, name, PROJECT, variables={**OTHERS, **variables})
 
 
 def make_sink(context: SinkContext, group: int | str, **keys: Any) -> VariableGroupSink:
@@ -62,7 +55,7 @@ def test_write_changes_only_our_variable(
     sink = make_sink(writer_context, group_id)
     pat, meta = fake_pat(), fake_meta()
     sink.write(pat, meta)
-    variables = stored(emulator, group_id)
+    variables = group_variables(emulator, group_id)
     assert variables["FLUX_PAT"] == {"value": pat.reveal(), "isSecret": True}
     assert variables["OTHER_SECRET"] == {"value": "keep-me-secret", "isSecret": True}
     assert variables["PLAIN"] == {"value": "plain-value"}
@@ -89,8 +82,8 @@ def test_restore_none_removes_variable_and_companion(
     assert sink.current_version() is None
     sink.write(fake_pat(), fake_meta())
     assert sink.restore(None) is True
-    assert set(stored(emulator, group_id)) == set(OTHERS)
-    assert stored(emulator, group_id)["OTHER_SECRET"]["value"] == "keep-me-secret"
+    assert set(group_variables(emulator, group_id)) == set(OTHERS)
+    assert group_variables(emulator, group_id)["OTHER_SECRET"]["value"] == "keep-me-secret"
     assert sink.current_version() is None
 
 
@@ -164,7 +157,7 @@ def test_a_lost_put_response_is_a_write_that_may_have_happened(
         sink.write(pat, fake_meta())
     assert pat.reveal() not in str(caught.value)
     # It did happen (after: true): the engine must treat the sink as unknown, as it does.
-    assert stored(emulator, group_id)["FLUX_PAT"]["value"] == pat.reveal()
+    assert group_variables(emulator, group_id)["FLUX_PAT"]["value"] == pat.reveal()
 
 
 def test_an_unreachable_group_is_unavailable_and_unchanged(
@@ -184,4 +177,4 @@ def test_an_unreachable_group_is_unavailable_and_unchanged(
     )
     with pytest.raises(SinkUnavailable, match="Cannot reach variable_group"):
         sink.write(fake_pat(), fake_meta())
-    assert stored(emulator, group_id)["FLUX_PAT"]["value"] == "old"
+    assert group_variables(emulator, group_id)["FLUX_PAT"]["value"] == "old"

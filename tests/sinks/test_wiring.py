@@ -18,27 +18,16 @@ from patwarden.sinks.variable_group import VariableGroupSink
 from patwarden.sinks.wiring import SinkWiring
 from tests.conftest import RunningEmulator
 from tests.sinks.contract import fake_meta, fake_pat
+from tests.support.configs import azure_settings, sp_identity
+from tests.support.sinks import create_group, group_variables
 
 
 def emulator_config(emulator: RunningEmulator) -> Config:
-    sp = emulator["identities"]["service_principal"]
     return Config.model_validate(
         {
-            "azure": {
-                "authority_host": emulator["authority_host"],
-                "azure_devops_url": emulator["azure_devops_url"],
-                "vssps_url": emulator["vssps_url"],
-                "tenant_id": emulator["tenant_id"],
-                "ca_bundle": emulator.ca_bundle,
-            },
+            "azure": azure_settings(emulator),
             "organization": emulator["organization"],
-            "identities": {
-                "writer": {
-                    "kind": "service_principal",
-                    "client_id": sp["client_id"],
-                    "client_secret": {"env": "PATWARDEN_TEST_WRITER_SECRET"},
-                }
-            },
+            "identities": {"writer": sp_identity(emulator, "PATWARDEN_TEST_WRITER_SECRET")},
         }
     )
 
@@ -69,9 +58,7 @@ def wiring(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_resolve_builds_every_kind_once_and_they_write(
     emulator: RunningEmulator, wiring: SinkWiring, tmp_path: Path
 ) -> None:
-    group = emulator.admin(
-        "POST", "/variable-groups", json={"project": "infra", "name": "gitops", "variables": {}}
-    ).json()
+    group_id = create_group(emulator, variables={})
     spec = token(
         emulator,
         {"kind": "key_vault", "vault_url": emulator["key_vault_url"], "secret": "flux-git-pat"},
@@ -86,8 +73,7 @@ def test_resolve_builds_every_kind_once_and_they_write(
         assert sink.write(pat, meta).authorization_id == meta.authorization_id
     assert sinks[0].read_back() == pat
     assert sinks[2].read_back() == pat
-    stored = emulator.admin("GET", f"/variable-groups/{group['id']}/secrets").json()["variables"]
-    assert stored["FLUX_PAT"]["value"] == pat.reveal()
+    assert group_variables(emulator, group_id)["FLUX_PAT"]["value"] == pat.reveal()
     assert pat.reveal() not in repr(wiring)
 
 
