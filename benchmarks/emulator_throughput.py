@@ -13,97 +13,49 @@ prints its hottest functions. The request loop is bounded by ``--requests`` and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pstats
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-ADO = "499b84ac-1321-427f-aa17-267ca6975798"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.*
+from tests.support.device_codes import device_code_token
+from tests.support.emulator import RunningEmulator, start_emulator, stop_emulator
+
 STARTUP_TARGET_S = 3.0
 THROUGHPUT_TARGET = 500.0
 
 
-def start(
-    state_dir: Path, *, profile_to: Path | None
-) -> tuple[subprocess.Popen[bytes], dict[str, Any], float]:
-    """Start the emulator via the CLI; return the process, its ready document and start-up time."""
-    ready_file = state_dir / "ready.json"
-    prefix = [sys.executable]
+def start(state_dir: Path, *, profile_to: Path | None) -> tuple[RunningEmulator, float]:
+    """Start the emulator via the CLI; return it and its start-up time (to the ready file)."""
+    python = [sys.executable]
     if profile_to is not None:
-        prefix += ["-m", "cProfile", "-o", str(profile_to)]
-    command = [
-        *prefix,
-        "-m",
-        "patwarden",
-        "emulator",
-        "--state-dir",
-        str(state_dir),
-        "--ready-file",
-        str(ready_file),
-    ]
+        python += ["-m", "cProfile", "-o", str(profile_to)]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    while not ready_file.exists():
-        if process.poll() is not None:
-            raise SystemExit(
-                f"emulator exited early: {process.stderr.read().decode() if process.stderr else ''}"
-            )
-        if time.perf_counter() - started > 30:
-            process.kill()
-            raise SystemExit("emulator did not become ready within 30 s")
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - started
-    return process, json.loads(ready_file.read_text()), elapsed
-
-
-def user_token(ready: dict[str, Any], client: httpx.Client) -> str:
-    """The rotator's Azure DevOps token through the device-code flow."""
-    authority = f"{ready['authority_host']}/{ready['tenant_id']}"
-    client_id = ready["identities"]["public_client"]["client_id"]
-    flow = (
-        client.post(
-            f"{authority}/oauth2/v2.0/devicecode",
-            data={"client_id": client_id, "scope": f"{ADO}/.default offline_access"},
-        )
-        .raise_for_status()
-        .json()
-    )
-    client.post(
-        f"{ready['admin_url']}/device-codes/approve",
-        json={
-            "user_code": flow["user_code"],
-            "username": ready["identities"]["rotator"]["username"],
-        },
-    ).raise_for_status()
-    issued = client.post(
-        f"{authority}/oauth2/v2.0/token",
-        data={
-            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-            "client_id": client_id,
-            "device_code": flow["device_code"],
-        },
-    ).raise_for_status()
-    return str(issued.json()["access_token"])
+    emulator = start_emulator(state_dir, timeout=30, python=python)
+    return emulator, time.perf_counter() - started
 
 
 def worker(
-    ready: dict[str, Any], token: str, pairs: int, deadline: float, counts: list[int], slot: int
+    emulator: RunningEmulator,
+    token: str,
+    pairs: int,
+    deadline: float,
+    counts: list[int],
+    slot: int,
 ) -> None:
     """Create then get PATs until *pairs* are done or *deadline* passes."""
-    url = f"{ready['vssps_url']}/{ready['organization']}/_apis/tokens/pats"
+    url = f"{emulator['vssps_url']}/{emulator['organization']}/_apis/tokens/pats"
     params = {"api-version": "7.1-preview.1"}
     headers = {"Authorization": f"Bearer {token}", "X-TFS-FedAuthRedirect": "Suppress"}
     body = {"displayName": "bench", "scope": "vso.code", "validTo": "2099-01-01T00:00:00Z"}
-    with httpx.Client(verify=ready["ca_bundle"], headers=headers, timeout=30) as client:
+    with httpx.Client(verify=emulator.ca_bundle, headers=headers, timeout=30) as client:
         for _ in range(pairs):
             if time.perf_counter() > deadline:
                 return
@@ -127,16 +79,17 @@ def main() -> int:
         state_dir = Path(tmp) / "state"
         state_dir.mkdir(mode=0o700)
         profile_to = Path(tmp) / "emulator.prof" if args.profile else None
-        process, ready, startup = start(state_dir, profile_to=profile_to)
+        emulator, startup = start(state_dir, profile_to=profile_to)
         try:
-            with httpx.Client(verify=ready["ca_bundle"], timeout=30) as client:
-                token = user_token(ready, client)
+            token = device_code_token(emulator)
             counts = [0] * args.threads
             pairs = max(args.requests // 2 // args.threads, 1)
             began = time.perf_counter()
             deadline = began + args.max_seconds
             threads = [
-                threading.Thread(target=worker, args=(ready, token, pairs, deadline, counts, slot))
+                threading.Thread(
+                    target=worker, args=(emulator, token, pairs, deadline, counts, slot)
+                )
                 for slot in range(args.threads)
             ]
             for thread in threads:
@@ -145,10 +98,7 @@ def main() -> int:
                 thread.join()
             elapsed = time.perf_counter() - began
         finally:
-            process.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
-            process.wait(timeout=30)
-            if process.stderr:
-                process.stderr.close()
+            stop_emulator(emulator, signal.SIGINT if args.profile else signal.SIGTERM)
         rate = sum(counts) / elapsed
         print(f"startup_s={startup:.3f} (target < {STARTUP_TARGET_S})")
         print(f"requests={sum(counts)} threads={args.threads} seconds={elapsed:.2f}")

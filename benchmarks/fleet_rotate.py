@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,82 +25,33 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.*
+from tests.support.configs import token_entry, write_config
+from tests.support.emulator import RunningEmulator, start_emulator, stop_emulator
 
 ORGS = ("contoso", "fabrikam")
 
 
-def start_emulator(work: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    """Start the emulator through the CLI and wait for its ready file."""
-    ready_file = work / "ready.json"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "patwarden",
-            "emulator",
-            "--state-dir",
-            str(work / "emulator"),
-            "--ready-file",
-            str(ready_file),
-            "--auto-approve-device-codes",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not ready_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit("the emulator did not become ready")
-        time.sleep(0.05)
-    return process, json.loads(ready_file.read_text())
-
-
-def admin(ready: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:
-    """Call the emulator's admin API."""
-    with httpx.Client(verify=ready["ca_bundle"], timeout=30) as client:
-        response = client.request(method, ready["admin_url"] + path, **kwargs)
-    response.raise_for_status()
-    return response.json()
-
-
-def write_config(ready: dict[str, Any], work: Path, *, prefix: str, count: int) -> Path:
-    """The emulator's example config with *count* tokens spread over both organizations."""
-    data = yaml.safe_load(Path(ready["example_config"]).read_text())
-    state = work / f"state-{prefix}"
-    sinks = work / f"sinks-{prefix}"
-    sinks.mkdir(mode=0o700)
-    data.pop("organization")
-    data["organizations"] = list(ORGS)
-    data["state_dir"] = str(state)
-    # Every run shares one sign-in: the token cache lives outside the per-run state directory.
-    data["identities"]["rotator"]["cache"]["path"] = str(work / "rotator.cache")
-    data["tokens"] = {
-        f"{prefix}-{i:03d}": {
-            "organization": ORGS[i % len(ORGS)],
-            "scopes": ["vso.code"],
-            "lifetime": "30d",
-            "rotate_before": "7d",
-            "sinks": [
-                {
-                    "kind": "key_vault",
-                    "vault_url": ready["key_vault_url"],
-                    "secret": f"{prefix}-{i:03d}",
-                    "identity": "writer",
-                },
-                {"kind": "file", "path": str(sinks / f"{prefix}-{i:03d}.pat")},
-            ],
-        }
+def fleet_config(emulator: RunningEmulator, work: Path, *, prefix: str, count: int) -> Path:
+    """The emulator's example config with *count* tokens spread over both organizations, each
+    with a Key Vault sink and a file sink; its own state in ``work / prefix``."""
+    directory = work / prefix
+    directory.mkdir()
+    tokens = {
+        f"{prefix}-{i:03d}": token_entry(
+            emulator, directory, f"{prefix}-{i:03d}", group=False, organization=ORGS[i % len(ORGS)]
+        )
         for i in range(count)
     }
-    path = work / f"patwarden-{prefix}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    path.chmod(0o600)
-    return path
+    return write_config(
+        emulator,
+        directory,
+        tokens=tokens,
+        organizations=list(ORGS),
+        # Every run shares one sign-in: the token cache lives outside the per-run state directory.
+        rotator_settings={"cache": {"path": str(work / "rotator.cache")}},
+    )
 
 
 @dataclass
@@ -137,9 +87,9 @@ def _service(path: str) -> str:
     return "Entra ID"
 
 
-def rotate(ready: dict[str, Any], config: Path, *, concurrency: int) -> Run:
+def rotate(emulator: RunningEmulator, config: Path, *, concurrency: int) -> Run:
     """Run `patwarden rotate` once and measure it."""
-    since = admin(ready, "GET", "/requests?since=0")["last_seq"]
+    since = emulator.admin("GET", "/requests?since=0", timeout=30).json()["last_seq"]
     started = time.perf_counter()
     result = subprocess.run(
         [
@@ -157,7 +107,7 @@ def rotate(ready: dict[str, Any], config: Path, *, concurrency: int) -> Run:
             f"rotate exited {result.returncode}: {result.stderr}{result.stdout[-2000:]}"
         )
     report = json.loads(result.stdout)
-    logged = admin(ready, "GET", f"/requests?since={since}")["requests"]
+    logged = emulator.admin("GET", f"/requests?since={since}", timeout=30).json()["requests"]
     return Run(
         concurrency=concurrency,
         rotated=report["summary"].get("rotated", 0),
@@ -176,13 +126,13 @@ def main() -> int:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="patwarden-fleet-") as tmp:
         work = Path(tmp)
-        process, ready = start_emulator(work)
+        emulator = start_emulator(work / "emulator", "--auto-approve-device-codes", timeout=30)
         try:
-            admin(ready, "POST", "/organizations", json={"name": ORGS[1]})
+            emulator.admin("POST", "/organizations", json={"name": ORGS[1]})
             latencies = [0] + ([args.latency_ms] if args.latency_ms else [])
             configs = {
-                (latency, workers): write_config(
-                    ready, work, prefix=f"l{latency}-c{workers}", count=args.tokens
+                (latency, workers): fleet_config(
+                    emulator, work, prefix=f"l{latency}-c{workers}", count=args.tokens
                 )
                 for latency in latencies
                 for workers in (args.concurrency, 1)
@@ -196,16 +146,15 @@ def main() -> int:
             if login.returncode != 0:
                 raise SystemExit(f"login failed: {login.stderr}")
             for (latency, workers), config in configs.items():
-                admin(ready, "DELETE", "/faults")
+                emulator.admin("DELETE", "/faults")
                 if latency:
                     rule = {"route": ".", "kind": "latency", "latency_ms": latency}
-                    admin(ready, "POST", "/faults", json=rule)
-                run = rotate(ready, config, concurrency=workers)
+                    emulator.admin("POST", "/faults", json=rule)
+                run = rotate(emulator, config, concurrency=workers)
                 run.latency_ms = latency
                 runs.append(run)
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=15)
+            stop_emulator(emulator)
     print(f"tokens={args.tokens} organizations={len(ORGS)} sinks_per_token=2 (Key Vault, file)")
     for run in runs:
         print(run.line())

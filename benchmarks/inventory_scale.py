@@ -18,25 +18,23 @@ Targets: peak RSS under 200 MB; growth from 10k to 50k PATs at most 20 %.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.*
+from tests.support.configs import KEY_ENV, emulator_config, user_identity
+from tests.support.device_codes import login_in_process
+from tests.support.emulator import start_emulator, stop_emulator
 
 RSS_TARGET_MB = 200.0
 GROWTH_TARGET_PCT = 20.0
-KEY_ENV = "PATWARDEN_CACHE_KEY"
+SEED_TIMEOUT_S = 600  # seeding 40,000 users takes a while
 
 
 @dataclass(frozen=True)
@@ -51,99 +49,6 @@ class Run:
     @property
     def pats_per_s(self) -> float:
         return self.pats / self.seconds if self.seconds else 0.0
-
-
-def start_emulator(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    """Start the emulator via the CLI and return it with its ready document."""
-    ready_file = state_dir / "ready.json"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "patwarden",
-            "emulator",
-            "--state-dir",
-            str(state_dir),
-            "--ready-file",
-            str(ready_file),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not ready_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit("the emulator did not start")
-        time.sleep(0.05)
-    return process, json.loads(ready_file.read_text())
-
-
-def admin(ready: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:
-    """Call the emulator's admin API."""
-    from patwarden.tls import ssl_context
-
-    with httpx.Client(verify=ssl_context(ready["ca_bundle"]), timeout=600) as client:
-        response = client.request(method, ready["admin_url"] + path, **kwargs)
-    response.raise_for_status()
-    return response.json()
-
-
-def write_config(ready: dict[str, Any], work: Path) -> Path:
-    """A patwarden.yaml whose auditor is the emulator's org admin user."""
-    ids = ready["identities"]
-    config = {
-        "azure": {
-            "authority_host": ready["authority_host"],
-            "azure_devops_url": ready["azure_devops_url"],
-            "vssps_url": ready["vssps_url"],
-            "tenant_id": ready["tenant_id"],
-            "ca_bundle": ready["ca_bundle"],
-        },
-        "organization": ready["organization"],
-        "state_dir": str(work / "state"),
-        "identities": {
-            "auditor": {
-                "kind": "user",
-                "client_id": ids["public_client"]["client_id"],
-                "username": ids["org_admin"]["username"],
-                "cache": {"key": {"env": KEY_ENV}},
-            }
-        },
-        "auditor": "auditor",
-        "rotator": "auditor",  # the config requires one; the inventory never uses it
-    }
-    path = work / "patwarden.yaml"
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
-
-
-class _Approver(io.StringIO):
-    """Approves the device code Entra prints, as the human at the browser would."""
-
-    def __init__(self, ready: dict[str, Any]) -> None:
-        super().__init__()
-        self.ready = ready
-
-    def write(self, text: str) -> int:
-        written = super().write(text)
-        if "code" in text:
-            username = self.ready["identities"]["org_admin"]["username"]
-            for code in admin(self.ready, "GET", "/device-codes")["value"]:
-                body = {"user_code": code["user_code"], "username": username}
-                admin(self.ready, "POST", "/device-codes/approve", json=body)
-        return written
-
-
-def login(ready: dict[str, Any], config: Path) -> None:
-    """Sign the auditor in once (device code), leaving an encrypted cache for the CLI."""
-    from patwarden.config import load_config
-    from patwarden.identity.credential_set import CredentialSet
-
-    credentials = CredentialSet(load_config(config))
-    credentials.user("auditor").login(out=_Approver(ready), timeout=60)
-    credentials.close()
 
 
 _WROTE = re.compile(r"Wrote (\d+) PAT\(s\).*\((\d+) requests, ([\d.]+) s\)")
@@ -211,21 +116,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="patwarden-inventory-bench-") as tmp:
         work = Path(tmp)
         (work / "emulator").mkdir()
-        emulator, ready = start_emulator(work / "emulator")
+        emulator = start_emulator(work / "emulator", timeout=30)
         try:
-            config = write_config(ready, work)
-            login(ready, config)
-            seeded = admin(
-                ready,
+            # The auditor is the emulator's org admin; the config requires a rotator, which the
+            # inventory never uses.
+            auditor = {"auditor": user_identity(emulator, "org_admin")}
+            config = emulator_config(
+                emulator, work, identities=auditor, auditor="auditor", rotator="auditor"
+            )
+            login_in_process(emulator, config, "auditor")
+            seeded = emulator.admin(
                 "POST",
                 "/seed",
                 json={"users": small_users, "pats_per_user": args.pats_per_user, "seed": 1},
-            )
+                timeout=SEED_TIMEOUT_S,
+            ).json()
             print(f"seeded users={seeded['users']} pats={seeded['pats']} in {seeded['seconds']} s")
             small = measure(config, work, output=args.output, workers=args.workers)
             report("small", small)
-            seeded = admin(
-                ready,
+            seeded = emulator.admin(
                 "POST",
                 "/seed",
                 json={
@@ -233,13 +142,13 @@ def main() -> int:
                     "pats_per_user": args.pats_per_user,
                     "seed": 2,
                 },
-            )
+                timeout=SEED_TIMEOUT_S,
+            ).json()
             print(f"seeded users={seeded['users']} pats={seeded['pats']} in {seeded['seconds']} s")
             large = measure(config, work, output=args.output, workers=args.workers)
             report("large", large)
         finally:
-            emulator.send_signal(signal.SIGTERM)
-            emulator.wait(timeout=30)
+            stop_emulator(emulator)
     growth = (large.peak_rss_mb / small.peak_rss_mb - 1) * 100
     ok_rss = large.peak_rss_mb < RSS_TARGET_MB
     ok_growth = growth <= GROWTH_TARGET_PCT
