@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import random
-import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from patwarden.azdo.ratelimit import RateLimiter
 from patwarden.azdo.responses import error_for_response, sign_in_problem
 from patwarden.errors import AuthError, ConfigError
 from patwarden.secret import Secret
+from patwarden.tls import ssl_context
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -151,7 +151,7 @@ class AzdoTransport:
         self._rng = rng or random.Random()  # noqa: S311  # backoff jitter, not cryptography
         self._deadline = timeout.read * _DEADLINE_READS if timeout.read else _FALLBACK_DEADLINE
         # A CA bundle (as an SSLContext, httpx 0.28) or True (certifi/SSL_CERT_FILE); never False.
-        verify = _ssl_context(ca_bundle) if ca_bundle else True
+        verify = ssl_context(ca_bundle)
         self._client = httpx.Client(
             verify=verify,
             timeout=timeout,
@@ -377,16 +377,6 @@ class AzdoTransport:
                 hint="Run `patwarden doctor`; for a user identity run `patwarden login`.",
             ) from None
         return {"Authorization": f"Bearer {token.token}"}
-
-
-def _ssl_context(ca_bundle: str | os.PathLike[str]) -> ssl.SSLContext:
-    try:
-        return ssl.create_default_context(cafile=os.fspath(ca_bundle))
-    except (OSError, ssl.SSLError) as err:
-        raise ConfigError(
-            f"Cannot use CA bundle {os.fspath(ca_bundle)!r}: {err}.",
-            hint="Point ca_bundle at a readable PEM file with the CA certificate(s).",
-        ) from None
 
 
 def _refused_before_acting(response: httpx.Response) -> bool:
