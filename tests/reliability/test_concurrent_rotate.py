@@ -1,0 +1,1 @@
+"""test_concurrent_rotate (issue 6): placeholder, being written."""

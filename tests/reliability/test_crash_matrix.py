@@ -1,0 +1,1 @@
+"""test_crash_matrix (issue 6): placeholder, being written."""

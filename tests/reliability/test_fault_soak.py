@@ -1,0 +1,1 @@
+"""test_fault_soak (issue 6): placeholder, being written."""
