@@ -18,6 +18,11 @@ from tests.reliability.figures import record
 from tests.reliability.leaks import LeakScanner
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Know xdist's ``xdist_group`` marker when xdist is off (``-p no:xdist``, strict markers)."""
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one xdist worker")
+
+
 class _Collect(logging.Handler):
     """Formats every record (with its traceback) into one text the scanner reads."""
 

@@ -1,0 +1,226 @@
+"""A managed-token world on the emulator, and the invariants checked through the emulator.
+
+:class:`World` writes a config whose tokens each feed a Key Vault secret, a variable group
+variable and a file (the writer is the emulator's service principal), signs the rotator in, runs
+the real ``patwarden`` CLI in subprocesses, and checks the invariants of the reliability issue
+from the outside — through the emulator's admin API and the sink files, never through
+patwarden's own state:
+
+1. every sink of every token holds a PAT that authenticates against Azure DevOps;
+2. after recovery and the grace period, exactly one active patwarden-created PAT per token;
+3. no secret anywhere but the sinks (the :class:`~tests.reliability.leaks.LeakScanner`).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from patwarden.tls import ssl_context
+from tests.cli.support import login_in_process
+from tests.conftest import RunningEmulator
+from tests.reliability.leaks import LeakScanner
+
+SINK_KINDS = ("key_vault", "variable_group", "file")
+# Requests the invariant checks make themselves: never held or faulted by a scenario.
+CHECK_ROUTE = r"GET /devops/[^/]+/_apis/projects"
+NOT_A_CHECK = rf"^(?!{CHECK_ROUTE})"
+CLI_TIMEOUT = 180
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one CLI process did."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class World:
+    """Tokens, sinks, config and a signed-in rotator on the shared emulator."""
+
+    emulator: RunningEmulator
+    root: Path
+    scanner: LeakScanner
+    tokens: tuple[str, ...] = ("crash",)
+    revoke_after: str = "0s"
+    config: Path = field(init=False)
+    groups: dict[str, int] = field(init=False, default_factory=dict)
+    runs: int = 0
+    _http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._http = httpx.Client(verify=ssl_context(self.emulator.ca_bundle), timeout=30)
+        self.scanner.emulator = self.emulator
+        sp = self.emulator["identities"]["service_principal"]
+        self.scanner.remember("client secret", str(sp["client_secret"]))
+        (self.root / "sinks").mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.root / "out").mkdir(exist_ok=True)
+        self.scanner.watch(self.root)
+        example = yaml.safe_load(Path(self.emulator["example_config"]).read_text())
+        example["state_dir"] = str(self.root / "state")
+        example["rotation"] = {"orphan_margin": "1s", "lock_timeout": "2m"}
+        example["tokens"] = {name: self._token(name) for name in self.tokens}
+        self.config = self.root / "patwarden.yaml"
+        self.config.write_text(yaml.safe_dump(example, sort_keys=False))
+        self.config.chmod(0o600)
+        login_in_process(self.emulator, self.config)
+
+    def _token(self, name: str) -> dict[str, Any]:
+        body = {"project": "infra", "name": f"vg-{name}", "variables": {"OTHER": {"value": "1"}}}
+        group = self.emulator.admin("POST", "/variable-groups", json=body).json()["id"]
+        self.groups[name] = int(group)
+        sink_file = self.sink_file(name)
+        self.scanner.allow(sink_file, sink_file.with_name(sink_file.name + ".previous"))
+        return {
+            "scopes": ["vso.code"],
+            "lifetime": "30d",
+            "rotate_before": "7d",
+            "revoke_after": self.revoke_after,
+            "sinks": [
+                {
+                    "kind": "key_vault",
+                    "vault_url": self.emulator["key_vault_url"],
+                    "secret": f"{name}-pat",
+                    "identity": "writer",
+                },
+                {
+                    "kind": "variable_group",
+                    "project": "infra",
+                    "group": int(group),
+                    "variable": "PAT",
+                    "identity": "writer",
+                },
+                {"kind": "file", "path": str(sink_file)},
+            ],
+        }
+
+    def close(self) -> None:
+        self._http.close()
+
+    def sink_file(self, token: str) -> Path:
+        return self.root / "sinks" / token
+
+    # --- running patwarden ---------------------------------------------------------------------
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "patwarden", "--debug", *args, "--config", str(self.config)]
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start ``patwarden --debug ARGS``; its output goes to files the scanner reads."""
+        self.runs += 1
+        out = self.root / "out" / f"run-{self.runs}"
+        with open(f"{out}.stdout", "wb") as stdout, open(f"{out}.stderr", "wb") as stderr:
+            return subprocess.Popen(
+                self.argv(*args),
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                env={**os.environ, "COLUMNS": "200", **(env or {})},
+            )
+
+    def output(self, process: subprocess.Popen[bytes]) -> tuple[str, str]:
+        """The stdout and stderr of the last process started (after it ended)."""
+        out = self.root / "out" / f"run-{self.runs}"
+        return (
+            Path(f"{out}.stdout").read_text(errors="replace"),
+            Path(f"{out}.stderr").read_text(errors="replace"),
+        )
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> Run:
+        """Run ``patwarden --debug ARGS`` to the end."""
+        process = self.start(*args, env=env)
+        try:
+            code = process.wait(timeout=CLI_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            raise
+        stdout, stderr = self.output(process)
+        return Run(code, stdout, stderr)
+
+    # --- the world as the emulator sees it -----------------------------------------------------
+
+    def served(self, token: str) -> dict[str, str | None]:
+        """What each sink of ``token`` serves now (None: nothing, or a disabled version)."""
+        values: dict[str, str | None] = {}
+        answer = self._http.get(f"{self.emulator['admin_url']}/key-vault/secrets/{token}-pat")
+        latest = answer.json()["versions"][-1] if answer.status_code == 200 else None
+        values["key_vault"] = latest["value"] if latest and latest["enabled"] else None
+        group = self.emulator.admin("GET", f"/variable-groups/{self.groups[token]}/secrets")
+        values["variable_group"] = group.json()["variables"].get("PAT", {}).get("value")
+        path = self.sink_file(token)
+        values["file"] = path.read_text() if path.exists() else None
+        return values
+
+    def authenticates(self, pat: str) -> bool:
+        """Whether Azure DevOps accepts ``pat`` (a 403 is an accepted PAT without the scope)."""
+        basic = base64.b64encode(b":" + pat.encode()).decode()
+        org = self.emulator["organization"]
+        answer = self._http.get(
+            f"{self.emulator['azure_devops_url']}/{org}/_apis/projects",
+            params={"api-version": "7.1", "$top": "1"},
+            headers={"Authorization": f"Basic {basic}", "X-TFS-FedAuthRedirect": "Suppress"},
+        )
+        return answer.status_code in (200, 403) and "html" not in answer.headers.get(
+            "content-type", ""
+        )
+
+    def active_marked(self, token: str) -> list[dict[str, Any]]:
+        """The active PATs whose display name carries ``token``'s marker."""
+        user = self.emulator["identities"]["rotator"]["username"]
+        pats = self.emulator.admin("GET", "/pats", params={"username": user}).json()["value"]
+        prefix = f"patwarden:{token}:"
+        return [
+            pat for pat in pats if str(pat["displayName"]).startswith(prefix) and not pat["revoked"]
+        ]
+
+    # --- invariants ----------------------------------------------------------------------------
+
+    def serving_problems(self, token: str) -> list[str]:
+        """Invariant 1: every sink holds a PAT that authenticates (empty when it holds)."""
+        problems = []
+        checked: dict[str, bool] = {}
+        for sink, value in self.served(token).items():
+            if value is None:
+                problems.append(f"{token}: {sink} serves nothing")
+                continue
+            if value not in checked:
+                checked[value] = self.authenticates(value)
+            if not checked[value]:
+                problems.append(f"{token}: {sink} serves a PAT Azure DevOps refuses")
+        return problems
+
+    def settled_problems(self, token: str) -> list[str]:
+        """Invariants 1 and 2: sinks serve, and exactly one active marked PAT exists."""
+        problems = self.serving_problems(token)
+        active = self.active_marked(token)
+        if len(active) != 1:
+            names = ", ".join(str(pat["displayName"]) for pat in active)
+            problems.append(f"{token}: {len(active)} active patwarden PATs ({names})")
+        served = {value for value in self.served(token).values() if value}
+        if len(served) != 1:
+            problems.append(f"{token}: the sinks serve {len(served)} different PATs")
+        return problems
+
+
+def wait_until(predicate: Any, *, timeout: float, interval: float = 0.01) -> Any:
+    """Poll ``predicate`` until it returns something truthy; return it (or the last value)."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
