@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from pydantic_core import PydanticCustomError
 
 from patwarden.domain.durations import DurationError, parse_duration
+from patwarden.domain.scopes import ENTRA_ONLY_SCOPES, FULL_ACCESS_SCOPE, KNOWN_PAT_SCOPES
 
 __all__ = [
     "ENTRA_ONLY_SCOPES",
@@ -34,33 +35,6 @@ __all__ = [
 # What a PAT display-name marker can carry (a pattern, not a password).
 TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # noqa: S105
 MAX_LIFETIME = timedelta(days=365)  # the longest expiry Azure DevOps accepts (contract §7.2)
-FULL_ACCESS_SCOPE = "app_token"
-# Every scope a PAT may carry (contract §7.1, "Available scopes").
-_SCOPE_TABLE = """
-    app_token vso.advsec vso.advsec_write vso.advsec_manage vso.agentpools vso.agentpools_manage
-    vso.environment_manage vso.analytics vso.auditlog vso.auditstreams_manage vso.build
-    vso.build_execute vso.code vso.code_write vso.code_manage vso.code_full vso.code_status
-    vso.connected_server vso.entitlements vso.memberentitlementmanagement
-    vso.memberentitlementmanagement_write vso.extension vso.extension_manage vso.extension.data
-    vso.extension.data_write vso.githubconnections vso.githubconnections_manage vso.graph
-    vso.graph_manage vso.identity vso.identity_manage vso.machinegroup_manage vso.gallery
-    vso.gallery_acquire vso.gallery_publish vso.gallery_manage vso.notification
-    vso.notification_write vso.notification_manage vso.notification_diagnostics vso.packaging
-    vso.packaging_write vso.packaging_manage vso.pipelineresources_use vso.pipelineresources_manage
-    vso.project vso.project_write vso.project_manage vso.release vso.release_execute
-    vso.release_manage vso.securefiles_read vso.securefiles_write vso.securefiles_manage
-    vso.security_manage vso.serviceendpoint vso.serviceendpoint_query vso.serviceendpoint_manage
-    vso.hooks vso.hooks_write vso.hooks_interact vso.settings vso.settings_write vso.symbols
-    vso.symbols_write vso.symbols_manage vso.taskgroups_read vso.taskgroups_write
-    vso.taskgroups_manage vso.dashboards vso.dashboards_manage vso.test vso.test_write
-    vso.threads_full vso.tokens vso.tokenadministration vso.profile vso.profile_write
-    vso.variablegroups_read vso.variablegroups_write vso.variablegroups_manage vso.wiki
-    vso.wiki_write vso.work vso.work_write vso.work_full
-"""
-KNOWN_PAT_SCOPES = frozenset(_SCOPE_TABLE.split())
-# Entra permissions that look like PAT scopes but are refused on a PAT (invalidScope).
-ENTRA_ONLY_SCOPES = frozenset({"vso.pats", "vso.pats_manage", "user_impersonation"})
-
 _DURATION_SCHEMA = {"type": "string", "pattern": r"^(\d+[wdhms])+$", "examples": ["30d", "12h"]}
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from patwarden.emulator.devops_scopes import invalid_scopes, scope_allows
+from patwarden.emulator.devops_scopes import invalid_scopes
 from patwarden.emulator.devops_state import Policies, from_us, policies_from_json, to_us
 from patwarden.emulator.devops_wire import (
     format_seven,
@@ -58,23 +58,6 @@ def test_pat_continuation_token_format() -> None:
     assert parse_pat_continuation("MjEtcGF0YXBpdG9rZW4=") == 21
     assert parse_pat_continuation("bm9wZQ==") is None
     assert parse_pat_continuation("%%%") is None
-
-
-@pytest.mark.parametrize(
-    ("granted", "needed", "allowed"),
-    [
-        ("vso.variablegroups_manage", "vso.variablegroups_read", True),
-        ("vso.variablegroups_write", "vso.variablegroups_read", True),
-        ("vso.variablegroups_read", "vso.variablegroups_manage", False),
-        ("vso.project_manage", "vso.project", True),
-        ("vso.serviceendpoint_manage", "vso.serviceendpoint", True),
-        ("vso.code", "vso.code_write", False),
-        ("app_token", "vso.serviceendpoint_manage", True),
-        ("vso.codex", "vso.code", False),
-    ],
-)
-def test_scope_inheritance(granted: str, needed: str, allowed: bool) -> None:
-    assert scope_allows(frozenset(granted.split()), needed) is allowed
 
 
 def test_entra_only_scopes_are_not_pat_scopes() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from patwarden.emulator.directory import AZURE_DEVOPS_RESOURCE, KEY_VAULT_RESOURCE, App
+from patwarden.domain.scopes import AZURE_DEVOPS_RESOURCE
+from patwarden.emulator.directory import KEY_VAULT_RESOURCE, App
 from patwarden.emulator.entra_errors import AadError
 from patwarden.emulator.entra_scopes import (
     delegated_grant,

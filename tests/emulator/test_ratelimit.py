@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from patwarden.emulator.directory import AZURE_DEVOPS_RESOURCE
+from patwarden.domain.scopes import AZURE_DEVOPS_RESOURCE
 from patwarden.emulator.ratelimit import identity_key
 from tests.conftest import RunningEmulator
 from tests.support.pats import basic_auth

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-# Azure DevOps' Entra resource (application) id; request tokens for it, not for its URI.
-# Contract §4.1 (entra-oauth and service-principal pages).
-ADO_RESOURCE_ID = "499b84ac-1321-427f-aa17-267ca6975798"
+# The Entra resource id and the scopes patwarden requests (contract §1.1, §2, §4.1) are defined once
+# in patwarden.identity.scopes: vso.pats + vso.pats_manage for the PAT Lifecycle API (both on every
+# PAT call, so one cached token serves the whole run), `/.default` for everything else.
+from patwarden.domain.scopes import FULL_ACCESS_SCOPE as FULL_ACCESS_SCOPE
+from patwarden.identity.scopes import AZURE_DEVOPS_DEFAULT_SCOPE, AZURE_DEVOPS_RESOURCE
+from patwarden.identity.scopes import PAT_MANAGE_SCOPE as PAT_MANAGE_SCOPE
+from patwarden.identity.scopes import PAT_READ_SCOPE as PAT_READ_SCOPE
+from patwarden.identity.scopes import PAT_SCOPES as PAT_SCOPES
 
-# Delegated scopes the PAT Lifecycle API requires since June 2025 (contract §1.1, §2; sprint 257):
-# vso.pats for GET, vso.pats_manage for POST/PUT/DELETE. We ask for both on every PAT call so one
-# cached token serves the whole run.
-PAT_READ_SCOPE = f"{ADO_RESOURCE_ID}/vso.pats"
-PAT_MANAGE_SCOPE = f"{ADO_RESOURCE_ID}/vso.pats_manage"
-PAT_SCOPES: tuple[str, ...] = (PAT_READ_SCOPE, PAT_MANAGE_SCOPE)
-
-# Everything else (Token Admin, Graph, variable groups, service endpoints) uses the statically
-# consented permissions of the app (contract §4.1); configurable per client.
-DEFAULT_SCOPE = f"{ADO_RESOURCE_ID}/.default"
+ADO_RESOURCE_ID = AZURE_DEVOPS_RESOURCE
+DEFAULT_SCOPE = AZURE_DEVOPS_DEFAULT_SCOPE
 
 # api-version per API family. Every request carries one (the services reject requests without).
 PAT_API_VERSION = "7.1-preview.1"  # contract §1.1
@@ -31,4 +28,3 @@ DEFAULT_AZURE_DEVOPS_URL = "https://dev.azure.com"
 DEFAULT_VSSPS_URL = "https://vssps.dev.azure.com"
 
 # Full access. Tenant policy may forbid it (contract §7.1, §7.3); patwarden refuses it by default.
-FULL_ACCESS_SCOPE = "app_token"

@@ -16,12 +16,13 @@ from typing import Literal
 
 from starlette.requests import Request
 
+from patwarden.domain.scopes import AZURE_DEVOPS_RESOURCE
 from patwarden.emulator.auth import Principal, authorization, bearer_principal, note_identity
 from patwarden.emulator.context import Emulator
 from patwarden.emulator.devops_scopes import IMPERSONATION, scope_allows
 from patwarden.emulator.devops_state import DevopsState, Organization, PatRecord, now
 from patwarden.emulator.devops_wire import VssError
-from patwarden.emulator.directory import AZURE_DEVOPS_RESOURCE, User
+from patwarden.emulator.directory import User
 
 # What Azure DevOps accepts as the audience of an Entra access token (app id and resource URI).
 AUDIENCES = (AZURE_DEVOPS_RESOURCE, "https://app.vssps.visualstudio.com")

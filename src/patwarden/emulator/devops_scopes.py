@@ -1,62 +1,15 @@
-"""PAT scope strings and their inheritance (contract §7.1)."""
+"""PAT scope strings as the emulated Azure DevOps checks them (contract §7.1)."""
 
 from __future__ import annotations
 
-FULL_ACCESS = "app_token"
+from patwarden.domain.scopes import FULL_ACCESS_SCOPE as FULL_ACCESS
+from patwarden.domain.scopes import KNOWN_PAT_SCOPES, scope_allows
+
+__all__ = ["FULL_ACCESS", "IMPERSONATION", "invalid_scopes", "scope_allows"]
+
 IMPERSONATION = "user_impersonation"
-
-# Every scope a PAT may carry (§7.1 "Available scopes"). Entra-only scopes such as vso.pats,
-# vso.pats_manage and user_impersonation are not PAT scopes and are refused with invalidScope.
-_SCOPE_TABLE = """
-    app_token vso.advsec vso.advsec_write vso.advsec_manage vso.agentpools vso.agentpools_manage
-    vso.environment_manage vso.analytics vso.auditlog vso.auditstreams_manage vso.build
-    vso.build_execute vso.code vso.code_write vso.code_manage vso.code_full vso.code_status
-    vso.connected_server vso.entitlements vso.memberentitlementmanagement
-    vso.memberentitlementmanagement_write vso.extension vso.extension_manage vso.extension.data
-    vso.extension.data_write vso.githubconnections vso.githubconnections_manage vso.graph
-    vso.graph_manage vso.identity vso.identity_manage vso.machinegroup_manage vso.gallery
-    vso.gallery_acquire vso.gallery_publish vso.gallery_manage vso.notification
-    vso.notification_write vso.notification_manage vso.notification_diagnostics vso.packaging
-    vso.packaging_write vso.packaging_manage vso.pipelineresources_use vso.pipelineresources_manage
-    vso.project vso.project_write vso.project_manage vso.release vso.release_execute
-    vso.release_manage vso.securefiles_read vso.securefiles_write vso.securefiles_manage
-    vso.security_manage vso.serviceendpoint vso.serviceendpoint_query vso.serviceendpoint_manage
-    vso.hooks vso.hooks_write vso.hooks_interact vso.settings vso.settings_write vso.symbols
-    vso.symbols_write vso.symbols_manage vso.taskgroups_read vso.taskgroups_write
-    vso.taskgroups_manage vso.dashboards vso.dashboards_manage vso.test vso.test_write
-    vso.threads_full vso.tokens vso.tokenadministration vso.profile vso.profile_write
-    vso.variablegroups_read vso.variablegroups_write vso.variablegroups_manage vso.wiki
-    vso.wiki_write vso.work vso.work_write vso.work_full
-"""
-KNOWN_SCOPES = frozenset(_SCOPE_TABLE.split())
-
-# Scope suffixes from weakest to strongest: a stronger one implies the weaker ones.
-_RANKS = {"_read": 0, "_use": 1, "_query": 1, "_execute": 2, "_write": 3, "_manage": 4, "_full": 5}
-_BY_LENGTH = sorted(_RANKS.items(), key=lambda item: -len(item[0]))
 
 
 def invalid_scopes(scope: str) -> list[str]:
     """The scope strings in a space-separated *scope* that a PAT cannot carry."""
-    return [item for item in scope.split() if item not in KNOWN_SCOPES]
-
-
-def _split(scope: str) -> tuple[str, int]:
-    for suffix, rank in _BY_LENGTH:
-        if scope.endswith(suffix):
-            return scope[: -len(suffix)], rank
-    return scope, 0
-
-
-def scope_allows(granted: frozenset[str], needed: str) -> bool:
-    """True when *granted* includes *needed* directly, through ``app_token`` or by inheritance.
-
-    ``vso.x_manage`` ⊃ ``vso.x_write`` ⊃ ``vso.x`` (or ``vso.x_read``); ``_full`` tops them all.
-    """
-    if FULL_ACCESS in granted or needed in granted:
-        return True
-    base, rank = _split(needed)
-    for scope in granted:
-        other_base, other_rank = _split(scope)
-        if other_base == base and other_rank >= rank:
-            return True
-    return False
+    return [item for item in scope.split() if item not in KNOWN_PAT_SCOPES]

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from patwarden.emulator.store import Store
 
-AZURE_DEVOPS_RESOURCE = "499b84ac-1321-427f-aa17-267ca6975798"
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
 
 # Delegated Azure DevOps permissions consented for the public client (`/.default` yields them all).

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patwarden.emulator.directory import AZURE_DEVOPS_RESOURCE, KEY_VAULT_RESOURCE, App
+from patwarden.domain.scopes import AZURE_DEVOPS_RESOURCE
+from patwarden.emulator.directory import KEY_VAULT_RESOURCE, App
 from patwarden.emulator.entra_errors import AadError
 
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-AZURE_DEVOPS_RESOURCE = "499b84ac-1321-427f-aa17-267ca6975798"
+from patwarden.domain.scopes import AZURE_DEVOPS_RESOURCE
+
+__all__ = [
+    "AZURE_DEVOPS_DEFAULT_SCOPE",
+    "AZURE_DEVOPS_RESOURCE",
+    "KEY_VAULT_SCOPE",
+    "PAT_MANAGE_SCOPE",
+    "PAT_READ_SCOPE",
+    "PAT_SCOPES",
+]
 AZURE_DEVOPS_DEFAULT_SCOPE = f"{AZURE_DEVOPS_RESOURCE}/.default"
 # Delegated scopes the PAT Lifecycle API requires since June 2025 (contract §2). MSAL adds
 # offline_access (refresh token), openid and profile by itself.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from patwarden.domain.scopes import FULL_ACCESS_SCOPE
 from patwarden.errors import ConfigError
 from patwarden.inventory.model import (
     Finding,
@@ -22,7 +23,6 @@ from patwarden.inventory.model import (
     Severity,
 )
 
-FULL_ACCESS_SCOPE = "app_token"  # the UI's "Full access" (contract §7.1)
 # All global (all-organizations) PATs stop working on this date (contract §7.4, Dec 2025 blog).
 GLOBAL_PAT_RETIREMENT = datetime(2026, 12, 1, tzinfo=UTC)
 

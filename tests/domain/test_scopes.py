@@ -1,0 +1,35 @@
+"""PAT scope facts shared by config, client, inventory and emulator (contract §7.1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from patwarden.domain.scopes import (
+    ENTRA_ONLY_SCOPES,
+    FULL_ACCESS_SCOPE,
+    KNOWN_PAT_SCOPES,
+    scope_allows,
+)
+
+
+def test_the_known_list_has_full_access_and_no_entra_only_permission() -> None:
+    assert FULL_ACCESS_SCOPE in KNOWN_PAT_SCOPES
+    assert {"vso.code", "vso.packaging_write", "vso.variablegroups_manage"} <= KNOWN_PAT_SCOPES
+    assert not ENTRA_ONLY_SCOPES & KNOWN_PAT_SCOPES
+
+
+@pytest.mark.parametrize(
+    ("granted", "needed", "allowed"),
+    [
+        ("vso.variablegroups_manage", "vso.variablegroups_read", True),
+        ("vso.variablegroups_write", "vso.variablegroups_read", True),
+        ("vso.variablegroups_read", "vso.variablegroups_manage", False),
+        ("vso.project_manage", "vso.project", True),
+        ("vso.serviceendpoint_manage", "vso.serviceendpoint", True),
+        ("vso.code", "vso.code_write", False),
+        ("app_token", "vso.serviceendpoint_manage", True),
+        ("vso.codex", "vso.code", False),
+    ],
+)
+def test_scope_inheritance(granted: str, needed: str, allowed: bool) -> None:
+    assert scope_allows(frozenset(granted.split()), needed) is allowed
