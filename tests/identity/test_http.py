@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,26 @@ def test_configured_ca_bundle_beats_requests_ca_bundle(
 
     with msal_session(verify=True) as default, pytest.raises(requests.exceptions.SSLError):
         default.get(discovery)
+
+
+def test_msal_debug_log_of_a_token_event_masks_the_device_code(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Found by tests/reliability: `patwarden --debug login` printed the redeemed device code.
+    import msal
+
+    code = "DAQABIQEAAAD" + "x" * 60
+    cache = msal.TokenCache()
+    with caplog.at_level(logging.DEBUG, logger="msal.token_cache"):
+        cache.add(
+            {
+                "client_id": "c",
+                "scope": ["s"],
+                "token_endpoint": "https://login.example/t/oauth2/v2.0/token",
+                "data": {"device_code": code, "code": code},
+                "response": {},
+            }
+        )
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert '"device_code": "********"' in logged
+    assert code not in logged

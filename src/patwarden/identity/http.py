@@ -8,6 +8,8 @@ environment still apply). Verification is never switched off.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,24 @@ from patwarden.errors import DOCS, AuthError
 
 if TYPE_CHECKING:
     import requests
+
+_CODE_FIELD = re.compile(r'("(?:device_code|code)": )"[^"]*"')
+
+
+class _MaskCodes(logging.Filter):
+    """MSAL's DEBUG dump of a token event masks tokens, but not the device code it redeemed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _CODE_FIELD.sub(r'\1"********"', arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+# `patwarden --debug` shows MSAL's DEBUG logs; a device code in them would be a credential.
+logging.getLogger("msal.token_cache").addFilter(_MaskCodes())
 
 
 def msal_session(*, verify: str | bool, timeout: float = 30.0) -> requests.Session:
