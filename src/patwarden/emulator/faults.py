@@ -168,8 +168,8 @@ class Faults:
 
     def release(self, *, action: Literal["continue", "drop"], count: int | None = None) -> int:
         """Let parked requests go on (or drop their connections); return how many."""
-        chosen = self.held if count is None else self.held[:count]
-        for held in list(chosen):
+        chosen = list(self.held) if count is None else self.held[:count]
+        for held in chosen:
             held.action = action
             held.event.set()
             self.held.remove(held)
