@@ -334,3 +334,93 @@ def test_invalid_entries_name_the_key(keys: dict[str, Any], problem: str) -> Non
         FileSink.from_spec({"kind": "file", **keys}, CONTEXT)
     assert problem in str(caught.value)
     assert caught.value.exit_code == 2
+
+
+# --- a process killed mid-write (found by tests/reliability) ------------------------------------
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no cleanup handler sees it."""
+
+
+def kill_at_replace_of(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = safe_files.replace
+
+    def replace(temp: Path, to: Path) -> None:
+        if to == target:
+            raise Killed
+        real(temp, to)
+
+    monkeypatch.setattr(safe_files, "replace", replace)
+
+
+@pytest.mark.parametrize("at", ["pat.previous", "pat.patwarden.json", "pat"])
+def test_killed_at_any_replace_the_version_named_is_the_value_held(
+    secret_dir: Path, monkeypatch: pytest.MonkeyPatch, at: str
+) -> None:
+    # Before the fix the sidecar was written after the file: killed between the two, the file
+    # held the new PAT under the old one's metadata, and a rollback revoked the PAT it served.
+    sink = make_sink(secret_dir / "pat")
+    old, new = fake_pat(), fake_pat()
+    old_version = sink.write(old, fake_meta())
+    kill_at_replace_of(secret_dir / at, monkeypatch)
+    with pytest.raises(Killed):
+        sink.write(new, fake_meta())
+    monkeypatch.undo()
+
+    assert sink.current_version() == old_version
+    assert sink.read_back() == old, "the file holds what its metadata says"
+    assert sink.restore(old_version) is True
+    assert sink.read_back() == old
+
+
+def test_killed_after_the_replace_the_file_names_the_new_pat_and_restores(
+    secret_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = make_sink(secret_dir / "pat")
+    old = fake_pat()
+    old_version = sink.write(old, fake_meta())
+    new = fake_pat()
+    new_version = sink.write(new, fake_meta())
+
+    assert sink.current_version() == new_version
+    assert sink.restore(old_version) is True
+    assert sink.read_back() == old
+    assert sink.current_version() == old_version
+
+
+def test_a_stale_previous_copy_is_not_restored(secret_dir: Path) -> None:
+    sink = make_sink(secret_dir / "pat")
+    first = sink.write(fake_pat(), fake_meta())
+    sink.write(fake_pat(), fake_meta())
+    (secret_dir / "pat.previous").unlink()
+    (secret_dir / "pat.previous").write_text("someone else's copy")
+    assert sink.restore(first) is False
+
+
+def test_temp_files_a_killed_write_left_are_removed_by_the_next_write(
+    secret_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = make_sink(secret_dir / "pat")
+    sink.write(fake_pat(), fake_meta())
+    kill_at_replace_of(secret_dir / "pat", monkeypatch)
+    with pytest.raises(Killed):
+        sink.write(fake_pat(), fake_meta())
+    monkeypatch.undo()
+    stale = [p.name for p in secret_dir.iterdir() if p.name.endswith(".tmp")]
+    assert len(stale) == 1, "the killed write left its temp file (holding the PAT)"
+    (secret_dir / ".other.0123456789ab.tmp").write_text("not ours")
+
+    sink.write(fake_pat(), fake_meta())
+
+    left = sorted(p.name for p in secret_dir.iterdir() if p.name.endswith(".tmp"))
+    assert left == [".other.0123456789ab.tmp"]
+
+
+def test_a_sidecar_without_inodes_is_still_read(secret_dir: Path) -> None:
+    target = secret_dir / "pat"
+    target.write_text("x")
+    record = {"ref": "a" * 32, "authorization_id": "id-1"}
+    sidecar = {"format": 1, "current": record, "previous": None}
+    (secret_dir / "pat.patwarden.json").write_text(json.dumps(sidecar))
+    assert make_sink(target).current_version() == SinkVersion(ref="a" * 32, authorization_id="id-1")

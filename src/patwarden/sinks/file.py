@@ -9,6 +9,7 @@ metadata (never the value) lives in the sidecar ``<path>.patwarden.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -31,7 +32,6 @@ from patwarden.sinks.errors import (
     SinkReadFailed,
     SinkRefused,
     SinkUnavailable,
-    SinkWriteFailed,
 )
 from patwarden.sinks.spec import SinkContext, SinkSpec, parse_spec
 
@@ -86,9 +86,15 @@ class _Record:
     operation_id: str | None = None
     token_name: str | None = None
     valid_to: str | None = None
+    # The inode of the file that held this version at the sink's path (None: not recorded, as
+    # in sidecars of older versions). It tells which version the file holds after a crash.
+    inode: int | None = None
 
     def version(self) -> SinkVersion:
         return SinkVersion(ref=self.ref, authorization_id=self.authorization_id)
+
+    def at(self, inode: int | None) -> _Record:
+        return dataclasses.replace(self, inode=inode)
 
     @classmethod
     def parse(cls, raw: object) -> _Record | None:
@@ -100,13 +106,17 @@ class _Record:
         values = {name: raw.get(name) for name in fields}
         if any(value is not None and not isinstance(value, str) for value in values.values()):
             raise ValueError("version record fields must be strings")
-        return cls(ref=raw["ref"], **values)
+        inode = raw.get("inode")
+        if inode is not None and (not isinstance(inode, int) or isinstance(inode, bool)):
+            raise ValueError("`inode` must be a number")
+        return cls(ref=raw["ref"], inode=inode, **values)
 
 
 @dataclass(frozen=True)
 class _Sidecar:
     current: _Record | None
     previous: _Record | None
+    kept_inode: int | None = None  # the inode of <path>.previous, which holds ``previous``
 
     def dump(self) -> bytes:
         def record(value: _Record | None) -> dict[str, Any] | None:
@@ -116,8 +126,17 @@ class _Sidecar:
             "format": _SIDECAR_FORMAT,
             "current": record(self.current),
             "previous": record(self.previous),
+            "kept_inode": self.kept_inode,
         }
         return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+
+    def holding(self, inode: int | None) -> _Record | None:
+        """The version a file with ``inode`` at the sink's path holds (None: neither)."""
+        if self.current is not None and self.current.inode in (None, inode):
+            return self.current
+        if self.previous is not None and inode is not None and self.previous.inode == inode:
+            return self.previous  # killed after recording the write but before the replace
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,13 +181,14 @@ class FileSink:
         Raises:
             SinkRefused: unsafe directory, a symlink or non-regular file at one of the paths, or
                 a value that cannot be stored in this format. Nothing was changed.
-            SinkUnavailable: the files could not be read or written. Nothing was changed.
-            SinkWriteFailed: the value was written but its metadata could not be recorded.
+            SinkUnavailable: the files could not be read or written. The file was not changed.
         """
         content = self._render(secret, meta)
         safe_files.check_directory(self.path.parent)
         for path in (self.path, self.previous_path, self.sidecar_path):
             safe_files.check_not_symlink(path)
+            # A run killed mid-write left its temp copy (with a PAT) behind: clear it now.
+            safe_files.remove_stale_temps(path.parent, path.name)
         sidecar = self._read_sidecar()
         old_content = safe_files.read_file(self.path)
         record = _Record(
@@ -180,18 +200,9 @@ class FileSink:
         )
         previous = None
         if old_content is not None:
-            previous = (sidecar.current if sidecar else None) or _Record(ref=UNMANAGED_REF)
-        self._replace_keeping_previous(content, old_content)
-        try:
-            safe_files.write_atomic(self.sidecar_path, _Sidecar(record, previous).dump())
-        except OSError as err:
-            raise SinkWriteFailed(
-                f"Wrote the new value to {self.path} but could not record its metadata in "
-                f"{self.sidecar_path}: {err.strerror}.",
-                hint="Fix the directory's permissions or free disk space, then run the rotation "
-                "again; `patwarden status` will report this sink as drifted until then.",
-                docs=SINKS_DOCS,
-            ) from None
+            held = sidecar.holding(_inode(self.path)) if sidecar else None
+            previous = (held or _Record(ref=UNMANAGED_REF)).at(_inode(self.path))
+        self._replace_keeping_previous(content, old_content, record, previous)
         return record.version()
 
     def _render(self, secret: Secret, meta: SinkWriteMeta) -> bytes:
@@ -217,26 +228,33 @@ class FileSink:
             return (json.dumps(body, indent=2) + "\n").encode()
         return f"https://{spec.username}:{quote(value, safe='')}@{spec.host}\n".encode()
 
-    def _replace_keeping_previous(self, content: bytes, old_content: bytes | None) -> None:
+    def _replace_keeping_previous(
+        self, content: bytes, old_content: bytes | None, record: _Record, previous: _Record | None
+    ) -> None:
+        """Keep the old content, record the write, then replace the file: crash-safe in order.
+
+        A process killed at any point leaves the sidecar naming what the file holds: the new
+        version's inode is recorded before the file is replaced, the old one's beside it.
+        """
         directory = self.path.parent
-        kept: Path | None = None
+        temp: Path | None = None
         try:
+            temp = safe_files.write_temp(directory, self.path.name, content)
+            kept_inode = None
             if old_content is not None:
                 kept = safe_files.write_temp(directory, self.previous_path.name, old_content)
-            safe_files.replace(safe_files.write_temp(directory, self.path.name, content), self.path)
+                safe_files.replace(kept, self.previous_path)
+                kept_inode = _inode(self.previous_path)
+            sidecar = _Sidecar(record.at(_inode(temp)), previous, kept_inode)
+            safe_files.write_atomic(self.sidecar_path, sidecar.dump())
+            safe_files.replace(temp, self.path)
         except OSError as err:
-            if kept is not None:
-                kept.unlink(missing_ok=True)
+            if temp is not None:
+                temp.unlink(missing_ok=True)
             raise SinkUnavailable(
                 f"Could not write {self.path}: {err.strerror}. The file was not changed.",
                 hint="Check the directory's owner, permissions and free space.",
             ) from None
-        if kept is not None:
-            try:
-                safe_files.replace(kept, self.previous_path)
-            except OSError as err:
-                # The new value is in place; only the rollback copy is missing.
-                logger.warning("could not keep the previous content of %s: %s", self.path, err)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -294,8 +312,8 @@ class FileSink:
         if not safe_files.check_not_symlink(self.path):
             return None
         sidecar = self._read_sidecar()
-        current = sidecar.current if sidecar else None
-        return (current or _Record(ref=UNMANAGED_REF)).version()
+        held = sidecar.holding(_inode(self.path)) if sidecar else None
+        return (held or _Record(ref=UNMANAGED_REF)).version()
 
     def _read_sidecar(self) -> _Sidecar | None:
         raw = safe_files.read_file(self.sidecar_path)
@@ -305,7 +323,12 @@ class FileSink:
             body = json.loads(raw)
             if not isinstance(body, dict) or body.get("format") != _SIDECAR_FORMAT:
                 raise ValueError(f"expected an object with format {_SIDECAR_FORMAT}")
-            return _Sidecar(_Record.parse(body.get("current")), _Record.parse(body.get("previous")))
+            kept = body.get("kept_inode")
+            if kept is not None and (not isinstance(kept, int) or isinstance(kept, bool)):
+                raise ValueError("`kept_inode` must be a number")
+            return _Sidecar(
+                _Record.parse(body.get("current")), _Record.parse(body.get("previous")), kept
+            )
         except ValueError as err:
             raise SinkReadFailed(
                 f"The metadata file {self.sidecar_path} is damaged ({err}).",
@@ -333,6 +356,7 @@ class FileSink:
         safe_files.check_directory(self.path.parent)
         for path in (self.path, self.previous_path, self.sidecar_path):
             safe_files.check_not_symlink(path)
+            safe_files.remove_stale_temps(path.parent, path.name)
         sidecar = self._read_sidecar()
         if previous is None:
             self.path.unlink(missing_ok=True)
@@ -341,12 +365,24 @@ class FileSink:
             return True
         if sidecar is None:
             return previous.ref == UNMANAGED_REF and self.path.exists()
-        if sidecar.current is not None and sidecar.current.ref == previous.ref:
+        held = sidecar.holding(_inode(self.path))
+        if held is not None and held.ref == previous.ref:
             return True
         kept = sidecar.previous
         if kept is None or kept.ref != previous.ref or not self.previous_path.exists():
             return False
+        if sidecar.kept_inode is not None and _inode(self.previous_path) != sidecar.kept_inode:
+            return False  # <path>.previous is not the copy of that version
         os.replace(self.previous_path, self.path)
         safe_files.fsync_directory(self.path.parent)
-        safe_files.write_atomic(self.sidecar_path, _Sidecar(kept, None).dump())
+        restored = _Sidecar(kept.at(_inode(self.path)), None)
+        safe_files.write_atomic(self.sidecar_path, restored.dump())
         return True
+
+
+def _inode(path: Path) -> int | None:
+    """The inode of ``path`` itself (a link is not followed), or None if it is not there."""
+    try:
+        return os.lstat(path).st_ino
+    except FileNotFoundError:
+        return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -142,6 +143,30 @@ def write_temp(directory: Path, stem: str, data: bytes) -> Path:
         raise
     os.close(fd)
     return temp
+
+
+def remove_stale_temps(directory: Path, stem: str) -> int:
+    """Remove temp files :func:`write_temp` left for ``stem`` when a process died mid-write.
+
+    They hold a secret (0600, in a directory only we may write); nobody else uses the name
+    pattern ``.<stem>.<12 hex>.tmp``. Links and anything that is not a regular file are left
+    alone. Returns how many were removed; errors are ignored (the next write tries again).
+    """
+    pattern = re.compile(rf"^\.{re.escape(stem)}\.[0-9a-f]{{12}}\.tmp$")
+    removed = 0
+    try:
+        names = [entry.name for entry in os.scandir(directory) if pattern.match(entry.name)]
+    except OSError:
+        return 0
+    for name in names:
+        path = directory / name
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def replace(temp: Path, target: Path) -> None:
