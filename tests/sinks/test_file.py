@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -424,3 +425,20 @@ def test_a_sidecar_without_inodes_is_still_read(secret_dir: Path) -> None:
     sidecar = {"format": 1, "current": record, "previous": None}
     (secret_dir / "pat.patwarden.json").write_text(json.dumps(sidecar))
     assert make_sink(target).current_version() == SinkVersion(ref="a" * 32, authorization_id="id-1")
+
+
+def test_reading_the_version_removes_only_old_temp_files(
+    secret_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = make_sink(secret_dir / "pat")
+    sink.write(fake_pat(), fake_meta())
+    old, fresh = secret_dir / ".pat.aaaaaaaaaaaa.tmp", secret_dir / ".pat.bbbbbbbbbbbb.tmp"
+    for path in (old, fresh):
+        path.write_text("a killed write's copy")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+
+    sink.current_version()
+
+    assert not old.exists()
+    assert fresh.exists(), "it may belong to a write in progress"

@@ -41,6 +41,7 @@ FileFormat = Literal["raw", "env", "json", "git_credentials"]
 PREVIOUS_SUFFIX = ".previous"
 SIDECAR_SUFFIX = ".patwarden.json"
 UNMANAGED_REF = "unmanaged"  # a file that was there before patwarden managed it
+STALE_TEMP_AGE = 300.0  # seconds: a temp file this old is left by a killed write, not a live one
 _SIDECAR_FORMAT = 1
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
 
@@ -311,6 +312,9 @@ class FileSink:
         """
         if not safe_files.check_not_symlink(self.path):
             return None
+        for path in (self.path, self.previous_path, self.sidecar_path):
+            # Every run reads versions: clear what a killed write left, unless it may be live.
+            safe_files.remove_stale_temps(path.parent, path.name, older_than=STALE_TEMP_AGE)
         sidecar = self._read_sidecar()
         held = sidecar.holding(_inode(self.path)) if sidecar else None
         return (held or _Record(ref=UNMANAGED_REF)).version()

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from pathlib import Path
 
 from patwarden.sinks.errors import SINKS_DOCS, SinkRefused, SinkUnavailable
@@ -145,12 +146,13 @@ def write_temp(directory: Path, stem: str, data: bytes) -> Path:
     return temp
 
 
-def remove_stale_temps(directory: Path, stem: str) -> int:
+def remove_stale_temps(directory: Path, stem: str, *, older_than: float = 0.0) -> int:
     """Remove temp files :func:`write_temp` left for ``stem`` when a process died mid-write.
 
     They hold a secret (0600, in a directory only we may write); nobody else uses the name
     pattern ``.<stem>.<12 hex>.tmp``. Links and anything that is not a regular file are left
-    alone. Returns how many were removed; errors are ignored (the next write tries again).
+    alone, and so are files modified less than ``older_than`` seconds ago (a write in progress
+    elsewhere). Returns how many were removed; errors are ignored (the next call tries again).
     """
     pattern = re.compile(rf"^\.{re.escape(stem)}\.[0-9a-f]{{12}}\.tmp$")
     removed = 0
@@ -161,7 +163,8 @@ def remove_stale_temps(directory: Path, stem: str) -> int:
     for name in names:
         path = directory / name
         try:
-            if stat.S_ISREG(os.lstat(path).st_mode):
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime >= older_than:
                 path.unlink()
                 removed += 1
         except OSError:
