@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,13 @@ import httpx
 import yaml
 
 from patwarden.tls import ssl_context
-from tests.cli.support import login_in_process
 from tests.conftest import RunningEmulator
 from tests.reliability.leaks import LeakScanner
+from tests.support.device_codes import login_in_process
 
 SINK_KINDS = ("key_vault", "variable_group", "file")
 # Requests the invariant checks make themselves: never held or faulted by a scenario.
-CHECK_ROUTE = r"GET /devops/[^/]+/_apis/projects"
+CHECK_ROUTE = r"GET /devops/[^/]+/_apis/connectionData"
 NOT_A_CHECK = rf"^(?!{CHECK_ROUTE})"
 CLI_TIMEOUT = 180
 
@@ -56,6 +57,7 @@ class World:
     scanner: LeakScanner
     tokens: tuple[str, ...] = ("crash",)
     revoke_after: str = "0s"
+    file_first: bool = False  # the file sink first: the only sink written when a crash hits it
     config: Path = field(init=False)
     groups: dict[str, int] = field(init=False, default_factory=dict)
     runs: int = 0
@@ -85,7 +87,9 @@ class World:
         sink_file = self.sink_file(name)
         self.scanner.allow(sink_file, sink_file.with_name(sink_file.name + ".previous"))
         return {
-            "scopes": ["vso.code"],
+            # vso.project makes patwarden verify with _apis/projects, leaving connectionData to
+            # the invariant checks (which a scenario's faults never touch).
+            "scopes": ["vso.code", "vso.project"],
             "lifetime": "30d",
             "rotate_before": "7d",
             "revoke_after": self.revoke_after,
@@ -104,7 +108,7 @@ class World:
                     "identity": "writer",
                 },
                 {"kind": "file", "path": str(sink_file)},
-            ],
+            ][:: -1 if self.file_first else 1],
         }
 
     def close(self) -> None:
@@ -118,13 +122,15 @@ class World:
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "patwarden", "--debug", *args, "--config", str(self.config)]
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        """Start ``patwarden --debug ARGS``; its output goes to files the scanner reads."""
+    def start(
+        self, *args: str, env: dict[str, str] | None = None, wrapper: Sequence[str] = ()
+    ) -> subprocess.Popen[bytes]:
+        """Start ``[WRAPPER] patwarden --debug ARGS``; its output goes to files that are scanned."""
         self.runs += 1
         out = self.root / "out" / f"run-{self.runs}"
         with open(f"{out}.stdout", "wb") as stdout, open(f"{out}.stderr", "wb") as stderr:
             return subprocess.Popen(
-                self.argv(*args),
+                [*wrapper, *self.argv(*args)],
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=stderr,
@@ -166,17 +172,16 @@ class World:
         return values
 
     def authenticates(self, pat: str) -> bool:
-        """Whether Azure DevOps accepts ``pat`` (a 403 is an accepted PAT without the scope)."""
+        """Whether Azure DevOps accepts ``pat`` (``connectionData`` names its user)."""
         basic = base64.b64encode(b":" + pat.encode()).decode()
         org = self.emulator["organization"]
         answer = self._http.get(
-            f"{self.emulator['azure_devops_url']}/{org}/_apis/projects",
-            params={"api-version": "7.1", "$top": "1"},
+            f"{self.emulator['azure_devops_url']}/{org}/_apis/connectionData",
             headers={"Authorization": f"Basic {basic}", "X-TFS-FedAuthRedirect": "Suppress"},
         )
-        return answer.status_code in (200, 403) and "html" not in answer.headers.get(
-            "content-type", ""
-        )
+        if answer.status_code != 200 or "json" not in answer.headers.get("content-type", ""):
+            return False
+        return bool(answer.json().get("authenticatedUser", {}).get("id"))
 
     def active_marked(self, token: str) -> list[dict[str, Any]]:
         """The active PATs whose display name carries ``token``'s marker."""
