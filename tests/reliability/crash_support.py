@@ -1,0 +1,336 @@
+"""Shared helpers of the crash matrix, the concurrent-rotate test and the fault soak (issue 6).
+
+:class:`Fleet` is a config of managed tokens on the shared emulator — each token feeds a Key Vault
+secret, a file and a variable in the variable group ``infra/gitops`` — with the rotator signed in.
+It runs the real ``patwarden`` CLI in subprocesses (their output goes to files the leak scanner
+reads) and checks the invariants of issue 6 from the outside, through the emulator's admin API
+and the sink files, never through patwarden's own state:
+
+1. every sink holds a PAT that authenticates against the emulated Azure DevOps;
+2. after recovery and the grace period, exactly one active patwarden-created PAT per token;
+3. no secret outside the sinks (the :class:`~tests.reliability.leaks.LeakScanner`).
+
+The hold helpers (:meth:`Fleet.hold`, :meth:`Fleet.wait_held`, :meth:`Fleet.release`) park a
+request of a running ``rotate`` in the emulator, so a test can SIGKILL the process at that exact
+point of the protocol: production code gets no test hooks.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from patwarden.tls import ssl_context
+from tests.conftest import RunningEmulator
+from tests.reliability.leaks import LeakScanner
+from tests.support.configs import save_config, sink_dir
+from tests.support.device_codes import login_in_process
+
+CLI_TIMEOUT = 120
+GROUP = "gitops"
+PROJECT = "infra"
+# The route the invariant checks authenticate on (any PAT of the organization may call it).
+CHECK_PATH = "/_apis/connectionData"
+
+# Request routes of one rotation ("METHOD path", no query string), for hold and fault rules.
+ROUTES = {
+    "list": r"^GET /vssps/[^/]+/_apis/tokens/pats$",
+    "create": r"^POST /vssps/[^/]+/_apis/tokens/pats$",
+    "revoke": r"^DELETE /vssps/[^/]+/_apis/tokens/pats$",
+    "verify": r"^GET /devops/[^/]+/_apis/connectionData$",
+    "kv_read": r"^GET /secrets/{token}-pat/?$",
+    "kv_write": r"^PUT /secrets/{token}-pat$",
+    "kv_versions": r"^GET /secrets/{token}-pat/versions$",
+    "kv_tag": r"^PATCH /secrets/{token}-pat/",
+    "vg_find": r"^GET /devops/[^/]+/infra/_apis/distributedtask/variablegroups$",
+    "vg_read": r"^GET /devops/[^/]+/infra/_apis/distributedtask/variablegroups/\d+$",
+    "vg_write": r"^PUT /devops/[^/]+/_apis/distributedtask/variablegroups/\d+$",
+}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one CLI process did."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def document(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.stdout)
+        return data
+
+    def outcomes(self) -> dict[str, str]:
+        """Token name → outcome of a ``rotate -o json`` run."""
+        return {t["token"]: t["outcome"] for t in self.document()["tokens"]}
+
+
+def route(name: str, token: str) -> str:
+    """The regex of the request *name* (a key of :data:`ROUTES`) for *token*."""
+    return ROUTES[name].format(token=token)
+
+
+def variable(token: str) -> str:
+    """The variable-group variable of *token*."""
+    return f"{token.upper().replace('-', '_')}_PAT"
+
+
+def wait_until(predicate: Callable[[], T], *, timeout: float, interval: float = 0.02) -> T:
+    """Poll *predicate* until it returns something truthy; return it (or the last value)."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+@dataclass
+class Fleet:
+    """Managed tokens with Key Vault, file and variable-group sinks; the rotator signed in."""
+
+    emulator: RunningEmulator
+    root: Path
+    scanner: LeakScanner
+    tokens: tuple[str, ...] = ("crash",)
+    revoke_after: str = "0s"
+    orphan_margin: str = "1s"
+    config: Path = field(init=False)
+    group_id: int = field(init=False)
+    runs: list[Run] = field(init=False, default_factory=list)
+    _started: int = field(init=False, default=0)
+    _outputs: dict[int, str] = field(init=False, default_factory=dict)
+    _http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._http = httpx.Client(verify=ssl_context(self.emulator.ca_bundle), timeout=30)
+        self.scanner.emulator = self.emulator
+        sp = self.emulator["identities"]["service_principal"]
+        self.scanner.remember("client secret", str(sp["client_secret"]))
+        self.scanner.watch(self.root)
+        (self.root / "out").mkdir(exist_ok=True)
+        body = {"project": PROJECT, "name": GROUP, "variables": {"OTHER": {"value": "kept"}}}
+        self.group_id = int(self.emulator.admin("POST", "/variable-groups", json=body).json()["id"])
+        data = self.config_data()
+        self.config = save_config(self.root / "patwarden.yaml", data, sort_keys=False)
+        login_in_process(self.emulator, self.config)
+
+    def config_data(self) -> dict[str, Any]:
+        """The emulator's example config with this fleet's tokens and a short orphan margin."""
+        import yaml
+
+        data: dict[str, Any] = yaml.safe_load(Path(self.emulator["example_config"]).read_text())
+        data["state_dir"] = str(self.root / "state")
+        data["rotation"] = {"orphan_margin": self.orphan_margin, "lock_timeout": "2m"}
+        data["tokens"] = {name: self.token_entry(name) for name in self.tokens}
+        return data
+
+    def token_entry(self, name: str) -> dict[str, Any]:
+        sink_file = self.sink_file(name)
+        self.scanner.allow(sink_file, sink_file.with_name(sink_file.name + ".previous"))
+        return {
+            "scopes": ["vso.code"],
+            "lifetime": "30d",
+            "rotate_before": "7d",
+            "revoke_after": self.revoke_after,
+            "sinks": [
+                {
+                    "kind": "key_vault",
+                    "vault_url": self.emulator["key_vault_url"],
+                    "secret": f"{name}-pat",
+                    "identity": "writer",
+                },
+                {"kind": "file", "path": str(self.sink_file(name))},
+                {
+                    "kind": "variable_group",
+                    "project": PROJECT,
+                    "group": GROUP,
+                    "variable": variable(name),
+                    "identity": "writer",
+                },
+            ],
+        }
+
+    def close(self) -> None:
+        self._http.close()
+
+    def sink_file(self, token: str) -> Path:
+        return sink_dir(self.root) / f"{token}.pat"
+
+    # --- running patwarden -----------------------------------------------------------------------
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start ``patwarden --debug ARGS -o json``; its output goes to files read at the end."""
+        self._started += 1
+        out = self.root / "out" / f"run-{self._started}"
+        argv = [sys.executable, "-m", "patwarden", "--debug", *args, "--config", str(self.config)]
+        with open(f"{out}.stdout", "wb") as stdout, open(f"{out}.stderr", "wb") as stderr:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                env={**os.environ, "COLUMNS": "200"},
+            )
+        self._outputs[process.pid] = str(out)
+        return process
+
+    def finish(self, process: subprocess.Popen[bytes], *, timeout: float = CLI_TIMEOUT) -> Run:
+        """Wait for *process* (killing it on timeout) and collect what it printed."""
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+        out = self._outputs.pop(process.pid)
+        run = Run(
+            code,
+            Path(f"{out}.stdout").read_text(errors="replace"),
+            Path(f"{out}.stderr").read_text(errors="replace"),
+        )
+        self.runs.append(run)
+        self.scanner.capture(f"{Path(out).name} stdout", run.stdout)
+        self.scanner.capture(f"{Path(out).name} stderr", run.stderr)
+        return run
+
+    def cli(self, *args: str) -> Run:
+        return self.finish(self.start(*args))
+
+    def rotate(self, *args: str) -> Run:
+        return self.cli("rotate", "-o", "json", *args)
+
+    # --- holding requests in the emulator --------------------------------------------------------
+
+    def hold(self, pattern: str, *, after: bool = False, count: int = 1) -> int:
+        """Park the next *count* requests matching *pattern* (after the service if *after*)."""
+        rule = {"route": pattern, "kind": "hold", "count": count, "after": after}
+        return int(self.emulator.admin("POST", "/faults", json=rule).json()["id"])
+
+    def held(self) -> list[dict[str, Any]]:
+        requests: list[dict[str, Any]] = self.emulator.admin("GET", "/faults/held").json()[
+            "requests"
+        ]
+        return requests
+
+    def wait_held(
+        self, process: subprocess.Popen[bytes], *, count: int = 1, timeout: float = 60
+    ) -> list[dict[str, Any]]:
+        """Wait until *count* requests are parked; fail if *process* ends first."""
+
+        def parked() -> list[dict[str, Any]] | None:
+            held = self.held()
+            if len(held) >= count:
+                return held
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"rotate exited ({process.returncode}) before its request was held"
+                )
+            return None
+
+        held = wait_until(parked, timeout=timeout)
+        assert held, "the held request never arrived"
+        return held
+
+    def release(self, action: Literal["continue", "drop"], count: int | None = None) -> int:
+        body: dict[str, Any] = {"action": action}
+        if count is not None:
+            body["count"] = count
+        return int(self.emulator.admin("POST", "/faults/release", json=body).json()["released"])
+
+    def clear_faults(self) -> None:
+        self.emulator.admin("DELETE", "/faults")
+
+    def kill(self, process: subprocess.Popen[bytes]) -> Run:
+        """SIGKILL *process* (no cleanup runs) and collect what it printed until then."""
+        process.send_signal(signal.SIGKILL)
+        return self.finish(process, timeout=30)
+
+    # --- the world as the emulator sees it -------------------------------------------------------
+
+    def served(self, token: str) -> dict[str, str | None]:
+        """What each sink of *token* serves now (None: nothing, or a disabled version)."""
+        values: dict[str, str | None] = {}
+        answer = self._http.get(f"{self.emulator['admin_url']}/key-vault/secrets/{token}-pat")
+        newest = answer.json()["versions"][-1] if answer.status_code == 200 else None
+        values["key_vault"] = str(newest["value"]) if newest and newest["enabled"] else None
+        group = self.emulator.admin("GET", f"/variable-groups/{self.group_id}/secrets").json()
+        held = group["variables"].get(variable(token), {}).get("value")
+        values["variable_group"] = str(held) if held else None
+        path = self.sink_file(token)
+        values["file"] = path.read_text() if path.exists() else None
+        return values
+
+    def authenticates(self, pat: str) -> bool:
+        """Whether the emulated Azure DevOps accepts *pat* as Basic auth (``connectionData``).
+
+        Never call it while a hold or fault rule on the verification route is still pending.
+        """
+        basic = base64.b64encode(b":" + pat.encode()).decode()
+        org = self.emulator["organization"]
+        answer = self._http.get(
+            f"{self.emulator['azure_devops_url']}/{org}{CHECK_PATH}",
+            headers={"Authorization": f"Basic {basic}", "X-TFS-FedAuthRedirect": "Suppress"},
+        )
+        return answer.status_code == 200
+
+    def marked(self, token: str) -> list[dict[str, Any]]:
+        """Every PAT (active or not) whose display name carries *token*'s marker."""
+        user = self.emulator["identities"]["rotator"]["username"]
+        pats = self.emulator.admin("GET", "/pats", params={"username": user}).json()["value"]
+        prefix = f"patwarden:{token}:"
+        return [pat for pat in pats if str(pat["displayName"]).startswith(prefix)]
+
+    def active_marked(self, token: str) -> list[dict[str, Any]]:
+        return [pat for pat in self.marked(token) if not pat["revoked"]]
+
+    # --- invariants ------------------------------------------------------------------------------
+
+    def serving_problems(self, token: str, *, allow_empty: bool = False) -> list[str]:
+        """Invariant 1: every sink holds a PAT that authenticates (empty list when it holds).
+
+        *allow_empty*: a sink that never held anything (before the first rotation) may be empty.
+        """
+        problems = []
+        checked: dict[str, bool] = {}
+        for sink, value in self.served(token).items():
+            if value is None:
+                if not allow_empty:
+                    problems.append(f"{token}: {sink} serves nothing")
+                continue
+            if value not in checked:
+                checked[value] = self.authenticates(value)
+            if not checked[value]:
+                problems.append(f"{token}: {sink} serves a PAT Azure DevOps refuses")
+        return problems
+
+    def settled_problems(self, token: str) -> list[str]:
+        """Invariants 1 and 2: the sinks serve one working PAT, the only active marked one."""
+        problems = self.serving_problems(token)
+        active = self.active_marked(token)
+        if len(active) != 1:
+            names = ", ".join(str(pat["displayName"]) for pat in active)
+            problems.append(f"{token}: {len(active)} active patwarden PATs ({names})")
+        served = {value for value in self.served(token).values() if value}
+        if len(served) != 1:
+            problems.append(f"{token}: the sinks serve {len(served)} different PATs")
+        return problems
+
+    def audit(self) -> list[dict[str, Any]]:
+        run = self.cli("audit", "-o", "json")
+        assert run.code == 0, run.stderr[-2000:]
+        records: list[dict[str, Any]] = json.loads(run.stdout)
+        return records
