@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import stat
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -230,3 +231,49 @@ def test_concurrent_processes_claim_each_token_exactly_once(tmp_path: Path) -> N
     while not out.empty():
         claimed.append(out.get())
     assert sorted(claimed) == sorted(tokens)
+
+
+def _open_and_write_in_threads(path: str, errors: multiprocessing.Queue[str]) -> None:
+    """One process: 4 threads, each opening its own store (as fleet workers do) and writing."""
+
+    def worker() -> None:
+        try:
+            for _ in range(5):
+                store = SqliteStateStore(path=path, now=_now)
+                try:
+                    store.append_audit(AuditRecord(at=T0, kind="k", token_name="t"))
+                finally:
+                    store.close()
+        except Exception as exc:  # reported to the test through the queue
+            errors.put(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_opening_the_store_keeps_the_sqlite_locks_of_other_threads(tmp_path: Path) -> None:
+    """Regression: opening a store opened and closed a descriptor of the existing file, and
+    closing *any* descriptor of a file drops every POSIX lock the process holds on it — those of
+    SQLite connections in other threads (fleet workers) — so another process could write at the
+    same time: "disk I/O error", "database is locked", a damaged state file."""
+    path = tmp_path / "state.db"
+    _store(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    errors: multiprocessing.Queue[str] = ctx.Queue()
+    workers = [
+        ctx.Process(target=_open_and_write_in_threads, args=(str(path), errors)) for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == []
+    assert [worker.exitcode for worker in workers] == [0] * 4
+    with _store(path) as store:
+        assert len(list(store.audit())) == 4 * 4 * 5

@@ -12,10 +12,12 @@ processes); rotating a token is guarded by a per-token :mod:`filelock` lock in
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -84,9 +86,22 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 def _create_private(path: Path) -> None:
-    """Create ``path`` (and its directory) readable by the owner only, if it does not exist."""
+    """Create ``path`` (and its directory) readable by the owner only, if it does not exist.
+
+    An existing file is never opened here: closing *any* descriptor of a file drops every POSIX
+    lock this process holds on it, including the SQLite locks of the other connections (fleet
+    workers in other threads), which lets another process write at the same time.
+    """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    flags = os.O_CREAT | os.O_EXCL | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        if path.is_symlink():
+            raise OSError(errno.ELOOP, "the state file is a symbolic link", str(path)) from None
+        if stat.S_IMODE(path.stat().st_mode) != 0o600:
+            path.chmod(0o600)
+        return
     try:
         os.fchmod(fd, 0o600)
     finally:
