@@ -1,7 +1,8 @@
 """Shared helpers of the crash matrix, the concurrent-rotate test and the fault soak (issue 6).
 
 :class:`Fleet` is a config of managed tokens on the shared emulator — each token feeds a Key Vault
-secret, a file and a variable in the variable group ``infra/gitops`` — with the rotator signed in.
+secret, a file and a variable in the variable group ``infra/gitops`` (or a group of its own) —
+with the rotator signed in.
 It runs the real ``patwarden`` CLI in subprocesses (their output goes to files the leak scanner
 reads) and checks the invariants of issue 6 from the outside, through the emulator's admin API
 and the sink files, never through patwarden's own state:
@@ -108,8 +109,9 @@ class Fleet:
     tokens: tuple[str, ...] = ("crash",)
     revoke_after: str = "0s"
     orphan_margin: str = "1s"
+    shared_group: bool = True  # one variable group for every token (else one group per token)
     config: Path = field(init=False)
-    group_id: int = field(init=False)
+    group_ids: dict[str, int] = field(init=False, default_factory=dict)
     runs: list[Run] = field(init=False, default_factory=list)
     _started: int = field(init=False, default=0)
     _outputs: dict[int, str] = field(init=False, default_factory=dict)
@@ -122,8 +124,10 @@ class Fleet:
         self.scanner.remember("client secret", str(sp["client_secret"]))
         self.scanner.watch(self.root)
         (self.root / "out").mkdir(exist_ok=True)
-        body = {"project": PROJECT, "name": GROUP, "variables": {"OTHER": {"value": "kept"}}}
-        self.group_id = int(self.emulator.admin("POST", "/variable-groups", json=body).json()["id"])
+        for name in dict.fromkeys(self.group(token) for token in self.tokens):
+            body = {"project": PROJECT, "name": name, "variables": {"OTHER": {"value": "kept"}}}
+            answer = self.emulator.admin("POST", "/variable-groups", json=body)
+            self.group_ids[name] = int(answer.json()["id"])
         data = self.config_data()
         self.config = save_config(self.root / "patwarden.yaml", data, sort_keys=False)
         login_in_process(self.emulator, self.config)
@@ -157,7 +161,7 @@ class Fleet:
                 {
                     "kind": "variable_group",
                     "project": PROJECT,
-                    "group": GROUP,
+                    "group": self.group(name),
                     "variable": variable(name),
                     "identity": "writer",
                 },
@@ -166,6 +170,10 @@ class Fleet:
 
     def close(self) -> None:
         self._http.close()
+
+    def group(self, token: str) -> str:
+        """The variable group *token* writes its variable to."""
+        return GROUP if self.shared_group else f"{GROUP}-{token}"
 
     def sink_file(self, token: str) -> Path:
         return sink_dir(self.root) / f"{token}.pat"
@@ -267,7 +275,8 @@ class Fleet:
         answer = self._http.get(f"{self.emulator['admin_url']}/key-vault/secrets/{token}-pat")
         newest = answer.json()["versions"][-1] if answer.status_code == 200 else None
         values["key_vault"] = str(newest["value"]) if newest and newest["enabled"] else None
-        group = self.emulator.admin("GET", f"/variable-groups/{self.group_id}/secrets").json()
+        group_id = self.group_ids[self.group(token)]
+        group = self.emulator.admin("GET", f"/variable-groups/{group_id}/secrets").json()
         held = group["variables"].get(variable(token), {}).get("value")
         values["variable_group"] = str(held) if held else None
         path = self.sink_file(token)
