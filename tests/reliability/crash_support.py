@@ -123,7 +123,7 @@ class Fleet:
         sp = self.emulator["identities"]["service_principal"]
         self.scanner.remember("client secret", str(sp["client_secret"]))
         self.scanner.watch(self.root)
-        (self.root / "out").mkdir(exist_ok=True)
+        (self.root / "out").mkdir(parents=True, exist_ok=True)
         for name in dict.fromkeys(self.group(token) for token in self.tokens):
             body = {"project": PROJECT, "name": name, "variables": {"OTHER": {"value": "kept"}}}
             answer = self.emulator.admin("POST", "/variable-groups", json=body)
@@ -343,3 +343,138 @@ class Fleet:
         assert run.code == 0, run.stderr[-2000:]
         records: list[dict[str, Any]] = json.loads(run.stdout)
         return records
+
+
+# --- the fault soak ---------------------------------------------------------------------------
+
+FAULT_KINDS = ("status", "throttle", "timeout", "reset")
+FAULT_RATE = 0.10  # the share of requests, on every route, that meets one of the faults
+TIMEOUT_MS = 1500  # a "timeout" fault: the server is silent this long, then drops the connection
+
+
+def fault_rules(seed: int, *, rate: float = FAULT_RATE) -> list[dict[str, Any]]:
+    """Seeded rules on every route (``.``): 5xx, 429 + ``Retry-After``, a hung-then-dropped
+    connection and a reset; each fires with the same probability, together *rate* per request."""
+    each = 1 - (1 - rate) ** (1 / len(FAULT_KINDS))
+    extra: dict[str, dict[str, Any]] = {
+        "status": {"status": 503},
+        "throttle": {"retry_after": 1},
+        "timeout": {"latency_ms": TIMEOUT_MS},
+        "reset": {},
+    }
+    return [
+        {"route": ".", "kind": kind, "probability": each, "seed": seed * 10 + n, **extra[kind]}
+        for n, kind in enumerate(FAULT_KINDS)
+    ]
+
+
+@dataclass
+class SoakFigures:
+    """What a soak did: rotations, outcomes, requests, faults, retries, and invariant checks."""
+
+    rounds: int = 0
+    rotations: int = 0  # rotation attempts (one forced rotation of one token)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    max_attempts: int = 0  # the most times one request was sent in a row (1 = never retried)
+    retried_requests: int = 0  # requests sent again right after a faulted try
+    invariant_checks: int = 0
+    problems: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # why a rotation did not happen
+    seconds: float = 0.0
+
+    @property
+    def injected(self) -> int:
+        return sum(self.faults.values())
+
+    def as_counts(self) -> dict[str, int | str]:
+        counts: dict[str, int | str] = {
+            "rounds": self.rounds,
+            "rotations": self.rotations,
+            "requests": self.requests,
+            "faults_injected": self.injected,
+            "max_attempts": self.max_attempts,
+            "retried_requests": self.retried_requests,
+            "invariant_checks": self.invariant_checks,
+            "problems": len(self.problems),
+            "milliseconds": round(self.seconds * 1000),
+        }
+        counts.update({f"outcome_{k}": v for k, v in sorted(self.outcomes.items())})
+        counts.update({f"fault_{k}": v for k, v in sorted(self.faults.items())})
+        return counts
+
+
+def _attempt_runs(entries: list[dict[str, Any]]) -> tuple[int, int]:
+    """(the most tries of one request, how many requests were sent again after a faulted try).
+
+    A request is its method and path with the query (which names the PAT of a revoke); the log
+    is followed per request, so retries are found even when workers interleave. Two tokens'
+    creates or verifications share a request key; a faulted one followed by another token's is
+    counted as a retry, so the figures can only overstate the retries.
+    """
+    tries: dict[tuple[str, str], int] = {}
+    faulted: dict[tuple[str, str], bool] = {}
+    longest, retried = 0, 0
+    for entry in entries:
+        key = (str(entry["method"]), str(entry["path"]))
+        if faulted.get(key):
+            tries[key] += 1
+            retried += 1
+        else:
+            tries[key] = 1
+        faulted[key] = entry.get("fault") is not None
+        longest = max(longest, tries[key])
+    return longest, retried
+
+
+def soak(fleet: Fleet, *, rotations: int, seed: int, concurrency: int = 4) -> SoakFigures:
+    """Force-rotate every token of *fleet* in process (``Runtime``: real emulator, real httpx,
+    real sinks) round after round with seeded faults on every route, until *rotations* were
+    attempted. Between rounds the faults are lifted and invariant 1 is checked; at the end a
+    clean run past the orphan margin settles everything and invariant 2 is checked too."""
+    from patwarden.config import load_config
+    from patwarden.runtime import Runtime
+
+    figures = SoakFigures()
+    started = time.monotonic()
+    config = load_config(fleet.config)
+    names = list(fleet.tokens)
+    while figures.rotations < rotations:
+        with Runtime(config=config) as runtime:
+            fleet.emulator.admin("DELETE", "/requests")
+            for rule in fault_rules(seed + figures.rounds):
+                fleet.emulator.admin("POST", "/faults", json=rule)
+            specs = runtime.specs(names)
+            try:
+                report = runtime.rotate(specs, force=names, concurrency=concurrency)
+            finally:
+                fleet.clear_faults()
+            entries = fleet.emulator.admin("GET", "/requests").json()["requests"]
+        figures.rounds += 1
+        figures.rotations += len(specs)
+        for outcome in report.outcomes:
+            figures.outcomes[outcome.kind.value] = figures.outcomes.get(outcome.kind.value, 0) + 1
+            if outcome.kind.value != "rotated":
+                figures.failures.append(f"{outcome.token_name}: {outcome.reason}")
+        figures.requests += len(entries)
+        for entry in entries:
+            if entry.get("fault"):
+                kind = str(entry["fault"]["kind"])
+                figures.faults[kind] = figures.faults.get(kind, 0) + 1
+        longest, retried = _attempt_runs(entries)
+        figures.max_attempts = max(figures.max_attempts, longest)
+        figures.retried_requests += retried
+        for token in names:
+            figures.invariant_checks += 1
+            figures.problems += [
+                f"round {figures.rounds}: {p}" for p in fleet.serving_problems(token)
+            ]
+    time.sleep(float(fleet.orphan_margin.rstrip("s")) + 0.2)
+    with Runtime(config=load_config(fleet.config)) as runtime:
+        runtime.rotate(runtime.specs(names))  # reconcile: overdue revocations, orphans
+    for token in names:
+        figures.invariant_checks += 1
+        figures.problems += [f"settled: {p}" for p in fleet.settled_problems(token)]
+    figures.seconds = time.monotonic() - started
+    return figures
