@@ -5,7 +5,8 @@ one byte at a time holds a sink for as long as it likes, and an endless body fil
 :func:`bounded_transport` returns a ``RequestsTransport`` whose session checks every chunk of
 every answer: more than :data:`MAX_ANSWER_BYTES`, or still arriving :data:`DEADLINE_READS` read
 timeouts after the headers, and the read fails like a timeout (azure-core then retries it or
-raises ``ServiceResponseError``, which the sinks translate as usual).
+raises ``ServiceResponseError``, which the sinks translate as usual). Clients using it should
+also pass ``retry_total=RETRY_TOTAL``: azure-core's default retries a slow server for minutes.
 """
 
 from __future__ import annotations
@@ -18,12 +19,19 @@ if TYPE_CHECKING:
     import requests
     from azure.core.pipeline.transport import RequestsTransport
 
-__all__ = ["CONNECT_TIMEOUT", "MAX_ANSWER_BYTES", "READ_TIMEOUT", "bounded_transport"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "MAX_ANSWER_BYTES",
+    "READ_TIMEOUT",
+    "RETRY_TOTAL",
+    "bounded_transport",
+]
 
 MAX_ANSWER_BYTES = 32 << 20  # a Key Vault answer is a few kilobytes
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0  # azure-core's default is 300 s per read
 DEADLINE_READS = 4
+RETRY_TOTAL = 3  # azure-core's default of 10 retries with exponential backoff takes minutes
 
 
 class _BoundedRaw:

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 from patwarden.errors import SinkError
 from patwarden.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
-from patwarden.sinks.bounded_http import bounded_transport
+from patwarden.sinks.bounded_http import RETRY_TOTAL, bounded_transport
 from patwarden.sinks.errors import (
     SINKS_DOCS,
     SinkReadFailed,
@@ -108,6 +108,7 @@ class KeyVaultSink:
             context.credential(parsed.identity),
             verify_challenge_resource=is_public_vault_host(parsed.vault_url),
             transport=bounded_transport(verify=context.ca_bundle or True),
+            retry_total=RETRY_TOTAL,
             **options,
         )
         return cls(spec=parsed, client=client)
