@@ -90,11 +90,6 @@ def test_four_processes_rotate_each_due_token_exactly_once(
         fleet.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the variable-group sink writes the whole group back (read, change, PUT) with "
-    "no lock, so tokens sharing a group that rotate at once lose each other's variable",
-)
 @pytest.mark.parametrize("processes", [1, PROCESSES], ids=["one-process", "four-processes"])
 def test_tokens_sharing_a_variable_group_keep_every_variable(
     processes: int, emulator: RunningEmulator, tmp_path: Path, leak_scan: LeakScanner

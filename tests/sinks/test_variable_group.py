@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +17,7 @@ from patwarden.sinks.errors import (
     SinkUnavailable,
     SinkWriteFailed,
 )
+from patwarden.sinks.locks import shared_lock
 from patwarden.sinks.spec import SinkContext
 from patwarden.sinks.variable_group import VariableGroupSink
 from tests.conftest import RunningEmulator
@@ -178,3 +183,32 @@ def test_an_unreachable_group_is_unavailable_and_unchanged(
     with pytest.raises(SinkUnavailable, match="Cannot reach variable_group"):
         sink.write(fake_pat(), fake_meta())
     assert group_variables(emulator, group_id)["FLUX_PAT"]["value"] == "old"
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["process-lock", "shared-lock"])
+def test_tokens_sharing_a_group_written_at_once_keep_both_variables(
+    emulator: RunningEmulator, writer_context: SinkContext, tmp_path: Path, shared: bool
+) -> None:
+    # Found by tests/reliability: the group is read, changed and put back whole; two writers at
+    # once each put back the other's variable as it was, and one rotation was lost.
+    group_id = create_group(emulator)
+    lock = functools.partial(shared_lock, tmp_path / "locks") if shared else None
+    context = dataclasses.replace(writer_context, lock=lock)
+    first = make_sink(context, group_id, variable="FIRST_PAT")
+    second = make_sink(context, group_id, variable="SECOND_PAT")
+    emulator.admin(
+        "POST", "/faults", json={"route": "variablegroups", "kind": "latency", "latency_ms": 150}
+    )
+    pats = [fake_pat(), fake_pat()]
+    threads = [
+        threading.Thread(target=sink.write, args=(pat, fake_meta()))
+        for sink, pat in zip((first, second), pats, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    variables = group_variables(emulator, group_id)
+    assert variables["FIRST_PAT"]["value"] == pats[0].reveal()
+    assert variables["SECOND_PAT"]["value"] == pats[1].reveal()

@@ -8,6 +8,7 @@ validates its entry with :func:`parse_spec`, which reports every problem at once
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,13 +39,17 @@ class SinkContext:
     ``credential`` returns the azure-identity credential of a configured identity by name
     (``"writer"``); ``azure_devops`` returns an Azure DevOps client authenticated as that
     identity; ``organization`` is the token's organization; ``ca_bundle`` is the PEM file every
-    HTTPS client must trust in addition to the system store (None: system store only).
+    HTTPS client must trust in addition to the system store (None: system store only);
+    ``lock(name)`` holds a lock shared by every patwarden run on the same state, for writes that
+    read, change and put back something other tokens share (None: threads of this process only,
+    see :mod:`patwarden.sinks.locks`).
     """
 
     credential: Callable[[str], TokenCredential]
     azure_devops: Callable[[str], AzureDevOpsClient] | None = None
     organization: str | None = None
     ca_bundle: str | None = None
+    lock: Callable[[str], AbstractContextManager[None]] | None = None
 
 
 def parse_spec(model: type[_Spec], spec: Mapping[str, Any]) -> _Spec:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -32,6 +33,7 @@ from patwarden.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.sinks import devops
 from patwarden.sinks.errors import SINKS_DOCS, SinkRefused
+from patwarden.sinks.locks import process_lock
 from patwarden.sinks.spec import SinkContext, SinkSpec, parse_spec
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,10 @@ class VariableGroupSink:
     spec: VariableGroupSinkSpec
     organization: str
     client: AzureDevOpsClient = dataclasses.field(repr=False, compare=False)
+    # Serialises the read-change-put of the group with every other token that shares it.
+    lock: Callable[[str], AbstractContextManager[None]] = dataclasses.field(
+        default=process_lock, repr=False, compare=False
+    )
     _group_id: int | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
@@ -85,7 +91,12 @@ class VariableGroupSink:
         parsed = parse_spec(VariableGroupSinkSpec, spec)
         org = devops.organization_for(parsed.organization, context, kind="variable_group")
         client = devops.client_for(context, identity=parsed.identity, kind="variable_group")
-        return cls(spec=parsed, organization=org, client=client)
+        return cls(spec=parsed, organization=org, client=client, lock=context.lock or process_lock)
+
+    def _locked(self) -> AbstractContextManager[None]:
+        return self.lock(
+            f"variable group {self.organization}/{self.spec.project}/{self.spec.group}"
+        )
 
     @property
     def companion(self) -> str:
@@ -131,14 +142,15 @@ class VariableGroupSink:
             SinkWriteFailed: the PUT failed in a way that may have applied it.
         """
         marker = devops.VersionMarker.for_write(ref=uuid.uuid4().hex, meta=meta)
-        with devops.translated(target=self.describe(), writing=False):
-            group = self._group()
-            update = secret_update(group, variable=self.spec.variable, value=secret)
-        variables = dict(update.variables)
-        variables[self.companion] = Variable(value=marker.render(), is_secret=False)
-        update = dataclasses.replace(update, variables=MappingProxyType(variables))
-        with devops.translated(target=self.describe(), writing=True):
-            self._put(update)
+        with self._locked():
+            with devops.translated(target=self.describe(), writing=False):
+                group = self._group()
+                update = secret_update(group, variable=self.spec.variable, value=secret)
+            variables = dict(update.variables)
+            variables[self.companion] = Variable(value=marker.render(), is_secret=False)
+            update = dataclasses.replace(update, variables=MappingProxyType(variables))
+            with devops.translated(target=self.describe(), writing=True):
+                self._put(update)
         return marker.version()
 
     def read_back(self) -> None:
@@ -176,7 +188,7 @@ class VariableGroupSink:
             return False
 
     def _remove(self) -> bool:
-        with devops.translated(target=self.describe(), writing=True):
+        with self._locked(), devops.translated(target=self.describe(), writing=True):
             group = self._group()
             if self.spec.variable not in group.variables:
                 return True

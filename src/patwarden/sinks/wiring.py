@@ -8,12 +8,14 @@ identity's rate limiter) and closes every client in :meth:`close`.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from patwarden.ports import Sink
 from patwarden.sinks.errors import SinkConfigError
+from patwarden.sinks.locks import shared_lock
 from patwarden.sinks.registry import build_sink
 from patwarden.sinks.spec import SinkContext
 
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
     from patwarden.config import Config
     from patwarden.domain.models import TokenSpec
     from patwarden.identity.secret_refs import CredentialProvider
+
+
+SINK_LOCKS_DIR = "sink.locks"  # in state_dir: locks of writes several tokens share
 
 
 class SinkWiring:
@@ -83,6 +88,7 @@ class SinkWiring:
             azure_devops=self.azure_devops,
             organization=organization,
             ca_bundle=self.ca_bundle,
+            lock=functools.partial(shared_lock, self._config.state_dir / SINK_LOCKS_DIR),
         )
 
     def build(
