@@ -418,3 +418,29 @@ def test_each_step_is_audited_once_per_operation(world: Harness) -> None:
     kinds = [(r.kind, r.operation_id) for r in world.store.audit()]
     assert len(kinds) == len(set(kinds)), kinds
     assert sum(kind == "operation_revoke_pending" for kind, _ in kinds) == 1
+
+
+def test_a_stranded_rotation_is_repaired_by_the_next_run_not_the_next_schedule(
+    world: Harness,
+) -> None:
+    # Found by tests/reliability (a sink write whose answer was lost, then a restore that could
+    # not be confirmed): the new PAT stayed valid, unused, until the next *scheduled* rotation
+    # weeks later — two active PATs for one token long after recovery.
+    first = _rotate_once(world)
+    world.sinks[0].restorable = False
+    world.sinks[1].faults.fail("write", SinkError("denied"))
+    stranded = world.run(force={world.token.name}).outcomes[0]
+    assert stranded.kind is OutcomeKind.ROLLED_BACK
+    assert world.issuer.active() == {first, stranded.new_authorization_id}
+    world.sinks[0].restorable = True
+
+    repaired = world.run().outcomes[0]  # the token is not due: it rotates to converge
+
+    assert repaired.kind is OutcomeKind.ROTATED, repaired
+    assert "a failed rotation left sinks recorded as holding PAT" in repaired.reason
+    newest = repaired.new_authorization_id
+    world.advance(world.token.revoke_after + timedelta(seconds=world.margin + 1))
+    again = world.run().outcomes[0]
+    assert again.kind is OutcomeKind.NOT_DUE, "converged: no rotation after that"
+    assert world.issuer.active() == {newest}
+    world.check_invariants()

@@ -226,7 +226,8 @@ class RotationEngine:
         decision = decide(spec=spec, issued=state.current if state else None, now=self._clock.now())
         if decision.would_loop:
             return self._failed(spec, decision.reason)
-        if not decision.is_due and not force:
+        stranded = _stranded(state)
+        if not decision.is_due and not force and stranded is None:
             return TokenOutcome(
                 token_name=spec.name,
                 kind=OutcomeKind.NOT_DUE,
@@ -235,7 +236,7 @@ class RotationEngine:
                 due_at=decision.due_at,
                 notes=tuple(notes),
             )
-        reason = decision.reason if decision.is_due else "forced"
+        reason = decision.reason if decision.is_due else ("forced" if force else str(stranded))
         return self._rotate(spec, state, sinks, reason=reason, notes=notes)
 
     def _reconcile(
@@ -439,6 +440,25 @@ class RotationEngine:
             reason=reason,
             current_authorization_id=pat_id(state.current if state else None),
         )
+
+
+def _stranded(state: ManagedTokenState | None) -> str | None:
+    """Why a token must rotate although it is not due: a failed rotation left a sink recorded
+    as holding a PAT that is not the current one (its restore failed, or its answer was lost).
+
+    Rotating again moves every sink onto one new PAT; reconcile then revokes the stranded PAT
+    (no sink refers to it any more) instead of keeping it valid until the next scheduled rotation.
+    """
+    if state is None or state.current is None:
+        return None
+    current = state.current.authorization_id
+    others = sorted({pat for pat in state.served_ids() if pat != current})
+    if not others:
+        return None
+    return (
+        f"a failed rotation left sinks recorded as holding PAT {', '.join(others)} instead of "
+        f"the current {current}: rotating again so every sink serves one PAT"
+    )
 
 
 def _finding(kind: FindingKind, token: str, detail: str, pat_id: str | None = None) -> Finding:
