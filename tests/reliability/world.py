@@ -58,6 +58,8 @@ class World:
     tokens: tuple[str, ...] = ("crash",)
     revoke_after: str = "0s"
     file_first: bool = False  # the file sink first: the only sink written when a crash hits it
+    # Reach Azure DevOps and Key Vault through this origin (a hostile proxy), trusting this bundle.
+    via: tuple[str, Path] | None = None
     config: Path = field(init=False)
     groups: dict[str, int] = field(init=False, default_factory=dict)
     runs: int = 0
@@ -75,6 +77,13 @@ class World:
         example["state_dir"] = str(self.root / "state")
         example["rotation"] = {"orphan_margin": "1s", "lock_timeout": "2m"}
         example["tokens"] = {name: self._token(name) for name in self.tokens}
+        if self.via is not None:
+            origin, bundle = self.via
+            example["azure"].update(
+                azure_devops_url=f"{origin}/devops",
+                vssps_url=f"{origin}/vssps",
+                ca_bundle=str(bundle),
+            )
         self.config = self.root / "patwarden.yaml"
         self.config.write_text(yaml.safe_dump(example, sort_keys=False))
         self.config.chmod(0o600)
@@ -96,7 +105,7 @@ class World:
             "sinks": [
                 {
                     "kind": "key_vault",
-                    "vault_url": self.emulator["key_vault_url"],
+                    "vault_url": self.via[0] if self.via else self.emulator["key_vault_url"],
                     "secret": f"{name}-pat",
                     "identity": "writer",
                 },
