@@ -8,9 +8,10 @@ exactly one PAT (one create, seen in the emulator's PAT list and its request log
 ``skipped``; every sink serves that PAT and it authenticates; no secret leaked. With emulated
 latency the runs overlap for longer, which is the harder case for the per-token locks.
 
-Tokens whose variables live in ONE variable group lose each other's writes when rotated at once
-(the group is read, changed and written back whole, with no lock and no concurrency check): the
-last test shows it and is expected to fail until the variable-group sink serialises its writes.
+The last test puts every token's variable in ONE variable group, which is read, changed and
+written back whole: tokens rotated at once (by the worker threads of one run, or by four runs)
+lost each other's variable until the variable-group sink took a lock per group (found by this
+suite; see docs/reliability-crash-and-soak.md).
 """
 
 from __future__ import annotations
