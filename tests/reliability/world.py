@@ -227,6 +227,26 @@ class World:
         served = {value for value in self.served(token).values() if value}
         if len(served) != 1:
             problems.append(f"{token}: the sinks serve {len(served)} different PATs")
+        return problems + self.mode_problems(token)
+
+    def mode_problems(self, token: str) -> list[str]:
+        """Files that hold secrets or their metadata must be 0600 (their directories 0700)."""
+        sink = self.sink_file(token)
+        state = self.root / "state"
+        files = [
+            state / "state.db",
+            state / "rotator.cache",
+            sink,
+            sink.with_name(sink.name + ".previous"),
+        ]
+        files.append(sink.with_name(sink.name + ".patwarden.json"))
+        problems = [
+            f"{path.name} has mode {path.stat().st_mode & 0o777:o}"
+            for path in files
+            if path.exists() and path.stat().st_mode & 0o777 != 0o600
+        ]
+        if state.exists() and state.stat().st_mode & 0o077:
+            problems.append(f"{state} has mode {state.stat().st_mode & 0o777:o}")
         return problems
 
 
