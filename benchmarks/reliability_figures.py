@@ -4,9 +4,10 @@ Runs ``pytest tests/reliability tests/domain/test_rotation.py`` with ``RELIABILI
 set, so every suite appends what it exercised (crash points, faults, concurrent runs, bad inputs,
 leak scans) as JSON lines (see ``tests/reliability/figures.py``). Then sums them up and rewrites
 the section between ``<!-- figures:begin -->`` and ``<!-- figures:end -->`` of
-``docs/reliability.md`` (or prints it with ``--print``).
+``docs/reliability.md`` (or prints it with ``--print``). With ``--soak N`` it also runs
+``benchmarks/fault_soak.py --rotations N`` and publishes its figures.
 
-    .venv/bin/python benchmarks/reliability_figures.py [--workers 2] [--print] [-- PYTEST ARGS]
+    .venv/bin/python benchmarks/reliability_figures.py [--workers 2] [--soak 300] [--print]
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def crash_rows(records: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
             elif point.startswith("state-store"):
                 kind = "state-store write (SQLite pwrite, strace)"
             else:
-                kind = "local rename: file sink, token cache (strace)"
+                kind = "local rename: file sink's kept copy, sidecar, content (strace)"
         else:
             continue
         kinds[kind][0] += int(item.get("exercised", 1))
@@ -111,7 +112,7 @@ def render(records: list[dict[str, Any]], code: int, summary: str, elapsed: floa
     out.append(f"| **total** | **{sum(r[1] for r in rows)}** | **{sum(r[2] for r in rows)}** |")
     soak = sums(records, "fault_soak")
     if soak:
-        out += ["", "| fault soak | |", "|---|---:|"]
+        out += ["", "| in-suite fault soak | |", "|---|---:|"]
         out += [f"| {key} | {value} |" for key, value in sorted(soak.items()) if key != "records"]
     concurrency = [item for item in records if item["suite"] == "concurrency"]
     if concurrency:
@@ -127,9 +128,38 @@ def render(records: list[dict[str, Any]], code: int, summary: str, elapsed: floa
     secrets = sums(records, "secrets")
     out += [
         "",
-        f"Leak scans: {secrets['records']} tests scanned {secrets['texts']} captured outputs and "
-        f"{secrets['files']} files for {secrets['secrets']} issued secrets (PATs, access, refresh "
-        f"tokens, device codes, the client secret): **{secrets['leaks']} leaks found**.",
+        f"Leak scans: {secrets['records']} tests each searched every secret issued during the "
+        f"test (PATs, access and refresh tokens, device codes, the client secret; "
+        f"{secrets['secrets']} values in all) in their captured outputs and log records "
+        f"({secrets['texts']}) and files ({secrets['files']}): **{secrets['leaks']} leaks "
+        "found**.",
+    ]
+    return "\n".join(out)
+
+
+def run_soak(rotations: int) -> tuple[int, dict[str, Any]]:
+    """Run ``benchmarks/fault_soak.py``; return its exit code and its JSON figures."""
+    argv = [sys.executable, str(ROOT / "benchmarks" / "fault_soak.py"), "--rotations"]
+    result = subprocess.run(
+        [*argv, str(rotations)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    start = result.stdout.find("{")
+    figures: dict[str, Any] = json.loads(result.stdout[start:]) if start >= 0 else {}
+    return result.returncode, figures
+
+
+def render_soak(code: int, figures: dict[str, Any], elapsed: float) -> str:
+    rows = [f"| {key} | {value} |" for key, value in figures.items() if not isinstance(value, list)]
+    problems = figures.get("problem_list") or []
+    out = [
+        "",
+        f"`benchmarks/fault_soak.py --rotations {figures.get('rotations', '?')}` "
+        f"(exit {code}, {elapsed:.0f} s):",
+        "",
+        "| ≥300-rotation fault soak | |",
+        "|---|---:|",
+        *rows,
+        f"| invariant problems | {len(problems)} |",
     ]
     return "\n".join(out)
 
@@ -144,12 +174,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--print", action="store_true", help="print instead of editing the doc")
+    parser.add_argument(
+        "--soak", type=int, default=0, metavar="N", help="also run the fault soak with N rotations"
+    )
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         figures = Path(work) / "figures.jsonl"
         code, summary, elapsed = run_suites(args.workers, args.pytest_args, figures)
         section = render(load(figures), code, summary, elapsed)
+    if args.soak:
+        started = time.monotonic()
+        soak_code, soak_figures = run_soak(args.soak)
+        section += "\n" + render_soak(soak_code, soak_figures, time.monotonic() - started)
+        code = code or soak_code
     if args.print:
         print(section)
     else:
