@@ -335,6 +335,9 @@ class Runtime:
                         detail=(("detail", "grace period over during this run"),),
                     )
                 )
+        for pat_id, record in _unrecorded_revocation(store, spec.name, revoked, now):
+            revoked.append(pat_id)  # a run killed after the revoke never audited or tagged it
+            records.append(record)
         for record in records:
             store.append_audit(record)
         notes = self._mark_revoked(spec, revoked) if revoked else []
@@ -368,6 +371,35 @@ class Runtime:
                         f"({describe_error(exc)})"
                     )
         return notes
+
+
+def _unrecorded_revocation(
+    store: SqliteStateStore, token_name: str, revoked: Sequence[str], now: datetime
+) -> list[tuple[str, AuditRecord]]:
+    """The previous PAT of the token's last finished rotation, if its revocation has no audit
+    record: the run that revoked it died before auditing it and tagging its Key Vault versions."""
+    done = [
+        op
+        for op in store.operations(token_name)
+        if op.step is Step.DONE and op.previous is not None
+    ]
+    if not done or done[-1].previous is None:
+        return []
+    op, pat_id = done[-1], done[-1].previous.authorization_id
+    if pat_id in revoked or any(
+        record.kind == "revoked_previous" and record.authorization_id == pat_id
+        for record in store.audit(since=op.started_at)
+    ):
+        return []
+    record = AuditRecord(
+        at=now,
+        kind="revoked_previous",
+        token_name=token_name,
+        operation_id=op.operation_id,
+        authorization_id=pat_id,
+        detail=(("detail", "revoked by an earlier run that stopped before recording it"),),
+    )
+    return [(pat_id, record)]
 
 
 def _finding_audit(finding: Finding, now: datetime) -> AuditRecord:
