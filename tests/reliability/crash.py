@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.reliability.world import Run, World
+from tests.reliability.invariants import Run
+from tests.reliability.world import World
 
 RENAMES = ("rename", "renameat", "renameat2")
 SQLITE_WRITES = ("pwrite64",)

@@ -18,14 +18,12 @@ point of the protocol: production code gets no test hooks.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -34,6 +32,14 @@ import httpx
 
 from patwarden.tls import ssl_context
 from tests.conftest import RunningEmulator
+from tests.reliability.invariants import (
+    Run,
+    authenticates,
+    marked_pats,
+    serving_problems,
+    settled_problems,
+    wait_until,
+)
 from tests.reliability.leaks import LeakScanner
 from tests.support.configs import save_config, sink_dir
 from tests.support.device_codes import login_in_process
@@ -41,8 +47,6 @@ from tests.support.device_codes import login_in_process
 CLI_TIMEOUT = 120
 GROUP = "gitops"
 PROJECT = "infra"
-# The route the invariant checks authenticate on (any PAT of the organization may call it).
-CHECK_PATH = "/_apis/connectionData"
 
 # Request routes of one rotation ("METHOD path", no query string), for hold and fault rules.
 ROUTES = {
@@ -62,23 +66,6 @@ ROUTES = {
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Run:
-    """What one CLI process did."""
-
-    code: int
-    stdout: str
-    stderr: str
-
-    def document(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.stdout)
-        return data
-
-    def outcomes(self) -> dict[str, str]:
-        """Token name → outcome of a ``rotate -o json`` run."""
-        return {t["token"]: t["outcome"] for t in self.document()["tokens"]}
-
-
 def route(name: str, token: str) -> str:
     """The regex of the request *name* (a key of :data:`ROUTES`) for *token*."""
     return ROUTES[name].format(token=token)
@@ -87,16 +74,6 @@ def route(name: str, token: str) -> str:
 def variable(token: str) -> str:
     """The variable-group variable of *token*."""
     return f"{token.upper().replace('-', '_')}_PAT"
-
-
-def wait_until(predicate: Callable[[], T], *, timeout: float, interval: float = 0.02) -> T:
-    """Poll *predicate* until it returns something truthy; return it (or the last value)."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
 
 
 @dataclass
@@ -284,24 +261,12 @@ class Fleet:
         return values
 
     def authenticates(self, pat: str) -> bool:
-        """Whether the emulated Azure DevOps accepts *pat* as Basic auth (``connectionData``).
-
-        Never call it while a hold or fault rule on the verification route is still pending.
-        """
-        basic = base64.b64encode(b":" + pat.encode()).decode()
-        org = self.emulator["organization"]
-        answer = self._http.get(
-            f"{self.emulator['azure_devops_url']}/{org}{CHECK_PATH}",
-            headers={"Authorization": f"Basic {basic}", "X-TFS-FedAuthRedirect": "Suppress"},
-        )
-        return answer.status_code == 200
+        """Whether the emulated Azure DevOps accepts *pat* (``connectionData`` names its user)."""
+        return authenticates(self._http, self.emulator, pat)
 
     def marked(self, token: str) -> list[dict[str, Any]]:
         """Every PAT (active or not) whose display name carries *token*'s marker."""
-        user = self.emulator["identities"]["rotator"]["username"]
-        pats = self.emulator.admin("GET", "/pats", params={"username": user}).json()["value"]
-        prefix = f"patwarden:{token}:"
-        return [pat for pat in pats if str(pat["displayName"]).startswith(prefix)]
+        return marked_pats(self.emulator, token)
 
     def active_marked(self, token: str) -> list[dict[str, Any]]:
         return [pat for pat in self.marked(token) if not pat["revoked"]]
@@ -311,32 +276,17 @@ class Fleet:
     def serving_problems(self, token: str, *, allow_empty: bool = False) -> list[str]:
         """Invariant 1: every sink holds a PAT that authenticates (empty list when it holds).
 
-        *allow_empty*: a sink that never held anything (before the first rotation) may be empty.
+        ``allow_empty`` tolerates a sink that holds nothing yet (before a first rotation).
         """
-        problems = []
-        checked: dict[str, bool] = {}
-        for sink, value in self.served(token).items():
-            if value is None:
-                if not allow_empty:
-                    problems.append(f"{token}: {sink} serves nothing")
-                continue
-            if value not in checked:
-                checked[value] = self.authenticates(value)
-            if not checked[value]:
-                problems.append(f"{token}: {sink} serves a PAT Azure DevOps refuses")
-        return problems
+        return serving_problems(
+            token, self.served(token), self.authenticates, allow_empty=allow_empty
+        )
 
     def settled_problems(self, token: str) -> list[str]:
         """Invariants 1 and 2: the sinks serve one working PAT, the only active marked one."""
-        problems = self.serving_problems(token)
-        active = self.active_marked(token)
-        if len(active) != 1:
-            names = ", ".join(str(pat["displayName"]) for pat in active)
-            problems.append(f"{token}: {len(active)} active patwarden PATs ({names})")
-        served = {value for value in self.served(token).values() if value}
-        if len(served) != 1:
-            problems.append(f"{token}: the sinks serve {len(served)} different PATs")
-        return problems
+        return settled_problems(
+            token, self.served(token), self.active_marked(token), self.authenticates
+        )
 
     def audit(self) -> list[dict[str, Any]]:
         run = self.cli("audit", "-o", "json")

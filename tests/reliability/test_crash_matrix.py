@@ -32,8 +32,9 @@ from typing import Literal
 import pytest
 
 from tests.conftest import RunningEmulator
-from tests.reliability.crash_support import Fleet, route, wait_until
+from tests.reliability.crash_support import Fleet, route
 from tests.reliability.figures import record
+from tests.reliability.invariants import wait_until
 from tests.reliability.leaks import LeakScanner
 
 pytestmark = pytest.mark.slow

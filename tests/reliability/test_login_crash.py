@@ -21,8 +21,9 @@ from tests.cli.support import let_access_tokens_expire
 from tests.conftest import RunningEmulator
 from tests.reliability.crash import RENAMES, run_until_syscall, strace_available, trace_syscalls
 from tests.reliability.figures import record
+from tests.reliability.invariants import wait_until
 from tests.reliability.leaks import LeakScanner
-from tests.reliability.world import World, wait_until
+from tests.reliability.world import World
 
 pytestmark = pytest.mark.slow
 TOKEN = "login"

@@ -13,12 +13,10 @@ patwarden's own state:
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,13 @@ import yaml
 
 from patwarden.tls import ssl_context
 from tests.conftest import RunningEmulator
+from tests.reliability.invariants import (
+    Run,
+    authenticates,
+    marked_pats,
+    serving_problems,
+    settled_problems,
+)
 from tests.reliability.leaks import LeakScanner
 from tests.support.device_codes import login_in_process
 
@@ -37,15 +42,6 @@ SINK_KINDS = ("key_vault", "variable_group", "file")
 CHECK_ROUTE = r"GET /devops/[^/]+/_apis/connectionData"
 NOT_A_CHECK = rf"^(?!{CHECK_ROUTE})"
 CLI_TIMEOUT = 180
-
-
-@dataclass(frozen=True)
-class Run:
-    """What one CLI process did."""
-
-    code: int
-    stdout: str
-    stderr: str
 
 
 @dataclass
@@ -182,52 +178,24 @@ class World:
 
     def authenticates(self, pat: str) -> bool:
         """Whether Azure DevOps accepts ``pat`` (``connectionData`` names its user)."""
-        basic = base64.b64encode(b":" + pat.encode()).decode()
-        org = self.emulator["organization"]
-        answer = self._http.get(
-            f"{self.emulator['azure_devops_url']}/{org}/_apis/connectionData",
-            headers={"Authorization": f"Basic {basic}", "X-TFS-FedAuthRedirect": "Suppress"},
-        )
-        if answer.status_code != 200 or "json" not in answer.headers.get("content-type", ""):
-            return False
-        return bool(answer.json().get("authenticatedUser", {}).get("id"))
+        return authenticates(self._http, self.emulator, pat)
 
     def active_marked(self, token: str) -> list[dict[str, Any]]:
         """The active PATs whose display name carries ``token``'s marker."""
-        user = self.emulator["identities"]["rotator"]["username"]
-        pats = self.emulator.admin("GET", "/pats", params={"username": user}).json()["value"]
-        prefix = f"patwarden:{token}:"
-        return [
-            pat for pat in pats if str(pat["displayName"]).startswith(prefix) and not pat["revoked"]
-        ]
+        return [pat for pat in marked_pats(self.emulator, token) if not pat["revoked"]]
 
     # --- invariants ----------------------------------------------------------------------------
 
     def serving_problems(self, token: str) -> list[str]:
         """Invariant 1: every sink holds a PAT that authenticates (empty when it holds)."""
-        problems = []
-        checked: dict[str, bool] = {}
-        for sink, value in self.served(token).items():
-            if value is None:
-                problems.append(f"{token}: {sink} serves nothing")
-                continue
-            if value not in checked:
-                checked[value] = self.authenticates(value)
-            if not checked[value]:
-                problems.append(f"{token}: {sink} serves a PAT Azure DevOps refuses")
-        return problems
+        return serving_problems(token, self.served(token), self.authenticates)
 
     def settled_problems(self, token: str) -> list[str]:
-        """Invariants 1 and 2: sinks serve, and exactly one active marked PAT exists."""
-        problems = self.serving_problems(token)
+        """Invariants 1 and 2, and every secret file private."""
+        served = self.served(token)
         active = self.active_marked(token)
-        if len(active) != 1:
-            names = ", ".join(str(pat["displayName"]) for pat in active)
-            problems.append(f"{token}: {len(active)} active patwarden PATs ({names})")
-        served = {value for value in self.served(token).values() if value}
-        if len(served) != 1:
-            problems.append(f"{token}: the sinks serve {len(served)} different PATs")
-        return problems + self.mode_problems(token)
+        found = settled_problems(token, served, active, self.authenticates)
+        return found + self.mode_problems(token)
 
     def mode_problems(self, token: str) -> list[str]:
         """Files that hold secrets or their metadata must be 0600 (their directories 0700)."""
@@ -248,13 +216,3 @@ class World:
         if state.exists() and state.stat().st_mode & 0o077:
             problems.append(f"{state} has mode {state.stat().st_mode & 0o777:o}")
         return problems
-
-
-def wait_until(predicate: Any, *, timeout: float, interval: float = 0.01) -> Any:
-    """Poll ``predicate`` until it returns something truthy; return it (or the last value)."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value

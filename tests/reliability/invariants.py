@@ -1,0 +1,111 @@
+"""The checks both reliability worlds (``world.World``, ``crash_support.Fleet``) share.
+
+What a CLI run did (:class:`Run`), polling (:func:`wait_until`), and the invariants read from the
+outside: whether Azure DevOps accepts a PAT, which marked PATs exist, and the problems found in
+what the sinks serve (invariant 1) and after settling (invariant 2).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from tests.conftest import RunningEmulator
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one CLI process did."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def document(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.stdout)
+        return data
+
+    def outcomes(self) -> dict[str, str]:
+        """Token name → outcome of a ``rotate -o json`` run."""
+        return {t["token"]: t["outcome"] for t in self.document()["tokens"]}
+
+
+def wait_until(predicate: Callable[[], T], *, timeout: float, interval: float = 0.02) -> T:
+    """Poll *predicate* until it returns something truthy; return it (or the last value)."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+def authenticates(http: httpx.Client, emulator: RunningEmulator, pat: str) -> bool:
+    """Whether the emulated Azure DevOps accepts *pat* (``connectionData`` names its user).
+
+    Never call it while a hold or fault rule on the verification route is still pending.
+    """
+    basic = base64.b64encode(b":" + pat.encode()).decode()
+    org = emulator["organization"]
+    answer = http.get(
+        f"{emulator['azure_devops_url']}/{org}/_apis/connectionData",
+        headers={"Authorization": f"Basic {basic}", "X-TFS-FedAuthRedirect": "Suppress"},
+    )
+    if answer.status_code != 200 or "json" not in answer.headers.get("content-type", ""):
+        return False
+    return bool(answer.json().get("authenticatedUser", {}).get("id"))
+
+
+def marked_pats(emulator: RunningEmulator, token: str) -> list[dict[str, Any]]:
+    """Every PAT of the rotator (active or not) whose display name carries *token*'s marker."""
+    user = emulator["identities"]["rotator"]["username"]
+    pats = emulator.admin("GET", "/pats", params={"username": user}).json()["value"]
+    prefix = f"patwarden:{token}:"
+    return [pat for pat in pats if str(pat["displayName"]).startswith(prefix)]
+
+
+def serving_problems(
+    token: str,
+    served: Mapping[str, str | None],
+    accepts: Callable[[str], bool],
+    *,
+    allow_empty: bool = False,
+) -> list[str]:
+    """Invariant 1: every sink holds a PAT that authenticates (empty list when it holds)."""
+    problems = []
+    checked: dict[str, bool] = {}
+    for sink, value in served.items():
+        if value is None:
+            if not allow_empty:
+                problems.append(f"{token}: {sink} serves nothing")
+            continue
+        if value not in checked:
+            checked[value] = accepts(value)
+        if not checked[value]:
+            problems.append(f"{token}: {sink} serves a PAT Azure DevOps refuses")
+    return problems
+
+
+def settled_problems(
+    token: str,
+    served: Mapping[str, str | None],
+    active: list[dict[str, Any]],
+    accepts: Callable[[str], bool],
+) -> list[str]:
+    """Invariants 1 and 2: the sinks serve one working PAT, the only active marked one."""
+    problems = serving_problems(token, served, accepts)
+    if len(active) != 1:
+        names = ", ".join(str(pat["displayName"]) for pat in active)
+        problems.append(f"{token}: {len(active)} active patwarden PATs ({names})")
+    values = {value for value in served.values() if value}
+    if len(values) != 1:
+        problems.append(f"{token}: the sinks serve {len(values)} different PATs")
+    return problems
