@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 
 from patwarden.azdo import validation
 from patwarden.azdo.constants import DEFAULT_SCOPE, GRAPH_API_VERSION
-from patwarden.azdo.models import GraphUser, as_object
-from patwarden.azdo.responses import json_body, unexpected
+from patwarden.azdo.models import GraphUser
+from patwarden.azdo.paging import header_token, iter_page_items
 from patwarden.azdo.transport import AzdoTransport, Bearer, ServiceUrls
 
 
@@ -41,27 +41,15 @@ class GraphClient:
         url = f"{self._urls.vssps_url}/{validation.organization(org)}/_apis/graph/users"
         action = f"list the users of organization {org!r}"
         types = ",".join(subject_types) if subject_types else None
-        continuation: str | None = None
-        seen: set[str] = set()
-        while True:
-            response = self._transport.send(
-                "GET",
-                url,
-                action=action,
-                api_version=GRAPH_API_VERSION,
-                auth=self._auth,
-                params={"subjectTypes": types, "continuationToken": continuation},
-            )
-            page = as_object(json_body(response, action=action), what="a page", action=action)
-            items = page.get("value", [])
-            if not isinstance(items, list):
-                raise unexpected("'value' is not a list", action=action)
-            for item in items:
-                yield GraphUser.from_json(item, action=action)
-            nxt = response.headers.get("x-ms-continuationtoken", "").strip()
-            if not nxt:
-                return
-            if nxt in seen:
-                raise unexpected("the continuation token came back twice", action=action)
-            seen.add(nxt)
-            continuation = nxt
+        items = iter_page_items(
+            self._transport,
+            url,
+            action=action,
+            api_version=GRAPH_API_VERSION,
+            auth=self._auth,
+            params={"subjectTypes": types},
+            items_key="value",
+            next_token=header_token,
+        )
+        for item in items:
+            yield GraphUser.from_json(item, action=action)

@@ -29,6 +29,7 @@ from patwarden.azdo.models import (
     SortBy,
     as_object,
 )
+from patwarden.azdo.paging import body_token, iter_page_items
 from patwarden.azdo.responses import json_body, unexpected
 from patwarden.azdo.timestamps import format_datetime
 from patwarden.azdo.transport import AzdoTransport, Bearer, ServiceUrls
@@ -234,32 +235,23 @@ class PatClient:
             raise ConfigError(f"PAT list page size {page_size} is not within 1..{MAX_PAGE_SIZE}.")
         url = self._url(org)
         action = f"list PATs in organization {org!r}"
-        continuation: str | None = None
-        seen: set[str] = set()
-        while True:
-            response = self._transport.send(
-                "GET",
-                url,
-                action=action,
-                api_version=PAT_API_VERSION,
-                auth=self._auth,
-                params={
-                    "displayFilterOption": display_filter.value,
-                    "sortByOption": sort_by.value,
-                    "isSortAscending": ascending,
-                    "$top": page_size,
-                    "continuationToken": continuation,
-                },
-            )
-            page = as_object(json_body(response, action=action), what="a page", action=action)
-            items = page.get("patTokens", [])
-            if not isinstance(items, list):
-                raise unexpected("'patTokens' is not a list", action=action)
-            for item in items:
-                yield PatToken.from_json(item, action=action)
-            continuation = _next_token(page.get("continuationToken"), seen, action=action)
-            if continuation is None:
-                return
+        items = iter_page_items(
+            self._transport,
+            url,
+            action=action,
+            api_version=PAT_API_VERSION,
+            auth=self._auth,
+            params={
+                "displayFilterOption": display_filter.value,
+                "sortByOption": sort_by.value,
+                "isSortAscending": ascending,
+                "$top": page_size,
+            },
+            items_key="patTokens",
+            next_token=body_token,
+        )
+        for item in items:
+            yield PatToken.from_json(item, action=action)
 
     def find_by_display_name(
         self, *, org: str, name: str, display_filter: DisplayFilter = DisplayFilter.ACTIVE
@@ -357,14 +349,3 @@ class PatClient:
         code = body.get("patTokenError") if isinstance(body, dict) else None
         if isinstance(code, str) and (error := pat_error(code, action=action)) is not None:
             raise error
-
-
-def _next_token(value: object, seen: set[str], *, action: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise unexpected("'continuationToken' is not a string", action=action)
-    if value in seen:
-        raise unexpected(f"the continuation token {value!r} came back twice", action=action)
-    seen.add(value)
-    return value

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator
 
 from patwarden.azdo import validation
 from patwarden.azdo.constants import DEFAULT_SCOPE, TOKEN_ADMIN_API_VERSION
-from patwarden.azdo.models import SessionToken, as_object
-from patwarden.azdo.responses import json_body, unexpected
+from patwarden.azdo.models import SessionToken
+from patwarden.azdo.paging import body_token, iter_page_items
 from patwarden.azdo.transport import AzdoTransport, Bearer, ServiceUrls
 from patwarden.errors import ConfigError
 
@@ -52,34 +52,18 @@ class TokenAdminClient:
             raise ConfigError(f"Token Admin page size {page_size} is not within 1..100.")
         url = f"{self._base(org)}/personalaccesstokens/{validation.descriptor(subject_descriptor)}"
         action = f"list the PATs of user {subject_descriptor!r} in organization {org!r}"
-        continuation: str | None = None
-        seen: set[str] = set()
-        while True:
-            response = self._transport.send(
-                "GET",
-                url,
-                action=action,
-                api_version=TOKEN_ADMIN_API_VERSION,
-                auth=self._auth,
-                params={
-                    "pageSize": page_size,
-                    "isPublic": False,
-                    "continuationToken": continuation,
-                },
-            )
-            page = as_object(json_body(response, action=action), what="a page", action=action)
-            items = page.get("value", [])
-            if not isinstance(items, list):
-                raise unexpected("'value' is not a list", action=action)
-            for item in items:
-                yield SessionToken.from_json(item, action=action)
-            nxt = page.get("continuationToken")
-            if nxt is None or nxt == "":
-                return
-            if not isinstance(nxt, str) or nxt in seen:
-                raise unexpected("the continuation token is malformed or repeated", action=action)
-            seen.add(nxt)
-            continuation = nxt
+        items = iter_page_items(
+            self._transport,
+            url,
+            action=action,
+            api_version=TOKEN_ADMIN_API_VERSION,
+            auth=self._auth,
+            params={"pageSize": page_size, "isPublic": False},
+            items_key="value",
+            next_token=body_token,
+        )
+        for item in items:
+            yield SessionToken.from_json(item, action=action)
 
     def revoke(self, *, org: str, authorization_ids: Iterable[str]) -> None:
         """Revoke the PATs with these authorization ids (any user's); the service answers 204.
