@@ -2,8 +2,8 @@
 
 Starts an emulator, writes a config of ``--tokens`` tokens (each with a Key Vault secret, a
 variable group of its own and a file), signs the rotator in, and force-rotates every token in
-process through ``patwarden.runtime.Runtime`` (real emulator, real httpx, real sinks) round after
-round, with 10 % of the requests on every route meeting a seeded fault: HTTP 503, 429 with
+process through ``patwarden.app.runtime.Runtime`` (real emulator, real httpx, real sinks) round
+after round, with 10 % of the requests on every route meeting a seeded fault: HTTP 503, 429 with
 ``Retry-After: 1``, a connection silent for 1.5 s then dropped, or a connection reset. Between
 rounds the faults are lifted and every sink is checked to serve a PAT that authenticates; at the
 end a clean run past the orphan margin settles everything, and each token must have exactly one

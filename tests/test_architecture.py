@@ -20,11 +20,11 @@ FORBIDDEN_IN_DOMAIN = (
     "requests",
     "patwarden.azdo",
     "patwarden.cli",
-    "patwarden.emulator",
+    "patwarden_emulator",
     "patwarden.identity",
     "patwarden.sinks",
     "patwarden.state",
-    "patwarden.engine",
+    "patwarden.rotation.engine",
 )
 
 

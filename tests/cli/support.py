@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from patwarden.config import load_config
+from patwarden.config.model import load_config
 from patwarden.identity.credential_set import CredentialSet
 from tests.conftest import RunningEmulator
 

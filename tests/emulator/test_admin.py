@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from patwarden.emulator.directory import SEEDED_USER_FLAGS, Directory, seed_defaults
-from patwarden.emulator.store import Store
+from patwarden_emulator.directory import SEEDED_USER_FLAGS, Directory, seed_defaults
+from patwarden_emulator.store import Store
 from tests.conftest import RunningEmulator
 from tests.support.tokens import client_credentials_token
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from patwarden.emulator.devops_scopes import invalid_scopes
-from patwarden.emulator.devops_state import Policies, from_us, policies_from_json, to_us
-from patwarden.emulator.devops_wire import (
+from patwarden_emulator.devops.scopes import invalid_scopes
+from patwarden_emulator.devops.state import Policies, from_us, policies_from_json, to_us
+from patwarden_emulator.devops.wire import (
     format_seven,
     format_trimmed,
     parse_datetime,

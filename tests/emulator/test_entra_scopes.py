@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from patwarden.domain.scopes import AZURE_DEVOPS_RESOURCE
-from patwarden.emulator.directory import KEY_VAULT_RESOURCE, App
-from patwarden.emulator.entra_errors import AadError
-from patwarden.emulator.entra_scopes import (
+from patwarden_emulator.directory import KEY_VAULT_RESOURCE, App
+from patwarden_emulator.entra.errors import AadError
+from patwarden_emulator.entra.scopes import (
     delegated_grant,
     granted_scope_string,
     parse_scopes,

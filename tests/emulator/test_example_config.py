@@ -11,16 +11,16 @@ from pathlib import Path
 import yaml
 
 from patwarden.azdo.constants import DEFAULT_SCOPE
-from patwarden.config import (
+from patwarden.config.model import (
     FileCacheConfig,
     FileRef,
     ServicePrincipalIdentity,
     UserIdentity,
     load_config,
 )
-from patwarden.emulator.context import Emulator
-from patwarden.emulator.example_config import write_example_config
 from patwarden.identity.credential_set import CredentialSet
+from patwarden_emulator.context import Emulator
+from patwarden_emulator.example_config import write_example_config
 from tests.conftest import RunningEmulator, start_emulator, stop_emulator
 from tests.support.pats import check_pat
 from tests.support.sinks import key_vault_value

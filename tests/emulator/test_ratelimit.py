@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from patwarden.domain.scopes import AZURE_DEVOPS_RESOURCE
-from patwarden.emulator.ratelimit import identity_key
+from patwarden_emulator.ratelimit import identity_key
 from tests.conftest import RunningEmulator
 from tests.support.pats import basic_auth
 from tests.support.tokens import minted_token

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from patwarden.emulator.requestlog import RequestLog, redact_query
+from patwarden_emulator.requestlog import RequestLog, redact_query
 from tests.conftest import RunningEmulator
 from tests.support.tokens import minted_token
 

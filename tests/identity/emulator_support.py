@@ -39,7 +39,7 @@ _GET_TOKEN = textwrap.dedent(
     """
     import json, sys
     import jwt
-    from patwarden.config import load_config
+    from patwarden.config.model import load_config
     from patwarden.errors import PatwardenError
     from patwarden.identity.credential_set import CredentialSet
 

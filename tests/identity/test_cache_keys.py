@@ -10,7 +10,7 @@ import keyring.backend
 import pytest
 from keyring.backends import fail
 
-from patwarden.config import AzureConfig, EnvRef, FileRef, KeyringRef
+from patwarden.config.model import AzureConfig, EnvRef, FileRef, KeyringRef
 from patwarden.identity.cache_crypto import CacheKeyInvalid, generate_cache_key
 from patwarden.identity.cache_keys import (
     KEYRING_SERVICE,

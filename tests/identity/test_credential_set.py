@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from patwarden.config import load_config
+from patwarden.config.model import load_config
 from patwarden.errors import ConfigError
 from patwarden.identity.credential_set import CredentialSet
 from patwarden.identity.legacy import LegacyPasswordCredential

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from patwarden.config import load_config
+from patwarden.config.model import load_config
 from patwarden.errors import AuthError
 from patwarden.identity.cache_crypto import generate_cache_key
 from patwarden.identity.credential_set import CredentialSet

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from patwarden.config import load_config
+from patwarden.config.model import load_config
 from patwarden.errors import AuthError
 from patwarden.identity.account import AccountRecord, CacheEnvelope
 from patwarden.identity.cache_crypto import CacheCipher, decode_cache_key, generate_cache_key

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from patwarden.config import AzureConfig, EnvRef, FileRef, KeyVaultLocation, KeyVaultRef
+from patwarden.config.model import AzureConfig, EnvRef, FileRef, KeyVaultLocation, KeyVaultRef
 from patwarden.errors import ConfigError
 from patwarden.identity.secret_refs import SecretUnavailable, describe_ref, resolve_secret
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from patwarden.config import load_config
+from patwarden.config.model import load_config
 from patwarden.errors import ReloginRequired
 from patwarden.identity.account import AccountRecord, CacheEnvelope
 from patwarden.identity.cache_crypto import generate_cache_key

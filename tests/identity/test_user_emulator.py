@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from patwarden.config import load_config
+from patwarden.config.model import load_config
 from patwarden.errors import AuthError, ReloginRequired
 from patwarden.identity.cache_crypto import generate_cache_key
 from patwarden.identity.credential_set import CredentialSet
@@ -181,7 +181,7 @@ def test_untrusted_tls_is_an_auth_error_not_a_traceback(
 _REFRESHER = textwrap.dedent(
     """
     import sys
-    from patwarden.config import load_config
+    from patwarden.config.model import load_config
     from patwarden.identity.credential_set import CredentialSet
     rotator = CredentialSet(load_config(sys.argv[1])).user("rotator")
     for i in range(int(sys.argv[2])):

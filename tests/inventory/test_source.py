@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from patwarden.config import load_config
+from patwarden.config.model import load_config
 from patwarden.identity.cache_crypto import generate_cache_key
 from patwarden.identity.credential_set import CredentialSet
 from patwarden.inventory.findings import FindingRules

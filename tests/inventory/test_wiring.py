@@ -10,7 +10,7 @@ import httpx
 import pytest
 import yaml
 
-from patwarden.config import Config, load_config
+from patwarden.config.model import Config, load_config
 from patwarden.domain.models import IssuedPat, ManagedTokenState
 from patwarden.errors import ConfigError
 from patwarden.inventory.wiring import (

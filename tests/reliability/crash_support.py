@@ -383,8 +383,8 @@ def soak(fleet: Fleet, *, rotations: int, seed: int, concurrency: int = 4) -> So
     real sinks) round after round with seeded faults on every route, until *rotations* were
     attempted. Between rounds the faults are lifted and invariant 1 is checked; at the end a
     clean run past the orphan margin settles everything and invariant 2 is checked too."""
-    from patwarden.config import load_config
-    from patwarden.runtime import Runtime
+    from patwarden.app.runtime import Runtime
+    from patwarden.config.model import load_config
 
     figures = SoakFigures()
     started = time.monotonic()

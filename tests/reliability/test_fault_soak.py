@@ -1,7 +1,7 @@
 """The fault soak of issue 6, small: 30 forced rotations with seeded faults on every route.
 
 Five tokens (Key Vault secret, a variable group each, file) are force-rotated round after round in
-process through ``patwarden.runtime.Runtime`` (real emulator, real httpx, real sinks, 4 workers)
+process through ``patwarden.app.runtime.Runtime`` (real emulator, real httpx, real sinks, 4 workers)
 while 10 % of the requests on every route — Entra, Azure DevOps, Key Vault — meet a seeded fault:
 HTTP 503, 429 with ``Retry-After``, a connection silent for 1.5 s then dropped, or a reset
 (:func:`~tests.reliability.crash_support.fault_rules`). Between rounds the faults are lifted and

@@ -25,7 +25,7 @@ from patwarden.azdo.client import AzureDevOpsClient
 from patwarden.azdo.errors import CreateOutcomeUnknown
 from patwarden.azdo.transport import RetryPolicy, ServiceUrls
 from patwarden.errors import PatwardenError
-from patwarden.ports import SinkWriteMeta
+from patwarden.rotation.ports import SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.sinks.key_vault import KeyVaultSink
 from patwarden.sinks.spec import SinkContext

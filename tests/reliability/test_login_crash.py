@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from patwarden.config import load_config
+from patwarden.config.model import load_config
 from patwarden.identity.credential_set import CredentialSet
 from tests.cli.support import let_access_tokens_expire
 from tests.conftest import RunningEmulator

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from patwarden.ports import Sink, SinkVersion, SinkWriteMeta
+from patwarden.rotation.ports import Sink, SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
 
 _PAT_ALPHABET = string.ascii_lowercase + string.digits

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from patwarden.ports import SinkVersion
+from patwarden.rotation.ports import SinkVersion
 from patwarden.secret import Secret
 from patwarden.sinks import safe_files
 from patwarden.sinks.errors import SinkConfigError, SinkReadFailed, SinkRefused, SinkUnavailable

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from patwarden.ports import SinkVersion
+from patwarden.rotation.ports import SinkVersion
 from patwarden.sinks.errors import SinkConfigError, SinkReadFailed, SinkUnavailable
 from patwarden.sinks.key_vault import CONTENT_TYPE, KeyVaultSink, is_public_vault_host
 from patwarden.sinks.spec import SinkContext

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from patwarden.ports import Sink
+from patwarden.rotation.ports import Sink
 from patwarden.sinks.errors import SinkConfigError, SinkPluginError
 from patwarden.sinks.file import FileSink
 from patwarden.sinks.registry import (
@@ -51,7 +51,7 @@ def plugin_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 GOOD_PLUGIN = """
     from patwarden.secret import Secret
-    from patwarden.ports import SinkVersion
+    from patwarden.rotation.ports import SinkVersion
 
     class MemorySink:
         def __init__(self, name):

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from patwarden.ports import SinkVersion
+from patwarden.rotation.ports import SinkVersion
 from patwarden.sinks.errors import SinkConfigError, SinkRefused
 from patwarden.sinks.service_connection import ServiceConnectionSink
 from patwarden.sinks.spec import SinkContext

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from patwarden.ports import SinkVersion
+from patwarden.rotation.ports import SinkVersion
 from patwarden.sinks.errors import (
     SinkConfigError,
     SinkRefused,

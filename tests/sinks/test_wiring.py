@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from patwarden.config import Config
+from patwarden.config.model import Config
 from patwarden.domain.models import TokenSpec
 from patwarden.identity.credential_set import CredentialSet
 from patwarden.sinks.errors import SinkConfigError

@@ -14,7 +14,7 @@ import pytest
 from patwarden.domain.models import AuditRecord, IssuedPat, ManagedTokenState, SinkRecord
 from patwarden.domain.operation import Operation, Outcome, SinkProgress, SinkStatus, Step
 from patwarden.errors import StateError
-from patwarden.ports import StateLocked
+from patwarden.rotation.ports import StateLocked
 from patwarden.state.sqlite import SCHEMA_VERSION, SqliteStateStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from patwarden.config import load_config
+from patwarden.config.model import load_config
 from patwarden.identity.credential_set import CredentialSet
 from tests.support.emulator import RunningEmulator
 from tests.support.tokens import ADO, ADO_PATS, post_token, public_client_id, tenant_url

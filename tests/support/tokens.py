@@ -102,8 +102,8 @@ def mint_token(
     lifetime: int = 3600,
 ) -> str:
     """An access token like the emulator issues: a user token when *upn* is given, else an app's."""
-    from patwarden.emulator.keys import SigningKey
-    from patwarden.emulator.store import Store
+    from patwarden_emulator.keys import SigningKey
+    from patwarden_emulator.store import Store
 
     now = int(time.time())
     tenant = tenant_id or emulator["tenant_id"]

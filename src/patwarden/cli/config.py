@@ -19,7 +19,7 @@ def config() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_OPTION_HELP)
 def check(config_path: str | None) -> None:
     """Validate the config file; print OK or every problem (exit 2). Makes no network call."""
-    from patwarden.config import load_config
+    from patwarden.config.model import load_config
 
     loaded = load_config(config_path)
     identities = ", ".join(
@@ -37,7 +37,7 @@ def check(config_path: str | None) -> None:
 @config.command("schema")
 def schema() -> None:
     """Print the JSON Schema of the config file (for editors and CI linting)."""
-    from patwarden.config import Config
+    from patwarden.config.model import Config
 
     click.echo(json.dumps(Config.model_json_schema(), indent=2, sort_keys=True))
 

@@ -11,7 +11,7 @@ from patwarden.cli.output import Column, emit, output_option, resolve_format
 from patwarden.errors import ConfigError
 
 if TYPE_CHECKING:
-    from patwarden.doctor_report import DoctorReport
+    from patwarden.doctor.report import DoctorReport
 
 STATUS_STYLES = {"✓": "green", "!": "yellow", "✗": "bold red", "-": "dim"}
 COLUMNS = (
@@ -34,9 +34,9 @@ def doctor(ctx: click.Context, config_path: str | None, output: str | None, stri
     would fail (warnings allowed), 3 something would make the next rotation fail, 1 warnings
     only with --strict.
     """
-    from patwarden.config import load_config
-    from patwarden.doctor import run_doctor
-    from patwarden.doctor_report import config_failure_report
+    from patwarden.config.model import load_config
+    from patwarden.doctor.checks import run_doctor
+    from patwarden.doctor.report import config_failure_report
 
     try:
         config = load_config(config_path)

@@ -118,7 +118,7 @@ def _settings(
     top: int = 50,
 ) -> tuple[Any, str, Any]:
     """Load the config and return (config, identity name, ScanSettings)."""
-    from patwarden.config import load_config
+    from patwarden.config.model import load_config
     from patwarden.inventory.findings import FindingRules
     from patwarden.inventory.run import ScanSettings
     from patwarden.inventory.wiring import auditor_name, organizations

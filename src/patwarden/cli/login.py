@@ -13,7 +13,7 @@ from patwarden.cli.options import config_option, require_user_identity
 from patwarden.errors import PatwardenError
 
 if TYPE_CHECKING:
-    from patwarden.config import Config
+    from patwarden.config.model import Config
     from patwarden.domain.relogin import ReloginDeadline
     from patwarden.identity.credential_set import CredentialSet
 
@@ -36,7 +36,7 @@ def login(identity_name: str | None, config_path: str | None, timeout: int | Non
     as the rotator user (MFA included). The sign-in is then kept in the encrypted token cache
     and refreshed silently by every later run; nothing prompts again until re-login is due.
     """
-    from patwarden.config import load_config
+    from patwarden.config.model import load_config
     from patwarden.identity.credential_set import CredentialSet
 
     config = load_config(config_path)
@@ -86,7 +86,7 @@ def logout(identity_name: str | None, config_path: str | None) -> None:
     Run `patwarden login` to sign in again. The refresh token is only forgotten locally; to
     invalidate it everywhere, revoke the user's sessions in Entra ID.
     """
-    from patwarden.config import load_config
+    from patwarden.config.model import load_config
     from patwarden.identity.credential_set import CredentialSet
 
     config = load_config(config_path)
@@ -117,7 +117,7 @@ def logout(identity_name: str | None, config_path: str | None) -> None:
 
 def _forget(credentials: CredentialSet, config: Config, name: str) -> tuple[bool, str]:
     """Delete the identity's cache; for a file cache, even when its key cannot be loaded."""
-    from patwarden.config import FileCacheConfig
+    from patwarden.config.model import FileCacheConfig
 
     user = credentials.user(name)
     try:

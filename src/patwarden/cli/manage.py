@@ -21,8 +21,8 @@ from patwarden.cli.rotate import open_runtime, show_report, token_option
 from patwarden.errors import ConfigError
 
 if TYPE_CHECKING:
+    from patwarden.app.runtime import Runtime
     from patwarden.domain.models import TokenSpec
-    from patwarden.runtime import Runtime
 
 ADOPT_COLUMNS = (
     Column(key="token", header="token", no_wrap=True),

@@ -10,7 +10,7 @@ import click
 from patwarden.errors import DOCS, ConfigError
 
 if TYPE_CHECKING:
-    from patwarden.config import Config
+    from patwarden.config.model import Config
 
 CONFIG_OPTION_HELP = "Config file (default: $PATWARDEN_CONFIG, else ./patwarden.yaml)."
 SP_ROTATOR_DOCS = f"{DOCS}/identities.md#why-a-service-principal-cannot-rotate"
@@ -63,7 +63,7 @@ def require_user_identity(config: Config, name: str, *, action: str) -> None:
         ConfigError: no such identity, or it is of another kind (the message says why that kind
             has nothing to log in, and what to do instead).
     """
-    from patwarden.config import APP_IDENTITY_KINDS
+    from patwarden.config.model import APP_IDENTITY_KINDS
 
     identity = config.identities.get(name)
     if identity is None:

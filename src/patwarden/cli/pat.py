@@ -34,7 +34,7 @@ from patwarden.errors import ConfigError
 if TYPE_CHECKING:
     from patwarden.azdo.client import AzureDevOpsClient
     from patwarden.azdo.models import PatToken
-    from patwarden.config import Config
+    from patwarden.config.model import Config
 
 MAX_LIFETIME = timedelta(days=365)  # the longest expiry Azure DevOps accepts (contract §7.2)
 _DAY = timedelta(days=1)
@@ -69,7 +69,7 @@ def pat() -> None:
 
 
 def _load(config_path: str | None) -> Config:
-    from patwarden.config import APP_IDENTITY_KINDS, load_config
+    from patwarden.config.model import APP_IDENTITY_KINDS, load_config
 
     config = load_config(config_path)
     rotator = config.identities.get(config.rotator)

@@ -21,9 +21,9 @@ from patwarden.cli.options import config_option
 from patwarden.cli.output import Column, echo_json, emit, is_terminal, output_option, resolve_format
 
 if TYPE_CHECKING:
-    from patwarden.engine_outcomes import TokenOutcome, TokenPlan
-    from patwarden.fleet import FleetProgress, FleetReport
-    from patwarden.runtime import Runtime
+    from patwarden.app.runtime import Runtime
+    from patwarden.rotation.fleet import FleetProgress, FleetReport
+    from patwarden.rotation.outcomes import TokenOutcome, TokenPlan
 
 OUTCOME_STYLES = {
     "rotated": "green",
@@ -46,8 +46,8 @@ def token_option(
 @contextmanager
 def open_runtime(config_path: str | None) -> Iterator[Runtime]:
     """Load and validate the config (exit 2 on problems), build the runtime, close it after."""
-    from patwarden.config import load_config
-    from patwarden.runtime import Runtime
+    from patwarden.app.runtime import Runtime
+    from patwarden.config.model import load_config
 
     config = load_config(config_path)
     with Runtime(config=config) as runtime:

@@ -18,10 +18,10 @@ from patwarden.domain.durations import DurationError, parse_duration
 from patwarden.errors import ConfigError, PatwardenError
 
 if TYPE_CHECKING:
+    from patwarden.app.runtime import Runtime
     from patwarden.domain.models import AuditRecord
     from patwarden.domain.operation import Operation
-    from patwarden.engine_outcomes import TokenPlan
-    from patwarden.runtime import Runtime
+    from patwarden.rotation.outcomes import TokenPlan
 
 _DAY = timedelta(days=1)
 STATUS_COLUMNS = (
@@ -213,8 +213,8 @@ def audit(
     output: str | None,
 ) -> None:
     """The append-only audit log: rotations, revocations, adoptions, hooks that failed."""
-    from patwarden.config import load_config
-    from patwarden.runtime import STATE_FILE
+    from patwarden.app.runtime import STATE_FILE
+    from patwarden.config.model import load_config
 
     config = load_config(config_path)
     unknown = sorted(set(tokens) - set(config.tokens))

@@ -27,7 +27,7 @@ class TokenSpec:
     """One managed token as configured: what to issue, when to rotate, where to write it.
 
     ``sinks`` and ``hooks`` are opaque to the domain (the config layer builds them; the engine asks
-    a resolver for the live :class:`~patwarden.ports.Sink` objects).
+    a resolver for the live :class:`~patwarden.rotation.ports.Sink` objects).
     """
 
     name: str

@@ -11,7 +11,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from patwarden.config import (
+from patwarden.config.model import (
     AzureCliIdentity,
     Config,
     FileCacheConfig,
@@ -33,7 +33,7 @@ from patwarden.secret import Secret
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-    from patwarden.config import EnvRef, FileRef
+    from patwarden.config.model import EnvRef, FileRef
 
 log = logging.getLogger(__name__)
 

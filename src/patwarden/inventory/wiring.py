@@ -20,7 +20,7 @@ import httpx
 from patwarden.azdo.client import AzureDevOpsClient
 from patwarden.azdo.ratelimit import RateLimiter
 from patwarden.azdo.transport import ServiceUrls
-from patwarden.config import Config
+from patwarden.config.model import Config
 from patwarden.domain.models import AuditRecord
 from patwarden.errors import ConfigError
 from patwarden.inventory.source import AzdoInventorySource, default_is_managed

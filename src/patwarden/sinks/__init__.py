@@ -1,7 +1,8 @@
 """Sinks: where a new PAT is written (Key Vault, variable groups, service connections, files).
 
 Build one from its config entry with :func:`build_sink`; every kind, built-in or plugin, is found
-through :mod:`patwarden.sinks.registry`. Each sink implements :class:`patwarden.ports.Sink`.
+through :mod:`patwarden.sinks.registry`. Each sink implements
+:class:`patwarden.rotation.ports.Sink`.
 """
 
 from __future__ import annotations

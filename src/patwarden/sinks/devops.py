@@ -25,7 +25,7 @@ from patwarden.azdo.errors import (
     RequestOutcomeUnknown,
 )
 from patwarden.errors import AuthError, ConfigError, PatwardenError
-from patwarden.ports import SinkVersion, SinkWriteMeta
+from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
 from patwarden.sinks.errors import (
     SINKS_DOCS,
     SinkConfigError,

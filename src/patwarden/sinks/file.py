@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from patwarden.errors import SinkError
-from patwarden.ports import SinkVersion, SinkWriteMeta
+from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.sinks import safe_files
 from patwarden.sinks.errors import (

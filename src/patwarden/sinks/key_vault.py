@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from patwarden.errors import SinkError
-from patwarden.ports import SinkVersion, SinkWriteMeta
+from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.sinks.bounded_http import RETRY_TOTAL, bounded_transport
 from patwarden.sinks.errors import (

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol
 
-from patwarden.ports import Sink
+from patwarden.rotation.ports import Sink
 from patwarden.sinks.errors import SINKS_DOCS, SinkConfigError, SinkPluginError
 from patwarden.sinks.spec import SinkContext
 

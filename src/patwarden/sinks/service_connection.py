@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 from patwarden.azdo.client import AzureDevOpsClient
 from patwarden.azdo.service_endpoints import ServiceEndpoint, secret_update
 from patwarden.errors import SinkError
-from patwarden.ports import SinkVersion, SinkWriteMeta
+from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.sinks import devops
 from patwarden.sinks.errors import SINKS_DOCS, SinkRefused

@@ -29,7 +29,7 @@ from patwarden.azdo.variable_groups import (
     secret_update,
 )
 from patwarden.errors import SinkError
-from patwarden.ports import SinkVersion, SinkWriteMeta
+from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.sinks import devops
 from patwarden.sinks.errors import SINKS_DOCS, SinkRefused

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from patwarden.ports import Sink
+from patwarden.rotation.ports import Sink
 from patwarden.sinks.errors import SinkConfigError
 from patwarden.sinks.locks import shared_lock
 from patwarden.sinks.registry import build_sink
@@ -22,7 +22,7 @@ from patwarden.sinks.spec import SinkContext
 if TYPE_CHECKING:
     from patwarden.azdo.client import AzureDevOpsClient
     from patwarden.azdo.ratelimit import RateLimiterRegistry
-    from patwarden.config import Config
+    from patwarden.config.model import Config
     from patwarden.domain.models import TokenSpec
     from patwarden.identity.secret_refs import CredentialProvider
 

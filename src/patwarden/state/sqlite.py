@@ -29,7 +29,7 @@ import filelock
 from patwarden.domain.models import AuditRecord, JournalEntry, ManagedTokenState
 from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
-from patwarden.ports import StateLocked
+from patwarden.rotation.ports import StateLocked
 from patwarden.state.codec import (
     StateCorrupt,
     decode_operation,
@@ -109,7 +109,7 @@ def _create_private(path: Path) -> None:
 
 
 class SqliteStateStore:
-    """A :class:`~patwarden.ports.StateStore` in one SQLite file.
+    """A :class:`~patwarden.rotation.ports.StateStore` in one SQLite file.
 
     Raises (from the constructor):
         StateError: the file cannot be opened, is not a state database, or is from a newer

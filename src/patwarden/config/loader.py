@@ -1,0 +1,188 @@
+"""Read the config file: strict YAML, permission warnings, then validation into a Config."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from patwarden.config.model import Config
+from patwarden.config.problems import CONFIG_DOCS, InvalidConfig, Problem, problems_from_validation
+from patwarden.config.references import semantic_problems
+from patwarden.config.token_checks import hook_secret_files
+from patwarden.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                f"duplicate key {key!r}",
+                key_node.start_mark,
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
+)
+
+
+MAX_CONFIG_BYTES = 4 << 20  # a config is a few kilobytes; refuse to slurp /dev/zero or a log
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, refusing what is not a small regular UTF-8 file (a FIFO never blocks).
+
+    Raises:
+        ConfigError: missing, not a regular file, too large, unreadable or not UTF-8.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found",
+            hint="pass --config FILE, set PATWARDEN_CONFIG, or create ./patwarden.yaml",
+            docs=CONFIG_DOCS,
+        ) from None
+    except OSError as err:
+        raise ConfigError(
+            f"cannot read config file {path}: {err.strerror}",
+            hint="check the path and that this user may read it",
+        ) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(
+                f"config file {path} is not a regular file",
+                hint="point --config or PATWARDEN_CONFIG at a YAML file",
+                docs=CONFIG_DOCS,
+            )
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB, which no "
+            "patwarden configuration is",
+            hint="check that --config points at the right file",
+            docs=CONFIG_DOCS,
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (invalid byte at offset {err.start})",
+            hint="save the file as UTF-8; check that --config points at the YAML file",
+            docs=CONFIG_DOCS,
+        ) from None
+
+
+def _read_yaml(path: Path) -> Any:
+    text = _read_text(path)
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise ConfigError(
+            f"{path} is not valid YAML{where}: {problem}",
+            hint="fix the YAML syntax (indentation, quoting, duplicate keys)",
+            docs=CONFIG_DOCS,
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path} nests lists or mappings too deeply to be a patwarden configuration",
+            hint="check that --config points at the right file",
+            docs=CONFIG_DOCS,
+        ) from None
+
+
+def warn_if_readable_by_others(path: Path, *, what: str) -> None:
+    """Log a warning when ``path`` can be read by its group or by others (like certbot)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning(
+            "%s %s is accessible by group or others (mode %o); restrict it with `chmod 600 %s`",
+            what,
+            path,
+            stat.S_IMODE(mode),
+            path,
+        )
+
+
+def validate_config_file(path: Path) -> Config:
+    """Load ``path`` into a :class:`Config`, reporting every problem at once.
+
+    Raises:
+        ConfigError: the file cannot be read or parsed.
+        InvalidConfig: the content has problems.
+    """
+    raw = _read_yaml(path)
+    warn_if_readable_by_others(path, what="config file")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidConfig(
+            source=path,
+            problems=[
+                Problem(
+                    path="",
+                    message="the file must be a mapping of keys",
+                    fix="see docs/configuration.md",
+                )
+            ],
+        )
+    problems: list[Problem] = []
+    config: Config | None = None
+    try:
+        config = Config.model_validate(raw, context={"base_dir": path.parent.resolve()})
+    except ValidationError as err:
+        problems.extend(problems_from_validation(err))
+    for problem in semantic_problems(raw):
+        if problem not in problems:
+            problems.append(problem)
+    if problems or config is None:
+        raise InvalidConfig(source=path, problems=problems)
+    config._source = path  # a private attribute; the model's fields stay frozen
+    for secret_file in _secret_files(config):
+        warn_if_readable_by_others(secret_file, what="secret file")
+    return config
+
+
+def _secret_files(config: Config) -> Iterator[Path]:
+    def walk(node: Any) -> Iterator[Path]:
+        if isinstance(node, BaseModel):
+            file = getattr(node, "file", None)
+            if isinstance(file, Path):
+                yield file
+            for name in type(node).model_fields:
+                yield from walk(getattr(node, name))
+        elif isinstance(node, dict):
+            for value in node.values():
+                yield from walk(value)
+
+    yield from walk(config.identities)
+    yield from hook_secret_files(config)
+    for identity in config.identities.values():
+        certificate = getattr(identity, "certificate", None)
+        if certificate is not None:
+            yield certificate.path

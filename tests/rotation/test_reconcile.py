@@ -1,0 +1,192 @@
+"""Reconcile (orphans, overdue revocations, drift, lost state) and adopt, through the engine."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from patwarden.domain.marker import format_marker
+from patwarden.errors import AzureDevOpsError, SinkError
+from patwarden.rotation.outcomes import FindingKind, OutcomeKind
+from patwarden.rotation.ports import SinkWriteMeta
+from patwarden.secret import Secret
+from patwarden.state.sqlite import SqliteStateStore
+from tests.rotation.fakes import T0, FakeSink
+from tests.rotation.harness import Harness
+
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Harness:
+    return Harness(path=tmp_path / "state.db")
+
+
+def _marker(token: str, n: int) -> str:
+    return format_marker(token_name=token, operation_id=f"{n:032x}")
+
+
+def test_orphans_older_than_the_margin_are_revoked_and_nothing_else(world: Harness) -> None:
+    world.run()
+    current = world.current_id()
+    old_orphan = world.issuer.add_external(display_name=_marker("flux-git", 1), age=2 * HOUR)
+    young_orphan = world.issuer.add_external(display_name=_marker("flux-git", 2), age=HOUR / 2)
+    other_token = world.issuer.add_external(display_name=_marker("unconfigured", 3), age=DAY)
+    by_hand = world.issuer.add_external(display_name="my laptop", age=DAY)
+
+    report = world.run()
+
+    revoked = [f.authorization_id for f in report.findings if f.kind is FindingKind.ORPHAN_REVOKED]
+    assert revoked == [old_orphan.authorization_id]
+    assert world.issuer.active() == {
+        current,
+        young_orphan.authorization_id,
+        other_token.authorization_id,
+        by_hand.authorization_id,
+    }
+
+
+def test_a_marked_pat_a_sink_serves_is_not_an_orphan(world: Harness) -> None:
+    world.run()
+    stray = world.issuer.add_external(display_name=_marker("flux-git", 1), age=DAY)
+    value = world.issuer.pats[stray.authorization_id].value
+    extra = FakeSink("extra")
+    world.sinks.append(extra)
+    extra.write(Secret(value), _meta(stray.authorization_id))
+
+    report = world.run()
+
+    assert stray.authorization_id in world.issuer.active()
+    assert not [f for f in report.findings if f.kind is FindingKind.ORPHAN_REVOKED]
+
+
+def test_dry_run_reports_orphans_without_revoking(world: Harness) -> None:
+    world.run()
+    orphan = world.issuer.add_external(display_name=_marker("flux-git", 1), age=DAY)
+    report = world.run(dry_run=True)
+    assert [f.kind for f in report.findings] == [FindingKind.ORPHAN_FOUND]
+    assert orphan.authorization_id in world.issuer.active()
+
+
+def test_failed_orphan_revoke_is_reported_and_retried_next_run(world: Harness) -> None:
+    world.run()
+    orphan = world.issuer.add_external(display_name=_marker("flux-git", 1), age=DAY)
+    world.issuer.faults.fail("revoke", AzureDevOpsError("HTTP 503"))
+    report = world.run()
+    assert [f.kind for f in report.findings] == [FindingKind.ORPHAN_FOUND]
+    world.run()
+    assert orphan.authorization_id not in world.issuer.active()
+
+
+def test_listing_failure_skips_the_orphan_check_but_still_rotates(world: Harness) -> None:
+    world.issuer.faults.fail("list_marked", AzureDevOpsError("HTTP 500"))
+    report = world.run()
+    assert report.outcomes[0].kind is OutcomeKind.ROTATED
+
+
+def test_drift_is_reported_not_acted_on(world: Harness) -> None:
+    world.run()
+    current = world.current_id()
+    world.sinks[0].write(Secret("hand-edited"), _meta("someone-else"))
+    world.sinks[1].current = None
+
+    report = world.run()
+
+    drift = {f.sink: f.detail for f in report.findings if f.kind is FindingKind.DRIFT}
+    assert "serves PAT someone-else" in drift["fake kv"]
+    assert drift["fake group"] == "the sink is empty"
+    assert world.current_id() == current
+    assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
+
+
+def test_drift_without_authorization_ids_compares_versions(tmp_path: Path) -> None:
+    world = Harness(path=tmp_path / "s.db", sinks=[FakeSink("plain", tags=False)])
+    world.run()
+    world.sinks[0].write(Secret("other"), _meta("x"))
+    report = world.run()
+    (finding,) = [f for f in report.findings if f.kind is FindingKind.DRIFT]
+    assert "changed" in finding.detail
+
+
+def test_previous_is_not_revoked_while_a_sink_still_serves_it(world: Harness) -> None:
+    world.run()
+    first = world.current_id()
+    world.advance(23 * DAY)
+    world.run()
+    # Someone puts the old value back into one sink during the grace period.
+    value = world.issuer.pats[first or ""].value
+    world.sinks[1].write(Secret(value), _meta(first or ""))
+    world.advance(2 * DAY)
+
+    report = world.run()
+
+    assert first in world.issuer.active()
+    kinds = [f.kind for f in report.findings]
+    assert FindingKind.REVOKE_DEFERRED in kinds
+    assert FindingKind.DRIFT in kinds
+    world.check_invariants()
+
+
+def test_unreadable_sink_blocks_revocation_until_it_answers(world: Harness) -> None:
+    world.run()
+    first = world.current_id()
+    world.advance(23 * DAY)
+    world.run()
+    world.advance(2 * DAY)
+    world.sinks[0].faults.fail("current_version", SinkError("vault unreachable"))
+    world.sinks[0].faults.fail("current_version", SinkError("vault unreachable"))
+    world.run()
+    assert first in world.issuer.active()
+    world.run()
+    assert first not in world.issuer.active()
+
+
+def test_lost_state_is_detected_and_adopt_rebuilds_it(world: Harness, tmp_path: Path) -> None:
+    world.run()
+    current = world.current_id()
+    stale = world.issuer.add_external(display_name=_marker("flux-git", 9), age=3 * DAY)
+    world.store = SqliteStateStore(path=tmp_path / "fresh.db", now=world.clock.now)
+
+    report = world.run()
+
+    assert report.outcomes[0].kind is OutcomeKind.FAILED
+    assert "patwarden adopt" in report.outcomes[0].reason
+    assert [f.kind for f in report.findings] == [FindingKind.STATE_MISSING]
+    assert len(world.issuer.created) == 1
+
+    (result,) = world.engine().adopt([world.token])
+    assert result.adopted
+    assert result.current_authorization_id == current
+    assert "metadata" in result.detail
+    world.advance(2 * HOUR)
+    after = world.run()
+    assert after.outcomes[0].kind is OutcomeKind.NOT_DUE
+    assert world.issuer.active() == {current}, "the stale marked PAT is an orphan"
+    assert stale.authorization_id not in world.issuer.active()
+
+
+def test_adopt_without_sink_metadata_takes_the_newest_marked_pat(tmp_path: Path) -> None:
+    world = Harness(path=tmp_path / "s.db", sinks=[FakeSink("plain", tags=False)])
+    older = world.issuer.add_external(display_name=_marker("flux-git", 1), age=3 * DAY)
+    newer = world.issuer.add_external(display_name=_marker("flux-git", 2), age=DAY)
+    (result,) = world.engine().adopt([world.token])
+    assert result.current_authorization_id == newer.authorization_id
+    assert "newest" in result.detail
+    assert older.authorization_id != result.current_authorization_id
+
+
+def test_adopt_leaves_a_managed_token_alone_unless_asked(world: Harness) -> None:
+    world.run()
+    (result,) = world.engine().adopt([world.token])
+    assert not result.adopted
+    (forced,) = world.engine().adopt([world.token], replace_existing=True)
+    assert forced.adopted
+
+
+def _meta(pat_id: str) -> SinkWriteMeta:
+    return SinkWriteMeta(
+        token_name="x", authorization_id=pat_id, operation_id="0" * 32, valid_to=T0
+    )
