@@ -28,7 +28,7 @@ BASE: dict[str, Any] = {
         "writer": {"kind": "managed_identity"},
     },
 }
-DOCS = Path(__file__).parent.parent / "docs"
+DOCS = Path(__file__).parents[2] / "docs"
 
 
 def write(tmp_path: Path, data: dict[str, Any], *, mode: int = 0o600) -> Path:
