@@ -12,14 +12,15 @@ rolls back on.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from patwarden.azdo.errors import CreateOutcomeUnknown, PatNotFound
+from patwarden.clock import Clock, SystemClock
 from patwarden.domain.marker import parse_marker
 from patwarden.domain.models import CreatedPat, IssuedPat
 from patwarden.errors import AzureDevOpsError
-from patwarden.rotation.ports import Clock, IssueOutcomeUnknown
+from patwarden.rotation.ports import IssueOutcomeUnknown
 from patwarden.secret import Secret
 
 if TYPE_CHECKING:
@@ -27,14 +28,6 @@ if TYPE_CHECKING:
     from patwarden.azdo.models import PatToken
 
 __all__ = ["AzdoPatIssuer", "PatRejected", "SystemClock"]
-
-
-class SystemClock:
-    """The wall clock, in UTC."""
-
-    def now(self) -> datetime:
-        """Return the current time, timezone-aware (UTC)."""
-        return datetime.now(UTC)
 
 
 class PatRejected(AzureDevOpsError):

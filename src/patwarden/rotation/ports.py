@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from patwarden.clock import Clock  # re-exported: the engine's port for time
 from patwarden.domain.models import (
     AuditRecord,
     CreatedPat,
@@ -98,14 +99,6 @@ class Sink(Protocol):
         Raises:
             SinkError: the sink could not be read.
         """
-        ...
-
-
-class Clock(Protocol):
-    """The time source. Domain code never calls ``datetime.now``; it gets a Clock."""
-
-    def now(self) -> datetime:
-        """Return the current time, timezone-aware (UTC)."""
         ...
 
 
