@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Keep the lock honest: installs use exactly the versions in uv.lock.
 SYNC := $(UV) sync --frozen --all-extras --quiet
 
-.PHONY: demo test check lint typecheck format install clean
+.PHONY: demo test test-dates check lint typecheck format install clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,6 +39,18 @@ format: install
 # `make test` is what CI runs: lint, types, then the whole suite.
 test: lint typecheck
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
+	$(MAKE) --no-print-directory test-dates
+
+# The date-sensitive tests (marker `dates`, listed in tests/conftest.py) again at three pinned
+# dates: before the 2026-12-01 global-PAT retirement, just after it, and a year ahead of today.
+# PATWARDEN_TEST_NOW moves the tests' clock, the emulator's and the CLI's (tests/support/clock.py).
+PINNED_DATES ?= 2026-11-15T09:00:00Z 2026-12-02T09:00:00Z $(shell $(PYTHON) -c "import datetime as d; print((d.datetime.now(d.UTC) + d.timedelta(days=365)).strftime('%Y-%m-%dT09:00:00Z'))")
+
+test-dates: install
+	@for now in $(PINNED_DATES); do \
+	  echo "== date-sensitive tests at $$now"; \
+	  PATWARDEN_TEST_NOW=$$now $(VENV)/bin/pytest -n 2 --dist loadgroup -q -m dates || exit 1; \
+	done
 
 check: test
 

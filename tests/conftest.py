@@ -12,12 +12,28 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support import clock
 from tests.support.emulator import RunningEmulator, start_emulator, stop_emulator
 
 __all__ = ["RunningEmulator", "start_emulator", "stop_emulator"]
 
 if TYPE_CHECKING:
     from tests.emulator.devops_support import Ado
+
+# Date-sensitive tests: inventory findings, schedules, the re-login countdown, grace periods, the
+# `days_left` of PAT listings. They are marked `dates` here, in one list, and CI runs them again at
+# three pinned dates (PATWARDEN_TEST_NOW; see tests/support/clock.py and `make test-dates`).
+DATE_SENSITIVE = (
+    "tests/cli/test_inventory.py",
+    "tests/cli/test_login.py",
+    "tests/cli/test_pat.py",
+    "tests/cli/test_rotate.py",
+    "tests/cli/test_status.py",
+    "tests/domain/test_relogin.py",
+    "tests/domain/test_schedule.py",
+    "tests/inventory/test_findings.py",
+    "tests/inventory/test_run.py",
+)
 
 _AMBIENT_PREFIXES = ("AZURE_", "AZDO_", "SYSTEM_ACCESSTOKEN", "PATWARDEN_", "MSAL_", "IDENTITY_")
 
@@ -28,6 +44,20 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(_AMBIENT_PREFIXES):
             monkeypatch.delenv(name, raising=False)
+    for name, value in clock.child_environment().items():  # a pinned date reaches child processes
+        monkeypatch.setenv(name, value)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("::")[0] in DATE_SENSITIVE:
+            item.add_marker(pytest.mark.dates)
+
+
+def pytest_report_header() -> str:
+    return f"tests' clock: {clock.now():%Y-%m-%dT%H:%M:%SZ}" + (
+        " (pinned)" if clock.is_pinned() else ""
+    )
 
 
 @pytest.fixture(scope="session")

@@ -5,17 +5,22 @@ admin endpoints.
   directory's seeded users and flags, the issued-secrets list).
 - ``GET /_admin/requests?since=<seq>`` / ``DELETE /_admin/requests``: the request log.
 - ``GET /_admin/issued-secrets``: every secret value the emulator handed out since the last reset.
+- ``GET /_admin/clock`` / ``PUT /_admin/clock``: the business clock (:mod:`.clock`);
+  ``PUT`` takes ``{"now": "<ISO-8601>"}`` or ``{"offset_seconds": <number>}``.
 - Fault injection (:mod:`faults_admin`), rate limiting (:mod:`ratelimit`) and each feature module's
   ``admin_routes(emu)``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from patwarden_emulator import ratelimit, requestlog
+from patwarden_emulator import clock, ratelimit, requestlog
 from patwarden_emulator.context import Emulator
 from patwarden_emulator.devops import routes as devops
 from patwarden_emulator.entra import routes as entra
@@ -50,6 +55,31 @@ def reset_all(emu: Emulator) -> None:
         emu.issued_secrets.clear()
 
 
+def _clock_json() -> dict[str, object]:
+    return {
+        "now": clock.now().isoformat().replace("+00:00", "Z"),
+        "offset_seconds": clock.offset().total_seconds(),
+    }
+
+
+async def clock_route(request: Request) -> Response:
+    """``GET``: the business clock; ``PUT``: move it (``now`` or ``offset_seconds``)."""
+    if request.method == "PUT":
+        try:
+            body = json.loads(await request.body() or b"{}")
+            if isinstance(body.get("now"), str):
+                at = dt.datetime.fromisoformat(body["now"].replace("Z", "+00:00"))
+                clock.move_to(at if at.tzinfo else at.replace(tzinfo=dt.UTC))
+            elif isinstance(body.get("offset_seconds"), int | float):
+                clock.set_offset(dt.timedelta(seconds=body["offset_seconds"]))
+            else:
+                raise ValueError("missing 'now' or 'offset_seconds'")
+        except (ValueError, AttributeError, OverflowError) as exc:
+            message = f"Expected {{'now': ISO-8601}} or {{'offset_seconds': number}}: {exc}"
+            return JSONResponse({"error": "bad_request", "message": message}, 400)
+    return JSONResponse(_clock_json())
+
+
 def routes(emu: Emulator) -> list[BaseRoute]:
     """Every ``/_admin`` route."""
     log = requestlog.request_log(emu)
@@ -79,6 +109,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
 
     mounted: list[BaseRoute] = [
         Route("/_admin/reset", reset, methods=["POST"]),
+        Route("/_admin/clock", clock_route, methods=["GET", "PUT"]),
         Route("/_admin/requests", requests, methods=["GET", "DELETE"]),
         Route("/_admin/issued-secrets", issued_secrets, methods=["GET"]),
         *faults_admin.admin_routes(emu),

@@ -6,6 +6,7 @@ The product's CLI lists them by name and imports this module only when one of th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -38,6 +39,12 @@ import click
     is_flag=True,
     help="Approve every device-code sign-in at once as the rotator user (no admin call needed).",
 )
+@click.option(
+    "--now",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]),
+    help="Start the emulated Azure DevOps' clock at this UTC date (PAT validity, policies, "
+    "expiry); it runs on from there. Entra ID and Key Vault keep the real time.",
+)
 def emulator(
     host: str,
     port: int,
@@ -45,6 +52,7 @@ def emulator(
     ready_file: Path | None,
     organization: str,
     auto_approve_device_codes: bool,
+    now: datetime | None,
 ) -> None:
     """Serve emulated Entra ID, Azure DevOps and Key Vault over HTTPS on loopback.
 
@@ -60,6 +68,7 @@ def emulator(
         ready_file=ready_file,
         organization=organization,
         auto_approve_device_codes=auto_approve_device_codes,
+        now=now.replace(tzinfo=UTC) if now else None,
     )
 
 

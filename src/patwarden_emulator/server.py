@@ -10,10 +10,12 @@ import signal
 import socket
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from patwarden.errors import EmulatorError
+from patwarden_emulator import clock
 from patwarden_emulator.context import Emulator
 
 
@@ -89,6 +91,7 @@ def serve(
     ready_file: Path | None = None,
     organization: str = "contoso",
     auto_approve_device_codes: bool = False,
+    now: datetime | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM.
 
@@ -102,6 +105,8 @@ def serve(
     from patwarden_emulator.faults.injector import ConnectionExposingH11Protocol
 
     _check_loopback(host)
+    if now is not None:
+        clock.move_to(now)
     temporary = state_dir is None
     directory = Path(tempfile.mkdtemp(prefix="patwarden-emulator-")) if temporary else state_dir
     assert directory is not None

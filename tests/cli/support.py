@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from patwarden.config.model import load_config
 from patwarden.identity.credential_set import CredentialSet
 from tests.conftest import RunningEmulator
+from tests.support.clock import patwarden_argv
 
 CLI_TIMEOUT = 120
 
@@ -32,7 +32,7 @@ class Run:
 
 def cli(*args: str, config: Path | None = None, env: dict[str, str] | None = None) -> Run:
     """Run `python -m patwarden ARGS` with stdin closed (nobody can answer a prompt)."""
-    argv = [sys.executable, "-m", "patwarden", *args]
+    argv = [*patwarden_argv(), *args]
     if config is not None:
         argv += ["--config", str(config)]
     result = subprocess.run(
@@ -51,7 +51,7 @@ def start_login(config: Path) -> subprocess.Popen[str]:
     """Start `patwarden login` with stdin closed; settle its device code with
     :func:`tests.support.device_codes.approve_next_device_code`."""
     return subprocess.Popen(
-        [sys.executable, "-m", "patwarden", "login", "--config", str(config)],
+        [*patwarden_argv(), "login", "--config", str(config)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -6,14 +6,15 @@ import json
 import os
 import pty
 import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.cli.support import cli, let_access_tokens_expire, logged_requests
 from tests.conftest import RunningEmulator
+from tests.support import clock
+from tests.support.clock import patwarden_argv
 from tests.support.configs import write_config
 from tests.support.device_codes import login_in_process
 from tests.support.issued import assert_no_secret_in, issued_secrets
@@ -41,7 +42,7 @@ def run_on_a_terminal(*args: str) -> tuple[int, str]:
     """Run the CLI with stdout (and stderr) on a pseudo-terminal; return (code, what it showed)."""
     leader, follower = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "patwarden", *args],
+        [*patwarden_argv(), *args],
         stdin=subprocess.DEVNULL,
         stdout=follower,
         stderr=follower,
@@ -62,7 +63,7 @@ def run_on_a_terminal(*args: str) -> tuple[int, str]:
 
 
 def days_from_now(moment: str) -> float:
-    return (datetime.fromisoformat(moment) - datetime.now(UTC)) / timedelta(days=1)
+    return (datetime.fromisoformat(moment) - clock.now()) / timedelta(days=1)
 
 
 def test_create_list_show_extend_revoke_in_new_processes_without_a_prompt(

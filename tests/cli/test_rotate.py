@@ -6,7 +6,6 @@ import json
 import os
 import pty
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from tests.cli.support import Run, cli, start_login
 from tests.conftest import RunningEmulator
+from tests.support.clock import patwarden_argv
 from tests.support.configs import token_entry, write_config
 from tests.support.device_codes import approve_next_device_code, login_in_process
 from tests.support.issued import assert_no_secret_in, assert_no_secret_in_state
@@ -260,7 +260,7 @@ def test_progress_is_shown_only_when_stderr_is_a_terminal(
     controller, terminal = pty.openpty()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "patwarden", "rotate", "-o", "json", "--config", str(config)],
+            [*patwarden_argv(), "rotate", "-o", "json", "--config", str(config)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=terminal,

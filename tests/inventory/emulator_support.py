@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from patwarden.inventory.findings import GLOBAL_PAT_RETIREMENT
 from tests.conftest import RunningEmulator
+from tests.support import clock
 from tests.support.configs import emulator_config, sp_identity, user_identity
 
 MANAGED_NAME = "patwarden:flux-git:0123456789abcdef0123456789abcdef"
@@ -32,13 +34,24 @@ EXPECTED_PATS = 12  # in contoso (dave's one PAT is bound to fabrikam)
 EXPECTED_STATUS = {"active": 9, "expired": 2, "revoked": 1}
 
 
+def globals_retired() -> bool:
+    """Whether global PATs have stopped working at the tests' "now" (contract §7): from then on
+    the two global PATs' findings are low ("revoke it") instead of high ("replace it before")."""
+    return clock.now() >= GLOBAL_PAT_RETIREMENT
+
+
+def high_or_worse() -> int:
+    """Findings of severity high or worse in the population at the tests' "now"."""
+    return 3 if globals_retired() else 5
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def seed_population(emulator: RunningEmulator) -> dict[str, str]:
     """Create users and PATs of every finding kind; return {label: authorization id}."""
-    now = datetime.now(UTC)
+    now = clock.now()  # the tests' clock: CI also runs these at pinned dates
     day = timedelta(days=1)
     emulator.admin("POST", "/organizations", json={"name": SECOND_ORG})
     for user in ("alice", "bob", "carol", "dave"):

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from patwarden.tls import ssl_context
+from tests.support import clock
 
 
 @dataclass
@@ -88,7 +89,10 @@ def start_emulator(
             process.kill()
             raise RuntimeError("emulator did not become ready in time")
         time.sleep(0.01)
-    return RunningEmulator(process, json.loads(ready_file.read_text()), state_dir)
+    running = RunningEmulator(process, json.loads(ready_file.read_text()), state_dir)
+    if clock.is_pinned():  # the emulated Azure DevOps lives at the tests' pinned date too
+        running.admin("PUT", "/clock", json={"offset_seconds": clock.OFFSET.total_seconds()})
+    return running
 
 
 def stop_emulator(emulator: RunningEmulator, signum: int = signal.SIGTERM) -> int:

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from patwarden_emulator import clock
+
 _FRAMEWORK = "Microsoft.TeamFoundation.Framework.Server"
 _WEBAPI = "Microsoft.VisualStudio.Services.WebApi"
 
@@ -175,8 +177,8 @@ async def json_body(request: Request) -> Any:
 
 # dates ---------------------------------------------------------------------------------------
 def utcnow() -> dt.datetime:
-    """The current time (UTC, aware)."""
-    return dt.datetime.now(dt.UTC)
+    """The current time of the emulated Azure DevOps (UTC, aware; see :mod:`..clock`)."""
+    return clock.now()
 
 
 def parse_datetime(value: object) -> dt.datetime | None:
