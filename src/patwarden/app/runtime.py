@@ -47,6 +47,7 @@ from patwarden.rotation.outcomes import (
 from patwarden.rotation.ports import Clock, PatIssuer, Sink
 
 if TYPE_CHECKING:
+    from patwarden.app.context import AppContext
     from patwarden.config.model import Config
     from patwarden.state.sqlite import SqliteStateStore
 
@@ -75,18 +76,28 @@ class Runtime:
     Thread-safe where the fleet needs it; close it (or use ``with``) when done.
     """
 
-    def __init__(self, *, config: Config, clock: Clock | None = None) -> None:
-        from patwarden.azdo.ratelimit import RateLimiterRegistry
-        from patwarden.identity.credential_set import CredentialSet
-        from patwarden.sinks.wiring import SinkWiring
+    def __init__(
+        self,
+        *,
+        context: AppContext | None = None,
+        config: Config | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """Take the pieces of *context* (the CLI's, which closes them), or of a new
+        :class:`~patwarden.app.context.AppContext` over *config* and *clock* (closed by
+        :meth:`close`)."""
+        from patwarden.app.context import AppContext
 
-        self.config = config
-        self.clock: Clock = clock or SystemClock()
-        self.credentials = CredentialSet(config)
-        self.rate_limiters = RateLimiterRegistry()
-        self.wiring = SinkWiring(
-            config=config, credentials=self.credentials, rate_limiters=self.rate_limiters
-        )
+        if context is None:
+            if config is None:
+                raise TypeError("Runtime needs a context or a config")
+            context = AppContext(config=config, clock=clock or SystemClock())
+        self.context = context
+        self.config = context.config
+        self.clock: Clock = context.clock
+        self.credentials = context.credentials
+        self.rate_limiters = context.rate_limiters
+        self.wiring = context.wiring
         self._lock = threading.RLock()
         self._issuers: dict[str, PatIssuer] = {}
         self._hook_notes: dict[str, list[str]] = {}

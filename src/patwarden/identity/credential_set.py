@@ -11,6 +11,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from patwarden.clock import Clock, SystemClock
 from patwarden.config.model import (
     AzureCliIdentity,
     Config,
@@ -39,10 +40,14 @@ log = logging.getLogger(__name__)
 
 
 class CredentialSet:
-    """``get(name)`` → the ``TokenCredential`` of an identity, built on first use and cached."""
+    """``get(name)`` → the ``TokenCredential`` of an identity, built on first use and cached.
 
-    def __init__(self, config: Config) -> None:
+    *clock* is the run's time source, handed to the user credentials (re-login countdown).
+    """
+
+    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock: Clock = clock or SystemClock()
         self._built: dict[str, TokenCredential] = {}
         self._building: set[str] = set()
         self._lock = threading.RLock()
@@ -220,7 +225,9 @@ class CredentialSet:
             sign_in_frequency=identity.sign_in_frequency,
         )
         return UserCredential(
-            settings=settings, open_store=lambda create: self._open_store(name, identity, create)
+            settings=settings,
+            open_store=lambda create: self._open_store(name, identity, create),
+            clock=self.clock.now,
         )
 
     def _open_store(self, name: str, identity: UserIdentity, create_key: bool) -> CacheStore:

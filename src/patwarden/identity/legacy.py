@@ -124,6 +124,7 @@ class LegacyPasswordCredential:
                 ),
                 docs=explanation.anchor,
             )
+        # azure-core compares expires_on with time.time(); MSAL's clock, not the run's Clock.
         return AccessToken(
             str(result["access_token"]), int(time.time()) + int(result["expires_in"])
         )

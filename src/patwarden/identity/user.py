@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from patwarden.domain.relogin import ReloginDeadline, relogin_deadline
@@ -54,10 +54,6 @@ class UserSettings:
         return f"{self.authority_host.rstrip('/')}/{self.tenant_id}"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class UserCredential:
     """An azure-core ``TokenCredential`` for the rotator user, plus login, logout and status."""
 
@@ -66,9 +62,14 @@ class UserCredential:
         *,
         settings: UserSettings,
         open_store: Callable[[bool], CacheStore],
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime],
     ) -> None:
-        """``open_store(create_key)`` builds the cache store (``create_key`` only for login)."""
+        """``open_store(create_key)`` builds the cache store (``create_key`` only for login).
+
+        *clock* is the run's time source (login and renewal stamps, the re-login countdown). The
+        access-token and device-code expiry arithmetic uses the ``time`` module's Unix time instead:
+        it must agree with MSAL's own clock, which computes ``expires_in``/``expires_at`` with it.
+        """
         self.settings = settings
         self._open_store = open_store
         self._store: CacheStore | None = None
@@ -166,6 +167,7 @@ class UserCredential:
             if (
                 cached is not None
                 and claims is None
+                # MSAL expiry math: against MSAL's clock (time.time), not the run's Clock.
                 and cached.expires_on - time.time() > _REFRESH_MARGIN
             ):
                 return cached
@@ -192,6 +194,7 @@ class UserCredential:
                     if renewed:
                         record = replace(record, last_renewed_at=self._clock())
                     store.save(CacheEnvelope(account=record, msal_cache=self._cache.serialize()))
+            # azure-core compares expires_on with time.time(); MSAL's clock, not the run's Clock.
             token = AccessToken(
                 str(result["access_token"]), int(time.time()) + int(result["expires_in"])
             )
@@ -249,6 +252,7 @@ class UserCredential:
                 raise self._login_failure(flow)
             print(flow["message"], file=out, flush=True)
             if timeout is not None:
+                # MSAL polls until expires_at by time.time(), so the deadline uses that clock.
                 flow["expires_at"] = min(float(flow.get("expires_at", 0)), time.time() + timeout)
             with entra_call(
                 authority=self.settings.authority, action="complete the device-code sign-in"
@@ -357,6 +361,7 @@ class UserCredential:
 def _access_token(result: dict[str, Any]) -> AccessToken:
     from azure.core.credentials import AccessToken
 
+    # azure-core compares expires_on with time.time(); MSAL's clock, not the run's Clock.
     return AccessToken(
         str(result["access_token"]), int(time.time()) + int(result.get("expires_in", 0))
     )

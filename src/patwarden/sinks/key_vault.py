@@ -14,12 +14,13 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from patwarden.clock import Clock, SystemClock
 from patwarden.errors import SinkError
 from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
@@ -88,6 +89,7 @@ class KeyVaultSink:
 
     spec: KeyVaultSinkSpec
     client: SecretClient = field(repr=False, compare=False)
+    clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
     _written: str | None = field(default=None, repr=False)
 
     @classmethod
@@ -111,7 +113,7 @@ class KeyVaultSink:
             retry_total=RETRY_TOTAL,
             **options,
         )
-        return cls(spec=parsed, client=client)
+        return cls(spec=parsed, client=client, clock=context.clock or SystemClock())
 
     def describe(self) -> str:
         """Return ``key_vault <vault url>/secrets/<name>``."""
@@ -249,7 +251,7 @@ class KeyVaultSink:
         Raises:
             SinkUnavailable: the vault could not be reached or the identity may not list/update.
         """
-        stamp = (at or datetime.now(UTC)).isoformat()
+        stamp = (at or self.clock.now()).isoformat()
         marked = 0
         try:
             with self._translated("list the versions of", writing=False):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
     from patwarden.azdo.client import AzureDevOpsClient
+    from patwarden.clock import Clock
 
 _Spec = TypeVar("_Spec", bound="SinkSpec")
 
@@ -38,7 +39,8 @@ class SinkContext:
 
     ``credential`` returns the azure-identity credential of a configured identity by name
     (``"writer"``); ``azure_devops`` returns an Azure DevOps client authenticated as that
-    identity; ``organization`` is the token's organization; ``ca_bundle`` is the PEM file every
+    identity; ``organization`` is the token's organization; ``clock`` is the run's time source
+    (None: the system clock); ``ca_bundle`` is the PEM file every
     HTTPS client must trust in addition to the system store (None: system store only);
     ``lock(name)`` holds a lock shared by every patwarden run on the same state, for writes that
     read, change and put back something other tokens share (None: threads of this process only,
@@ -49,6 +51,7 @@ class SinkContext:
     azure_devops: Callable[[str], AzureDevOpsClient] | None = None
     organization: str | None = None
     ca_bundle: str | None = None
+    clock: Clock | None = None
     lock: Callable[[str], AbstractContextManager[None]] | None = None
 
 

@@ -3,7 +3,8 @@
 :class:`SinkWiring` is what the CLI and the service hand to the engine as its ``SinkResolver``:
 ``engine = RotationEngine(..., sinks=wiring.resolve)``. It builds each token's sinks once and
 reuses them, shares one :class:`~patwarden.azdo.client.AzureDevOpsClient` per identity (with that
-identity's rate limiter) and closes every client in :meth:`close`.
+identity's rate limiter, counting the requests it sends) and closes every client in :meth:`close`.
+The CLI builds it once per run, in :class:`~patwarden.app.context.AppContext`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from patwarden.clock import Clock, SystemClock
 from patwarden.rotation.ports import Sink
 from patwarden.sinks.errors import SinkConfigError
 from patwarden.sinks.locks import shared_lock
@@ -21,6 +23,7 @@ from patwarden.sinks.spec import SinkContext
 
 if TYPE_CHECKING:
     from patwarden.azdo.client import AzureDevOpsClient
+    from patwarden.azdo.counting import CountingTransport
     from patwarden.azdo.ratelimit import RateLimiterRegistry
     from patwarden.config.model import Config
     from patwarden.domain.models import TokenSpec
@@ -39,11 +42,14 @@ class SinkWiring:
         config: Config,
         credentials: CredentialProvider,
         rate_limiters: RateLimiterRegistry | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._config = config
         self._credentials = credentials
         self._rate_limiters = rate_limiters
+        self._clock: Clock = clock or SystemClock()
         self._clients: dict[str, AzureDevOpsClient] = {}
+        self._counters: dict[str, CountingTransport] = {}
         self._sinks: dict[str, tuple[Sink, ...]] = {}
         self._lock = threading.RLock()
 
@@ -62,14 +68,20 @@ class SinkWiring:
         Raises:
             ConfigError: no such identity (from the credential provider).
         """
+        import httpx
+
         from patwarden.azdo.client import AzureDevOpsClient
+        from patwarden.azdo.counting import CountingTransport
         from patwarden.azdo.transport import ServiceUrls
+        from patwarden.tls import ssl_context
 
         with self._lock:
             client = self._clients.get(identity)
             if client is None:
                 azure = self._config.azure
                 limiter = self._rate_limiters.get(identity) if self._rate_limiters else None
+                # The counter wraps the real transport, so it must carry the TLS settings itself.
+                counter = CountingTransport(httpx.HTTPTransport(verify=ssl_context(self.ca_bundle)))
                 client = AzureDevOpsClient(
                     credential=self._credentials.get(identity),
                     urls=ServiceUrls(
@@ -77,9 +89,17 @@ class SinkWiring:
                     ),
                     ca_bundle=self.ca_bundle,
                     rate_limiter=limiter,
+                    http_transport=counter,
                 )
                 self._clients[identity] = client
+                self._counters[identity] = counter
             return client
+
+    def requests_sent(self, identity: str) -> int:
+        """How many HTTP requests the Azure DevOps client of *identity* has sent so far."""
+        with self._lock:
+            counter = self._counters.get(identity)
+            return counter.requests if counter else 0
 
     def context(self, organization: str | None) -> SinkContext:
         """The context sinks of a token in *organization* are built with."""
@@ -88,6 +108,7 @@ class SinkWiring:
             azure_devops=self.azure_devops,
             organization=organization,
             ca_bundle=self.ca_bundle,
+            clock=self._clock,
             lock=functools.partial(shared_lock, self._config.state_dir / SINK_LOCKS_DIR),
         )
 
@@ -131,6 +152,7 @@ class SinkWiring:
                 client.close()
             self._sinks.clear()
             self._clients.clear()
+            self._counters.clear()
 
     def __enter__(self) -> SinkWiring:
         return self
