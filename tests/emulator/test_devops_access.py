@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from tests.emulator.devops_support import Ado
+from tests.support import clock
 from tests.support.pats import SUPPRESS, basic, bearer
 
 
@@ -55,7 +56,7 @@ def test_projects_needs_a_project_or_profile_scope(ado: Ado) -> None:
 
 
 def test_expired_pat_is_401_access_check(ado: Ado) -> None:
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     expired = ado.admin_pat(
         scope="vso.project",
         validFrom=(now - dt.timedelta(days=10)).isoformat(),

@@ -11,11 +11,12 @@ import sqlite3
 import pytest
 
 from tests.emulator.devops_support import Ado
+from tests.support import clock
 from tests.support.pats import SUPPRESS, basic, bearer
 
 
 def _in(days: float) -> str:
-    moment = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+    moment = clock.now() + dt.timedelta(days=days)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
+from patwarden_emulator.devops.policies import Policies, policies_from_json
 from patwarden_emulator.devops.scopes import invalid_scopes
-from patwarden_emulator.devops.state import Policies, from_us, policies_from_json, to_us
+from patwarden_emulator.devops.state import from_us, to_us
 from patwarden_emulator.devops.wire import (
     format_seven,
     format_trimmed,

@@ -13,6 +13,7 @@ import pytest
 from patwarden.domain.scopes import AZURE_DEVOPS_RESOURCE
 from patwarden_emulator.ratelimit import identity_key
 from tests.conftest import RunningEmulator
+from tests.support import clock
 from tests.support.pats import basic_auth
 from tests.support.tokens import minted_token
 
@@ -76,7 +77,7 @@ def test_budget_per_identity_then_429(emulator: RunningEmulator) -> None:
 
 def test_a_pat_counts_against_its_owner_and_is_never_logged(emulator: RunningEmulator) -> None:
     rotator = emulator["identities"]["rotator"]["username"]
-    valid_to = (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).isoformat()
+    valid_to = (clock.now() + dt.timedelta(days=7)).isoformat()
     pat = emulator.admin(
         "POST",
         "/pats",

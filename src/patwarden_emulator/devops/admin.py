@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from patwarden_emulator.devops.pats import issue_pat, pat_json
+from patwarden_emulator.devops.policies import policies_from_json
 from patwarden_emulator.devops.service_endpoints import ServiceEndpoints
 from patwarden_emulator.devops.state import (
     DevopsState,
@@ -29,7 +30,6 @@ from patwarden_emulator.devops.state import (
     PatRecord,
     now,
     pat_row,
-    policies_from_json,
 )
 from patwarden_emulator.devops.variable_groups import VariableGroups, normalise_variables
 from patwarden_emulator.devops.wire import VssError, parse_datetime
