@@ -71,11 +71,13 @@ def test_every_step_has_a_documented_value() -> None:
         "verified",
         "promoted",
         "revoke_pending",
+        "revoked",
         "done",
         "rolling_back",
         "failed",
     ]
     assert {s for s in Step if s.is_terminal} == {Step.DONE, Step.FAILED}
+    assert {s for s in Step if s.is_tail} == {Step.REVOKE_PENDING, Step.REVOKED}
 
 
 def test_happy_path_one_action_at_a_time() -> None:
@@ -113,8 +115,55 @@ def test_happy_path_one_action_at_a_time() -> None:
     )
     t = transition(t.state, m.Resume(at=T0 + GRACE, has_secret=False))
     assert t.action == m.RevokePat("old")
-    t = transition(t.state, m.PatRevoked(authorization_id="old"))
+    t = transition(t.state, m.PatRevoked(authorization_id="old", at=T0 + GRACE))
     assert (t.state.step, t.state.outcome, t.action) == (Step.DONE, Outcome.ROTATED, None)
+    assert t.state.revoked_at == T0 + GRACE
+
+
+# --- the tail: revoke, audit (with the step), tag ----------------------------------------------
+
+
+def _pending() -> Operation:
+    kv = SinkProgress(sink="kv", status=SinkStatus.CONFIRMED)
+    return _op(step=Step.REVOKE_PENDING, new=_pat("new"), revoke_at=T0, sinks=(kv,))
+
+
+def test_a_revocation_is_journaled_then_each_tagging_sink_tags_it() -> None:
+    revoked_at = T0 + timedelta(minutes=1)
+    t = transition(
+        _pending(), m.PatRevoked(authorization_id="old", at=revoked_at, tag_in=("kv", "kv2"))
+    )
+    assert (t.state.step, t.state.untagged, t.state.revoked_at) == (
+        Step.REVOKED,
+        ("kv", "kv2"),
+        revoked_at,
+    )
+    assert t.action == m.TagRevoked("kv", "old", revoked_at)
+    t = transition(t.state, m.RevocationTagged(sink="kv"))
+    assert (t.state.step, t.action) == (Step.REVOKED, m.TagRevoked("kv2", "old", revoked_at))
+    t = transition(t.state, m.TagFailed(sink="kv2", reason="403"))
+    assert (t.state.step, t.state.outcome, t.action) == (Step.DONE, Outcome.ROTATED, None)
+
+
+def test_without_a_sink_that_tags_the_revocation_finishes_at_once() -> None:
+    t = transition(_pending(), m.PatRevoked(authorization_id="old", at=T0))
+    assert (t.state.step, t.state.outcome, t.action) == (Step.DONE, Outcome.ROTATED, None)
+
+
+def test_resume_in_revoked_tags_again_with_the_journaled_stamp() -> None:
+    revoked_at = T0 + timedelta(minutes=1)
+    op = replace(_pending(), step=Step.REVOKED, revoked_at=revoked_at, untagged=("kv",))
+    later = m.Resume(at=T0 + timedelta(days=3), has_secret=False)
+    t = transition(op, later)
+    assert (t.state, t.action) == (op, m.TagRevoked("kv", "old", revoked_at))
+
+
+def test_a_tag_from_a_sink_not_waiting_for_it_is_refused() -> None:
+    op = replace(_pending(), step=Step.REVOKED, revoked_at=T0, untagged=("kv",))
+    with pytest.raises(InvalidTransition):
+        transition(op, m.RevocationTagged(sink="file"))
+    with pytest.raises(InvalidTransition):
+        transition(_pending(), m.RevocationTagged(sink="kv"))
 
 
 def test_without_a_previous_pat_promotion_finishes() -> None:
@@ -154,7 +203,7 @@ def test_write_failure_restores_touched_sinks_then_revokes_new() -> None:
     assert t.state.reason == "sink file: denied"
     t = transition(t.state, m.SinkRestored(sink="kv"))
     assert t.action == m.RevokePat("new")
-    t = transition(t.state, m.PatRevoked(authorization_id="new"))
+    t = transition(t.state, m.PatRevoked(authorization_id="new", at=T0))
     assert (t.state.step, t.state.outcome, t.state.new_revoked) == (
         Step.FAILED,
         Outcome.ROLLED_BACK,
@@ -185,7 +234,7 @@ def test_revoke_failure_while_pending_waits_for_a_later_run() -> None:
     [
         (Step.CREATING, m.PatVerified()),
         (Step.DISTRIBUTING, m.PatCreated(pat=_pat("x"))),
-        (Step.REVOKE_PENDING, m.PatRevoked(authorization_id="not-the-previous")),
+        (Step.REVOKE_PENDING, m.PatRevoked(authorization_id="not-the-previous", at=T0)),
     ],
 )
 def test_events_that_do_not_belong_are_refused(step: Step, event: m.Event) -> None:
@@ -215,6 +264,8 @@ class RotationModel(RuleBasedStateMachine):
         self.refs: dict[str, str] = {"kv": "kv-0", "file": "file-0"}
         self.history: dict[str, dict[str, str]] = {"kv": {"kv-0": "old"}, "file": {"file-0": "old"}}
         self.readable = {"kv": True, "file": False}
+        self.tags: dict[str, set[str]] = {"kv": set()}  # PATs whose kv versions carry revokedAt
+        self.tag_failures = 0
         self.secret: str | None = None
         self.created = 0
         self.verified: set[str] = set()
@@ -286,7 +337,14 @@ class RotationModel(RuleBasedStateMachine):
                 if not ok:
                     return m.RevokeFailed(authorization_id=pat_id, reason="error")
                 self.revoked.add(pat_id)
-                return m.PatRevoked(authorization_id=pat_id)
+                return m.PatRevoked(authorization_id=pat_id, at=self.now, tag_in=("kv",))
+            case m.TagRevoked(sink=key, authorization_id=pat_id):
+                assert pat_id in self.revoked, "tagged a PAT that is not revoked"
+                if not ok:
+                    self.tag_failures += 1
+                    return m.TagFailed(sink=key, reason="403")
+                self.tags[key].add(pat_id)  # idempotent, like Key Vault's mark_revoked
+                return m.RevocationTagged(sink=key)
             case m.RestoreSink(sink=key):
                 progress = self.persisted.sink(key)
                 if self.serves[key] != self._new_id():
@@ -339,7 +397,7 @@ class RotationModel(RuleBasedStateMachine):
         if "old" in self.revoked:
             op = self.persisted
             # REVOKE_PENDING too: the revoke may have happened just before a crash.
-            assert op.step in (Step.REVOKE_PENDING, Step.DONE)
+            assert op.step in (Step.REVOKE_PENDING, Step.REVOKED, Step.DONE)
             assert op.revoke_at is not None
             assert self.now >= op.revoke_at, "revoked before revoke_after passed"
             assert all(p.status is SinkStatus.CONFIRMED for p in op.sinks)
@@ -348,7 +406,7 @@ class RotationModel(RuleBasedStateMachine):
     @invariant()
     def at_most_one_current(self) -> None:
         op = self.persisted
-        promoted = op.step in (Step.PROMOTED, Step.REVOKE_PENDING, Step.DONE)
+        promoted = op.step in (Step.PROMOTED, Step.REVOKE_PENDING, Step.REVOKED, Step.DONE)
         if promoted:
             assert op.new is not None
             assert op.new.authorization_id in self.verified, "promoted an unverified PAT"
@@ -360,6 +418,20 @@ class RotationModel(RuleBasedStateMachine):
             assert set(self.serves.values()) == {"old"}
         if not promoted:
             assert "old" not in self.revoked
+
+    @invariant()
+    def a_revocation_is_journaled_before_it_is_tagged_and_done_only_once_tagged(self) -> None:
+        op = self.persisted
+        if op.step in (Step.REVOKED, Step.DONE) and op.previous is not None:
+            assert op.revoked_at is not None
+            assert "old" in self.revoked
+        if op.step is Step.REVOKED:
+            assert op.untagged, "nothing left to tag, yet not done"
+        if op.step is Step.DONE and op.outcome is Outcome.ROTATED:
+            assert not op.untagged
+            # Tagged unless the attempt failed (reported); a crash never skips the tag.
+            assert "old" in self.tags["kv"] or self.tag_failures, "done without tagging"
+            hypothesis.event("tagged" if "old" in self.tags["kv"] else "tag failed (reported)")
 
     @invariant()
     def at_most_one_pat_in_flight(self) -> None:

@@ -4,29 +4,25 @@
 :class:`Runtime` owns the credentials (one per identity), one rate limiter per identity shared by
 every client and thread, the sinks (:class:`~patwarden.sinks.wiring.SinkWiring`), one PAT issuer
 per rotator identity and the state store at ``state_dir/state.db``. It runs the engine over a
-bounded worker pool (:mod:`patwarden.rotation.fleet`) and finishes each token's run: reconcile
-findings go to the audit log, Key Vault versions of revoked PATs are tagged ``revokedAt``, and the
-notes of
-the ``on_rotate`` hooks join the token's outcome.
+bounded worker pool (:mod:`patwarden.rotation.fleet`). It only builds and hands over: everything
+a token's run does, including the audit of what reconcile found, the tags of revoked PATs and the
+notes of the ``on_rotate`` hooks on the token's outcome, happens in the engine under the token's
+lock (:mod:`patwarden.rotation.tail`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from patwarden.app.issuers import OfflineIssuer
 from patwarden.app.specs import token_specs
-from patwarden.domain.models import AuditRecord, IssuedPat, TokenSpec
-from patwarden.domain.operation import Step
-from patwarden.errors import ConfigError, PatwardenError
-from patwarden.rotation.actions import describe_error
+from patwarden.domain.models import IssuedPat, TokenSpec
+from patwarden.errors import PatwardenError
 from patwarden.rotation.adapters import AzdoPatIssuer, SystemClock
 from patwarden.rotation.engine import RotationEngine
 from patwarden.rotation.fleet import (
@@ -36,15 +32,8 @@ from patwarden.rotation.fleet import (
     TokenRunner,
     run_fleet,
 )
-from patwarden.rotation.outcomes import (
-    AdoptResult,
-    Finding,
-    FindingKind,
-    Promotion,
-    RunReport,
-    TokenPlan,
-)
-from patwarden.rotation.ports import Clock, PatIssuer, Sink
+from patwarden.rotation.outcomes import AdoptResult, Promotion, RunReport, TokenPlan
+from patwarden.rotation.ports import Clock, HookFailed, PatIssuer
 
 if TYPE_CHECKING:
     from patwarden.app.context import AppContext
@@ -55,19 +44,6 @@ __all__ = ["STATE_FILE", "HookFailed", "Runtime", "token_specs"]
 
 log = logging.getLogger(__name__)
 STATE_FILE = "state.db"
-# Findings worth a line in the audit log (drift and the like are reported by every run instead).
-_AUDITED = {
-    FindingKind.RESUMED,
-    FindingKind.REVOKED_PREVIOUS,
-    FindingKind.REVOKE_DEFERRED,
-    FindingKind.ORPHAN_REVOKED,
-    FindingKind.STATE_MISSING,
-}
-_REVOKING = {FindingKind.REVOKED_PREVIOUS, FindingKind.ORPHAN_REVOKED}
-
-
-class HookFailed(PatwardenError):
-    """An ``on_rotate`` hook failed after a rotation (which stands); the engine audits it."""
 
 
 class Runtime:
@@ -216,8 +192,7 @@ class Runtime:
                     rotator = self.rotator_for(spec.name)
                     if rotator not in engines:
                         engines[rotator] = self.engine(store=store, issuer=shared(rotator))
-                    report = engines[rotator].run([spec], dry_run=dry_run, force=force)
-                    return report if dry_run else self._settle(store, spec, report)
+                    return engines[rotator].run([spec], dry_run=dry_run, force=force)
 
                 yield run_one
 
@@ -274,43 +249,14 @@ class Runtime:
             AzureDevOpsError: the revoke failed (nothing was recorded).
             StateLocked: another run is rotating the token.
         """
-        which = "previous" if previous else "current"
         with self.open_store() as store:
-            timeout = self.config.rotation.lock_timeout.total_seconds()
-            with store.token_lock(spec.name, timeout=timeout):
-                state = store.load_token(spec.name)
-                target = None if state is None else (state.previous if previous else state.current)
-                if state is None or target is None:
-                    raise ConfigError(
-                        f"token {spec.name!r} has no {which} PAT in the state store "
-                        f"{self.state_path}; nothing was revoked",
-                        hint="see `patwarden status`; run `patwarden adopt` if the state was lost",
-                    )
-                issuer = self.issuer(self.rotator_for(spec.name))
-                issuer.revoke(
-                    organization=spec.organization, authorization_id=target.authorization_id
-                )
-                now = self.clock.now()
-                if previous:
-                    after = dataclasses.replace(
-                        state, previous=None, revoke_at=None, updated_at=now
-                    )
-                else:
-                    after = dataclasses.replace(state, current=None, updated_at=now)
-                record = AuditRecord(
-                    at=now,
-                    kind="revoked_by_user",
-                    token_name=spec.name,
-                    authorization_id=target.authorization_id,
-                    detail=(("which", which), ("organization", spec.organization)),
-                )
-                store.save_token(after, audit=[record])
-            notes = self._mark_revoked(spec, [target.authorization_id])
-            for note in notes:
-                log.warning("%s", note)
+            engine = self.engine(store=store, issuer=self.issuer(self.rotator_for(spec.name)))
+            target, notes = engine.revoke(spec, previous=previous, where=str(self.state_path))
+        for note in notes:
+            log.warning("%s", note)
         return target
 
-    # --- after each token ------------------------------------------------------------------------
+    # --- the on_rotate hooks: the engine's promotion hook -----------------------------------------
 
     def _on_promoted(self, spec: TokenSpec, promotion: Promotion) -> Sequence[str]:
         from patwarden.hooks.runner import HookEvent, HookSpec, run_hooks
@@ -323,112 +269,7 @@ class Runtime:
             for result in run_hooks(spec=hook, event=event, ca_bundle=self.wiring.ca_bundle)
         ]
         notes = [result.note() for result in results]
-        with self._lock:
-            self._hook_notes[spec.name] = notes
         failed = [result.note() for result in results if not result.ok]
         if failed:
-            raise HookFailed("; ".join(failed))
+            raise HookFailed("; ".join(failed), notes=notes)
         return notes
-
-    def _settle(self, store: SqliteStateStore, spec: TokenSpec, report: RunReport) -> RunReport:
-        """Audit what reconcile found, tag revoked Key Vault versions, attach the hook notes."""
-        now = self.clock.now()
-        revoked: list[str] = []
-        records: list[AuditRecord] = []
-        for finding in report.findings:
-            if finding.kind in _REVOKING and finding.authorization_id:
-                revoked.append(finding.authorization_id)
-            if finding.kind in _AUDITED:
-                records.append(_finding_audit(finding, now))
-        for outcome in report.outcomes:
-            op = store.load_operation(outcome.operation_id) if outcome.operation_id else None
-            if op is not None and op.step is Step.DONE and op.previous is not None:
-                revoked.append(op.previous.authorization_id)
-                records.append(
-                    AuditRecord(
-                        at=now,
-                        kind="revoked_previous",
-                        token_name=spec.name,
-                        operation_id=op.operation_id,
-                        authorization_id=op.previous.authorization_id,
-                        detail=(("detail", "grace period over during this run"),),
-                    )
-                )
-        for pat_id, record in _unrecorded_revocation(store, spec.name, revoked, now):
-            revoked.append(pat_id)  # a run killed after the revoke never audited or tagged it
-            records.append(record)
-        for record in records:
-            store.append_audit(record)
-        notes = self._mark_revoked(spec, revoked) if revoked else []
-        with self._lock:
-            notes = self._hook_notes.pop(spec.name, []) + notes
-        if not notes:
-            return report
-        outcomes = tuple(
-            dataclasses.replace(o, notes=(*o.notes, *notes)) if o.token_name == spec.name else o
-            for o in report.outcomes
-        )
-        return dataclasses.replace(report, outcomes=outcomes)
-
-    def _mark_revoked(self, spec: TokenSpec, authorization_ids: Sequence[str]) -> list[str]:
-        """Tag the versions holding revoked PATs in sinks that can (Key Vault); notes on failure."""
-        notes = []
-        try:
-            sinks: Sequence[Sink] = self.wiring.resolve(spec)
-        except PatwardenError as exc:
-            return [f"could not tag revoked versions: {exc.message}"]
-        for sink in sinks:
-            mark: Callable[[str], int] | None = getattr(sink, "mark_revoked", None)
-            if mark is None:
-                continue
-            for authorization_id in authorization_ids:
-                try:
-                    mark(authorization_id)
-                except Exception as exc:  # a tag is bookkeeping: report it, never fail the run
-                    notes.append(
-                        f"{sink.describe()}: could not tag PAT {authorization_id} as revoked "
-                        f"({describe_error(exc)})"
-                    )
-        return notes
-
-
-def _unrecorded_revocation(
-    store: SqliteStateStore, token_name: str, revoked: Sequence[str], now: datetime
-) -> list[tuple[str, AuditRecord]]:
-    """The previous PAT of the token's last finished rotation, if its revocation has no audit
-    record: the run that revoked it died before auditing it and tagging its Key Vault versions."""
-    done = [
-        op
-        for op in store.operations(token_name)
-        if op.step is Step.DONE and op.previous is not None
-    ]
-    if not done or done[-1].previous is None:
-        return []
-    op, pat_id = done[-1], done[-1].previous.authorization_id
-    if pat_id in revoked or any(
-        record.kind == "revoked_previous" and record.authorization_id == pat_id
-        for record in store.audit(since=op.started_at)
-    ):
-        return []
-    record = AuditRecord(
-        at=now,
-        kind="revoked_previous",
-        token_name=token_name,
-        operation_id=op.operation_id,
-        authorization_id=pat_id,
-        detail=(("detail", "revoked by an earlier run that stopped before recording it"),),
-    )
-    return [(pat_id, record)]
-
-
-def _finding_audit(finding: Finding, now: datetime) -> AuditRecord:
-    detail: list[tuple[str, str | int | bool | None]] = [("detail", finding.detail)]
-    if finding.sink:
-        detail.append(("sink", finding.sink))
-    return AuditRecord(
-        at=now,
-        kind=finding.kind.value,
-        token_name=finding.token_name,
-        authorization_id=finding.authorization_id,
-        detail=tuple(detail),
-    )

@@ -75,6 +75,19 @@ class RevokePat:
 
 
 @dataclass(frozen=True)
+class TagRevoked:
+    """Tag the versions of ``sink`` that held the revoked ``authorization_id`` (idempotent).
+
+    Only sinks that keep revocation tags (Key Vault's ``revokedAt``) are asked; ``at`` is the
+    journaled time of the revocation, so a repeated tag after a crash carries the same stamp.
+    """
+
+    sink: str
+    authorization_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class RestoreSink:
     """Make ``sink`` serve its previous version again (best effort)."""
 
@@ -97,6 +110,7 @@ Action = (
     | ReadBack
     | PromoteToken
     | RevokePat
+    | TagRevoked
     | RestoreSink
     | Wait
 )
@@ -213,9 +227,15 @@ class TokenPromoted:
 
 @dataclass(frozen=True, kw_only=True)
 class PatRevoked:
-    """``authorization_id`` is revoked (or was already gone)."""
+    """``authorization_id`` is revoked (or was already gone) at ``at``.
+
+    ``tag_in`` names the sinks that keep revocation tags (the engine knows their abilities; the
+    machine journals which of them still have to tag the revoked PAT's versions).
+    """
 
     authorization_id: str
+    at: datetime
+    tag_in: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,6 +243,21 @@ class RevokeFailed:
     """Revoking ``authorization_id`` failed or was refused because a sink still serves it."""
 
     authorization_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevocationTagged:
+    """``sink`` tagged every version that held the revoked PAT (or had none to tag)."""
+
+    sink: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TagFailed:
+    """``sink`` could not tag the revoked PAT's versions (bookkeeping: reported, not retried)."""
+
+    sink: str
     reason: str
 
 
@@ -259,6 +294,8 @@ Event = (
     | TokenPromoted
     | PatRevoked
     | RevokeFailed
+    | RevocationTagged
+    | TagFailed
     | SinkRestored
     | RestoreFailed
 )

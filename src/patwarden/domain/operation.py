@@ -27,7 +27,8 @@ class Step(enum.StrEnum):
     VERIFIED = "verified"  # the new PAT works and every readable sink returned it
     PROMOTED = "promoted"  # the new PAT is (being made) current in the token state
     REVOKE_PENDING = "revoke_pending"  # waiting for revoke_after before revoking the previous PAT
-    DONE = "done"  # finished: the previous PAT is revoked, or there was none
+    REVOKED = "revoked"  # previous PAT revoked and audited; tagging the sink versions that held it
+    DONE = "done"  # finished: the previous PAT is revoked and tagged, or there was none
     ROLLING_BACK = "rolling_back"  # restoring sinks and revoking the new PAT after a failure
     FAILED = "failed"  # finished without rotating; ``outcome`` and ``reason`` say what is left
 
@@ -35,6 +36,11 @@ class Step(enum.StrEnum):
     def is_terminal(self) -> bool:
         """Return whether no further action belongs to this operation."""
         return self in (Step.DONE, Step.FAILED)
+
+    @property
+    def is_tail(self) -> bool:
+        """Return whether the rotation stands and only its tail is left (revoke, tag)."""
+        return self in (Step.REVOKE_PENDING, Step.REVOKED)
 
 
 class SinkStatus(enum.StrEnum):
@@ -90,6 +96,8 @@ class Operation:
     pat_verified: bool = False
     new_revoked: bool = False
     revoke_at: datetime | None = None
+    revoked_at: datetime | None = None  # when the previous PAT was revoked (the tags' stamp)
+    untagged: tuple[str, ...] = ()  # sinks still to tag the revoked previous PAT's versions in
     outcome: Outcome | None = None
     reason: str | None = None
     note: str | None = None

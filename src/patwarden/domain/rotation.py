@@ -11,6 +11,11 @@ Safety rules encoded here:
 - on any distribution or verification failure, every sink we touched is restored first, and the
   new PAT is revoked only if no sink still serves it;
 - a PAT is never revoked while the operation records a sink serving it.
+
+The tail after promotion is journaled like every other step: ``revoke_pending`` waits for the
+grace period; the revocation moves the operation to ``revoked`` (the engine writes the
+``revoked_previous`` audit record in the same transaction as that step); then each sink that keeps
+revocation tags tags the revoked PAT's versions, one journaled action each, before ``done``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from patwarden.domain.messages import (
     RestoreFailed,
     RestoreSink,
     Resume,
+    RevocationTagged,
     RevokeFailed,
     RevokePat,
     SecretLost,
@@ -47,6 +53,8 @@ from patwarden.domain.messages import (
     SinkFailed,
     SinkRestored,
     SinkWritten,
+    TagFailed,
+    TagRevoked,
     TokenPromoted,
     VerifyFailed,
     VerifyPat,
@@ -122,9 +130,16 @@ def _apply(op: Operation, event: Event) -> Transition:
         case TokenPromoted(at=at) if step is Step.PROMOTED:
             promoted = replace(op, step=Step.REVOKE_PENDING, revoke_at=at + op.revoke_after)
             return _next(promoted, at=at, has_secret=False)
-        case PatRevoked(authorization_id=pat_id) if step is Step.REVOKE_PENDING:
+        case PatRevoked(authorization_id=pat_id, at=at, tag_in=sinks) if (
+            step is Step.REVOKE_PENDING
+        ):
             _expect(op.previous is not None and pat_id == op.previous.authorization_id, op, event)
-            return _finish(op, Outcome.ROTATED, None, step=Step.DONE)
+            revoked = replace(op, step=Step.REVOKED, revoked_at=at, untagged=sinks)
+            return _next(revoked, at=at, has_secret=False)
+        case RevocationTagged(sink=key) | TagFailed(sink=key) if step is Step.REVOKED:
+            _expect(key in op.untagged, op, event)
+            left = tuple(sink for sink in op.untagged if sink != key)
+            return _next(replace(op, untagged=left), at=op.started_at, has_secret=False)
         case PatRevoked(authorization_id=pat_id) if step is Step.ROLLING_BACK:
             _expect(op.new is not None and pat_id == op.new.authorization_id, op, event)
             return _finish(replace(op, new_revoked=True), Outcome.ROLLED_BACK, op.reason)
@@ -185,6 +200,8 @@ def _next(op: Operation, *, at: datetime, has_secret: bool) -> Transition:
             if op.revoke_at is None or at < op.revoke_at:
                 return Transition(op, Wait())
             return Transition(op, RevokePat(op.previous.authorization_id))
+        case Step.REVOKED:
+            return _tag(op, at=at)
         case Step.ROLLING_BACK:
             return _rollback_next(op)
         case Step.DONE | Step.FAILED:
@@ -221,6 +238,13 @@ def _verify(op: Operation, *, has_secret: bool) -> Transition:
         if progress.status is SinkStatus.WRITTEN:
             return Transition(op, ReadBack(progress.sink))
     return Transition(replace(op, step=Step.VERIFIED), Proceed())
+
+
+def _tag(op: Operation, *, at: datetime) -> Transition:
+    if op.previous is None or not op.untagged:
+        return _finish(op, Outcome.ROTATED, None, step=Step.DONE)
+    stamp = op.revoked_at or at
+    return Transition(op, TagRevoked(op.untagged[0], op.previous.authorization_id, stamp))
 
 
 def _rollback_next(op: Operation) -> Transition:

@@ -10,7 +10,7 @@ leaves the journal at the last persisted step, from which the next run resumes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,6 +37,7 @@ from patwarden.domain.messages import (
     RestoreFailed,
     RestoreSink,
     Resume,
+    RevocationTagged,
     RevokeFailed,
     RevokePat,
     SecretLost,
@@ -44,6 +45,8 @@ from patwarden.domain.messages import (
     SinkFailed,
     SinkRestored,
     SinkWritten,
+    TagFailed,
+    TagRevoked,
     TokenPromoted,
     VerifyFailed,
     VerifyPat,
@@ -56,6 +59,7 @@ from patwarden.errors import PatwardenError
 from patwarden.rotation.ports import (
     IssueOutcomeUnknown,
     PatIssuer,
+    RevocationTagging,
     Sink,
     SinkVersion,
     SinkWriteMeta,
@@ -85,13 +89,18 @@ def describe_error(exc: Exception) -> str:
 
 @dataclass(kw_only=True)
 class ActionRunner:
-    """Performs actions for one operation and reports what came of each as an event."""
+    """Performs actions for one operation and reports what came of each as an event.
+
+    ``notes`` collects what the outcome should say beside the journal: the promotion hooks'
+    notes and the sink tags that failed.
+    """
 
     issuer: PatIssuer
     sinks: Mapping[str, Sink]
     now: Callable[[], datetime]
-    promote: Callable[[Operation], None]
+    promote: Callable[[Operation], Sequence[str]]
     secret: Secret | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
 
     def perform(self, action: Action, op: Operation) -> Event:
         """Perform ``action`` for ``op`` and return the resulting event.
@@ -117,10 +126,12 @@ class ActionRunner:
             case ReadBack(sink=key):
                 return self._read_back(key)
             case PromoteToken():
-                self.promote(op)
+                self.notes += self.promote(op)
                 return TokenPromoted(at=self.now())
             case RevokePat(authorization_id=pat_id):
                 return self._revoke(op, pat_id)
+            case TagRevoked(sink=key, authorization_id=pat_id, at=at):
+                return self._tag(key, pat_id, at)
             case RestoreSink(sink=key):
                 return self._restore(op, key)
             case Wait():
@@ -257,7 +268,20 @@ class ActionRunner:
             self.issuer.revoke(organization=op.organization, authorization_id=pat_id)
         except Exception as exc:
             return RevokeFailed(authorization_id=pat_id, reason=describe_error(exc))
-        return PatRevoked(authorization_id=pat_id)
+        tag_in = tuple(k for k, sink in self.sinks.items() if isinstance(sink, RevocationTagging))
+        return PatRevoked(authorization_id=pat_id, at=self.now(), tag_in=tag_in)
+
+    def _tag(self, key: str, pat_id: str, at: datetime) -> Event:
+        sink = self.sinks.get(key)
+        if not isinstance(sink, RevocationTagging):
+            return TagFailed(sink=key, reason="no longer configured, or cannot tag")
+        try:
+            sink.mark_revoked(pat_id, at=at)
+        except Exception as exc:  # a tag is bookkeeping: report it, never fail the run
+            note = f"{key}: could not tag PAT {pat_id} as revoked ({describe_error(exc)})"
+            self.notes.append(note)
+            return TagFailed(sink=key, reason=note)
+        return RevocationTagged(sink=key)
 
     def _live_servers(self, pat_id: str) -> list[str]:
         """Return the sinks that serve ``pat_id`` now, or whose version cannot be read."""

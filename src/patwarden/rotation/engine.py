@@ -3,9 +3,12 @@
 For every configured token, under that token's cross-process lock: reconcile (resume interrupted
 operations, revoke previous PATs whose grace period ended, revoke orphans, report drift), then
 plan (is it due, by the *issued* validTo?) and, if due, rotate: create → distribute → verify →
-promote → revoke the previous PAT once ``revoke_after`` has passed. Each step is journaled before
-its action runs (:mod:`patwarden.domain.rotation`), so a crash at any point resumes on the next
-run. The result is a typed :class:`~patwarden.rotation.outcomes.TokenOutcome` per token.
+promote → revoke the previous PAT once ``revoke_after`` has passed → tag its sink versions. Each
+step is journaled before its action runs (:mod:`patwarden.domain.rotation`), so a crash at any
+point resumes on the next run. Everything after a token's rotation — the audit of what reconcile
+found, the revocation's audit record and tags, the hooks' notes — happens here, under the
+token's lock (:mod:`patwarden.rotation.tail`). The result is a typed
+:class:`~patwarden.rotation.outcomes.TokenOutcome` per token, hook notes included.
 """
 
 from __future__ import annotations
@@ -14,24 +17,19 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 
-from patwarden.domain.marker import format_marker
 from patwarden.domain.messages import Event, Resume, Wait
-from patwarden.domain.models import (
-    IssuedPat,
-    ManagedTokenState,
-    TokenSpec,
-)
-from patwarden.domain.operation import Operation, SinkProgress, Step
+from patwarden.domain.models import IssuedPat, ManagedTokenState, TokenSpec
+from patwarden.domain.operation import Operation
 from patwarden.domain.rotation import transition
-from patwarden.domain.schedule import ScheduleError, check_spec, decide
+from patwarden.domain.schedule import check_spec, decide
 from patwarden.errors import ConfigError, PatwardenError
+from patwarden.rotation import records, tail
 from patwarden.rotation.actions import ActionRunner, StopOperation, describe_error
 from patwarden.rotation.outcomes import (
     AdoptResult,
     Finding,
     FindingKind,
     OutcomeKind,
-    Promotion,
     RunReport,
     TokenOutcome,
     TokenPlan,
@@ -41,29 +39,19 @@ from patwarden.rotation.reconcile import (
     adopt_token,
     find_drift,
     marked_for,
+    not_adopted,
     preview_token,
     revoke_orphans,
 )
-from patwarden.rotation.records import (
-    is_active,
-    operation_audit,
-    outcome_of,
-    pat_id,
-    promoted_state,
-    state_after,
-    state_audit,
-)
+from patwarden.rotation.tail import PromotionHook
 
 __all__ = ["PromotionHook", "RotationEngine", "SinkResolver"]
 
 SinkResolver = Callable[[TokenSpec], Sequence[Sink]]
 """Builds the live sinks of a token (the lead wires config sink specs to sink objects)."""
 
-PromotionHook = Callable[[TokenSpec, Promotion], Sequence[str]]
-"""Runs a token's hooks after promotion; returns secret-free notes for the outcome."""
-
 ORPHAN_MARGIN_DEFAULT = 3600.0
-_CLAMP_NOTE_TOLERANCE = timedelta(minutes=5)
+_ALREADY_MANAGED = "already managed; pass --replace to rebuild it anyway"
 
 
 def _new_operation_id() -> str:
@@ -98,31 +86,16 @@ class RotationEngine:
 
     def plan(self, specs: Sequence[TokenSpec]) -> list[TokenPlan]:
         """Say, for each token, whether it is due and why; changes nothing."""
-        plans = []
         now = self._clock.now()
-        for spec in specs:
-            state = self._store.load_token(spec.name)
-            unfinished = tuple(
-                op.operation_id
-                for op in self._store.operations(spec.name, unfinished=True)
-                if op.step is not Step.REVOKE_PENDING
+        return [
+            records.token_plan(
+                spec=spec,
+                state=self._store.load_token(spec.name),
+                operations=self._store.operations(spec.name, unfinished=True),
+                now=now,
             )
-            problem = None
-            try:
-                check_spec(spec)
-            except ScheduleError as exc:
-                problem = exc.message
-            decision = decide(spec=spec, issued=state.current if state else None, now=now)
-            plans.append(
-                TokenPlan(
-                    token_name=spec.name,
-                    decision=decision,
-                    state=state,
-                    unfinished_operations=unfinished,
-                    problem=problem or decision.problem,
-                )
-            )
-        return plans
+            for spec in specs
+        ]
 
     def run(
         self, specs: Sequence[TokenSpec], *, dry_run: bool = False, force: Collection[str] = ()
@@ -160,36 +133,43 @@ class RotationEngine:
         results = []
         for spec in specs:
             with self._store.token_lock(spec.name, timeout=self._lock_timeout):
-                if self._store.load_token(spec.name) is not None and not replace_existing:
-                    results.append(
-                        AdoptResult(
-                            token_name=spec.name,
-                            adopted=False,
-                            current_authorization_id=None,
-                            detail="already managed; pass --replace to rebuild it anyway",
-                        )
-                    )
-                    continue
                 listing = marked.get(spec.organization)
+                if self._store.load_token(spec.name) is not None and not replace_existing:
+                    results.append(not_adopted(spec, _ALREADY_MANAGED))
+                    continue
                 if not isinstance(listing, list):
                     detail = f"cannot list PATs in {spec.organization}: {listing}"
-                    results.append(
-                        AdoptResult(
-                            token_name=spec.name,
-                            adopted=False,
-                            current_authorization_id=None,
-                            detail=detail,
-                        )
-                    )
+                    results.append(not_adopted(spec, detail))
                     continue
                 state, result = adopt_token(
                     spec=spec, marked=listing, sinks=self._sinks(spec), now=self._clock.now()
                 )
                 now = self._clock.now()
-                audit = state_audit("adopted", state, result.detail, now)
+                audit = records.state_audit("adopted", state, result.detail, now)
                 self._store.save_token(state, audit=[audit])
                 results.append(result)
         return results
+
+    def revoke(self, spec: TokenSpec, *, previous: bool, where: str) -> tuple[IssuedPat, list[str]]:
+        """Revoke the token's current (or previous) PAT now, under its lock; audit and tag it.
+
+        Returns the revoked PAT and a note per sink that could not tag it.
+
+        Raises:
+            ConfigError: the token has no such PAT in the state store.
+            AzureDevOpsError: the revoke failed (nothing was recorded).
+            StateLocked: another run is rotating the token.
+        """
+        with self._store.token_lock(spec.name, timeout=self._lock_timeout):
+            return tail.revoke_now(
+                store=self._store,
+                issuer=self._issuer,
+                spec=spec,
+                sinks=lambda: self._sinks(spec),
+                previous=previous,
+                now=self._clock.now,
+                where=where,
+            )
 
     # --- one token -----------------------------------------------------------------------------
 
@@ -214,10 +194,16 @@ class RotationEngine:
                 f"Azure DevOps has PATs marked for {spec.name} but the state store has no "
                 "record of it (was the state file lost or replaced?)"
             )
-            findings.append(_finding(FindingKind.STATE_MISSING, spec.name, detail))
+            missing = _finding(FindingKind.STATE_MISSING, spec.name, detail)
+            tail.record_findings(
+                store=self._store, sinks=sinks, findings=[missing], now=self._clock.now()
+            )
+            findings.append(missing)
             return self._failed(spec, detail + "; run `patwarden adopt` first")
         notes = self._reconcile(spec, sinks, unfinished, listing, findings)
-        stuck = [op for op in self._store.operations(spec.name, unfinished=True) if is_active(op)]
+        stuck = [
+            op for op in self._store.operations(spec.name, unfinished=True) if records.is_active(op)
+        ]
         if stuck:
             return self._failed(
                 spec, f"interrupted operation {stuck[0].operation_id} could not be resumed yet"
@@ -226,13 +212,13 @@ class RotationEngine:
         decision = decide(spec=spec, issued=state.current if state else None, now=self._clock.now())
         if decision.would_loop:
             return self._failed(spec, decision.reason)
-        stranded = _stranded(state)
+        stranded = records.stranded_reason(state)
         if not decision.is_due and not force and stranded is None:
             return TokenOutcome(
                 token_name=spec.name,
                 kind=OutcomeKind.NOT_DUE,
                 reason=decision.reason,
-                current_authorization_id=pat_id(state.current if state else None),
+                current_authorization_id=records.pat_id(state.current if state else None),
                 due_at=decision.due_at,
                 notes=tuple(notes),
             )
@@ -248,38 +234,24 @@ class RotationEngine:
         findings: list[Finding],
     ) -> list[str]:
         notes: list[str] = []
+        found: list[Finding] = []
         revoked: set[str] = set()  # revoked by the resumed operations, still in ``listing``
         for op in unfinished:
             before = op.step
-            op, stopped = self._drive(op, self._runner(spec, sinks))
-            if op.step is Step.DONE and op.previous is not None:
-                revoked.add(op.previous.authorization_id)
-            if op.new_revoked and op.new is not None:
-                revoked.add(op.new.authorization_id)
-            if before is not Step.REVOKE_PENDING:
-                detail = f"operation {op.operation_id} resumed from {before.value}: {op.step.value}"
-                if op.reason:
-                    detail += f" ({op.reason})"
-                findings.append(_finding(FindingKind.RESUMED, spec.name, detail))
-                notes.append(detail)
-            elif op.step is Step.DONE and op.previous is not None:
-                findings.append(
-                    _finding(
-                        FindingKind.REVOKED_PREVIOUS,
-                        spec.name,
-                        f"revoked previous PAT {op.previous.authorization_id}",
-                        op.previous.authorization_id,
-                    )
-                )
-            elif op.note and op.revoke_at is not None and op.revoke_at <= self._clock.now():
-                findings.append(_finding(FindingKind.REVOKE_DEFERRED, spec.name, op.note))
+            runner = self._runner(spec, sinks)
+            op, stopped = self._drive(op, runner)
+            revoked |= tail.revoked_ids(op)
+            finding = tail.resumed_finding(before, op, self._clock.now())
+            if finding is not None:
+                found.append(finding)
+                if finding.kind is FindingKind.RESUMED:
+                    notes.append(finding.detail)
+            notes += runner.notes
             if stopped:
                 notes.append(stopped)
         state = self._store.load_token(spec.name)
-        if state is None:
-            return notes
-        if isinstance(listing, list):
-            findings.extend(
+        if state is not None and isinstance(listing, list):
+            found.extend(
                 revoke_orphans(
                     spec=spec,
                     state=state,
@@ -292,9 +264,15 @@ class RotationEngine:
                     dry_run=False,
                 )
             )
-        elif listing is not None:
+        elif state is not None and listing is not None:
             notes.append(f"orphan check skipped: {listing}")
-        findings.extend(find_drift(state=state, sinks=sinks))
+        # Audited (and orphans tagged) under the lock, right after the revocations they record.
+        notes += tail.record_findings(
+            store=self._store, sinks=sinks, findings=found, now=self._clock.now()
+        )
+        findings.extend(found)
+        if state is not None:
+            findings.extend(find_drift(state=state, sinks=sinks))
         return notes
 
     def _rotate(
@@ -306,30 +284,20 @@ class RotationEngine:
         reason: str,
         notes: list[str],
     ) -> TokenOutcome:
-        now = self._clock.now()
-        operation_id = self._new_operation_id()
-        op = Operation(
-            operation_id=operation_id,
-            token_name=spec.name,
-            organization=spec.organization,
-            display_name=format_marker(token_name=spec.name, operation_id=operation_id),
-            scopes=spec.scopes,
-            requested_valid_to=now + spec.lifetime,
-            revoke_after=spec.revoke_after,
-            started_at=now,
-            previous=state.current if state else None,
-            sinks=tuple(SinkProgress(sink=key) for key in sinks),
+        op = records.new_operation(
+            spec=spec,
+            state=state,
+            sinks=tuple(sinks),
+            operation_id=self._new_operation_id(),
+            now=self._clock.now(),
         )
         self._store.record(op)
         runner = self._runner(spec, sinks)
         op, stopped = self._drive(op, runner)
-        if op.new is not None and spec.lifetime - op.new.lifetime > _CLAMP_NOTE_TOLERANCE:
-            notes.append(
-                f"Azure DevOps issued a {op.new.lifetime} lifetime instead of {spec.lifetime} "
-                "(a lifespan policy clamped it); the schedule follows the issued validTo"
-            )
+        notes = [*notes, *runner.notes]
+        notes += records.clamp_note(spec, op)
         state = self._store.load_token(spec.name)
-        return outcome_of(op, state, reason=stopped or reason, notes=notes)
+        return records.outcome_of(op, state, reason=stopped or reason, notes=notes)
 
     # --- the loop: persist, then act -----------------------------------------------------------
 
@@ -338,7 +306,9 @@ class RotationEngine:
             issuer=self._issuer,
             sinks=sinks,
             now=self._clock.now,
-            promote=lambda op: self._promote(spec, op),
+            promote=lambda op: tail.promote(
+                store=self._store, spec=spec, op=op, now=self._clock.now, hook=self._on_promoted
+            ),
         )
 
     def _drive(self, op: Operation, runner: ActionRunner) -> tuple[Operation, str | None]:
@@ -349,9 +319,9 @@ class RotationEngine:
             entered = step.state.step is not op.step
             op = step.state
             now = self._clock.now()
-            after = state_after(op, self._store.load_token(op.token_name), now)
+            after = records.state_after(op, self._store.load_token(op.token_name), now)
             # Audit a step once, when the operation enters it, not on every event it handles there.
-            audit = operation_audit(op, now) if entered else []
+            audit = records.operation_audit(op, now) if entered else []
             self._store.record(op, token=after, audit=audit)
             if step.action is None or isinstance(step.action, Wait):
                 return op, None
@@ -359,34 +329,6 @@ class RotationEngine:
                 event = runner.perform(step.action, op)
             except StopOperation as stop:
                 return op, stop.reason
-
-    def _promote(self, spec: TokenSpec, op: Operation) -> None:
-        now = self._clock.now()
-        state = self._store.load_token(spec.name) or ManagedTokenState(
-            token_name=spec.name, organization=spec.organization
-        )
-        promoted = promoted_state(state=state, op=op, revoke_after=spec.revoke_after, now=now)
-        if promoted is None or promoted.current is None:
-            return
-        detail = f"operation {op.operation_id}"
-        self._store.save_token(promoted, audit=[state_audit("promoted", promoted, detail, now)])
-        if self._on_promoted is None:
-            return
-        promotion = Promotion(
-            token_name=spec.name,
-            organization=spec.organization,
-            operation_id=op.operation_id,
-            authorization_id=promoted.current.authorization_id,
-            valid_to=promoted.current.valid_to,
-            previous_authorization_id=pat_id(promoted.previous),
-            revoke_at=promoted.revoke_at,
-            sinks=tuple(p.sink for p in op.sinks),
-        )
-        try:
-            self._on_promoted(spec, promotion)
-        except Exception as exc:  # a hook must never undo a finished rotation
-            audit = state_audit("hook_failed", promoted, describe_error(exc), self._clock.now())
-            self._store.append_audit(audit)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -438,27 +380,8 @@ class RotationEngine:
             token_name=spec.name,
             kind=OutcomeKind.FAILED,
             reason=reason,
-            current_authorization_id=pat_id(state.current if state else None),
+            current_authorization_id=records.pat_id(state.current if state else None),
         )
-
-
-def _stranded(state: ManagedTokenState | None) -> str | None:
-    """Why a token must rotate although it is not due: a failed rotation left a sink recorded
-    as holding a PAT that is not the current one (its restore failed, or its answer was lost).
-
-    Rotating again moves every sink onto one new PAT; reconcile then revokes the stranded PAT
-    (no sink refers to it any more) instead of keeping it valid until the next scheduled rotation.
-    """
-    if state is None or state.current is None:
-        return None
-    current = state.current.authorization_id
-    others = sorted({pat for pat in state.served_ids() if pat != current})
-    if not others:
-        return None
-    return (
-        f"a failed rotation left sinks recorded as holding PAT {', '.join(others)} instead of "
-        f"the current {current}: rotating again so every sink serves one PAT"
-    )
 
 
 def _finding(kind: FindingKind, token: str, detail: str, pat_id: str | None = None) -> Finding:

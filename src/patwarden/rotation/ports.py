@@ -21,13 +21,15 @@ from patwarden.domain.models import (
     ManagedTokenState,
 )
 from patwarden.domain.operation import Operation
-from patwarden.errors import AzureDevOpsError, StateError
+from patwarden.errors import AzureDevOpsError, PatwardenError, StateError
 from patwarden.secret import Secret
 
 __all__ = [
     "Clock",
+    "HookFailed",
     "IssueOutcomeUnknown",
     "PatIssuer",
+    "RevocationTagging",
     "Sink",
     "SinkVersion",
     "SinkWriteMeta",
@@ -102,8 +104,35 @@ class Sink(Protocol):
         ...
 
 
+@runtime_checkable
+class RevocationTagging(Protocol):
+    """An optional sink ability: mark the stored versions of a revoked PAT (Key Vault tags them
+    ``revokedAt``). The engine tags through it after every revocation it journals."""
+
+    def mark_revoked(self, authorization_id: str, *, at: datetime | None = None) -> int:
+        """Tag every version holding ``authorization_id`` as revoked at ``at``; return how many.
+
+        Idempotent: versions already tagged are left alone, so a repeat after a crash is harmless.
+
+        Raises:
+            SinkError: the sink could not be listed or updated (reported, never fails a run).
+        """
+        ...
+
+
 class IssueOutcomeUnknown(AzureDevOpsError):
     """A PAT create may have succeeded although its answer was lost; look it up by marker."""
+
+
+class HookFailed(PatwardenError):
+    """A promotion hook failed after a rotation (which stands); ``notes`` says how each hook did.
+
+    The engine audits it as ``hook_failed`` and keeps the notes on the token's outcome.
+    """
+
+    def __init__(self, message: str, *, notes: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.notes = tuple(notes)
 
 
 class StateLocked(StateError):

@@ -20,7 +20,14 @@ from patwarden.rotation.actions import describe_error
 from patwarden.rotation.outcomes import AdoptResult, Finding, FindingKind, OutcomeKind, TokenOutcome
 from patwarden.rotation.ports import PatIssuer, Sink
 
-__all__ = ["adopt_token", "find_drift", "marked_for", "preview_token", "revoke_orphans"]
+__all__ = [
+    "adopt_token",
+    "find_drift",
+    "marked_for",
+    "not_adopted",
+    "preview_token",
+    "revoke_orphans",
+]
 
 
 def marked_for(token_name: str, marked: Sequence[IssuedPat]) -> list[IssuedPat]:
@@ -149,6 +156,13 @@ def _drift(token: str, sink: str, detail: str, pat_id: str | None) -> Finding:
     )
 
 
+def not_adopted(spec: TokenSpec, detail: str) -> AdoptResult:
+    """Return the result of a token ``adopt`` left alone, and why."""
+    return AdoptResult(
+        token_name=spec.name, adopted=False, current_authorization_id=None, detail=detail
+    )
+
+
 def adopt_token(
     *, spec: TokenSpec, marked: Sequence[IssuedPat], sinks: Mapping[str, Sink], now: datetime
 ) -> tuple[ManagedTokenState, AdoptResult]:
@@ -223,7 +237,7 @@ def preview_token(
     notes = tuple(
         f"would resume operation {op.operation_id} at {op.step.value}"
         for op in operations
-        if not op.step.is_terminal and op.step.value != "revoke_pending"
+        if not op.step.is_terminal and not op.step.is_tail
     )
     findings: list[Finding] = []
     if state is not None:

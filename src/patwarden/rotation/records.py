@@ -5,21 +5,34 @@ No I/O: the engine loads and saves; these functions only compute. Nothing here h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from patwarden.domain.models import AuditRecord, IssuedPat, ManagedTokenState, SinkRecord
+from patwarden.domain.marker import format_marker
+from patwarden.domain.models import (
+    AuditRecord,
+    IssuedPat,
+    ManagedTokenState,
+    SinkRecord,
+    TokenSpec,
+)
 from patwarden.domain.operation import Operation, Outcome, SinkProgress, SinkStatus, Step
-from patwarden.rotation.outcomes import OutcomeKind, SinkReport, TokenOutcome
+from patwarden.domain.schedule import ScheduleError, check_spec, decide
+from patwarden.rotation.outcomes import OutcomeKind, SinkReport, TokenOutcome, TokenPlan
 
 __all__ = [
+    "clamp_note",
     "is_active",
+    "new_operation",
     "operation_audit",
     "outcome_of",
     "pat_id",
     "promoted_state",
     "state_after",
     "state_audit",
+    "stranded_reason",
+    "token_plan",
 ]
 
 
@@ -29,8 +42,8 @@ def pat_id(pat: IssuedPat | None) -> str | None:
 
 
 def is_active(op: Operation) -> bool:
-    """Return whether ``op`` is mid-rotation (not finished, not merely waiting to revoke)."""
-    return not op.step.is_terminal and op.step is not Step.REVOKE_PENDING
+    """Return whether ``op`` is mid-rotation (not finished, not merely in its revocation tail)."""
+    return not op.step.is_terminal and not op.step.is_tail
 
 
 def promoted_state(
@@ -63,14 +76,14 @@ def promoted_state(
 def state_after(
     op: Operation, state: ManagedTokenState | None, now: datetime
 ) -> ManagedTokenState | None:
-    """Return the token state a finished ``op`` implies, or ``None`` if it changes nothing.
+    """Return the token state ``op`` implies once revoked or finished, or ``None`` if unchanged.
 
     A revoked previous PAT leaves the state; sinks a rollback could not restore are recorded as
     serving the new PAT (so it is never taken for an orphan while they do).
     """
-    if state is None or not op.step.is_terminal:
+    if state is None or not (op.step.is_terminal or op.step is Step.REVOKED):
         return None
-    if op.step is Step.DONE and op.previous is not None:
+    if op.step in (Step.REVOKED, Step.DONE) and op.previous is not None:
         if pat_id(state.previous) == op.previous.authorization_id:
             return replace(state, previous=None, revoke_at=None, updated_at=now)
         return None
@@ -100,7 +113,22 @@ def state_audit(kind: str, state: ManagedTokenState, detail: str, now: datetime)
 
 
 def operation_audit(op: Operation, now: datetime) -> list[AuditRecord]:
-    """Return the audit record for an operation that finished or was promoted, else nothing."""
+    """Return the audit record for an operation that finished or was promoted, else nothing.
+
+    An operation entering ``revoked`` gets its ``revoked_previous`` record instead, written in
+    the same transaction as the step: a revocation is audited exactly once, whatever crashes.
+    """
+    if op.step is Step.REVOKED and op.previous is not None:
+        return [
+            AuditRecord(
+                at=now,
+                kind="revoked_previous",
+                token_name=op.token_name,
+                operation_id=op.operation_id,
+                authorization_id=op.previous.authorization_id,
+                detail=(("detail", "grace period over"), ("organization", op.organization)),
+            )
+        ]
     if not (op.step.is_terminal or op.step is Step.REVOKE_PENDING):
         return []
     detail: list[tuple[str, str | int | bool | None]] = [("step", op.step.value)]
@@ -126,7 +154,7 @@ def outcome_of(
     op: Operation, state: ManagedTokenState | None, *, reason: str, notes: list[str]
 ) -> TokenOutcome:
     """Return the typed outcome of a rotation operation, with which sink holds which PAT."""
-    rotated = op.step in (Step.DONE, Step.REVOKE_PENDING)
+    rotated = op.step is Step.DONE or op.step.is_tail
     if rotated:
         kind = OutcomeKind.ROTATED
     elif op.outcome in (Outcome.ROLLED_BACK, Outcome.STRANDED):
@@ -165,3 +193,81 @@ def _sink_report(
     }
     holder, status = holds[progress.status]
     return SinkReport(sink=progress.sink, authorization_id=holder, status=status)
+
+
+def token_plan(
+    *,
+    spec: TokenSpec,
+    state: ManagedTokenState | None,
+    operations: Sequence[Operation],
+    now: datetime,
+) -> TokenPlan:
+    """Say whether ``spec`` is due and why, and which of its operations are mid-rotation."""
+    problem = None
+    try:
+        check_spec(spec)
+    except ScheduleError as exc:
+        problem = exc.message
+    decision = decide(spec=spec, issued=state.current if state else None, now=now)
+    return TokenPlan(
+        token_name=spec.name,
+        decision=decision,
+        state=state,
+        unfinished_operations=tuple(op.operation_id for op in operations if is_active(op)),
+        problem=problem or decision.problem,
+    )
+
+
+def stranded_reason(state: ManagedTokenState | None) -> str | None:
+    """Why a token must rotate although it is not due: a failed rotation left a sink recorded
+    as holding a PAT that is not the current one (its restore failed, or its answer was lost).
+
+    Rotating again moves every sink onto one new PAT; reconcile then revokes the stranded PAT
+    (no sink refers to it any more) instead of keeping it valid until the next scheduled rotation.
+    """
+    if state is None or state.current is None:
+        return None
+    current = state.current.authorization_id
+    others = sorted({pat for pat in state.served_ids() if pat != current})
+    if not others:
+        return None
+    return (
+        f"a failed rotation left sinks recorded as holding PAT {', '.join(others)} instead of "
+        f"the current {current}: rotating again so every sink serves one PAT"
+    )
+
+
+_CLAMP_NOTE_TOLERANCE = timedelta(minutes=5)
+
+
+def new_operation(
+    *,
+    spec: TokenSpec,
+    state: ManagedTokenState | None,
+    sinks: Sequence[str],
+    operation_id: str,
+    now: datetime,
+) -> Operation:
+    """Return the planned operation of a new rotation of ``spec`` to ``sinks``."""
+    return Operation(
+        operation_id=operation_id,
+        token_name=spec.name,
+        organization=spec.organization,
+        display_name=format_marker(token_name=spec.name, operation_id=operation_id),
+        scopes=spec.scopes,
+        requested_valid_to=now + spec.lifetime,
+        revoke_after=spec.revoke_after,
+        started_at=now,
+        previous=state.current if state else None,
+        sinks=tuple(SinkProgress(sink=key) for key in sinks),
+    )
+
+
+def clamp_note(spec: TokenSpec, op: Operation) -> list[str]:
+    """Return a note when Azure DevOps issued a shorter lifetime than configured (a policy)."""
+    if op.new is None or spec.lifetime - op.new.lifetime <= _CLAMP_NOTE_TOLERANCE:
+        return []
+    return [
+        f"Azure DevOps issued a {op.new.lifetime} lifetime instead of {spec.lifetime} "
+        "(a lifespan policy clamped it); the schedule follows the issued validTo"
+    ]

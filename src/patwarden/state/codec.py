@@ -233,6 +233,8 @@ def encode_operation(op: Operation) -> dict[str, Any]:
         "pat_verified": op.pat_verified,
         "new_revoked": op.new_revoked,
         "revoke_at": None if op.revoke_at is None else iso(op.revoke_at),
+        "revoked_at": None if op.revoked_at is None else iso(op.revoked_at),
+        "untagged": list(op.untagged),
         "outcome": None if op.outcome is None else op.outcome.value,
         "reason": op.reason,
         "note": op.note,
@@ -269,6 +271,8 @@ def decode_operation(value: object) -> Operation:
         pat_verified=bool(data.get("pat_verified")),
         new_revoked=bool(data.get("new_revoked")),
         revoke_at=_opt_time(data, "revoke_at", where),
+        revoked_at=_opt_time(data, "revoked_at", where),  # absent before schema 2
+        untagged=tuple(str(s) for s in _list(data.get("untagged", []), f"{where}.untagged")),
         outcome=outcome,
         reason=_opt_str(data, "reason", where),
         note=_opt_str(data, "note", where),

@@ -80,8 +80,17 @@ def _v1(conn: sqlite3.Connection) -> None:
         )
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    """Operations may stand at step ``revoked`` and carry ``revoked_at`` and ``untagged``.
+
+    The records are JSON and decode without the new fields, so nothing is rewritten; the version
+    bump makes an older patwarden refuse the file ("a newer patwarden wrote it") instead of
+    calling an operation at the new step damaged.
+    """
+
+
 # Ordered: _MIGRATIONS[n] brings schema version n to n + 1. Append; never edit a released one.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
