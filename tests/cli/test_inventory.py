@@ -332,9 +332,11 @@ def parsed(*args: str) -> dict[str, Any]:
         (("--output", "html", "report.html"), "html", "report.html"),
         (("--output=html", "report.html"), "html", "report.html"),
         (("--output", "csv", "--fail-on", "high"), "csv", None),
-        (("--output", "json", "-o", "x.json"), "json", "x.json"),
+        (("--output", "json", "--output-file", "x.json"), "json", "x.json"),
+        (("-o", "json", "--output-file", "x.json"), "json", "x.json"),
+        (("-o", "html", "report.html"), "html", "report.html"),
         (("--output", "html", "report.html", "--fail-on", "critical"), "html", "report.html"),
-        ((), "table", None),
+        ((), None, None),  # the command shows a table
     ],
 )
 def test_output_format_and_file(args: tuple[str, ...], output: str, path: str | None) -> None:

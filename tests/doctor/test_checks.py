@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from patwarden.app.context import AppContext
 from patwarden.config.model import load_config
 from patwarden.doctor.checks import run_doctor
 from patwarden.doctor.report import Check, DoctorReport, Status
@@ -24,7 +25,8 @@ OP = "0123456789abcdef0123456789abcdef"
 
 
 def doctor(config: Path) -> DoctorReport:
-    return run_doctor(load_config(config))
+    with AppContext(config=load_config(config)) as app:
+        return run_doctor(app)
 
 
 def by_name(report: DoctorReport) -> dict[str, Check]:

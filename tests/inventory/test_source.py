@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from patwarden.app.context import AppContext
 from patwarden.config.model import load_config
 from patwarden.identity.cache_crypto import generate_cache_key
 from patwarden.identity.credential_set import CredentialSet
@@ -43,10 +45,14 @@ def seeded(emulator: RunningEmulator) -> dict[str, str]:
     return seed_population(emulator)
 
 
-def _client(credentials: CredentialSet, identity: str) -> AbstractContextManager[AuditorClient]:
-    return auditor_client(
-        config=credentials.config, credentials=credentials, identity=identity, managed=frozenset()
-    )
+@contextmanager
+def _client(credentials: CredentialSet, identity: str) -> Iterator[AuditorClient]:
+    """The auditor client of a run context over *credentials*' config (same token cache)."""
+    with (
+        AppContext(config=credentials.config) as app,
+        auditor_client(context=app, identity=identity, managed=frozenset()) as client,
+    ):
+        yield client
 
 
 def _scan(client: AuditorClient, orgs: tuple[str, ...]) -> tuple[Scanner, list]:  # type: ignore[type-arg]
@@ -79,7 +85,7 @@ def test_every_finding_detected_and_none_invented(
         assert by_id[seeded["revoked"]].status.value == "revoked"
         assert {k.value for k in by_id[seeded["broad"]].kinds} == {"broad-scope"}
         # The membership state is asked only for users holding a PAT that may still work.
-        requests = client.counter.requests
+        requests = client.requests
         assert requests <= 1 + 7 + 4  # graph page + one Token Admin page per user + states
 
 

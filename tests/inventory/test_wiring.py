@@ -10,6 +10,7 @@ import httpx
 import pytest
 import yaml
 
+from patwarden.clock import SystemClock
 from patwarden.config.model import Config, load_config
 from patwarden.domain.models import IssuedPat, ManagedTokenState
 from patwarden.errors import ConfigError
@@ -64,7 +65,7 @@ def test_organizations(tmp_path: Path) -> None:
 def test_managed_ids_come_from_the_state_store(tmp_path: Path) -> None:
     loaded = config(tmp_path)
     path = state_path(loaded)
-    assert managed_ids(path) == frozenset()
+    assert managed_ids(path, clock=SystemClock()) == frozenset()
     assert not path.exists()  # reading never creates a store
     now = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -83,7 +84,7 @@ def test_managed_ids_come_from_the_state_store(tmp_path: Path) -> None:
                 previous=issued("bbbb"),
             )
         )
-    assert managed_ids(path) == frozenset({"aaaa", "bbbb"})
+    assert managed_ids(path, clock=SystemClock()) == frozenset({"aaaa", "bbbb"})
 
 
 def test_audit_log_appends_to_the_state_store(tmp_path: Path) -> None:
@@ -91,7 +92,7 @@ def test_audit_log_appends_to_the_state_store(tmp_path: Path) -> None:
 
     path = tmp_path / "new" / "state.db"
     at = datetime(2026, 11, 27, tzinfo=UTC)
-    with audit_log(path) as append:
+    with audit_log(path, clock=SystemClock()) as append:
         append(AuditRecord(at=at, kind="inventory.revoked", authorization_id="x"))
     with SqliteStateStore(path=path, now=lambda: at) as store:
         assert [(r.kind, r.authorization_id) for r in store.audit()] == [("inventory.revoked", "x")]

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from patwarden.cli.options import config_option
+from patwarden.cli.options import app_context, config_option
 from patwarden.cli.output import Column, emit, output_option, resolve_format
 from patwarden.errors import ConfigError
 
@@ -34,16 +34,16 @@ def doctor(ctx: click.Context, config_path: str | None, output: str | None, stri
     would fail (warnings allowed), 3 something would make the next rotation fail, 1 warnings
     only with --strict.
     """
-    from patwarden.config.model import load_config
     from patwarden.doctor.checks import run_doctor
     from patwarden.doctor.report import config_failure_report
 
+    app = app_context(config_path)
     try:
-        config = load_config(config_path)
+        app.config  # noqa: B018  # load it here: a config problem is a report, not an error
     except ConfigError as err:
         report = config_failure_report(err)
     else:
-        report = run_doctor(config)
+        report = run_doctor(app)
     show(report, output=output)
     ctx.exit(report.exit_code(strict=strict))
 

@@ -7,13 +7,14 @@ Heavy modules (httpx, azure, rich, pydantic) are imported inside the commands so
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-CONFIG_HELP = "Config file (default: $PATWARDEN_CONFIG, else ./patwarden.yaml)."
+from patwarden.cli.options import app_context, config_option, inherit_root
+
 FORMATS = ("table", "json", "csv", "html")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 FINDINGS = (
@@ -30,7 +31,7 @@ FINDINGS = (
 
 def _common_options(func: Any) -> Any:
     options = [
-        click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP),
+        config_option(),
         click.option(
             "--org",
             "orgs",
@@ -73,7 +74,8 @@ def _common_options(func: Any) -> Any:
 
 
 class InventoryGroup(click.Group):
-    """Accepts ``--output html FILE``: the word after ``html`` (or ``--output=html``) is the file.
+    """Accepts ``--output html FILE`` (or ``-o``): the word after ``html`` (or ``--output=html``) is
+    the file.
 
     The argument list is rewritten to ``--output html --output-file FILE`` before click parses it,
     unless that word is an option or a subcommand.
@@ -86,7 +88,7 @@ class InventoryGroup(click.Group):
             arg = args[i]
             rewritten.append(arg)
             value = None
-            if arg == "--output" and i + 1 < len(args):
+            if arg in ("--output", "-o") and i + 1 < len(args):
                 value = args[i + 1]
                 rewritten.append(value)
                 i += 1
@@ -117,13 +119,13 @@ def _settings(
     only_findings: bool = False,
     top: int = 50,
 ) -> tuple[Any, str, Any]:
-    """Load the config and return (config, identity name, ScanSettings)."""
-    from patwarden.config.model import load_config
+    """Load the config and return (run context, identity name, ScanSettings)."""
     from patwarden.inventory.findings import FindingRules
     from patwarden.inventory.run import ScanSettings
     from patwarden.inventory.wiring import auditor_name, organizations
 
-    config = load_config(config_path)
+    app = app_context(config_path)
+    config = app.config
     name = auditor_name(config, identity)
     rules = FindingRules(
         expiring_within=timedelta(days=expiring_within),
@@ -136,22 +138,22 @@ def _settings(
         only_findings=only_findings,
         top=top,
     )
-    return config, name, settings
+    return app, name, settings
 
 
 @click.group("inventory", cls=InventoryGroup, invoke_without_command=True)
 @_common_options
 @click.option(
     "--output",
+    "-o",
     "output",
     type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="table (terminal), json, csv, or html FILE (a self-contained page).",
+    default=None,
+    callback=inherit_root,
+    help="table (the default), json, csv, or html FILE (a self-contained page).",
 )
 @click.option(
     "--output-file",
-    "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
     help="Write json/csv/html here instead of stdout (`--output html FILE` sets it too).",
@@ -179,7 +181,7 @@ def inventory(
     expiring_within: int,
     max_lifetime: int,
     workers: int,
-    output: str,
+    output: str | None,
     output_file: Path | None,
     only_findings: bool,
     fail_on: str | None,
@@ -196,14 +198,13 @@ def inventory(
         return
     from rich.console import Console
 
-    from patwarden.identity.credential_set import CredentialSet
     from patwarden.inventory.model import Severity
     from patwarden.inventory.outputs import OutputFormat
     from patwarden.inventory.run import check_result, run_inventory
     from patwarden.inventory.table import print_inventory, scan_progress
-    from patwarden.inventory.wiring import auditor_client, managed_ids, state_path
+    from patwarden.inventory.wiring import auditor_client, managed_ids
 
-    config, name, settings = _settings(
+    app, name, settings = _settings(
         config_path=config_path,
         orgs=orgs,
         identity=identity,
@@ -213,31 +214,26 @@ def inventory(
         only_findings=only_findings,
         top=top,
     )
-    fmt = OutputFormat(output)
+    fmt = OutputFormat(output or "table")
     gate = Severity.parse(fail_on) if fail_on else None
     err = Console(stderr=True)
-    credentials = CredentialSet(config)
-    try:
-        with (
-            auditor_client(
-                config=config,
-                credentials=credentials,
-                identity=name,
-                managed=managed_ids(state_path(config)),
-            ) as auditor,
-            scan_progress(err, enabled=sys.stderr.isatty()) as progress,
-        ):
-            result = run_inventory(
-                source=auditor.source,
-                settings=settings,
-                now=datetime.now(UTC),
-                output=fmt,
-                path=output_file,
-                on_progress=progress,
-            )
-            requests = auditor.counter.requests
-    finally:
-        credentials.close()
+    with (
+        auditor_client(
+            context=app,
+            identity=name,
+            managed=managed_ids(app.state_path, clock=app.clock),
+        ) as auditor,
+        scan_progress(err, enabled=sys.stderr.isatty()) as progress,
+    ):
+        result = run_inventory(
+            source=auditor.source,
+            settings=settings,
+            now=app.clock.now(),
+            output=fmt,
+            path=output_file,
+            on_progress=progress,
+        )
+        requests = auditor.requests
     if fmt is OutputFormat.TABLE:
         print_inventory(
             Console(),
@@ -297,17 +293,16 @@ def revoke(
     """
     from rich.console import Console
 
-    from patwarden.identity.credential_set import CredentialSet
     from patwarden.inventory.model import FindingKind
     from patwarden.inventory.revoke import RevocationSelection
     from patwarden.inventory.run import check_revocation, run_revocation
     from patwarden.inventory.table import print_revocation, scan_progress
-    from patwarden.inventory.wiring import audit_log, auditor_client, managed_ids, state_path
+    from patwarden.inventory.wiring import audit_log, auditor_client, managed_ids
 
     # `patwarden inventory --config C --org O revoke …` puts those options on the group.
     parent = click.get_current_context().parent
     group = parent.params if parent is not None else {}
-    config, name, settings = _settings(
+    app, name, settings = _settings(
         config_path=config_path or group.get("config_path"),
         orgs=orgs or tuple(group.get("orgs") or ()),
         identity=identity or group.get("identity"),
@@ -320,44 +315,37 @@ def revoke(
     )
     simulate = dry_run or (sys.stdout.isatty() and not yes)
     err = Console(stderr=True)
-    credentials = CredentialSet(config)
-    path = state_path(config)
-    try:
-        with (
-            auditor_client(
-                config=config,
-                credentials=credentials,
-                identity=name,
-                managed=managed_ids(path),
-            ) as auditor,
-            scan_progress(err, enabled=sys.stderr.isatty()) as progress,
-        ):
-            if simulate:
+    path, clock = app.state_path, app.clock
+    with (
+        auditor_client(
+            context=app, identity=name, managed=managed_ids(path, clock=clock)
+        ) as auditor,
+        scan_progress(err, enabled=sys.stderr.isatty()) as progress,
+    ):
+        if simulate:
+            _, report = run_revocation(
+                source=auditor.source,
+                revoker=auditor.source,
+                settings=settings,
+                selection=selection,
+                now=clock.now(),
+                dry_run=True,
+                audit=None,
+                clock=clock.now,
+                on_progress=progress,
+            )
+        else:
+            with audit_log(path, clock=clock) as audit:
                 _, report = run_revocation(
                     source=auditor.source,
                     revoker=auditor.source,
                     settings=settings,
                     selection=selection,
-                    now=datetime.now(UTC),
-                    dry_run=True,
-                    audit=None,
-                    clock=lambda: datetime.now(UTC),
+                    now=clock.now(),
+                    dry_run=False,
+                    audit=audit,
+                    clock=clock.now,
                     on_progress=progress,
                 )
-            else:
-                with audit_log(path) as audit:
-                    _, report = run_revocation(
-                        source=auditor.source,
-                        revoker=auditor.source,
-                        settings=settings,
-                        selection=selection,
-                        now=datetime.now(UTC),
-                        dry_run=False,
-                        audit=audit,
-                        clock=lambda: datetime.now(UTC),
-                        on_progress=progress,
-                    )
-    finally:
-        credentials.close()
     print_revocation(Console(), report)
     check_revocation(report)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from patwarden.cli.options import config_option, require_user_identity
+from patwarden.cli.options import app_context, config_option, require_user_identity
 from patwarden.errors import PatwardenError
 
 if TYPE_CHECKING:
@@ -36,26 +36,20 @@ def login(identity_name: str | None, config_path: str | None, timeout: int | Non
     as the rotator user (MFA included). The sign-in is then kept in the encrypted token cache
     and refreshed silently by every later run; nothing prompts again until re-login is due.
     """
-    from patwarden.config.model import load_config
-    from patwarden.identity.credential_set import CredentialSet
-
-    config = load_config(config_path)
+    app = app_context(config_path)
+    config = app.config
     name = identity_name or config.rotator
     require_user_identity(config, name, action="log in")
-    credentials = CredentialSet(config)
-    try:
-        user = credentials.user(name)
-        expected = getattr(config.identities[name], "username", None)
-        who = f" as {expected}" if expected else ""
-        click.echo(f"Signing in identity {name!r}{who} with a device code.", err=True)
-        record = user.login(out=sys.stderr, timeout=timeout)
-        deadline = user.relogin_deadline()
-        where = user.store.description
-    finally:
-        credentials.close()
+    user = app.credentials.user(name)
+    expected = getattr(config.identities[name], "username", None)
+    who = f" as {expected}" if expected else ""
+    click.echo(f"Signing in identity {name!r}{who} with a device code.", err=True)
+    record = user.login(out=sys.stderr, timeout=timeout)
+    deadline = user.relogin_deadline()
+    where = user.store.description
     click.echo(f"Logged in identity {name!r} as {record.username} (tenant {record.tenant_id}).")
     if deadline is not None:
-        click.echo(relogin_sentence(deadline, now=datetime.now(UTC)))
+        click.echo(relogin_sentence(deadline, now=app.clock.now()))
     click.echo(f"The sign-in is kept in {where}.")
 
 
@@ -86,17 +80,11 @@ def logout(identity_name: str | None, config_path: str | None) -> None:
     Run `patwarden login` to sign in again. The refresh token is only forgotten locally; to
     invalidate it everywhere, revoke the user's sessions in Entra ID.
     """
-    from patwarden.config.model import load_config
-    from patwarden.identity.credential_set import CredentialSet
-
-    config = load_config(config_path)
+    app = app_context(config_path)
+    config = app.config
     name = identity_name or config.rotator
     require_user_identity(config, name, action="log out")
-    credentials = CredentialSet(config)
-    try:
-        removed, where = _forget(credentials, config, name)
-    finally:
-        credentials.close()
+    removed, where = _forget(app.credentials, config, name)
     if removed:
         click.echo(f"Logged out identity {name!r}: removed its token cache ({where}).")
     else:

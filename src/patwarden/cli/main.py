@@ -2,6 +2,10 @@
 
 Command modules are imported only when their command runs (or when help lists them), and they in
 turn import the Azure SDKs inside their functions, never at module level.
+
+The root group creates the run's :class:`~patwarden.app.context.AppContext` (with the clock
+given to :func:`main`) as the click context object and closes it when the command ends. The
+shared options ``--config`` and ``--output/-o`` work before the subcommand as well as after it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from typing import Any
 import click
 
 from patwarden import __version__
+from patwarden.app.context import AppContext
+from patwarden.cli.options import CONFIG_OPTION_HELP, OUTPUT_META
+from patwarden.cli.output import FORMATS, JSON, echo_json, error_document, resolve_format
+from patwarden.clock import Clock, SystemClock
 from patwarden.errors import PatwardenError
 
 # name -> "module:attribute". One line per command group; keep sorted.
@@ -59,6 +67,8 @@ class LazyGroup(click.Group):
         except PatwardenError as err:
             if ctx.find_root().params.get("debug"):
                 raise
+            if OUTPUT_META in ctx.meta and resolve_format(ctx.meta[OUTPUT_META]) == JSON:
+                echo_json(error_document(err))  # scripts reading stdout get a document too
             click.echo(f"Error: {err}", err=True)
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
@@ -79,14 +89,41 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="patwarden")
 @click.option("--debug", is_flag=True, help="Show debug logs and full tracebacks.")
-def cli(debug: bool) -> None:
-    """Rotate Azure DevOps personal access tokens unattended, in tenants that enforce MFA."""
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_OPTION_HELP)
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format of every command (default: table on a terminal, json otherwise).",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, config_path: str | None, output: str | None) -> None:
+    """Rotate Azure DevOps personal access tokens unattended, in tenants that enforce MFA.
+
+    --config and --output may come before the command or after it.
+    """
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    clock = ctx.obj if isinstance(ctx.obj, _ClockGiven) else _ClockGiven(SystemClock())
+    app = AppContext(config_path=config_path, clock=clock.clock)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="patwarden")
+class _ClockGiven:
+    """What :func:`main` hands the root group through ``obj``: the clock of the run."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+
+def main(*, clock: Clock | None = None) -> None:
+    """Console-script entry point; every command reads "now" from *clock* (default: the system's).
+
+    ``python -m patwarden`` calls it without arguments.
+    """
+    cli.main(prog_name="patwarden", obj=_ClockGiven(clock or SystemClock()))

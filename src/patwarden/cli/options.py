@@ -1,4 +1,10 @@
-"""Options and look-ups several commands share: ``--config``, ``--identity``, ``--org``."""
+"""Options and look-ups several commands share: ``--config``, ``--identity``, ``--org``, and the
+run's :class:`~patwarden.app.context.AppContext`.
+
+``--config`` and ``--output`` exist on the root group too (``patwarden --config F rotate``); a
+command's own option falls back to the root's value (:func:`inherit_root`), and giving both with
+different values is a usage error.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from patwarden.app.context import AppContext
+from patwarden.clock import Clock, SystemClock
 from patwarden.errors import DOCS, ConfigError
 
 if TYPE_CHECKING:
@@ -16,14 +24,65 @@ CONFIG_OPTION_HELP = "Config file (default: $PATWARDEN_CONFIG, else ./patwarden.
 SP_ROTATOR_DOCS = f"{DOCS}/identities.md#why-a-service-principal-cannot-rotate"
 LEGACY_DOCS = f"{DOCS}/identities.md#legacy-password-flow"
 
+OUTPUT_META = "patwarden.output"  # click meta key: the running command's --output, if it has one
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
+def inherit_root(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Option callback: *value*, else the root group's option of the same name.
+
+    Raises:
+        click.BadParameter: both were given, with different values.
+    """
+    root = ctx.find_root()
+    if root is ctx or param.name is None:
+        return value
+    given = root.params.get(param.name)
+    if value is not None and given is not None and value != given:
+        raise click.BadParameter(
+            f"given before the command as {given!r} and after it as {value!r}; give it once",
+            ctx=ctx,
+            param=param,
+        )
+    chosen = value if value is not None else given
+    if param.name == "output":  # the top-level handler prints errors in this format too
+        ctx.meta[OUTPUT_META] = chosen
+    return chosen
+
+
 def config_option() -> Callable[[_Command], _Command]:
-    """``--config FILE``; the parameter is ``config_path``."""
+    """``--config FILE`` (also accepted before the command); the parameter is ``config_path``."""
     return click.option(
-        "--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_OPTION_HELP
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        callback=inherit_root,
+        help=CONFIG_OPTION_HELP,
     )
+
+
+def app_context(config_path: str | None = None) -> AppContext:
+    """The run's :class:`AppContext` (made by the root group), reading *config_path*.
+
+    A command invoked without the root group (a test) gets a context of its own, closed with the
+    command's click context.
+    """
+    ctx = click.get_current_context()
+    app = ctx.find_object(AppContext)
+    if app is None:
+        app = AppContext(clock=SystemClock())
+        ctx.obj = app
+        ctx.call_on_close(app.close)
+    if config_path is not None:
+        app.config_path = config_path
+    return app
+
+
+def command_clock(ctx: click.Context | None = None) -> Clock:
+    """The run's clock (the AppContext's), for values converted while parsing options."""
+    context = ctx or click.get_current_context(silent=True)
+    app = context.find_object(AppContext) if context is not None else None
+    return app.clock if app is not None else SystemClock()
 
 
 def org_option() -> Callable[[_Command], _Command]:

@@ -27,6 +27,8 @@ from patwarden.secret import Secret
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from patwarden.errors import PatwardenError
+
 TABLE = "table"
 JSON = "json"
 FORMATS = (TABLE, JSON)
@@ -36,13 +38,17 @@ _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
 def output_option(*, help_text: str | None = None) -> Callable[[_Command], _Command]:
-    """The ``--output/-o table|json`` option; the parameter is ``output`` (None when not given)."""
+    """The ``--output/-o table|json`` option (also accepted before the command); the parameter is
+    ``output`` (None when given neither here nor before the command)."""
+    from patwarden.cli.options import inherit_root
+
     return click.option(
         "--output",
         "-o",
         "output",
         type=click.Choice(FORMATS),
         default=None,
+        callback=inherit_root,
         help=help_text or "Output format (default: table on a terminal, json otherwise).",
     )
 
@@ -100,6 +106,22 @@ def to_jsonable(value: Any) -> Any:
     raise TypeError(f"cannot represent {type(value).__name__} in JSON")
 
 
+def error_document(err: PatwardenError) -> dict[str, Any]:
+    """The JSON a command with ``--output json`` prints when it fails with *err* (no secret:
+    messages are built without one)."""
+    return {
+        "ok": False,
+        "status": "error",
+        "exit_code": err.exit_code,
+        "error": {
+            "type": type(err).__name__,
+            "message": err.message,
+            "hint": err.hint,
+            "docs": err.docs,
+        },
+    }
+
+
 def dumps(value: Any) -> str:
     """*value* as indented JSON (see :func:`to_jsonable`)."""
     return json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
@@ -108,6 +130,12 @@ def dumps(value: Any) -> str:
 def echo_json(value: Any, *, stream: IO[str] | None = None) -> None:
     """Print *value* as JSON to *stream* (default: stdout)."""
     click.echo(dumps(value), file=stream)
+
+
+def days_left(until: datetime, *, now: datetime) -> float:
+    """Days from *now* until *until*, rounded to one decimal (negative: past): how every command
+    shows "days left" in tables and JSON."""
+    return round((until - now) / timedelta(days=1), 1)
 
 
 # --- tables ------------------------------------------------------------------------------------

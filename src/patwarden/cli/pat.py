@@ -10,16 +10,21 @@ would linger in scrollback, and never lost either.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from patwarden.cli.options import config_option, org_option, pick_org, require_user_identity
+from patwarden.cli.options import (
+    app_context,
+    config_option,
+    org_option,
+    pick_org,
+    require_user_identity,
+)
 from patwarden.cli.output import (
     Column,
+    days_left,
     echo_json,
     emit,
     is_terminal,
@@ -32,12 +37,11 @@ from patwarden.domain.marker import parse_marker
 from patwarden.errors import ConfigError
 
 if TYPE_CHECKING:
+    from patwarden.app.context import AppContext
     from patwarden.azdo.client import AzureDevOpsClient
     from patwarden.azdo.models import PatToken
-    from patwarden.config.model import Config
 
 MAX_LIFETIME = timedelta(days=365)  # the longest expiry Azure DevOps accepts (contract §7.2)
-_DAY = timedelta(days=1)
 STATUS_STYLES = {"active": "green", "expired": "yellow", "revoked": "red"}
 
 
@@ -68,28 +72,21 @@ def pat() -> None:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _load(config_path: str | None) -> Config:
-    from patwarden.config.model import APP_IDENTITY_KINDS, load_config
+def _load(config_path: str | None) -> AppContext:
+    """The run's context, its config loaded and its rotator checked to be a user."""
+    from patwarden.config.model import APP_IDENTITY_KINDS
 
-    config = load_config(config_path)
+    app = app_context(config_path)
+    config = app.config
     rotator = config.identities.get(config.rotator)
     if rotator is not None and rotator.kind in APP_IDENTITY_KINDS:
         require_user_identity(config, config.rotator, action="manage PATs as")
-    return config
+    return app
 
 
-@contextmanager
-def rotator_client(config: Config) -> Iterator[AzureDevOpsClient]:
-    """The rotator's Azure DevOps client; closes it and the credentials afterwards."""
-    from patwarden.identity.credential_set import CredentialSet
-    from patwarden.sinks.wiring import SinkWiring
-
-    credentials = CredentialSet(config)
-    try:
-        with SinkWiring(config=config, credentials=credentials) as wiring:
-            yield wiring.azure_devops(config.rotator)
-    finally:
-        credentials.close()
+def rotator_client(app: AppContext) -> AzureDevOpsClient:
+    """The rotator's Azure DevOps client (the AppContext closes it when the command ends)."""
+    return app.azure_devops(app.config.rotator)
 
 
 def pat_row(token: PatToken, *, org: str, now: datetime, revoked: bool = False) -> dict[str, Any]:
@@ -108,7 +105,7 @@ def pat_row(token: PatToken, *, org: str, now: datetime, revoked: bool = False) 
         "scopes": list(token.scope),
         "valid_from": token.valid_from,
         "valid_to": token.valid_to,
-        "days_left": round((token.valid_to - now) / _DAY, 1) if status == "active" else None,
+        "days_left": days_left(token.valid_to, now=now) if status == "active" else None,
         "status": status,
         "global": token.is_global,
         "managed_token": marker.token_name if marker else None,
@@ -178,26 +175,24 @@ def list_pats(
     """List the rotator's PATs (active unless --all, --revoked or --expired); never values."""
     from patwarden.azdo.models import DisplayFilter
 
-    config = _load(config_path)
-    orgs = [org] if org else list(config.orgs)
+    app = _load(config_path)
+    orgs = [org] if org else list(app.config.orgs)
     display_filter = DisplayFilter(which or "active")
-    now = datetime.now(UTC)
+    now = app.clock.now()
     rows: list[dict[str, Any]] = []
-    with rotator_client(config) as client:
-        for name in orgs:
-            revoked_ids: set[str] = set()
-            if display_filter is DisplayFilter.ALL:
-                revoked_ids = {
-                    token.authorization_id
-                    for token in client.pats.list_tokens(
-                        org=name, display_filter=DisplayFilter.REVOKED
-                    )
-                }
-            for token in client.pats.list_tokens(org=name, display_filter=display_filter):
-                revoked = (
-                    display_filter is DisplayFilter.REVOKED or token.authorization_id in revoked_ids
-                )
-                rows.append(pat_row(token, org=name, now=now, revoked=revoked))
+    client = rotator_client(app)
+    for name in orgs:
+        revoked_ids: set[str] = set()
+        if display_filter is DisplayFilter.ALL:
+            revoked_ids = {
+                token.authorization_id
+                for token in client.pats.list_tokens(org=name, display_filter=DisplayFilter.REVOKED)
+            }
+        for token in client.pats.list_tokens(org=name, display_filter=display_filter):
+            revoked = (
+                display_filter is DisplayFilter.REVOKED or token.authorization_id in revoked_ids
+            )
+            rows.append(pat_row(token, org=name, now=now, revoked=revoked))
     emit(
         rows,
         columns=_columns(with_org=len(orgs) > 1),
@@ -215,12 +210,12 @@ def show(
     authorization_id: str, config_path: str | None, org: str | None, output: str | None
 ) -> None:
     """Show one PAT by its authorization id (from `pat list`). Never shows its value."""
-    config = _load(config_path)
-    name = pick_org(config, org)
-    with rotator_client(config) as client:
-        token = client.pats.get(org=name, authorization_id=authorization_id)
-        revoked = _is_revoked(client, org=name, authorization_id=token.authorization_id)
-    _show_one(pat_row(token, org=name, now=datetime.now(UTC), revoked=revoked), output=output)
+    app = _load(config_path)
+    name = pick_org(app.config, org)
+    client = rotator_client(app)
+    token = client.pats.get(org=name, authorization_id=authorization_id)
+    revoked = _is_revoked(client, org=name, authorization_id=token.authorization_id)
+    _show_one(pat_row(token, org=name, now=app.clock.now(), revoked=revoked), output=output)
 
 
 # --- create / extend / revoke ------------------------------------------------------------------
@@ -266,7 +261,7 @@ def create(
     The value is printed only when stdout is not a terminal (a pipe or a file), or with
     --show-secret. Global (all-organization) PATs are never created.
     """
-    config = _load(config_path)
+    app = _load(config_path)
     if is_terminal() and not show_secret:
         raise ConfigError(
             "refusing to print a new PAT's value to this terminal, where it would stay in the "
@@ -281,17 +276,17 @@ def create(
             "revoke it; nothing was created",
             hint="choose another --name",
         )
-    name = pick_org(config, org)
-    with rotator_client(config) as client:
-        result = client.pats.create(
-            org=name,
-            display_name=display_name,
-            scopes=scopes,
-            valid_to=datetime.now(UTC) + lifetime,
-            allow_full_access=allow_full_access,
-        )
+    name = pick_org(app.config, org)
+    client = rotator_client(app)
+    result = client.pats.create(
+        org=name,
+        display_name=display_name,
+        scopes=scopes,
+        valid_to=app.clock.now() + lifetime,
+        allow_full_access=allow_full_access,
+    )
     token = result.token
-    row = pat_row(token, org=name, now=datetime.now(UTC))
+    row = pat_row(token, org=name, now=app.clock.now())
     if output == "json":
         echo_json({**row, "token": result.value.reveal(), "clamped_from": result.clamped_from})
     else:
@@ -325,14 +320,14 @@ def extend(
     output: str | None,
 ) -> None:
     """Move a still-valid PAT's expiry to now + --lifetime."""
-    config = _load(config_path)
-    name = pick_org(config, org)
-    with rotator_client(config) as client:
-        result = client.pats.extend(
-            org=name, authorization_id=authorization_id, valid_to=datetime.now(UTC) + lifetime
-        )
+    app = _load(config_path)
+    name = pick_org(app.config, org)
+    client = rotator_client(app)
+    result = client.pats.extend(
+        org=name, authorization_id=authorization_id, valid_to=app.clock.now() + lifetime
+    )
     token = result.token
-    row = pat_row(token, org=name, now=datetime.now(UTC))
+    row = pat_row(token, org=name, now=app.clock.now())
     if resolve_format(output) == "json":
         echo_json({**row, "clamped_from": result.clamped_from})
     else:
@@ -355,24 +350,24 @@ def revoke(
     authorization_id: str, config_path: str | None, org: str | None, yes: bool, output: str | None
 ) -> None:
     """Revoke a PAT now; anything still using it stops working."""
-    config = _load(config_path)
-    name = pick_org(config, org)
-    with rotator_client(config) as client:
-        token = client.pats.get(org=name, authorization_id=authorization_id)
-        marker = parse_marker(token.display_name)
-        warning = (
-            f" It is a PAT patwarden issued for token {marker.token_name!r}: if a sink still "
-            "serves it, its consumers break until the next rotation."
-            if marker
-            else ""
-        )
-        question = (
-            f"Revoke PAT {token.display_name!r} ({token.authorization_id}) in organization "
-            f"{name!r}?{warning}"
-        )
-        _confirm(question, yes=yes, warning=warning)
-        client.pats.revoke(org=name, authorization_id=token.authorization_id)
-    row = pat_row(token, org=name, now=datetime.now(UTC), revoked=True)
+    app = _load(config_path)
+    name = pick_org(app.config, org)
+    client = rotator_client(app)
+    token = client.pats.get(org=name, authorization_id=authorization_id)
+    marker = parse_marker(token.display_name)
+    warning = (
+        f" It is a PAT patwarden issued for token {marker.token_name!r}: if a sink still "
+        "serves it, its consumers break until the next rotation."
+        if marker
+        else ""
+    )
+    question = (
+        f"Revoke PAT {token.display_name!r} ({token.authorization_id}) in organization "
+        f"{name!r}?{warning}"
+    )
+    _confirm(question, yes=yes, warning=warning)
+    client.pats.revoke(org=name, authorization_id=token.authorization_id)
+    row = pat_row(token, org=name, now=app.clock.now(), revoked=True)
     if resolve_format(output) == "json":
         echo_json({**row, "revoked": True})
     else:

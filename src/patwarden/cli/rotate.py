@@ -4,7 +4,7 @@
 bounded pool of workers, shows progress on stderr when stderr is a terminal, prints one line per
 token (or ``--output json``) and exits 0 when every token succeeded or nothing was due, 1 when
 some failed and 8 when all failed. Config problems exit 2 and a rotator that cannot sign in 3,
-before anything runs.
+before anything runs; with ``--output json`` such a failure still prints a JSON document.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from patwarden.cli.options import config_option
+from patwarden.cli.options import app_context, command_clock, config_option
 from patwarden.cli.output import Column, echo_json, emit, is_terminal, output_option, resolve_format
 
 if TYPE_CHECKING:
@@ -45,13 +45,11 @@ def token_option(
 
 @contextmanager
 def open_runtime(config_path: str | None) -> Iterator[Runtime]:
-    """Load and validate the config (exit 2 on problems), build the runtime, close it after."""
+    """Load and validate the config (exit 2 on problems) and build the runtime over the run's
+    :class:`~patwarden.app.context.AppContext`, which closes what it built when the command ends."""
     from patwarden.app.runtime import Runtime
-    from patwarden.config.model import load_config
 
-    config = load_config(config_path)
-    with Runtime(config=config) as runtime:
-        yield runtime
+    yield Runtime(context=app_context(config_path))
 
 
 # --- plan --------------------------------------------------------------------------------------
@@ -247,5 +245,5 @@ def summary_line(report: FleetReport, *, dry_run: bool) -> str:
 
 
 def now_utc() -> datetime:
-    """The current time, for commands that show ages and deadlines."""
-    return datetime.now(UTC)
+    """The run's current time (its AppContext's clock), for ages and deadlines."""
+    return command_clock().now()

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from patwarden.cli.options import config_option
-from patwarden.cli.output import Column, emit, output_option, resolve_format
+from patwarden.cli.options import app_context, config_option
+from patwarden.cli.output import Column, days_left, emit, output_option, resolve_format
 from patwarden.cli.rotate import now_utc, open_runtime, plan_row, token_option
 from patwarden.domain.durations import DurationError, parse_duration
 from patwarden.errors import ConfigError, PatwardenError
@@ -24,6 +24,23 @@ if TYPE_CHECKING:
     from patwarden.rotation.outcomes import TokenPlan
 
 _DAY = timedelta(days=1)
+# Every kind the audit log holds (docs/rotation.md#audit-events, docs/inventory.md).
+AUDIT_KINDS = (
+    "adopted",
+    "hook_failed",
+    "inventory.revoke_failed",
+    "inventory.revoked",
+    "operation_done",
+    "operation_failed",
+    "operation_revoke_pending",
+    "orphan_revoked",
+    "promoted",
+    "resumed",
+    "revoke_deferred",
+    "revoked_by_user",
+    "revoked_previous",
+    "state_missing",
+)
 STATUS_COLUMNS = (
     Column(key="token", header="token", no_wrap=True),
     Column(key="current_authorization_id", header="current PAT", no_wrap=True),
@@ -99,7 +116,7 @@ def status_row(
         next_rotation = "refused (see plan)"
     row.update(
         rotator=runtime.rotator_for(item.token_name),
-        days_left=round((current.valid_to - now) / _DAY, 1) if current else None,
+        days_left=days_left(current.valid_to, now=now) if current else None,
         next_rotation=next_rotation,
         previous_authorization_id=state.previous.authorization_id
         if state and state.previous
@@ -203,7 +220,14 @@ class Since(click.ParamType[datetime, "str | datetime"]):
 @config_option()
 @token_option()
 @click.option("--since", type=Since(), help="Only events since then: 7d, 12h or an ISO date.")
-@click.option("--kind", "kinds", multiple=True, metavar="KIND", help="Only this event kind.")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(AUDIT_KINDS),
+    metavar="KIND",
+    help="Only this event kind (repeat for several): " + ", ".join(AUDIT_KINDS) + ".",
+)
 @output_option()
 def audit(
     config_path: str | None,
@@ -213,10 +237,8 @@ def audit(
     output: str | None,
 ) -> None:
     """The append-only audit log: rotations, revocations, adoptions, hooks that failed."""
-    from patwarden.app.runtime import STATE_FILE
-    from patwarden.config.model import load_config
-
-    config = load_config(config_path)
+    app = app_context(config_path)
+    config = app.config
     unknown = sorted(set(tokens) - set(config.tokens))
     if unknown:
         raise ConfigError(
@@ -224,8 +246,8 @@ def audit(
             hint="configured tokens: " + (", ".join(config.tokens) or "none"),
         )
     records: list[AuditRecord] = []
-    if (config.state_dir / STATE_FILE).exists():
-        with open_runtime(config_path) as runtime, runtime.open_store() as store:
+    if app.state_path.exists():
+        with app.state_store() as store:
             records = [
                 r
                 for r in store.audit(since)

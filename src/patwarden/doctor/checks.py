@@ -26,8 +26,7 @@ make the next rotation fail; with ``strict``, warnings alone give 1.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -44,6 +43,8 @@ from patwarden.doctor.report import (
 from patwarden.errors import PatwardenError
 
 if TYPE_CHECKING:
+    from patwarden.app.context import AppContext
+    from patwarden.clock import Clock
     from patwarden.config.model import Config
     from patwarden.identity.credential_set import CredentialSet
     from patwarden.sinks.wiring import SinkWiring
@@ -67,10 +68,10 @@ def _first_line(err: BaseException) -> str:
     return sanitize_server_text((text.strip().splitlines() or ["no detail"])[0])
 
 
-def _force_refresh_claims() -> str:
+def _force_refresh_claims(now: datetime) -> str:
     # A CAE-style claims challenge makes MSAL skip its cached access token and redeem the refresh
     # token, so a revoked or expired sign-in shows now rather than at the next rotation.
-    nbf = {"essential": True, "value": str(int(time.time()))}
+    nbf = {"essential": True, "value": str(int(now.timestamp()))}
     return json.dumps({"access_token": {"nbf": nbf}})
 
 
@@ -86,7 +87,7 @@ class Doctor:
         config: Config,
         credentials: CredentialSet,
         wiring: SinkWiring,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock,
     ) -> None:
         self.config = config
         self.credentials = credentials
@@ -199,12 +200,12 @@ class Doctor:
                 fix=f"run `patwarden login --identity {name}` once, as the user",
             )
         scopes = PAT_SCOPES if name == self.config.rotator else (DEFAULT_SCOPE,)
-        user.get_token(*scopes, claims=_force_refresh_claims())
+        user.get_token(*scopes, claims=_force_refresh_claims(self.clock.now()))
         deadline = user.relogin_deadline()
         signed_in = f"{about}: signed in as {record.username} (tenant {record.tenant_id})"
         if deadline is None:  # pragma: no cover - the account was read just above
             return Check(check=label, status=Status.OK, detail=signed_in)
-        left = deadline.at - self.clock()
+        left = deadline.at - self.clock.now()
         when = deadline.at.astimezone(UTC).strftime("%Y-%m-%d")
         days = round(left / timedelta(days=1))
         detail = f"{signed_in}; re-login due in {days} days ({when}, {deadline.cause.value})"
@@ -330,9 +331,9 @@ class Doctor:
         headers = {"Accept": "application/json", "X-TFS-FedAuthRedirect": "Suppress"}
         try:
             with httpx.Client(verify=ssl_context(azure.ca_bundle), timeout=15) as client:
-                sent = self.clock()
+                sent = self.clock.now()
                 response = client.get(url, headers=headers)
-                received = self.clock()
+                received = self.clock.now()
         except (httpx.HTTPError, OSError) as err:
             return Check(
                 check="clock",
@@ -349,14 +350,15 @@ class Doctor:
         )
 
 
-def run_doctor(config: Config) -> DoctorReport:
-    """Build the clients *config* describes, run every check and close them again."""
-    from patwarden.identity.credential_set import CredentialSet
-    from patwarden.sinks.wiring import SinkWiring
+def run_doctor(context: AppContext) -> DoctorReport:
+    """Run every check with the credentials and clients of *context* (which closes them).
 
-    credentials = CredentialSet(config)
-    try:
-        with SinkWiring(config=config, credentials=credentials) as wiring:
-            return Doctor(config=config, credentials=credentials, wiring=wiring).run()
-    finally:
-        credentials.close()
+    Raises:
+        ConfigError: the configuration of *context* cannot be loaded.
+    """
+    return Doctor(
+        config=context.config,
+        credentials=context.credentials,
+        wiring=context.wiring,
+        clock=context.clock,
+    ).run()

@@ -7,49 +7,37 @@ principal works only where the organization lets service principals use Token Ad
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 from patwarden.azdo.client import AzureDevOpsClient
-from patwarden.azdo.ratelimit import RateLimiter
-from patwarden.azdo.transport import ServiceUrls
+from patwarden.azdo.counting import CountingTransport
 from patwarden.config.model import Config
 from patwarden.domain.models import AuditRecord
 from patwarden.errors import ConfigError
 from patwarden.inventory.source import AzdoInventorySource, default_is_managed
-from patwarden.tls import ssl_context
 
 if TYPE_CHECKING:
-    from patwarden.identity.credential_set import CredentialSet
+    from patwarden.app.context import AppContext
+    from patwarden.clock import Clock
+
+__all__ = [
+    "STATE_FILE_NAME",
+    "AuditorClient",
+    "CountingTransport",
+    "audit_log",
+    "auditor_client",
+    "auditor_name",
+    "managed_ids",
+    "organizations",
+    "state_path",
+]
 
 # The state store's file under ``state_dir`` (shared with the rotation engine's commands).
 STATE_FILE_NAME = "state.db"
-
-
-class CountingTransport(httpx.BaseTransport):
-    """An httpx transport that counts the requests it sends (thread-safe)."""
-
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-        self.requests = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Count and send *request*."""
-        with self._lock:
-            self.requests += 1
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        """Close the wrapped transport."""
-        self._inner.close()
 
 
 def auditor_name(config: Config, explicit: str | None) -> str:
@@ -95,13 +83,13 @@ def state_path(config: Config) -> Path:
     return config.state_dir / STATE_FILE_NAME
 
 
-def managed_ids(path: Path) -> frozenset[str]:
+def managed_ids(path: Path, *, clock: Clock) -> frozenset[str]:
     """Return the authorization ids the state store knows; empty when there is no store yet."""
     if not path.exists():
         return frozenset()
     from patwarden.state import SqliteStateStore
 
-    with SqliteStateStore(path=path, now=lambda: datetime.now(UTC)) as store:
+    with SqliteStateStore(path=path, now=clock.now) as store:
         ids: set[str] = set()
         for token in store.tokens():
             for issued in (token.current, token.previous):
@@ -111,7 +99,7 @@ def managed_ids(path: Path) -> frozenset[str]:
 
 
 @contextmanager
-def audit_log(path: Path) -> Iterator[Callable[[AuditRecord], None]]:
+def audit_log(path: Path, *, clock: Clock) -> Iterator[Callable[[AuditRecord], None]]:
     """Yield a function appending to the state store's audit log (created if missing).
 
     Raises:
@@ -120,7 +108,7 @@ def audit_log(path: Path) -> Iterator[Callable[[AuditRecord], None]]:
     from patwarden.state import SqliteStateStore
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with SqliteStateStore(path=path, now=lambda: datetime.now(UTC)) as store:
+    with SqliteStateStore(path=path, now=clock.now) as store:
         yield store.append_audit
 
 
@@ -130,41 +118,30 @@ class AuditorClient:
 
     client: AzureDevOpsClient
     source: AzdoInventorySource
-    counter: CountingTransport
+    sent: Callable[[], int]
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests the auditor's client has sent so far."""
+        return self.sent()
 
 
 @contextmanager
 def auditor_client(
-    *,
-    config: Config,
-    credentials: CredentialSet,
-    identity: str,
-    managed: frozenset[str],
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    rate_limiter: RateLimiter | None = None,
+    *, context: AppContext, identity: str, managed: frozenset[str]
 ) -> Iterator[AuditorClient]:
-    """Yield the client and inventory source of *identity*; close them afterwards.
+    """Yield the client (the run's, closed by *context*) and inventory source of *identity*.
 
     Raises:
         PatwardenError: the identity's credential cannot be built.
     """
-    azure = config.azure
-    counter = CountingTransport(httpx.HTTPTransport(verify=ssl_context(azure.ca_bundle)))
-    client = AzureDevOpsClient(
-        credential=credentials.get(identity),
-        urls=ServiceUrls(azure_devops_url=azure.azure_devops_url, vssps_url=azure.vssps_url),
-        rate_limiter=rate_limiter or RateLimiter(name=identity),
-        http_transport=counter,
-    )
-    kind = getattr(config.identities[identity], "kind", "identity")
+    client = context.azure_devops(identity)
+    kind = getattr(context.config.identities[identity], "kind", "identity")
     source = AzdoInventorySource(
         transport=client.transport,
         urls=client.urls,
         identity=f"{identity}" if kind == "user" else f"{identity} ({kind})",
-        now=now,
+        now=context.clock.now,
         is_managed=default_is_managed(managed),
     )
-    try:
-        yield AuditorClient(client=client, source=source, counter=counter)
-    finally:
-        client.close()
+    yield AuditorClient(client=client, source=source, sent=lambda: context.requests_sent(identity))
