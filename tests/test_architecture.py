@@ -71,3 +71,46 @@ def test_cli_modules_import_no_sdk_at_module_level() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] not in heavy, f"{path.name} imports {name} at load time"
+
+
+# Wall-clock reads allowed outside patwarden/clock.py, per file, each with its reason. Business
+# time ("now" for schedules, ages, stamps, deadlines) always comes from an injected Clock.
+WALL_CLOCK_ALLOWED = {
+    # The one place that reads it: SystemClock.
+    "clock.py": 1,
+    # MSAL and azure-core compute token and device-code expiries with time.time(); the arithmetic
+    # against them must use the same clock (a pinned run clock would make tokens look expired).
+    "identity/user.py": 4,
+    "identity/legacy.py": 1,
+    # The age of a leftover temp file: st_mtime is the file system's wall clock.
+    "sinks/safe_files.py": 1,
+}
+_WALL_CLOCK_CALLS = {
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("time", "time"),
+    ("date", "today"),
+}
+
+
+def _wall_clock_reads(path: Path) -> int:
+    """Calls such as ``datetime.now(…)``, ``time.time()``, ``date.today()`` (comments ignored;
+    ``time.monotonic`` and passing ``time.time`` uncalled, as the rate limiter does, are fine)."""
+    count = 0
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        owner = node.func.value
+        if isinstance(owner, ast.Name) and (owner.id, node.func.attr) in _WALL_CLOCK_CALLS:
+            count += 1
+    return count
+
+
+def test_only_the_clock_module_reads_the_wall_clock() -> None:
+    found = {}
+    for path in sorted(SRC.glob("**/*.py")):
+        name = str(path.relative_to(SRC))
+        reads = _wall_clock_reads(path)
+        if reads != WALL_CLOCK_ALLOWED.get(name, 0):
+            found[name] = reads
+    assert found == {}, "read the time from the AppContext's Clock (patwarden.clock) instead"

@@ -222,6 +222,13 @@ def test_not_logged_in_exits_3_before_anything_runs(
     assert "Error: identity 'rotator' is not logged in" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "sinks" / "t.pat").exists()
+    # With --output json (before or after the command) the failure is a JSON document too.
+    for args in (("rotate", "-o", "json", "--config", str(config)), ("-o", "json", "rotate")):
+        as_json = cli(*args, config=None if "--config" in args else config)
+        assert as_json.code == 3, as_json.output
+        document = json.loads(as_json.stdout)
+        assert (document["ok"], document["exit_code"]) == (False, 3)
+        assert document["error"]["type"] == "ReloginRequired"
 
 
 def test_an_invalid_config_exits_2_with_every_problem(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-CONFIG_OPTION_HELP = "Config file (default: $PATWARDEN_CONFIG, else ./patwarden.yaml)."
+from patwarden.cli.options import app_context, config_option
 
 
 @click.group("config")
@@ -16,12 +16,10 @@ def config() -> None:
 
 
 @config.command("check")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_OPTION_HELP)
+@config_option()
 def check(config_path: str | None) -> None:
     """Validate the config file; print OK or every problem (exit 2). Makes no network call."""
-    from patwarden.config.model import load_config
-
-    loaded = load_config(config_path)
+    loaded = app_context(config_path).config
     identities = ", ".join(
         f"{name} ({identity.kind})" for name, identity in loaded.identities.items()
     )

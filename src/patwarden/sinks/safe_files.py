@@ -164,6 +164,7 @@ def remove_stale_temps(directory: Path, stem: str, *, older_than: float = 0.0) -
         path = directory / name
         try:
             info = os.lstat(path)
+            # A file's age: mtime is the file system's wall clock, so compare with that one.
             if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime >= older_than:
                 path.unlink()
                 removed += 1
