@@ -102,37 +102,6 @@ def test_grace_period_revocation_is_audited_and_tagged_in_key_vault(
 
 
 @pytest.mark.slow
-def test_a_revocation_a_killed_run_never_recorded_is_audited_and_tagged_by_the_next(
-    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
-) -> None:
-    # Found by the crash matrix (kv-tag-revoked): killed after revoking the previous PAT but
-    # before auditing it and tagging its Key Vault versions, no later run ever did either.
-    tokens = {"flux": token_entry(emulator, tmp_path, "flux", group=False, revoke_after="0s")}
-    runtime: Runtime = runtime_for(tokens)
-    first = runtime.rotate(runtime.specs()).outcomes[0]
-    (spec,) = runtime.specs()
-    with runtime.open_store() as store:  # the engine alone: the run "dies" before settling
-        engine = runtime.engine(store=store, issuer=runtime.issuer(runtime.rotator_for("flux")))
-        assert engine.run([spec], force={"flux"}).outcomes[0].kind is OutcomeKind.ROTATED
-
-    later = runtime.rotate(runtime.specs()).outcomes[0]
-
-    assert later.kind is OutcomeKind.NOT_DUE
-    tags = {
-        v["tags"]["authorizationId"]: v["tags"] for v in key_vault_versions(emulator, "flux-pat")
-    }
-    assert "revokedAt" in tags[first.new_authorization_id or ""]
-    with runtime.open_store() as store:
-        kinds = [(r.kind, r.authorization_id) for r in store.audit()]
-    assert kinds.count(("revoked_previous", first.new_authorization_id)) == 1
-    again = runtime.rotate(runtime.specs()).outcomes[0]
-    assert again.kind is OutcomeKind.NOT_DUE
-    with runtime.open_store() as store:
-        kinds = [(r.kind, r.authorization_id) for r in store.audit()]
-    assert kinds.count(("revoked_previous", first.new_authorization_id)) == 1, "recorded once"
-
-
-@pytest.mark.slow
 def test_hooks_run_after_promotion_and_a_failure_is_audited(
     emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
 ) -> None:

@@ -240,6 +240,34 @@ class FakeSink:
         return None if self.current is None else self.current.value
 
 
+class TaggingSink(FakeSink):
+    """A :class:`FakeSink` that, like Key Vault, tags the versions of revoked PATs."""
+
+    def __init__(self, name: str, **kwargs: object) -> None:
+        super().__init__(name, **kwargs)  # type: ignore[arg-type]
+        self.revoked_tags: dict[str, datetime] = {}  # version ref → revokedAt
+        self.tag_requests = 0
+
+    def mark_revoked(self, authorization_id: str, *, at: datetime | None = None) -> int:
+        self.faults.check_before("mark_revoked")
+        self.tag_requests += 1
+        marked = 0
+        for version in self.versions:
+            if (
+                version.authorization_id == authorization_id
+                and version.ref not in self.revoked_tags
+            ):
+                self.revoked_tags[version.ref] = at or T0
+                marked += 1
+        self.faults.check_after("mark_revoked")
+        return marked
+
+    def tagged(self, authorization_id: str) -> bool:
+        """Whether every version holding *authorization_id* carries the revoked tag."""
+        refs = [v.ref for v in self.versions if v.authorization_id == authorization_id]
+        return bool(refs) and all(ref in self.revoked_tags for ref in refs)
+
+
 def spec(
     name: str = "flux-git",
     *,

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from patwarden.rotation.ports import SinkVersion
+from patwarden.rotation.ports import RevocationTagging, SinkVersion
 from patwarden.sinks.errors import SinkConfigError, SinkReadFailed, SinkUnavailable
 from patwarden.sinks.key_vault import CONTENT_TYPE, KeyVaultSink, is_public_vault_host
 from patwarden.sinks.spec import SinkContext
 from tests.conftest import RunningEmulator
-from tests.sinks.contract import SinkContract, fake_meta, fake_pat
+from patwarden.plugins.testing import SinkContract, fake_meta, fake_pat
 from tests.support.sinks import key_vault_versions
 
 _names = itertools.count()
@@ -45,6 +45,7 @@ def make_sink(emulator: RunningEmulator, writer_context: SinkContext) -> Iterato
 
 
 class TestKeyVaultContract(SinkContract):
+    kind = "key_vault"
     @pytest.fixture
     def sink(self, make_sink: Any) -> KeyVaultSink:
         sink: KeyVaultSink = make_sink()
@@ -148,6 +149,10 @@ def test_mark_revoked_tags_every_version_of_that_pat(
 
 def test_mark_revoked_on_a_missing_secret_is_zero(make_sink: Any) -> None:
     assert make_sink().mark_revoked("3f1c0d2e-1111-2222-3333-444455556666") == 0
+
+
+def test_the_key_vault_sink_offers_revocation_tagging(make_sink: Any) -> None:
+    assert isinstance(make_sink(), RevocationTagging)  # the engine tags through this port
 
 
 def test_an_identity_without_a_vault_role_gets_the_role_hint(

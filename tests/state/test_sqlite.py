@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 import stat
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -155,6 +157,34 @@ def test_schema_is_versioned_and_reopening_is_a_no_op(tmp_path: Path) -> None:
     assert store.schema_version() == SCHEMA_VERSION
     rows = sqlite3.connect(path).execute("SELECT version FROM schema_version").fetchall()
     assert rows == [(SCHEMA_VERSION,)]
+
+
+def test_a_version_1_file_is_migrated_and_its_operations_read_without_the_tail_fields(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    with _store(path) as store:
+        store.record(_op(Step.REVOKE_PENDING))
+    conn = sqlite3.connect(path)
+    (record,) = conn.execute("SELECT record FROM operations").fetchone()
+    old = json.loads(record)
+    del old["revoked_at"], old["untagged"]  # what schema 1 wrote
+    conn.execute("UPDATE operations SET record = ?", (json.dumps(old),))
+    conn.execute("UPDATE schema_version SET version = 1")
+    conn.commit()
+    conn.close()
+    with _store(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        op = store.load_operation("1" * 32)
+    assert op == _op(Step.REVOKE_PENDING)
+    assert (op.revoked_at, op.untagged) == (None, ())
+
+
+def test_the_tail_fields_round_trip(tmp_path: Path) -> None:
+    op = replace(_op(Step.REVOKED), revoked_at=T0 + timedelta(hours=7), untagged=("kv",))
+    with _store(tmp_path / "s.db") as store:
+        store.record(op)
+        assert store.load_operation(op.operation_id) == op
 
 
 def test_newer_schema_is_refused_with_upgrade_advice(tmp_path: Path) -> None:
