@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from patwarden.app.specs import token_specs
+from patwarden.config.hooks import HookSpec
 from patwarden.config.model import load_config
 from patwarden.domain.models import TokenSpec
 from patwarden.errors import ConfigError
-from patwarden.hooks.runner import HookSpec
+from patwarden.sinks.file import FileSinkSpec
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "11111111-2222-3333-4444-555555555555"
@@ -48,7 +49,7 @@ def test_specs_from_the_config(tmp_path: Path) -> None:
         rotate_before=timedelta(days=7),
         revoke_after=timedelta(days=1),
         jitter=timedelta(hours=1),
-        sinks=({"kind": "file", "path": "/etc/flux/pat"},),
+        sinks=(FileSinkSpec(path=Path("/etc/flux/pat")),),
         hooks=flux.hooks,
     )
     (hook,) = flux.hooks

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import trustme
 
+from patwarden.config.hooks import HookSpec
 from patwarden.errors import ConfigError
 from patwarden.hooks.runner import (
     HookEvent,
-    HookSpec,
     post_webhook,
     promotion_notes,
     run_command,

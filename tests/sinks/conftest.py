@@ -10,6 +10,7 @@ from patwarden.azdo.client import AzureDevOpsClient
 from patwarden.azdo.transport import RetryPolicy, ServiceUrls
 from patwarden.sinks.spec import SinkContext
 from tests.conftest import RunningEmulator
+from tests.support.plugins import plugin_root  # noqa: F401  # a fixture for the registry tests
 from tests.support.tokens import sp_credential  # tests/reliability imports it from here
 
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from patwarden.plugins.testing import SinkContract, fake_meta, fake_pat
 from patwarden.rotation.ports import SinkVersion
 from patwarden.secret import Secret
 from patwarden.sinks import safe_files
 from patwarden.sinks.errors import SinkConfigError, SinkReadFailed, SinkRefused, SinkUnavailable
 from patwarden.sinks.file import FileSink
 from patwarden.sinks.spec import SinkContext
-from tests.sinks.contract import SinkContract, fake_meta, fake_pat
 
 FORMATS = ("raw", "env", "json", "git_credentials")
 
@@ -46,6 +46,8 @@ def secret_dir(tmp_path: Path) -> Path:
 
 
 class TestFileSinkContract(SinkContract):
+    kind = "file"
+
     @pytest.fixture(params=FORMATS)
     def sink(self, request: pytest.FixtureRequest, secret_dir: Path) -> FileSink:
         return make_sink(secret_dir / "pat", format=request.param, host="dev.azure.com")

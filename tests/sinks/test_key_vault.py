@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from patwarden.plugins.testing import SinkContract, fake_meta, fake_pat
 from patwarden.rotation.ports import RevocationTagging, SinkVersion
 from patwarden.sinks.errors import SinkConfigError, SinkReadFailed, SinkUnavailable
 from patwarden.sinks.key_vault import CONTENT_TYPE, KeyVaultSink, is_public_vault_host
 from patwarden.sinks.spec import SinkContext
 from tests.conftest import RunningEmulator
-from patwarden.plugins.testing import SinkContract, fake_meta, fake_pat
 from tests.support.sinks import key_vault_versions
 
 _names = itertools.count()
@@ -46,6 +46,7 @@ def make_sink(emulator: RunningEmulator, writer_context: SinkContext) -> Iterato
 
 class TestKeyVaultContract(SinkContract):
     kind = "key_vault"
+
     @pytest.fixture
     def sink(self, make_sink: Any) -> KeyVaultSink:
         sink: KeyVaultSink = make_sink()

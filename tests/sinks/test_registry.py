@@ -2,89 +2,65 @@
 
 from __future__ import annotations
 
-import sys
-import textwrap
-from collections.abc import Iterator
+import ast
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import patwarden.sinks
 from patwarden.rotation.ports import Sink
 from patwarden.sinks.errors import SinkConfigError, SinkPluginError
-from patwarden.sinks.file import FileSink
+from patwarden.sinks.file import FileSink, FileSinkSpec
 from patwarden.sinks.registry import (
-    BUILTIN_SINKS,
     ENTRY_POINT_GROUP,
     available_sinks,
     build_sink,
-    load_sink_factory,
+    kind_names,
+    load_sink_kind,
+    parse_sink_entry,
 )
-from patwarden.sinks.spec import SinkContext
+from patwarden.sinks.spec import SinkContext, SinkSpec
+from tests.support.plugins import MEMORY_PLUGIN, install_plugin
 
 CONTEXT = SinkContext(credential=lambda name: None)  # type: ignore[arg-type, return-value]
-
-
-def _install_plugin(
-    root: Path, *, dist: str, module: str, source: str, entries: dict[str, str]
-) -> None:
-    """Lay out an installed distribution (dist-info with entry points) plus its module."""
-    (root / f"{module}.py").write_text(textwrap.dedent(source))
-    info = root / f"{dist}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    lines = "\n".join(f"{name} = {value}" for name, value in entries.items())
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}\n")
-
-
-@pytest.fixture
-def plugin_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    root = tmp_path / "site"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    before = set(sys.modules)
-    yield root
-    for name in set(sys.modules) - before:
-        if name.startswith("demo_"):
-            del sys.modules[name]
-
-
-GOOD_PLUGIN = """
-    from patwarden.secret import Secret
-    from patwarden.rotation.ports import SinkVersion
-
-    class MemorySink:
-        def __init__(self, name):
-            self.name = name
-            self.value = None
-
-        @classmethod
-        def from_spec(cls, spec, context):
-            return cls(spec["name"])
-
-        def write(self, secret, meta):
-            self.value = secret
-            return SinkVersion(ref="1", authorization_id=meta.authorization_id)
-
-        def read_back(self):
-            return self.value
-
-        def describe(self):
-            return f"memory {self.name}"
-
-        def restore(self, previous):
-            return False
-
-        def current_version(self):
-            return None
-"""
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+# patwarden's own registrations: the one place that lists the built-in kinds.
+BUILTIN_SINKS: dict[str, str] = tomllib.loads(PYPROJECT.read_text())["project"]["entry-points"][
+    ENTRY_POINT_GROUP
+]
 
 
 def test_every_builtin_loads_through_the_entry_point_loader() -> None:
-    for kind in BUILTIN_SINKS:
-        factory = load_sink_factory(kind)
-        assert callable(factory.from_spec), kind
-    assert set(BUILTIN_SINKS) <= set(available_sinks())
+    for kind, value in BUILTIN_SINKS.items():
+        loaded = load_sink_kind(kind)
+        assert callable(loaded.from_spec), kind
+        assert issubclass(loaded.spec_model, SinkSpec), kind
+        assert f"{value} from the package patwarden" == loaded.origin
+    assert set(BUILTIN_SINKS) <= set(available_sinks()) <= kind_names()
+
+
+def test_every_sink_module_with_a_spec_model_is_registered() -> None:
+    """Adding a kind is one module plus its entry point: a module without one is caught here."""
+    registered = {value.partition(":")[0] for value in BUILTIN_SINKS.values()}
+    folder = Path(patwarden.sinks.__file__).parent
+    with_specs = {
+        f"patwarden.sinks.{path.stem}"
+        for path in folder.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and any(getattr(base, "id", None) == "SinkSpec" for base in node.bases)
+    }
+    assert with_specs == registered
+
+
+def test_parse_sink_entry_returns_the_kinds_spec(tmp_path: Path) -> None:
+    spec = parse_sink_entry({"kind": "file", "path": str(tmp_path / "pat")})
+    assert isinstance(spec, FileSinkSpec)
+    assert parse_sink_entry(spec) is spec
+    assert spec.target("contoso") == ("file", str(tmp_path / "pat"))
+    assert build_sink(spec, CONTEXT).describe() == FileSink(spec=spec).describe()
 
 
 def test_build_sink_builds_a_builtin(tmp_path: Path) -> None:
@@ -114,11 +90,11 @@ def test_config_problems_are_anchored_at_the_entry() -> None:
 
 
 def test_a_plugin_is_found_through_its_entry_point(plugin_root: Path) -> None:
-    _install_plugin(
+    install_plugin(
         plugin_root,
         dist="demo-memory-sink",
         module="demo_memory",
-        source=GOOD_PLUGIN,
+        source=MEMORY_PLUGIN,
         entries={"memory": "demo_memory:MemorySink"},
     )
     assert "memory" in available_sinks()
@@ -127,7 +103,7 @@ def test_a_plugin_is_found_through_its_entry_point(plugin_root: Path) -> None:
 
 
 def test_a_plugin_that_fails_to_import_is_named_with_update_or_remove(plugin_root: Path) -> None:
-    _install_plugin(
+    install_plugin(
         plugin_root,
         dist="demo-broken-sink",
         module="demo_broken",
@@ -147,7 +123,7 @@ def test_a_plugin_that_fails_to_import_is_named_with_update_or_remove(plugin_roo
 
 
 def test_a_plugin_without_from_spec_is_refused(plugin_root: Path) -> None:
-    _install_plugin(
+    install_plugin(
         plugin_root,
         dist="demo-old-sink",
         module="demo_old",
@@ -155,18 +131,40 @@ def test_a_plugin_without_from_spec_is_refused(plugin_root: Path) -> None:
         entries={"old": "demo_old:OldSink"},
     )
     with pytest.raises(SinkPluginError, match=r"has no from_spec.*another version") as caught:
-        load_sink_factory("old")
+        load_sink_kind("old")
     assert "demo-old-sink" in str(caught.value)
+
+
+def test_a_plugin_without_a_spec_model_is_refused(plugin_root: Path) -> None:
+    source = """
+        class NoModel:
+            @classmethod
+            def from_spec(cls, spec, context):
+                return None
+    """
+    install_plugin(
+        plugin_root,
+        dist="demo-nomodel-sink",
+        module="demo_nomodel",
+        source=source,
+        entries={"nomodel": "demo_nomodel:NoModel"},
+    )
+    with pytest.raises(SinkPluginError, match=r"has no spec_model.*another version"):
+        build_sink({"kind": "nomodel"}, CONTEXT)
 
 
 def test_a_plugin_that_builds_no_sink_is_refused(plugin_root: Path) -> None:
     source = """
+        from patwarden.plugins import SinkSpec
+
         class Half:
+            spec_model = SinkSpec
+
             @classmethod
             def from_spec(cls, spec, context):
                 return object()
     """
-    _install_plugin(
+    install_plugin(
         plugin_root,
         dist="demo-half-sink",
         module="demo_half",
@@ -178,11 +176,11 @@ def test_a_plugin_that_builds_no_sink_is_refused(plugin_root: Path) -> None:
 
 
 def test_a_plugin_may_not_replace_a_builtin(plugin_root: Path) -> None:
-    _install_plugin(
+    install_plugin(
         plugin_root,
         dist="demo-evil-sink",
         module="demo_evil",
-        source=GOOD_PLUGIN,
+        source=MEMORY_PLUGIN,
         entries={"key_vault": "demo_evil:MemorySink"},
     )
     with pytest.raises(SinkPluginError, match="claims the name of patwarden's built-in") as caught:
@@ -192,7 +190,7 @@ def test_a_plugin_may_not_replace_a_builtin(plugin_root: Path) -> None:
 
 def test_the_builtin_entry_points_themselves_are_accepted(plugin_root: Path) -> None:
     # What pyproject's [project.entry-points."patwarden.sinks"] table will register.
-    _install_plugin(
+    install_plugin(
         plugin_root, dist="demo-self", module="demo_self", source="", entries=BUILTIN_SINKS
     )
     sinks: dict[str, Any] = available_sinks()

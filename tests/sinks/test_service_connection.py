@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
+from patwarden.plugins.testing import SinkContract, fake_meta, fake_pat
 from patwarden.rotation.ports import SinkVersion
 from patwarden.sinks.errors import SinkConfigError, SinkRefused
 from patwarden.sinks.service_connection import ServiceConnectionSink
 from patwarden.sinks.spec import SinkContext
 from tests.conftest import RunningEmulator
-from tests.sinks.contract import SinkContract, fake_meta, fake_pat
 
 PROJECT = "infra"
 
@@ -50,6 +50,7 @@ def make_sink(context: SinkContext, endpoint_id: str, **keys: Any) -> ServiceCon
 
 
 class TestServiceConnectionContract(SinkContract):
+    kind = "service_connection"
     reads_back = False
     restores_previous = False
 

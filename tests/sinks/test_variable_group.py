@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from patwarden.plugins.testing import SinkContract, fake_meta, fake_pat
 from patwarden.rotation.ports import SinkVersion
 from patwarden.sinks.errors import (
     SinkConfigError,
@@ -21,7 +22,6 @@ from patwarden.sinks.locks import shared_lock
 from patwarden.sinks.spec import SinkContext
 from patwarden.sinks.variable_group import VariableGroupSink
 from tests.conftest import RunningEmulator
-from tests.sinks.contract import SinkContract, fake_meta, fake_pat
 from tests.support import sinks
 from tests.support.sinks import group_variables
 
@@ -42,6 +42,7 @@ def make_sink(context: SinkContext, group: int | str, **keys: Any) -> VariableGr
 
 
 class TestVariableGroupContract(SinkContract):
+    kind = "variable_group"
     reads_back = False
     restores_previous = False
 

@@ -11,13 +11,13 @@ import pytest
 from patwarden.config.model import Config
 from patwarden.domain.models import TokenSpec
 from patwarden.identity.credential_set import CredentialSet
+from patwarden.plugins.testing import fake_meta, fake_pat
 from patwarden.sinks.errors import SinkConfigError
 from patwarden.sinks.file import FileSink
 from patwarden.sinks.key_vault import KeyVaultSink
 from patwarden.sinks.variable_group import VariableGroupSink
 from patwarden.sinks.wiring import SinkWiring
 from tests.conftest import RunningEmulator
-from tests.sinks.contract import fake_meta, fake_pat
 from tests.support.configs import azure_settings, sp_identity
 from tests.support.sinks import create_group, group_variables
 

@@ -259,13 +259,12 @@ class Runtime:
     # --- the on_rotate hooks: the engine's promotion hook -----------------------------------------
 
     def _on_promoted(self, spec: TokenSpec, promotion: Promotion) -> Sequence[str]:
-        from patwarden.hooks.runner import HookEvent, HookSpec, run_hooks
+        from patwarden.hooks.runner import HookEvent, run_hooks
 
         event = HookEvent.from_promotion(promotion)
         results = [
             result
             for hook in spec.hooks
-            if isinstance(hook, HookSpec)
             for result in run_hooks(spec=hook, event=event, ca_bundle=self.wiring.ca_bundle)
         ]
         notes = [result.note() for result in results]

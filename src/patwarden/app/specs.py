@@ -2,10 +2,10 @@
 
 Each ``tokens.<name>`` entry of a validated :class:`~patwarden.config.model.Config` becomes one
 spec: its organization (the config's only one when not set), scopes and durations, its sink entries
-as
-mappings (built into sinks by :class:`~patwarden.sinks.wiring.SinkWiring`) and its ``on_rotate``
-hook as a :class:`~patwarden.hooks.runner.HookSpec`, whose ``{file: …}`` paths resolve against the
-config file's folder like every other path in it.
+as their kinds' validated specs (asked of :mod:`patwarden.sinks.registry`; built into sinks by
+:class:`~patwarden.sinks.wiring.SinkWiring`) and its ``on_rotate`` hook as a
+:class:`~patwarden.config.hooks.HookSpec`, whose ``{file: …}`` paths resolve against the config
+file's folder like every other path in it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+from patwarden.config.hooks import HookSpec
 from patwarden.domain.models import TokenSpec
 from patwarden.errors import ConfigError
+from patwarden.sinks.registry import parse_sink_entry
 
 if TYPE_CHECKING:
     from patwarden.config.model import Config
@@ -27,9 +29,9 @@ def token_specs(config: Config, *, names: Collection[str] = ()) -> list[TokenSpe
 
     Raises:
         ConfigError: a name is not a configured token, or a token has no organization.
+        SinkConfigError: a sink entry is invalid (load_config has already reported it).
+        SinkPluginError: a sink plugin could not be loaded.
     """
-    from patwarden.hooks.runner import HookSpec
-
     unknown = sorted(set(names) - set(config.tokens))
     if unknown:
         raise ConfigError(
@@ -58,7 +60,10 @@ def token_specs(config: Config, *, names: Collection[str] = ()) -> list[TokenSpe
                 rotate_before=token.rotate_before,
                 revoke_after=token.revoke_after,
                 jitter=token.jitter,
-                sinks=tuple(token.sinks),
+                sinks=tuple(
+                    parse_sink_entry(entry, where=f"tokens.{name}.sinks[{index}]")
+                    for index, entry in enumerate(token.sinks)
+                ),
                 hooks=hooks,
             )
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -12,13 +11,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from patwarden.config.model import Config
+from patwarden.config.permissions import warn_if_readable_by_others
 from patwarden.config.problems import CONFIG_DOCS, InvalidConfig, Problem, problems_from_validation
 from patwarden.config.references import semantic_problems
+from patwarden.config.schema import Config
 from patwarden.config.token_checks import hook_secret_files
 from patwarden.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -111,22 +109,6 @@ def _read_yaml(path: Path) -> Any:
             hint="check that --config points at the right file",
             docs=CONFIG_DOCS,
         ) from None
-
-
-def warn_if_readable_by_others(path: Path, *, what: str) -> None:
-    """Log a warning when ``path`` can be read by its group or by others (like certbot)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning(
-            "%s %s is accessible by group or others (mode %o); restrict it with `chmod 600 %s`",
-            what,
-            path,
-            stat.S_IMODE(mode),
-            path,
-        )
 
 
 def validate_config_file(path: Path) -> Config:

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from patwarden.config.model import IDENTITY_MODELS, TAGGED_MODELS, Config
+from patwarden.config.schema import IDENTITY_MODELS, TAGGED_MODELS, Config
 from patwarden.errors import DOCS, ConfigError
 
 CONFIG_DOCS = f"{DOCS}/configuration.md"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from patwarden.config.model import APP_IDENTITY_KINDS
 from patwarden.config.problems import Problem
+from patwarden.config.schema import APP_IDENTITY_KINDS
 from patwarden.config.token_checks import token_problems
 from patwarden.errors import DOCS
 

@@ -6,12 +6,15 @@ schema error elsewhere stopped the model from being built: scopes against the kn
 shorter than ``lifetime`` (else every new PAT would be due at once), lifetimes within a year,
 organizations and identities that exist, each sink entry against its kind's own model, one token
 per sink, and the ``on_rotate`` hook.
+
+Sink entries are checked with what their kind declares, asked of :mod:`patwarden.sinks.registry`:
+its spec model (keys and validators), the default of its ``identity`` key and its ``target``.
+This module knows no sink kind by name.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from patwarden.config.hooks import HookSpec
 from patwarden.config.problems import Problem
 from patwarden.config.tokens import (
     ENTRA_ONLY_SCOPES,
@@ -31,20 +35,14 @@ from patwarden.config.tokens import (
 from patwarden.domain.durations import DurationError, format_duration, parse_duration
 from patwarden.domain.marker import is_valid_token_name
 from patwarden.errors import PatwardenError
+from patwarden.sinks.registry import kind_names, load_sink_kind
+from patwarden.sinks.spec import SinkSpec
 
 if TYPE_CHECKING:
-    from patwarden.config.model import Config
+    from patwarden.config.schema import Config
 
 __all__ = ["hook_secret_files", "token_problems"]
 
-# The spec model of each built-in sink kind, to check entries without building the sinks.
-_BUILTIN_SPECS = {
-    "file": "patwarden.sinks.file:FileSinkSpec",
-    "key_vault": "patwarden.sinks.key_vault:KeyVaultSinkSpec",
-    "service_connection": "patwarden.sinks.service_connection:ServiceConnectionSinkSpec",
-    "variable_group": "patwarden.sinks.variable_group:VariableGroupSinkSpec",
-}
-_DEFAULT_SINK_IDENTITY = "writer"
 _SINK_DOCS = "docs/sinks.md"
 _HOOK_DOCS = "docs/sinks.md#hooks-on_rotate"
 _ROTATOR_KINDS = ("user", "legacy_password")
@@ -61,7 +59,7 @@ def token_problems(raw: Mapping[str, Any]) -> list[Problem]:
     orgs = _orgs(raw)
     problems: list[Problem] = []
     seen_sinks: dict[tuple[str, ...], str] = {}
-    known = _known_kinds()
+    known = kind_names()
     for name, body in tokens.items():
         where = f"tokens.{name}"
         if not isinstance(name, str) or not is_valid_token_name(name):
@@ -90,7 +88,7 @@ def token_problems(raw: Mapping[str, Any]) -> list[Problem]:
             )
         token_org = org if isinstance(org, str) else (orgs[0] if len(orgs) == 1 else None)
         problems += _sink_problems(
-            where, body.get("sinks"), _Context(identities, token_org, seen_sinks, known)
+            where, body.get("sinks"), _Context(identities, token_org, seen_sinks, known, {})
         )
         problems += _hook_problems(where, body.get("on_rotate"))
     return problems
@@ -258,6 +256,7 @@ class _Context:
     org: str | None
     seen: dict[tuple[str, ...], str]  # where each sink target was first used (filled in)
     known: set[str]  # sink kinds: built-ins and installed plugins
+    models: dict[str, type[SinkSpec] | None]  # each kind's spec model, loaded once (filled in)
 
 
 def _sink_problems(where: str, sinks: Any, context: _Context) -> list[Problem]:
@@ -282,20 +281,12 @@ def _sink_problems(where: str, sinks: Any, context: _Context) -> list[Problem]:
                 )
             )
             continue
-        problems += _entry_problems(path, kind, entry)
-        identity = entry.get("identity")
-        if identity is None and kind in _BUILTIN_SPECS and kind != "file":
-            identity = _DEFAULT_SINK_IDENTITY
-        if isinstance(identity, str) and identity not in identities:
-            default = "" if "identity" in entry else " (the default for this sink)"
-            problems.append(
-                Problem(
-                    path=f"{path}.identity",
-                    message=f"no identity named {identity!r}{default}",
-                    fix=_names(identities),
-                )
-            )
-        target = _target(kind, entry, org)
+        model = _spec_model(kind, context.models)
+        if model is None:
+            continue  # a plugin that cannot be loaded: building the sinks reports it
+        spec, found = _validated(path, model, entry)
+        problems += found + _identity_problems(path, model, entry, identities)
+        target = spec.target(org) if spec is not None else None
         if target is not None:
             if target in seen:
                 problems.append(
@@ -310,29 +301,43 @@ def _sink_problems(where: str, sinks: Any, context: _Context) -> list[Problem]:
     return problems
 
 
-def _known_kinds() -> set[str]:
-    from patwarden.sinks.registry import available_sinks
+def _spec_model(kind: str, models: dict[str, type[SinkSpec] | None]) -> type[SinkSpec] | None:
+    if kind not in models:
+        try:
+            models[kind] = load_sink_kind(kind).spec_model
+        except PatwardenError:
+            models[kind] = None
+    return models[kind]
 
+
+def _validated(
+    path: str, model: type[SinkSpec], entry: Mapping[str, Any]
+) -> tuple[SinkSpec | None, list[Problem]]:
     try:
-        return set(available_sinks())
-    except PatwardenError:  # a broken plugin; building the sinks reports it with the fix
-        return set(_BUILTIN_SPECS)
-
-
-def _entry_problems(path: str, kind: str, entry: Mapping[str, Any]) -> list[Problem]:
-    target = _BUILTIN_SPECS.get(kind)
-    if target is None:
-        return []  # a plugin checks its own keys when it is built
-    module, attr = target.split(":")
-    model: type[BaseModel] = getattr(importlib.import_module(module), attr)
-    try:
-        model.model_validate(dict(entry))
+        return model.model_validate(dict(entry)), []
     except ValidationError as err:
-        return [
-            _pydantic_problem(path, model, error)
-            for error in err.errors(include_url=False, include_input=False)
-        ]
-    return []
+        errors = err.errors(include_url=False, include_input=False)
+        return None, [_pydantic_problem(path, model, error) for error in errors]
+
+
+def _identity_problems(
+    path: str, model: type[SinkSpec], entry: Mapping[str, Any], identities: Mapping[str, Any]
+) -> list[Problem]:
+    """The ``identity`` a sink writes as must be configured, also when it is the kind's default."""
+    field = model.model_fields.get("identity")
+    identity = entry.get("identity")
+    if identity is None and field is not None and isinstance(field.default, str):
+        identity = field.default
+    if not isinstance(identity, str) or identity in identities:
+        return []
+    default = "" if "identity" in entry else " (the default for this sink)"
+    return [
+        Problem(
+            path=f"{path}.identity",
+            message=f"no identity named {identity!r}{default}",
+            fix=_names(identities),
+        )
+    ]
 
 
 def _pydantic_problem(
@@ -352,29 +357,9 @@ def _pydantic_problem(
     return Problem(path=full, message=message, fix=f"see {docs}")
 
 
-def _target(kind: str, entry: Mapping[str, Any], org: str | None) -> tuple[str, ...] | None:
-    """Where a built-in sink writes, to catch two sinks (or tokens) fighting over one place."""
-
-    def text(key: str) -> str:
-        return str(entry.get(key, "")).rstrip("/").lower()
-
-    sink_org = str(entry.get("organization") or org or "").lower()
-    if kind == "key_vault":
-        return (kind, text("vault_url"), text("secret"))
-    if kind == "variable_group":
-        return (kind, sink_org, text("project"), text("group"), str(entry.get("variable", "")))
-    if kind == "service_connection":
-        return (kind, sink_org, text("project"), text("endpoint_id"), text("parameter"))
-    if kind == "file":
-        return (kind, str(entry.get("path", "")))
-    return None
-
-
 def _hook_problems(where: str, hook: Any) -> list[Problem]:
     if hook is None or not isinstance(hook, dict):
         return []
-    from patwarden.hooks.runner import HookSpec
-
     try:
         HookSpec.model_validate(dict(hook))
     except ValidationError as err:

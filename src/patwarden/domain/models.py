@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
 from patwarden.secret import Secret
+
+if TYPE_CHECKING:
+    from patwarden.config.hooks import HookSpec
 
 __all__ = [
     "AuditRecord",
@@ -17,17 +21,32 @@ __all__ = [
     "IssuedPat",
     "JournalEntry",
     "ManagedTokenState",
+    "SinkEntry",
     "SinkRecord",
     "TokenSpec",
 ]
+
+
+class SinkEntry(Protocol):
+    """One configured sink, as its kind's spec model validated it.
+
+    :class:`patwarden.plugins.SinkSpec` (the base of every kind's model) implements it; the
+    registry (:func:`patwarden.sinks.registry.build_sink`) turns it into a live sink.
+    """
+
+    @property
+    def kind(self) -> str:
+        """The sink kind, e.g. ``key_vault``: the name its entry point is registered under."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
 class TokenSpec:
     """One managed token as configured: what to issue, when to rotate, where to write it.
 
-    ``sinks`` and ``hooks`` are opaque to the domain (the config layer builds them; the engine asks
-    a resolver for the live :class:`~patwarden.rotation.ports.Sink` objects).
+    ``sinks`` are the validated sink entries (the engine asks a resolver for the live
+    :class:`~patwarden.rotation.ports.Sink` objects); ``hooks`` are the validated ``on_rotate``
+    entries, run after a promotion (:mod:`patwarden.hooks.runner`).
     """
 
     name: str
@@ -37,8 +56,8 @@ class TokenSpec:
     rotate_before: timedelta
     revoke_after: timedelta
     jitter: timedelta = timedelta(0)
-    sinks: tuple[object, ...] = ()
-    hooks: tuple[object, ...] = ()
+    sinks: tuple[SinkEntry, ...] = ()
+    hooks: tuple[HookSpec, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,15 +17,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from patwarden.config.model import EnvRef, FileRef
+from patwarden.config.hooks import HookSpec, is_https_url
+from patwarden.config.refs import EnvRef, FileRef
 from patwarden.errors import ConfigError
 from patwarden.secret import Secret
 
@@ -34,79 +33,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HOOKS_DOCS = "https://github.com/patwarden/patwarden/blob/main/docs/sinks.md#hooks"
 # Variables a hook command inherits from patwarden's own environment; everything else (cloud
 # credentials, the cache key) stays out unless listed in `pass_env`.
 BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 OUTPUT_TAIL = 400
-DEFAULT_TIMEOUT = 60.0
-
-
-class HookSpec(BaseModel):
-    """The ``on_rotate`` entry of a token: a command (argv list), a webhook URL, or both."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    command: tuple[str, ...] | None = Field(default=None, examples=[["systemctl", "reload", "x"]])
-    # The URL's path is a credential for Teams and Slack: prefer a reference ({env: NAME}).
-    webhook: str | EnvRef | FileRef | None = Field(
-        default=None, examples=[{"env": "TEAMS_WEBHOOK_URL"}, "https://hooks.example/patwarden"]
-    )
-    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, le=3600)
-    pass_env: tuple[str, ...] = ()
-
-    @field_validator("command", mode="before")
-    @classmethod
-    def _argv(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            raise ValueError(
-                "must be a list of arguments (no shell is used), e.g. [systemctl, reload, x]"
-            )
-        return value
-
-    @field_validator("command")
-    @classmethod
-    def _not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and (not value or not value[0]):
-            raise ValueError("must name a program to run")
-        return value
-
-    @field_validator("webhook")
-    @classmethod
-    def _https(cls, value: str | EnvRef | FileRef | None) -> str | EnvRef | FileRef | None:
-        if isinstance(value, str) and not _is_https(value):
-            raise ValueError("must be an https:// URL (or {env: NAME} / {file: PATH} holding one)")
-        return value
-
-    @model_validator(mode="after")
-    def _something(self) -> HookSpec:
-        if self.command is None and self.webhook is None:
-            raise ValueError("needs `command`, `webhook` or both")
-        return self
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, Any], *, where: str = "on_rotate") -> HookSpec:
-        """Validate an ``on_rotate`` entry.
-
-        Raises:
-            ConfigError: listing every problem with its key path.
-        """
-        try:
-            return cls.model_validate(dict(raw))
-        except ValidationError as err:
-            lines = []
-            for problem in err.errors(include_url=False, include_input=False):
-                path = ".".join(str(part) for part in problem["loc"])
-                lines.append(
-                    f"  {where}.{path}: {problem['msg']}"
-                    if path
-                    else f"  {where}: {problem['msg']}"
-                )
-            raise ConfigError(
-                f"The hook at {where} is invalid:\n" + "\n".join(lines),
-                hint="See the hooks section of docs/sinks.md.",
-                docs=HOOKS_DOCS,
-            ) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,13 +149,8 @@ def run_hooks(
     return tuple(results)
 
 
-def _is_https(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme == "https" and bool(parts.hostname)
-
-
 def _resolve_url(ref: EnvRef | FileRef) -> Secret | HookResult:
-    from patwarden.config.model import AzureConfig
+    from patwarden.config.schema import AzureConfig
     from patwarden.identity.secret_refs import describe_ref, resolve_secret
 
     target = f"from {describe_ref(ref)}"
@@ -233,7 +158,7 @@ def _resolve_url(ref: EnvRef | FileRef) -> Secret | HookResult:
         url = resolve_secret(ref, credentials=None, azure=AzureConfig())
     except ConfigError as err:
         return HookResult(kind="webhook", target=target, ok=False, detail=err.message, seconds=0.0)
-    if not _is_https(url.reveal()):
+    if not is_https_url(url.reveal()):
         detail = "the referenced value is not an https:// URL"
         return HookResult(kind="webhook", target=target, ok=False, detail=detail, seconds=0.0)
     return url

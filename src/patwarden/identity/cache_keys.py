@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from patwarden.config.model import EnvRef, FileRef, KeyringRef, KeyVaultRef
+from patwarden.config.refs import EnvRef, FileRef, KeyringRef, KeyVaultRef
 from patwarden.errors import AuthError, ConfigError
 from patwarden.identity.cache_crypto import (
     KEY_DOCS,
@@ -23,7 +23,7 @@ from patwarden.identity.secret_refs import CredentialProvider, describe_ref, res
 from patwarden.secret import Secret
 
 if TYPE_CHECKING:
-    from patwarden.config.model import AzureConfig
+    from patwarden.config.schema import AzureConfig
 
 KEYRING_SERVICE = "patwarden"
 _SUPPLY_KEY = (

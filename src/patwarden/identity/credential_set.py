@@ -12,11 +12,11 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from patwarden.clock import Clock, SystemClock
-from patwarden.config.model import (
+from patwarden.config.refs import KeyVaultRef
+from patwarden.config.schema import (
     AzureCliIdentity,
     Config,
     FileCacheConfig,
-    KeyVaultRef,
     LegacyPasswordIdentity,
     ManagedIdentity,
     ServicePrincipalIdentity,
@@ -34,7 +34,7 @@ from patwarden.secret import Secret
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-    from patwarden.config.model import EnvRef, FileRef
+    from patwarden.config.refs import EnvRef, FileRef
 
 log = logging.getLogger(__name__)
 

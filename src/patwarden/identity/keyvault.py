@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.keyvault.secrets import SecretClient
 
-    from patwarden.config.model import AzureConfig
+    from patwarden.config.schema import AzureConfig
 
 # Vault DNS suffixes of the public and sovereign clouds: the challenge resource check works there.
 AZURE_VAULT_SUFFIXES = (

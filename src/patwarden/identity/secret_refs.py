@@ -9,15 +9,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Protocol
 
-from patwarden.config.loader import warn_if_readable_by_others
-from patwarden.config.model import EnvRef, FileRef, KeyVaultRef
+from patwarden.config.permissions import warn_if_readable_by_others
+from patwarden.config.refs import EnvRef, FileRef, KeyVaultRef
 from patwarden.errors import DOCS, ConfigError
 from patwarden.secret import Secret
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-    from patwarden.config.model import AzureConfig
+    from patwarden.config.schema import AzureConfig
 
 REFS_DOCS = f"{DOCS}/configuration.md#secret-references"
 

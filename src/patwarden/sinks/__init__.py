@@ -1,7 +1,7 @@
 """Sinks: where a new PAT is written (Key Vault, variable groups, service connections, files).
 
 Build one from its config entry with :func:`build_sink`; every kind, built-in or plugin, is found
-through :mod:`patwarden.sinks.registry`. Each sink implements
+through :mod:`patwarden.sinks.registry` (the ``patwarden.sinks`` entry points). Each sink implements
 :class:`patwarden.rotation.ports.Sink`.
 """
 
@@ -15,14 +15,21 @@ from patwarden.sinks.errors import (
     SinkUnavailable,
     SinkWriteFailed,
 )
-from patwarden.sinks.registry import BUILTIN_SINKS, ENTRY_POINT_GROUP, available_sinks, build_sink
+from patwarden.sinks.registry import (
+    ENTRY_POINT_GROUP,
+    SinkKind,
+    available_sinks,
+    build_sink,
+    load_sink_kind,
+    parse_sink_entry,
+)
 from patwarden.sinks.spec import SinkContext, SinkSpec
 
 __all__ = [
-    "BUILTIN_SINKS",
     "ENTRY_POINT_GROUP",
     "SinkConfigError",
     "SinkContext",
+    "SinkKind",
     "SinkPluginError",
     "SinkReadFailed",
     "SinkRefused",
@@ -31,4 +38,6 @@ __all__ = [
     "SinkWriteFailed",
     "available_sinks",
     "build_sink",
+    "load_sink_kind",
+    "parse_sink_entry",
 ]

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -76,6 +76,10 @@ class FileSinkSpec(SinkSpec):
         if self.format == "git_credentials" and self.host is None:
             raise ValueError("format git_credentials needs `host` (e.g. dev.azure.com)")
         return self
+
+    def target(self, organization: str | None) -> tuple[str, ...]:
+        """The file's path."""
+        return (self.kind, str(self.path))
 
 
 @dataclass(frozen=True)
@@ -144,10 +148,11 @@ class _Sidecar:
 class FileSink:
     """Writes the PAT to a local file. See the module docstring for formats and side files."""
 
+    spec_model: ClassVar[type[FileSinkSpec]] = FileSinkSpec
     spec: FileSinkSpec
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any], context: SinkContext) -> FileSink:
+    def from_spec(cls, spec: FileSinkSpec | Mapping[str, Any], context: SinkContext) -> FileSink:
         """Build the sink from its config entry (the context is not needed for files).
 
         Raises:

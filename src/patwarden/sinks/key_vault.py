@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -76,6 +76,10 @@ class KeyVaultSinkSpec(SinkSpec):
             raise ValueError("must be the vault's https:// URL without a path")
         return value.rstrip("/")
 
+    def target(self, organization: str | None) -> tuple[str, ...]:
+        """The vault and the secret (case-insensitive, as Key Vault treats them)."""
+        return (self.kind, self.vault_url.rstrip("/").lower(), self.secret.lower())
+
 
 def is_public_vault_host(vault_url: str) -> bool:
     """Whether *vault_url* is a Microsoft-run vault, where the SDK can verify challenges."""
@@ -87,13 +91,16 @@ def is_public_vault_host(vault_url: str) -> bool:
 class KeyVaultSink:
     """Writes the PAT as new versions of one Key Vault secret (see the module docstring)."""
 
+    spec_model: ClassVar[type[KeyVaultSinkSpec]] = KeyVaultSinkSpec
     spec: KeyVaultSinkSpec
     client: SecretClient = field(repr=False, compare=False)
     clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
     _written: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any], context: SinkContext) -> KeyVaultSink:
+    def from_spec(
+        cls, spec: KeyVaultSinkSpec | Mapping[str, Any], context: SinkContext
+    ) -> KeyVaultSink:
         """Build the sink and its ``SecretClient`` (no request is made yet).
 
         Raises:

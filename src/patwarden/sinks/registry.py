@@ -1,75 +1,117 @@
-"""Finds sink implementations by ``kind``: built-ins and plugins, through one loader.
+"""Finds sink kinds by name: built-ins and plugins, through one entry-point loader.
 
-A sink kind maps to an object with ``from_spec(spec, context) -> Sink`` (usually the sink class).
-Plugins register it under the entry-point group ``patwarden.sinks``::
+A sink kind is registered under the entry-point group ``patwarden.sinks`` and names the sink
+class (or any object) with two attributes: ``spec_model``, the kind's
+:class:`~patwarden.sinks.spec.SinkSpec` subclass (its keys, validation and target), and
+``from_spec(spec, context) -> Sink``::
 
     [project.entry-points."patwarden.sinks"]
     my_vault = "my_package.sink:MyVaultSink"
 
-Built-ins are listed in :data:`BUILTIN_SINKS` in exactly that form and loaded by the same code,
-so they work whether or not patwarden's own entry points are installed. A plugin may not take a
-built-in's name.
+patwarden's own sinks are registered exactly so, in its pyproject.toml: adding a kind is one
+module plus that one line, and nothing else lists the kinds. A plugin may not take the name of a
+kind patwarden itself registers. The config layer asks :func:`load_sink_kind` for a kind's model
+to validate entries; :func:`parse_sink_entry` and :func:`build_sink` turn entries into sinks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Protocol
+from typing import Any
 
+from patwarden.domain.models import SinkEntry
 from patwarden.rotation.ports import Sink
 from patwarden.sinks.errors import SINKS_DOCS, SinkConfigError, SinkPluginError
-from patwarden.sinks.spec import SinkContext
+from patwarden.sinks.spec import SinkContext, SinkSpec, parse_spec
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "SinkKind",
+    "available_sinks",
+    "build_sink",
+    "kind_names",
+    "load_sink_kind",
+    "parse_sink_entry",
+]
 
 ENTRY_POINT_GROUP = "patwarden.sinks"
-
-BUILTIN_SINKS: dict[str, str] = {
-    "file": "patwarden.sinks.file:FileSink",
-    "key_vault": "patwarden.sinks.key_vault:KeyVaultSink",
-    "service_connection": "patwarden.sinks.service_connection:ServiceConnectionSink",
-    "variable_group": "patwarden.sinks.variable_group:VariableGroupSink",
-}
+_OWN_DISTRIBUTION = "patwarden"
 
 
-class SinkFactory(Protocol):
-    """What a sink kind resolves to: something that builds a sink from its config entry."""
+@dataclass(frozen=True, kw_only=True)
+class SinkKind:
+    """One loaded sink kind: its name, its spec model and how to build a sink from a spec."""
 
-    def from_spec(self, spec: Mapping[str, Any], context: SinkContext) -> Sink:
-        """Validate *spec* and return a ready sink.
+    name: str
+    spec_model: type[SinkSpec]
+    from_spec: Callable[[SinkSpec, SinkContext], object]
+    origin: str  # for messages: "module:attr from the package <dist>"
+
+    def parse(self, entry: SinkSpec | Mapping[str, Any], *, where: str = "sink") -> SinkSpec:
+        """Validate one entry against this kind's model (a spec of the model is returned as is).
 
         Raises:
-            SinkConfigError: the entry is invalid.
+            SinkConfigError: listing every problem, each with its key path under *where*.
         """
-        ...
+        try:
+            return parse_spec(self.spec_model, entry)
+        except SinkConfigError as err:
+            raise err.at(where) from None
+
+    def build(self, spec: SinkSpec, context: SinkContext) -> Sink:
+        """Build the sink of a validated *spec*.
+
+        Raises:
+            SinkConfigError: the sink needs something the context lacks (e.g. an organization).
+            SinkPluginError: the implementation returned something else than a sink.
+        """
+        sink = self.from_spec(spec, context)
+        if not isinstance(sink, Sink):
+            raise SinkPluginError(
+                f"The sink plugin {self.name!r} built a {type(sink).__name__}, which lacks the "
+                "methods of a patwarden sink (write, read_back, describe, restore, "
+                "current_version).",
+                hint="Update or remove the package that provides it.",
+                docs=SINKS_DOCS,
+            )
+        return sink
+
+
+def _dist_name(entry: EntryPoint) -> str | None:
+    dist = getattr(entry, "dist", None)
+    name = getattr(dist, "name", None) if dist is not None else None
+    return name if isinstance(name, str) else None
 
 
 def _origin(entry: EntryPoint) -> str:
-    dist = getattr(entry, "dist", None)
-    name = getattr(dist, "name", None) if dist is not None else None
+    name = _dist_name(entry)
     return f"{entry.value} from the package {name}" if name else entry.value
 
 
 def _plugin_hint(entry: EntryPoint) -> str:
-    dist = getattr(entry, "dist", None)
-    name = getattr(dist, "name", None) if dist is not None else None
+    name = _dist_name(entry)
     if name:
         return f"Update or remove it: `pip install -U {name}` or `pip uninstall {name}`."
     return "Update or remove the package that provides it."
 
 
+def _is_own(entry: EntryPoint) -> bool:
+    return (_dist_name(entry) or "").lower() == _OWN_DISTRIBUTION
+
+
 def available_sinks() -> dict[str, EntryPoint]:
-    """Return every sink kind that can be configured, built-ins first.
+    """Return every sink kind that can be configured, patwarden's own first (nothing imported).
 
     Raises:
-        SinkPluginError: a plugin registered a built-in's name with another implementation.
+        SinkPluginError: a plugin registered the name of one of patwarden's own kinds.
     """
-    found = {
-        name: EntryPoint(name=name, value=value, group=ENTRY_POINT_GROUP)
-        for name, value in BUILTIN_SINKS.items()
-    }
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        builtin = BUILTIN_SINKS.get(entry.name)
-        if builtin is not None and entry.value != builtin:
+    entries = list(entry_points(group=ENTRY_POINT_GROUP))
+    found = {entry.name: entry for entry in entries if _is_own(entry)}
+    for entry in entries:
+        own = found.get(entry.name)
+        if own is not None and not _is_own(entry) and entry.value != own.value:
             raise SinkPluginError(
                 f"The sink plugin {entry.name!r} ({_origin(entry)}) claims the name of "
                 "patwarden's built-in sink; patwarden will not let a plugin replace it.",
@@ -80,12 +122,18 @@ def available_sinks() -> dict[str, EntryPoint]:
     return found
 
 
-def load_sink_factory(kind: str) -> SinkFactory:
+def kind_names() -> set[str]:
+    """Every registered sink kind's name (nothing imported; a clash is left to the loader)."""
+    return {entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_sink_kind(kind: str) -> SinkKind:
     """Import the implementation of sink *kind*.
 
     Raises:
         SinkConfigError: no built-in or installed plugin provides *kind*.
-        SinkPluginError: the implementation could not be imported or has no ``from_spec``.
+        SinkPluginError: the implementation could not be imported, or lacks ``spec_model`` or
+            ``from_spec``.
     """
     sinks = available_sinks()
     entry = sinks.get(kind)
@@ -104,41 +152,62 @@ def load_sink_factory(kind: str) -> SinkFactory:
             hint=_plugin_hint(entry),
             docs=SINKS_DOCS,
         ) from err
-    if not callable(getattr(factory, "from_spec", None)):
-        raise SinkPluginError(
-            f"The sink plugin {kind!r} ({_origin(entry)}) has no from_spec(spec, context); it "
-            "was written for another version of patwarden.",
-            hint=_plugin_hint(entry),
-            docs=SINKS_DOCS,
+    from_spec = getattr(factory, "from_spec", None)
+    model = getattr(factory, "spec_model", None)
+    if not callable(from_spec):
+        missing = "no from_spec(spec, context)"
+    elif not (isinstance(model, type) and issubclass(model, SinkSpec)):
+        missing = "no spec_model (a patwarden.plugins.SinkSpec subclass)"
+    else:
+        return SinkKind(name=kind, spec_model=model, from_spec=from_spec, origin=_origin(entry))
+    raise SinkPluginError(
+        f"The sink plugin {kind!r} ({_origin(entry)}) has {missing}; it was written for another "
+        "version of patwarden.",
+        hint=_plugin_hint(entry),
+        docs=SINKS_DOCS,
+    )
+
+
+def _parsed(entry: SinkEntry | Mapping[str, Any], where: str) -> tuple[SinkKind, SinkSpec]:
+    if not isinstance(entry, Mapping | SinkSpec):
+        raise SinkConfigError.for_entry(
+            kind="?",
+            problems=(("", "must be a mapping such as {kind: key_vault, ...}"),),
+            where=where,
         )
-    return factory  # type: ignore[no-any-return]  # checked above: it has from_spec
+    name = entry.get("kind") if isinstance(entry, Mapping) else entry.kind
+    if not isinstance(name, str) or not name:
+        raise SinkConfigError.for_entry(
+            kind="?", problems=(("kind", "is required (e.g. key_vault, file)"),), where=where
+        )
+    kind = load_sink_kind(name)
+    return kind, kind.parse(entry, where=where)
 
 
-def build_sink(spec: Mapping[str, Any], context: SinkContext, *, where: str = "sink") -> Sink:
-    """Build the sink described by one config entry (``{kind: ..., ...}``).
+def parse_sink_entry(entry: SinkEntry | Mapping[str, Any], *, where: str = "sink") -> SinkSpec:
+    """Validate one config entry (``{kind: ..., ...}``) against its kind's spec model.
 
     *where* names the entry in messages, e.g. ``tokens.flux-git.sinks[0]``.
+
+    Raises:
+        SinkConfigError: the entry has no valid ``kind`` or its keys are invalid.
+        SinkPluginError: the kind's implementation could not be loaded.
+    """
+    return _parsed(entry, where)[1]
+
+
+def build_sink(
+    entry: SinkEntry | Mapping[str, Any], context: SinkContext, *, where: str = "sink"
+) -> Sink:
+    """Build the sink described by one config entry or validated spec.
 
     Raises:
         SinkConfigError: the entry has no valid ``kind`` or its keys are invalid.
         SinkPluginError: the implementation could not be loaded or returned something else than
             a sink.
     """
-    kind = spec.get("kind")
-    if not isinstance(kind, str) or not kind:
-        raise SinkConfigError.for_entry(
-            kind="?", problems=(("kind", "is required (e.g. key_vault, file)"),), where=where
-        )
-    factory = load_sink_factory(kind)
+    kind, spec = _parsed(entry, where)
     try:
-        sink = factory.from_spec(spec, context)
+        return kind.build(spec, context)
     except SinkConfigError as err:
         raise err.at(where) from None
-    if not isinstance(sink, Sink):
-        raise SinkPluginError(
-            f"The sink plugin {kind!r} built a {type(sink).__name__}, which lacks the methods of "
-            "a patwarden sink (write, read_back, describe, restore, current_version).",
-            hint="Update or remove the package that provides it.",
-            docs=SINKS_DOCS,
-        )
-    return sink

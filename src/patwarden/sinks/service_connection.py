@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -53,17 +53,26 @@ class ServiceConnectionSinkSpec(SinkSpec):
     def _project(cls, value: str) -> str:
         return devops.checked_project(value)
 
+    def target(self, organization: str | None) -> tuple[str, ...]:
+        """The organization, project, endpoint and parameter (case-insensitive)."""
+        org = (self.organization or organization or "").lower()
+        parameter = (self.parameter or "").lower()
+        return (self.kind, org, self.project.lower(), self.endpoint_id.lower(), parameter)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceConnectionSink:
     """Writes the PAT into a service connection's secret parameter (see the module docstring)."""
 
+    spec_model: ClassVar[type[ServiceConnectionSinkSpec]] = ServiceConnectionSinkSpec
     spec: ServiceConnectionSinkSpec
     organization: str
     client: AzureDevOpsClient = dataclasses.field(repr=False, compare=False)
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any], context: SinkContext) -> ServiceConnectionSink:
+    def from_spec(
+        cls, spec: ServiceConnectionSinkSpec | Mapping[str, Any], context: SinkContext
+    ) -> ServiceConnectionSink:
         """Build the sink from its config entry; the client is the one of ``identity``.
 
         Raises:

@@ -1,8 +1,10 @@
-"""What every sink factory receives: its validated config entry and a :class:`SinkContext`.
+"""What every sink kind declares and receives: its spec model and a :class:`SinkContext`.
 
 A sink's config entry is the mapping under ``tokens.<name>.sinks[i]`` (``{kind: file, path: …}``).
-Each sink module declares its keys as a frozen pydantic model derived from :class:`SinkSpec` and
-validates its entry with :func:`parse_spec`, which reports every problem at once.
+Each sink kind owns its keys as a frozen pydantic model derived from :class:`SinkSpec`: its fields
+and validators are the kind's validation (the config layer reports their problems with key paths),
+and :meth:`SinkSpec.target` says where the kind writes. The sink class names the model in its
+``spec_model`` attribute; :mod:`patwarden.sinks.registry` validates entries against it.
 """
 
 from __future__ import annotations
@@ -26,11 +28,26 @@ _Spec = TypeVar("_Spec", bound="SinkSpec")
 
 
 class SinkSpec(BaseModel):
-    """Keys every sink entry has. Frozen; a misspelt key is an error, never silently ignored."""
+    """Keys every sink entry has. Frozen; a misspelt key is an error, never silently ignored.
+
+    Subclass it once per sink kind with ``kind: Literal["<kind>"]`` and the kind's own keys. A
+    field named ``identity`` names the configured identity the sink writes as; the config layer
+    checks that it exists (its default too).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: str
+
+    def target(self, organization: str | None) -> tuple[str, ...] | None:
+        """Where this entry writes, normalised so that two entries writing to one place are equal.
+
+        The config layer refuses two entries (of one token or of two) with the same target, as
+        they would overwrite each other. *organization* is the token's organization (None when the
+        config has several and the token names none). Return None to opt out of the check (the
+        default).
+        """
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,13 +72,18 @@ class SinkContext:
     lock: Callable[[str], AbstractContextManager[None]] | None = None
 
 
-def parse_spec(model: type[_Spec], spec: Mapping[str, Any]) -> _Spec:
-    """Validate one sink entry against *model* and return it.
+def parse_spec(model: type[_Spec], spec: _Spec | Mapping[str, Any]) -> _Spec:
+    """Validate one sink entry against *model* and return it (an instance of *model* as is).
 
     Raises:
         SinkConfigError: one error listing every problem, each with its key path inside the entry
             (:func:`patwarden.sinks.registry.build_sink` prefixes the entry's own location).
     """
+    if isinstance(spec, model):
+        return spec
+    if isinstance(spec, BaseModel):
+        # Another kind's model: validate its keys against this one (reports the mismatch).
+        spec = spec.model_dump(exclude_unset=True)
     try:
         return model.model_validate(dict(spec))
     except ValidationError as err:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -67,11 +67,17 @@ class VariableGroupSinkSpec(SinkSpec):
             raise ValueError("must be the group's id (a positive number) or its name")
         return value
 
+    def target(self, organization: str | None) -> tuple[str, ...]:
+        """The organization, project, group and variable (names case-insensitive)."""
+        org = (self.organization or organization or "").lower()
+        return (self.kind, org, self.project.lower(), str(self.group).lower(), self.variable)
+
 
 @dataclass(kw_only=True)
 class VariableGroupSink:
     """Writes the PAT into one secret variable of a variable group (see the module docstring)."""
 
+    spec_model: ClassVar[type[VariableGroupSinkSpec]] = VariableGroupSinkSpec
     spec: VariableGroupSinkSpec
     organization: str
     client: AzureDevOpsClient = dataclasses.field(repr=False, compare=False)
@@ -82,7 +88,9 @@ class VariableGroupSink:
     _group_id: int | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any], context: SinkContext) -> VariableGroupSink:
+    def from_spec(
+        cls, spec: VariableGroupSinkSpec | Mapping[str, Any], context: SinkContext
+    ) -> VariableGroupSink:
         """Build the sink from its config entry; the client is the one of ``identity``.
 
         Raises:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from patwarden.clock import Clock, SystemClock
 from patwarden.rotation.ports import Sink
-from patwarden.sinks.errors import SinkConfigError
 from patwarden.sinks.locks import shared_lock
 from patwarden.sinks.registry import build_sink
 from patwarden.sinks.spec import SinkContext
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from patwarden.azdo.counting import CountingTransport
     from patwarden.azdo.ratelimit import RateLimiterRegistry
     from patwarden.config.model import Config
-    from patwarden.domain.models import TokenSpec
+    from patwarden.domain.models import SinkEntry, TokenSpec
     from patwarden.identity.secret_refs import CredentialProvider
 
 
@@ -113,9 +112,13 @@ class SinkWiring:
         )
 
     def build(
-        self, *, token_name: str, organization: str | None, entries: Sequence[object]
+        self,
+        *,
+        token_name: str,
+        organization: str | None,
+        entries: Sequence[SinkEntry | Mapping[str, Any]],
     ) -> tuple[Sink, ...]:
-        """Build (once) and return the sinks of *token_name* from its config entries.
+        """Build (once) and return the sinks of *token_name* from its validated specs (or entries).
 
         Raises:
             SinkConfigError: an entry is invalid (its message names ``tokens.<name>.sinks[i]``).
@@ -126,14 +129,14 @@ class SinkWiring:
             if built is None:
                 context = self.context(organization)
                 built = tuple(
-                    build_sink(_entry(entry, token_name, i), context, where=_where(token_name, i))
+                    build_sink(entry, context, where=_where(token_name, i))
                     for i, entry in enumerate(entries)
                 )
                 self._sinks[token_name] = built
             return built
 
     def resolve(self, spec: TokenSpec) -> Sequence[Sink]:
-        """The engine's ``SinkResolver``: the sinks of *spec* (``spec.sinks`` are config entries).
+        """The engine's ``SinkResolver``: the sinks of *spec* (built from its validated specs).
 
         Raises:
             SinkConfigError | SinkPluginError: as :meth:`build`.
@@ -163,18 +166,3 @@ class SinkWiring:
 
 def _where(token_name: str, index: int) -> str:
     return f"tokens.{token_name}.sinks[{index}]"
-
-
-def _entry(entry: object, token_name: str, index: int) -> Mapping[str, Any]:
-    if isinstance(entry, Mapping):
-        return entry
-    dump = getattr(entry, "model_dump", None)  # a pydantic model from the config layer
-    if callable(dump):
-        dumped = dump(exclude_none=True)
-        if isinstance(dumped, Mapping):
-            return dumped
-    raise SinkConfigError.for_entry(
-        kind="?",
-        problems=(("", "must be a mapping such as {kind: key_vault, ...}"),),
-        where=_where(token_name, index),
-    )
