@@ -36,6 +36,7 @@ from tests.reliability.invariants import (
     Run,
     authenticates,
     marked_pats,
+    revocation_problems,
     serving_problems,
     settled_problems,
     wait_until,
@@ -43,6 +44,7 @@ from tests.reliability.invariants import (
 from tests.reliability.leaks import LeakScanner
 from tests.support.configs import save_config, sink_dir
 from tests.support.device_codes import login_in_process
+from tests.support.sinks import key_vault_versions
 
 CLI_TIMEOUT = 120
 GROUP = "gitops"
@@ -286,6 +288,19 @@ class Fleet:
         """Invariants 1 and 2: the sinks serve one working PAT, the only active marked one."""
         return settled_problems(
             token, self.served(token), self.active_marked(token), self.authenticates
+        )
+
+    def revocation_problems(
+        self, token: str, pat_id: str, audit: list[dict[str, Any]]
+    ) -> list[str]:
+        """The revocation of *token*'s previous PAT *pat_id* is complete: revoked, audited
+        ``revoked_previous`` exactly once, every Key Vault version holding it tagged ``revokedAt``
+        (an empty list when it is)."""
+        return revocation_problems(
+            pat_id,
+            revoked=pat_id not in {p["authorizationId"] for p in self.active_marked(token)},
+            audit=audit,
+            versions=key_vault_versions(self.emulator, f"{token}-pat"),
         )
 
     def audit(self) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -108,4 +108,31 @@ def settled_problems(
     values = {value for value in served.values() if value}
     if len(values) != 1:
         problems.append(f"{token}: the sinks serve {len(values)} different PATs")
+    return problems
+
+
+def revocation_problems(
+    pat_id: str,
+    *,
+    revoked: bool,
+    audit: Sequence[Mapping[str, Any]],
+    versions: Sequence[Mapping[str, Any]],
+) -> list[str]:
+    """Problems with the revocation of a rotation's previous PAT *pat_id*: it must be revoked,
+    audited ``revoked_previous`` exactly once, and every Key Vault version holding it (per the
+    version's ``authorizationId`` tag) tagged ``revokedAt``."""
+    problems = []
+    if not revoked:
+        problems.append(f"the previous PAT {pat_id} is still active")
+    records = [
+        r for r in audit if r["kind"] == "revoked_previous" and r["authorization_id"] == pat_id
+    ]
+    if len(records) != 1:
+        problems.append(f"the revocation of {pat_id} is audited {len(records)} times, not once")
+    holding = [v for v in versions if (v.get("tags") or {}).get("authorizationId") == pat_id]
+    if not holding:
+        problems.append(f"no Key Vault version names {pat_id}")
+    untagged = [v for v in holding if "revokedAt" not in (v.get("tags") or {})]
+    if untagged:
+        problems.append(f"{len(untagged)} Key Vault version(s) of {pat_id} lack revokedAt")
     return problems

@@ -19,6 +19,12 @@ it holds the next request (the variable-group read) and checks that the file alr
 
 Most cases crash a forced second rotation (a working PAT is in every sink, and the previous PAT is
 revoked in the same run: ``revoke_after: 0s``); the ``first-*`` cases crash the very first one.
+
+The rotation's tail is journaled (``revoke_pending`` → ``revoked`` → one tag per Key Vault sink →
+``done``), so the cases around it — the revoke request, the moment right after the revocation and
+its audit record were saved (the Key Vault version listing that starts the tag), each Key Vault
+tag request — also check that a previous PAT that ends revoked is audited ``revoked_previous``
+exactly once and that every Key Vault version holding it ends tagged ``revokedAt``.
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ DIST_FAILED = "resumed from distributing: failed"
 VERIFY_DONE = "resumed from verifying: done"
 REVOKED = "revoked previous PAT"
 ROLLBACK = "resumed from rolling_back: failed"
+TAGGED = "resumed from revoked: done"
 P = CrashPoint
 POINTS = [
     # --- the first rotation: nothing served yet -----------------------------------------------
@@ -105,7 +112,11 @@ POINTS = [
     P("revoke-never-reached", ("revoke",), "drop", REVOKED),
     P("revoke-acted-client-died", ("revoke",), "continue", REVOKED),
     P("revoke-answer-lost", ("revoke",), "drop", REVOKED, after=True),
-    P("kv-tag-revoked", ("kv_tag",), "drop", ""),
+    # the tail: revoked and audited (one transaction with the "revoked" step), then tagged
+    P("revoked-audited-before-tag", ("kv_versions",), "drop", TAGGED),
+    P("kv-tag-revoked", ("kv_tag",), "drop", TAGGED),
+    P("kv-tag-revoked-acted", ("kv_tag",), "continue", TAGGED),
+    P("kv-tag-revoked-answer-lost", ("kv_tag",), "drop", TAGGED, after=True),
     # --- a rollback (the variable group refuses the write) killed half-way ---------------------
     P("rollback-kv-restore", ("kv_write", "kv_write"), "drop", ROLLBACK, failing="vg_write"),
     P(
@@ -143,12 +154,14 @@ def test_rotate_killed_at_this_point_recovers(
 
 def crash_and_recover(fleet: Fleet, point: CrashPoint) -> None:
     before: str | None = None
+    previous_id: str | None = None
     args: tuple[str, ...] = ()
     if not point.first:
         setup = fleet.rotate()
         assert setup.code == 0, setup.stderr[-3000:]
         assert fleet.settled_problems(TOKEN) == []
         before = fleet.served(TOKEN)["key_vault"]
+        previous_id = setup.document()["tokens"][0]["new_authorization_id"]
         args = ("--force",)
     pats_before = len(fleet.marked(TOKEN))
     if point.failing:
@@ -213,5 +226,10 @@ def crash_and_recover(fleet: Fleet, point: CrashPoint) -> None:
     value = fleet.served(TOKEN)["key_vault"]
     assert value is not None
     assert fleet.authenticates(value)
-    promoted = {r["authorization_id"] for r in fleet.audit() if r["kind"] == "promoted"}
+    audit = fleet.audit()
+    promoted = {r["authorization_id"] for r in audit if r["kind"] == "promoted"}
     assert current["authorizationId"] in promoted
+
+    # A previous PAT the rotation revoked is audited exactly once and tagged in Key Vault.
+    if previous_id is not None and previous_id != current["authorizationId"]:
+        assert fleet.revocation_problems(TOKEN, previous_id, audit) == []

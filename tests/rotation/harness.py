@@ -68,7 +68,7 @@ class Harness:
         unfinished = [
             op
             for op in self.store.operations(self.token.name, unfinished=True)
-            if op.step.value not in ("revoke_pending",)
+            if not op.step.is_tail  # the rotation stands; only its revocation tail is left
         ]
         assert len(unfinished) <= 1, "more than one rotation in flight for one token"
 
