@@ -20,7 +20,14 @@ import click
 from patwarden import __version__
 from patwarden.app.context import AppContext
 from patwarden.cli.options import CONFIG_OPTION_HELP, OUTPUT_META
-from patwarden.cli.output import FORMATS, JSON, echo_json, error_document, resolve_format
+from patwarden.cli.output import (
+    FORMATS,
+    JSON,
+    JSON_PRINTED,
+    echo_json,
+    error_document,
+    resolve_format,
+)
 from patwarden.clock import Clock, SystemClock
 from patwarden.errors import PatwardenError
 
@@ -67,7 +74,11 @@ class LazyGroup(click.Group):
         except PatwardenError as err:
             if ctx.find_root().params.get("debug"):
                 raise
-            if OUTPUT_META in ctx.meta and resolve_format(ctx.meta[OUTPUT_META]) == JSON:
+            if (
+                OUTPUT_META in ctx.meta
+                and resolve_format(ctx.meta[OUTPUT_META]) == JSON
+                and not ctx.meta.get(JSON_PRINTED)
+            ):
                 echo_json(error_document(err))  # scripts reading stdout get a document too
             click.echo(f"Error: {err}", err=True)
             sys.exit(err.exit_code)

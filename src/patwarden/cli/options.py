@@ -44,9 +44,14 @@ def inherit_root(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
             ctx=ctx,
             param=param,
         )
-    chosen = value if value is not None else given
-    if param.name == "output":  # the top-level handler prints errors in this format too
-        ctx.meta[OUTPUT_META] = chosen
+    return value if value is not None else given
+
+
+def inherit_output(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """:func:`inherit_root` for ``--output table|json``, also telling the top-level error handler
+    which format the command's failure should be printed in."""
+    chosen = inherit_root(ctx, param, value)
+    ctx.meta[OUTPUT_META] = chosen
     return chosen
 
 

@@ -40,7 +40,7 @@ _Command = TypeVar("_Command", bound=Callable[..., Any])
 def output_option(*, help_text: str | None = None) -> Callable[[_Command], _Command]:
     """The ``--output/-o table|json`` option (also accepted before the command); the parameter is
     ``output`` (None when given neither here nor before the command)."""
-    from patwarden.cli.options import inherit_root
+    from patwarden.cli.options import inherit_output
 
     return click.option(
         "--output",
@@ -48,7 +48,7 @@ def output_option(*, help_text: str | None = None) -> Callable[[_Command], _Comm
         "output",
         type=click.Choice(FORMATS),
         default=None,
-        callback=inherit_root,
+        callback=inherit_output,
         help=help_text or "Output format (default: table on a terminal, json otherwise).",
     )
 
@@ -127,9 +127,15 @@ def dumps(value: Any) -> str:
     return json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
 
 
+JSON_PRINTED = "patwarden.json_printed"  # click meta key: stdout already has a JSON document
+
+
 def echo_json(value: Any, *, stream: IO[str] | None = None) -> None:
     """Print *value* as JSON to *stream* (default: stdout)."""
     click.echo(dumps(value), file=stream)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and stream is None:
+        ctx.meta[JSON_PRINTED] = True  # a later error must not print a second document
 
 
 def days_left(until: datetime, *, now: datetime) -> float:
