@@ -37,7 +37,7 @@ format: install
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
 # `make test` is what CI runs: lint, types, then the whole suite.
-test: lint typecheck
+test: lint typecheck example-plugin
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 	$(MAKE) --no-print-directory test-dates
 
@@ -51,6 +51,16 @@ test-dates: install
 	  echo "== date-sensitive tests at $$now"; \
 	  PATWARDEN_TEST_NOW=$$now $(VENV)/bin/pytest -n 2 --dist loadgroup -q -m dates || exit 1; \
 	done
+
+# The example sink plugin through patwarden's shipped contract test (patwarden.plugins.testing):
+# installed into the venv for its own tests, then removed so the suite sees only built-in kinds.
+EXAMPLE_PLUGIN := examples/patwarden-sink-env-file
+.PHONY: example-plugin
+example-plugin: install
+	$(UV) pip install --quiet --python $(VENV)/bin/python --no-deps -e $(EXAMPLE_PLUGIN)
+	cd $(EXAMPLE_PLUGIN) && $(CURDIR)/$(VENV)/bin/pytest -q -p no:cacheprovider; status=$$?; \
+	  cd $(CURDIR) && $(UV) pip uninstall --quiet --python $(VENV)/bin/python \
+	    patwarden-sink-env-file; exit $$status
 
 check: test
 
