@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute
 
 from patwarden_emulator import admin
@@ -17,9 +17,20 @@ from patwarden_emulator.keyvault import routes as keyvault
 from patwarden_emulator.ratelimit import RateLimitMiddleware
 from patwarden_emulator.requestlog import RequestLogMiddleware
 
+_DEVOPS_PREFIXES = ("/devops/", "/vssps/")
+
 
 async def _not_found(request: Request, exc: Exception) -> Response:
+    if request.url.path.lower().startswith(_DEVOPS_PREFIXES):
+        return devops.unknown_route(request, 404)
     return JSONResponse({"error": "not_found", "path": request.url.path}, status_code=404)
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    if request.url.path.lower().startswith(_DEVOPS_PREFIXES):
+        return devops.unknown_route(request, 405)
+    headers = getattr(exc, "headers", None)
+    return PlainTextResponse("Method Not Allowed", status_code=405, headers=headers)
 
 
 def build_app(emu: Emulator) -> Starlette:
@@ -37,6 +48,7 @@ def build_app(emu: Emulator) -> Starlette:
         Middleware(FaultMiddleware, emu=emu),
         Middleware(RateLimitMiddleware, emu=emu),
     ]
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers={404: _not_found})
+    handlers = {404: _not_found, 405: _not_allowed}
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
     app.state.emulator = emu
     return app

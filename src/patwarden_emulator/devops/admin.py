@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from patwarden_emulator.devops.identities import admin_ref
 from patwarden_emulator.devops.pats import issue_pat, pat_json
 from patwarden_emulator.devops.policies import policies_from_json
 from patwarden_emulator.devops.service_endpoints import ServiceEndpoints
@@ -235,7 +236,7 @@ def routes(
             raise AdminInputError(f"project {body['project']!r} does not exist")
         variables = normalise_variables(body.get("variables") or {}, previous={})
         group_id = groups.create(
-            org=org, project=project, name=_text(body, "name"), variables=variables, by="admin"
+            org=org, project=project, name=_text(body, "name"), variables=variables, by=admin_ref()
         )
         return JSONResponse(groups.to_json(groups.row(org, group_id)), status_code=201)
 
@@ -248,7 +249,7 @@ def routes(
         _text(body, "name")
         if not isinstance(body.get("parameters") or {}, dict):
             raise AdminInputError("'parameters' must be an object")
-        endpoint_id = endpoints.create(org=org, project=project, spec=body, by="admin")
+        endpoint_id = endpoints.create(org=org, project=project, spec=body, by=admin_ref())
         return JSONResponse(endpoints.to_json(endpoints.row(org, endpoint_id)), status_code=201)
 
     async def group_secrets(request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""The emulated Graph API: ``{vssps}/{org}/_apis/graph/users`` and ``graph/membershipstates``.
+"""The emulated Graph API: ``{vssps}/{org}/_apis/graph/users[/{descriptor}]`` and
+``graph/membershipstates``.
 
 Users come from the emulator directory (every directory user is a member of every emulated
 organization). ``GraphUser`` has no enabled flag, so, as in the real service, a user's state is
@@ -110,11 +111,35 @@ def _membership_handler(state: DevopsState) -> Any:
     return membership_state
 
 
+def _user_handler(state: DevopsState) -> Any:
+    async def get_user(request: Request) -> Response:
+        """``GET graph/users/{userDescriptor}`` → ``GraphUser`` (``Users_Get`` in
+        ``specification/graph/7.1/graph.json``); 404 for an unknown descriptor."""
+        org = organization_of(state, request)
+        require_scope(authenticate(state, request, org), "vso.graph")
+        require_api_version(request, preview=True)
+        descriptor = str(request.path_params["descriptor"])
+        user = state.emu.directory.user_by_descriptor(descriptor)
+        if user is None:
+            raise not_found(
+                f"The subject with descriptor {descriptor} was not found.",
+                "GraphSubjectNotFoundException",
+            )
+        return JSONResponse(graph_user(state, org, user))
+
+    return get_user
+
+
 def routes(state: DevopsState) -> list[BaseRoute]:
     """Graph users and membership states."""
     return [
         CaseInsensitiveRoute(
             "/vssps/{org}/_apis/graph/users", guarded(_list_handler(state)), methods=["GET"]
+        ),
+        CaseInsensitiveRoute(
+            "/vssps/{org}/_apis/graph/users/{descriptor}",
+            guarded(_user_handler(state)),
+            methods=["GET"],
         ),
         CaseInsensitiveRoute(
             "/vssps/{org}/_apis/graph/membershipstates/{descriptor}",

@@ -308,7 +308,14 @@ def _handler(state: DevopsState) -> Any:
                     return _list(state, caller, org, request)
                 return _result(pat_json(_owned(state, caller, org, auth_id)))
             if request.method == "DELETE":
-                record = _owned(state, caller, org, query_param(request, "authorizationId"))
+                raw_id = query_param(request, "authorizationId")
+                if raw_id is None:
+                    # Required by the spec (``Pats_Revoke``, tokens/7.1/tokens.json) [INF text].
+                    raise bad_request(
+                        "Value cannot be null.\r\nParameter name: authorizationId",
+                        "ArgumentNullException",
+                    )
+                record = _owned(state, caller, org, raw_id)
                 state.revoke_pats([record.authorization_id])
                 status = state.policies.revoke_status
                 return Response(status_code=204) if status == 204 else JSONResponse({})

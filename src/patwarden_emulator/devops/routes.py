@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from patwarden_emulator.context import Emulator
 from patwarden_emulator.devops import admin as devops_admin
 from patwarden_emulator.devops import graph as devops_graph
+from patwarden_emulator.devops import locations as devops_locations
 from patwarden_emulator.devops import pats as devops_pats
 from patwarden_emulator.devops import service_endpoints as devops_service_endpoints
 from patwarden_emulator.devops import tokenadmin as devops_tokenadmin
@@ -34,6 +35,7 @@ from patwarden_emulator.devops.wire import (
     guarded,
     int_param,
     require_api_version,
+    vss_error_response,
 )
 
 # The Azure DevOps service owner id that real connectionData responses carry.
@@ -113,13 +115,23 @@ def _core_routes(state: DevopsState) -> list[BaseRoute]:
         return JSONResponse(_connection_data(state, org, caller))
 
     async def projects(request: Request) -> Response:
-        """``GET _apis/projects``: needs a ``vso.project``/``vso.profile``-family scope."""
+        """``GET _apis/projects``: needs a ``vso.project``/``vso.profile``-family scope.
+
+        ``$top`` (default 100), ``$skip`` and ``continuationToken`` (``Projects_List`` in
+        ``specification/core/7.1/core.json``): the token is the number of projects already
+        returned [INF], sent back in ``X-MS-ContinuationToken`` while more remain; it takes the
+        place of ``$skip``.
+        """
         org = organization_of(state, request)
         require_scope(authenticate(state, request, org), "vso.project", "vso.profile")
         require_api_version(request, preview=False)
         skip = max(int_param(request, "$skip", default=0), 0)
-        top = int_param(request, "$top", default=100)
-        found = state.projects(org.id)[skip : skip + max(top, 0)]
+        skip = max(int_param(request, "continuationToken", default=skip), 0)
+        top = max(int_param(request, "$top", default=100), 0)
+        every = state.projects(org.id)
+        found = every[skip : skip + top]
+        more = skip + top < len(every)
+        headers = {"X-MS-ContinuationToken": str(skip + top)} if more else {}
         stamp = format_trimmed(now())
         base = f"{state.emu.azure_devops_url}/{org.name}/_apis/projects"
         value = [
@@ -135,7 +147,7 @@ def _core_routes(state: DevopsState) -> list[BaseRoute]:
             }
             for project in found
         ]
-        return JSONResponse({"count": len(value), "value": value})
+        return JSONResponse({"count": len(value), "value": value}, headers=headers)
 
     return [
         CaseInsensitiveRoute(
@@ -148,6 +160,25 @@ def _core_routes(state: DevopsState) -> list[BaseRoute]:
     ]
 
 
+def unknown_route(request: Request, status: int) -> Response:
+    """The VSS envelope for a path no emulated API serves (404) or a method it does not (405).
+
+    The real service answers an unknown ``_apis`` path with ASP.NET's "controller … was not
+    found" ``HttpException`` in the envelope (hkarthik7/azure-devops-java-sdk issue 103 shows it
+    for unknown endpoints); the 405 text is ASP.NET Web API's [INF].
+    """
+    path = "/" + request.url.path.lstrip("/").partition("/")[2]  # without /devops or /vssps
+    if status == 405:
+        message = f"The requested resource does not support http method '{request.method}'."
+    else:
+        message = (
+            f"The controller for path '{path}' was not found or does not implement IController."
+        )
+    return vss_error_response(
+        status=status, message=message, type_key="HttpException", namespace="System.Web"
+    )
+
+
 def routes(emu: Emulator) -> list[BaseRoute]:
     """The Azure DevOps service routes."""
     found = services(emu)
@@ -156,6 +187,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         *devops_tokenadmin.routes(found.state),
         *devops_graph.routes(found.state),
         *_core_routes(found.state),
+        *devops_locations.routes(found.state),
         *devops_variable_groups.routes(found.state, found.groups),
         *devops_service_endpoints.routes(found.state, found.endpoints),
     ]

@@ -4,6 +4,12 @@ Secret ``authorization.parameters`` read back as ``null``. A PUT is a full repla
 a parameter sent as ``null`` keeps its stored value (so a client can send back what it read and
 replace only the PAT parameter). Values are stored in clear in the emulator database: tests read
 them through ``GET /_admin/service-endpoints/{id}/secrets``.
+
+The project's list (``Endpoints_GetServiceEndpoints`` / ``Endpoints_GetServiceEndpointsByNames`` in
+``specification/serviceEndpoint/7.1/serviceEndpoint.json``, MicrosoftDocs/vsts-rest-api-specs)
+filters by ``type``, ``authSchemes``, ``endpointIds`` or ``endpointNames`` and answers
+``{"count", "value"}``; ``owner``, ``includeFailed`` and ``includeDetails`` are accepted and
+ignored.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from patwarden_emulator.devops.auth import authenticate, organization_of, require_scope
+from patwarden_emulator.devops.identities import render_stored
 from patwarden_emulator.devops.state import DevopsState, Organization
 from patwarden_emulator.devops.wire import (
     CaseInsensitiveRoute,
@@ -24,6 +31,7 @@ from patwarden_emulator.devops.wire import (
     guarded,
     json_body,
     not_found,
+    query_param,
     require_api_version,
 )
 
@@ -88,7 +96,7 @@ class ServiceEndpoints:
     def create(
         self, *, org: Organization, project: dict[str, str], spec: dict[str, Any], by: str
     ) -> str:
-        """Insert an endpoint from an admin spec and return its id."""
+        """Insert an endpoint from an admin spec and return its id (*by*: a stored identity)."""
         endpoint_id = str(uuid.uuid4())
         self.store.execute(
             "INSERT INTO devops_service_endpoints (id, org_id, project_id, name, type, url, scheme,"
@@ -129,14 +137,13 @@ class ServiceEndpoints:
             "SELECT id, name FROM devops_projects WHERE id = ?", (row["project_id"],)
         )
         reference = {"id": row["project_id"], "name": project["name"] if project else None}
-        creator = row["created_by"]
         return {
             "data": json.loads(row["data"]),
             "id": row["id"],
             "name": row["name"],
             "type": row["type"],
             "url": row["url"],
-            "createdBy": {"displayName": creator, "uniqueName": creator, "id": creator},
+            "createdBy": render_stored(self.state, row["org_id"], row["created_by"]),
             "description": row["description"],
             "authorization": {
                 "parameters": _public(json.loads(row["parameters"])),
@@ -164,6 +171,30 @@ def _not_found(endpoint_id: object) -> Exception:
     )
 
 
+def _listed(request: Request, name: str) -> set[str] | None:
+    raw = query_param(request, name)
+    if raw is None:
+        return None
+    return {item.strip().lower() for item in raw.split(",") if item.strip()}
+
+
+def _matches(row: Any, request: Request) -> bool:
+    """Whether an endpoint row passes the list filters of the request."""
+    kind = query_param(request, "type")
+    if kind is not None and row["type"].lower() != kind.lower():
+        return False
+    wanted = {
+        "authSchemes": row["scheme"].lower(),
+        "endpointIds": row["id"].lower(),
+        "endpointNames": row["name"].lower(),
+    }
+    for parameter, value in wanted.items():
+        listed = _listed(request, parameter)
+        if listed and value not in listed:
+            return False
+    return True
+
+
 def routes(state: DevopsState, endpoints: ServiceEndpoints) -> list[BaseRoute]:
     """Service endpoint routes."""
 
@@ -177,6 +208,20 @@ def routes(state: DevopsState, endpoints: ServiceEndpoints) -> list[BaseRoute]:
         if row is None or row["project_id"] != project["id"]:
             raise _not_found(endpoint_id)
         return JSONResponse(endpoints.to_json(row))
+
+    async def list_endpoints(request: Request) -> Response:
+        org = organization_of(state, request)
+        require_scope(authenticate(state, request, org), "vso.serviceendpoint")
+        require_api_version(request, preview=False)
+        project = state.require_project(org, str(request.path_params["project"]))
+        rows = state.store.query(
+            "SELECT * FROM devops_service_endpoints WHERE org_id = ? AND project_id = ?"
+            " ORDER BY name COLLATE NOCASE, id",
+            (org.id, project["id"]),
+        )
+        found = [row for row in rows if _matches(row, request)]
+        value = [endpoints.to_json(row) for row in found]
+        return JSONResponse({"count": len(value), "value": value})
 
     async def put_endpoint(request: Request) -> Response:
         org = organization_of(state, request)
@@ -217,6 +262,11 @@ def routes(state: DevopsState, endpoints: ServiceEndpoints) -> list[BaseRoute]:
         return JSONResponse(endpoints.to_json(endpoints.row(org, row["id"])))
 
     return [
+        CaseInsensitiveRoute(
+            "/devops/{org}/{project}/_apis/serviceendpoint/endpoints",
+            guarded(list_endpoints),
+            methods=["GET"],
+        ),
         CaseInsensitiveRoute(
             "/devops/{org}/{project}/_apis/serviceendpoint/endpoints/{endpoint_id}",
             guarded(get_endpoint),

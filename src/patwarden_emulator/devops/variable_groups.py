@@ -1,5 +1,12 @@
 """Emulated variable groups (contract §9.1): GET one / list (project-scoped), PUT (org-scoped).
 
+List follows ``specification/distributedTask/7.1/taskAgent.json`` (vsts-rest-api-specs,
+``Variablegroups_GetVariableGroups`` and ``Variablegroups_GetVariableGroupsById``): ``groupName``
+with ``*`` wildcards, ``queryOrder`` (``idDescending`` by default, or ``idAscending``), ``$top``
+(all when absent) and ``continuationToken`` (an id: the page starts at that group, inclusive);
+when more groups remain, the id of the next one is returned in ``X-MS-ContinuationToken``.
+``groupIds`` (comma-separated) selects groups by id instead.
+
 PUT replaces the whole variable set: variables left out are deleted, and a secret sent back as
 ``{"isSecret": true, "value": null}`` keeps its stored value (what the Azure CLI relies on,
 contract open question 11). Reads show secret values as ``null``. Values are stored in clear in
@@ -9,7 +16,7 @@ the emulator database: tests read them back through ``GET /_admin/variable-group
 from __future__ import annotations
 
 import json
-from fnmatch import fnmatchcase
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -17,12 +24,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from patwarden_emulator.devops.auth import authenticate, organization_of, require_scope
+from patwarden_emulator.devops.identities import caller_ref, render_stored
 from patwarden_emulator.devops.state import DevopsState, Organization, now
 from patwarden_emulator.devops.wire import (
     CaseInsensitiveRoute,
     bad_request,
     format_trimmed,
     guarded,
+    int_param,
     json_body,
     not_found,
     query_param,
@@ -46,10 +55,6 @@ CREATE TABLE IF NOT EXISTS devops_variable_groups (
 """
 
 Variables = dict[str, dict[str, Any]]
-
-
-def _identity(name: str) -> dict[str, str]:
-    return {"displayName": name, "uniqueName": name, "id": name}
 
 
 def normalise_variables(raw: object, *, previous: Variables) -> Variables:
@@ -106,7 +111,7 @@ class VariableGroups:
         variables: Variables,
         by: str,
     ) -> int:
-        """Insert a group and return its id."""
+        """Insert a group and return its id (*by*: a stored identity reference)."""
         stamp = format_trimmed(now())
         return self.store.insert(
             "INSERT INTO devops_variable_groups (org_id, project_id, name, variables, created_by,"
@@ -139,9 +144,9 @@ class VariableGroups:
             "type": row["type"],
             "name": row["name"],
             "description": row["description"],
-            "createdBy": _identity(row["created_by"]),
+            "createdBy": render_stored(self.state, row["org_id"], row["created_by"]),
             "createdOn": row["created_on"],
-            "modifiedBy": _identity(row["modified_by"]),
+            "modifiedBy": render_stored(self.state, row["org_id"], row["modified_by"]),
             "modifiedOn": row["modified_on"],
             "isShared": False,
             "variableGroupProjectReferences": [
@@ -163,6 +168,45 @@ def _group_not_found(group_id: object) -> Exception:
     return not_found(
         f"Variable group with id {group_id} does not exist.", "VariableGroupNotFoundException"
     )
+
+
+def _group_ids(raw: str) -> list[int]:
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if not all(item.isdigit() for item in items):
+        raise bad_request(f"The value '{raw}' of query parameter 'groupIds' is not valid.")
+    return list(dict.fromkeys(int(item) for item in items))
+
+
+def _name_pattern(raw: str | None) -> re.Pattern[str]:
+    """``groupName`` as a case-insensitive whole-name pattern where ``*`` matches anything."""
+    parts = (raw or "*").split("*")
+    return re.compile(".*".join(re.escape(part) for part in parts), re.IGNORECASE)
+
+
+def select_page(rows: list[Any], request: Request) -> tuple[list[Any], int | None]:
+    """Filter, order and page group rows as ``GetVariableGroups`` does; the next page's id.
+
+    Raises:
+        VssError: 400 for an unknown ``queryOrder``.
+    """
+    order = (query_param(request, "queryOrder") or "idDescending").lower()
+    if order not in ("iddescending", "idascending"):
+        raise bad_request(
+            f"The value '{query_param(request, 'queryOrder')}' is not valid for queryOrder."
+            " Valid values: idAscending, idDescending."
+        )
+    descending = order == "iddescending"
+    pattern = _name_pattern(query_param(request, "groupName"))
+    found = sorted(
+        (r for r in rows if pattern.fullmatch(r["name"])), key=lambda r: r["id"], reverse=descending
+    )
+    start = int_param(request, "continuationToken", default=-1)
+    if start >= 0:
+        found = [r for r in found if (r["id"] <= start if descending else r["id"] >= start)]
+    top = int_param(request, "$top", default=-1)
+    if top < 0 or len(found) <= top:
+        return found, None
+    return found[:top], int(found[top]["id"])
 
 
 def _group_id(request: Request) -> int:
@@ -190,13 +234,19 @@ def routes(state: DevopsState, groups: VariableGroups) -> list[BaseRoute]:
         require_scope(authenticate(state, request, org), "vso.variablegroups_read")
         require_api_version(request, preview=False)
         project = state.require_project(org, str(request.path_params["project"]))
-        pattern = (query_param(request, "groupName") or "*").lower()
         rows = state.store.query(
             "SELECT * FROM devops_variable_groups WHERE org_id = ? AND project_id = ? ORDER BY id",
             (org.id, project["id"]),
         )
-        found = [groups.to_json(r) for r in rows if fnmatchcase(r["name"].lower(), pattern)]
-        return JSONResponse({"count": len(found), "value": found})
+        ids = query_param(request, "groupIds")
+        if ids is not None:
+            by_id = {r["id"]: r for r in rows}
+            found = [groups.to_json(by_id[i]) for i in _group_ids(ids) if i in by_id]
+            return JSONResponse({"count": len(found), "value": found})
+        page, next_id = select_page(rows, request)
+        value = [groups.to_json(r) for r in page]
+        headers = {} if next_id is None else {"X-MS-ContinuationToken": str(next_id)}
+        return JSONResponse({"count": len(value), "value": value}, headers=headers)
 
     async def put_group(request: Request) -> Response:
         org = organization_of(state, request)
@@ -223,7 +273,7 @@ def routes(state: DevopsState, groups: VariableGroups) -> list[BaseRoute]:
                 description,
                 body.get("type") or row["type"],
                 json.dumps(variables),
-                caller.name,
+                caller_ref(caller),
                 format_trimmed(now()),
                 group_id,
             ),
