@@ -7,7 +7,7 @@ rules that relate several keys or other sections (scopes against the known list,
 ``rotate_before`` shorter than ``lifetime``, organizations and identities that exist, sink entries,
 hooks) are in :mod:`patwarden.config.token_checks`, which reports each with its key path and a fix.
 
-This module must not import :mod:`patwarden.config.model` (which imports it), so it has its own
+This module must not import :mod:`patwarden.config.schema` (which imports it), so it has its own
 small duration types.
 """
 
@@ -76,7 +76,7 @@ def _sink_entry(value: Any) -> Any:
 
 
 # A sink entry stays a mapping: its keys belong to its sink kind (built-in or plugin) and are
-# checked by config_token_checks against that kind's own model.
+# checked by patwarden.config.token_checks against the model the kind declares (sinks.registry).
 SinkEntry = Annotated[
     dict[str, Any],
     BeforeValidator(_sink_entry),
@@ -112,8 +112,8 @@ _REF_SCHEMA = {
         },
     ]
 }
-# Validated by patwarden.hooks.runner.HookSpec (config_token_checks reports its problems); kept a
-# mapping here because hooks.py imports patwarden.config.model, which imports this module.
+# Validated by patwarden.config.hooks.HookSpec (token_checks reports its problems); kept the
+# mapping as written here, and built into a HookSpec for the engine by patwarden.app.specs.
 HookEntry = Annotated[
     dict[str, Any],
     WithJsonSchema(
