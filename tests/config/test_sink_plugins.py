@@ -57,9 +57,7 @@ def test_a_valid_plugin_entry_loads(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("memory_plugin")
 def test_plugin_entry_problems_have_key_paths_and_fixes(tmp_path: Path) -> None:
-    found = _problems(
-        _config(tmp_path, {"kind": "memory", "nmae": "m1", "slots": 9}, writer=False)
-    )
+    found = _problems(_config(tmp_path, {"kind": "memory", "nmae": "m1", "slots": 9}, writer=False))
     assert found == {
         "tokens.t.sinks[0].nmae": "tokens.t.sinks[0].nmae: unknown key — did you mean 'name'?",
         "tokens.t.sinks[0].name": "tokens.t.sinks[0].name: required key is missing "
