@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 # The Entra resource id and the scopes patwarden requests (contract §1.1, §2, §4.1) are defined once
-# in patwarden.identity.scopes: vso.pats + vso.pats_manage for the PAT Lifecycle API (both on every
+# in patwarden.domain.scopes: vso.pats + vso.pats_manage for the PAT Lifecycle API (both on every
 # PAT call, so one cached token serves the whole run), `/.default` for everything else.
+from patwarden.domain.scopes import AZURE_DEVOPS_DEFAULT_SCOPE, AZURE_DEVOPS_RESOURCE
 from patwarden.domain.scopes import FULL_ACCESS_SCOPE as FULL_ACCESS_SCOPE
-from patwarden.identity.scopes import AZURE_DEVOPS_DEFAULT_SCOPE, AZURE_DEVOPS_RESOURCE
-from patwarden.identity.scopes import PAT_MANAGE_SCOPE as PAT_MANAGE_SCOPE
-from patwarden.identity.scopes import PAT_READ_SCOPE as PAT_READ_SCOPE
-from patwarden.identity.scopes import PAT_SCOPES as PAT_SCOPES
+from patwarden.domain.scopes import PAT_MANAGE_SCOPE as PAT_MANAGE_SCOPE
+from patwarden.domain.scopes import PAT_READ_SCOPE as PAT_READ_SCOPE
+from patwarden.domain.scopes import PAT_SCOPES as PAT_SCOPES
 
 ADO_RESOURCE_ID = AZURE_DEVOPS_RESOURCE
 DEFAULT_SCOPE = AZURE_DEVOPS_DEFAULT_SCOPE

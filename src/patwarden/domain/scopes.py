@@ -7,6 +7,12 @@ emulator, so all of them agree on what a PAT scope is.
 from __future__ import annotations
 
 AZURE_DEVOPS_RESOURCE = "499b84ac-1321-427f-aa17-267ca6975798"  # Entra resource (app) id
+AZURE_DEVOPS_DEFAULT_SCOPE = f"{AZURE_DEVOPS_RESOURCE}/.default"
+# Delegated scopes the PAT Lifecycle API requires since June 2025 (contract §2). MSAL adds
+# offline_access (refresh token), openid and profile by itself.
+PAT_READ_SCOPE = f"{AZURE_DEVOPS_RESOURCE}/vso.pats"
+PAT_MANAGE_SCOPE = f"{AZURE_DEVOPS_RESOURCE}/vso.pats_manage"
+PAT_SCOPES: tuple[str, ...] = (PAT_READ_SCOPE, PAT_MANAGE_SCOPE)
 FULL_ACCESS_SCOPE = "app_token"  # the UI's "Full access"
 # Entra permissions that look like PAT scopes but are refused on a PAT (invalidScope).
 ENTRA_ONLY_SCOPES = frozenset({"vso.pats", "vso.pats_manage", "user_impersonation"})
