@@ -12,7 +12,7 @@ from typing import Any
 from patwarden.config.model import load_config
 from patwarden.identity.credential_set import CredentialSet
 from tests.conftest import RunningEmulator
-from tests.support.clock import patwarden_argv
+from tests.support.clock import TestClock, patwarden_argv
 
 CLI_TIMEOUT = 120
 
@@ -69,7 +69,7 @@ def logged_requests(emulator: RunningEmulator) -> list[dict[str, Any]]:
 def let_access_tokens_expire(config: Path) -> None:
     """Drop the cached access tokens, as an hour passing would: the next run must redeem the
     refresh token (which is where a revoked or expired sign-in shows)."""
-    credentials = CredentialSet(load_config(config))
+    credentials = CredentialSet(load_config(config), clock=TestClock())
     try:
         store = credentials.user("rotator").store
         with store.locked():

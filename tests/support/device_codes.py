@@ -21,6 +21,7 @@ import httpx
 
 from patwarden.config.model import load_config
 from patwarden.identity.credential_set import CredentialSet
+from tests.support.clock import TestClock
 from tests.support.emulator import RunningEmulator
 from tests.support.tokens import ADO, ADO_PATS, post_token, public_client_id, tenant_url
 
@@ -107,7 +108,7 @@ class ApprovingStream(io.StringIO):
 def login(emulator: RunningEmulator, config: Path, identity: str) -> CredentialSet:
     """Sign *identity* of *config* in without the CLI (fast: the code is approved before the
     first poll), as the seeded user :data:`SIGNS_IN_AS` names; return the credential set."""
-    credentials = CredentialSet(load_config(config))
+    credentials = CredentialSet(load_config(config), clock=TestClock())
     username = emulator["identities"][SIGNS_IN_AS[identity]]["username"]
     try:
         credentials.user(identity).login(
