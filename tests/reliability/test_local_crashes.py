@@ -25,7 +25,7 @@ from tests.reliability.crash import (
     RENAMES,
     SQLITE_WRITES,
     run_until_syscall,
-    strace_available,
+    strace_skip_reason,
     trace_syscalls,
 )
 from tests.reliability.figures import record
@@ -34,7 +34,7 @@ from tests.reliability.world import World
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not strace_available(), reason="strace cannot trace processes here"),
+    pytest.mark.skipif(strace_skip_reason() is not None, reason=strace_skip_reason() or ""),
 ]
 TOKEN = "local"
 ROTATE = ("rotate", "--token", TOKEN, "--force")

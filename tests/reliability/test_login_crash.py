@@ -19,7 +19,7 @@ from patwarden.config.model import load_config
 from patwarden.identity.credential_set import CredentialSet
 from tests.cli.support import let_access_tokens_expire
 from tests.conftest import RunningEmulator
-from tests.reliability.crash import RENAMES, run_until_syscall, strace_available, trace_syscalls
+from tests.reliability.crash import RENAMES, run_until_syscall, strace_skip_reason, trace_syscalls
 from tests.reliability.figures import record
 from tests.reliability.invariants import wait_until
 from tests.reliability.leaks import LeakScanner
@@ -78,7 +78,7 @@ def test_killed_while_redeeming_the_refresh_token(
         world.close()
 
 
-@pytest.mark.skipif(not strace_available(), reason="strace cannot trace processes here")
+@pytest.mark.skipif(strace_skip_reason() is not None, reason=strace_skip_reason() or "")
 def test_killed_while_replacing_the_cache_file(
     emulator: RunningEmulator, tmp_path: Path, leak_scan: LeakScanner
 ) -> None:

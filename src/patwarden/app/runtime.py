@@ -76,7 +76,6 @@ class Runtime:
         self.wiring = context.wiring
         self._lock = threading.RLock()
         self._issuers: dict[str, PatIssuer] = {}
-        self._hook_notes: dict[str, list[str]] = {}
 
     def __enter__(self) -> Runtime:
         return self
