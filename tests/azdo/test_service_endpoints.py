@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from patwarden.azdo import AzdoNotFound, ServiceEndpoint
-from patwarden.azdo.service_endpoints import secret_update
+from patwarden.azdo.service_endpoints import secret_update, unsupplied_secrets
 from patwarden.errors import ConfigError
 from patwarden.secret import Secret
 
@@ -85,6 +85,29 @@ def test_secret_update_replaces_one_parameter_and_keeps_everything_else() -> Non
         assert sent[key] == body[key]
     # Reading again shows the original document untouched.
     assert endpoint.document["authorization"]["parameters"]["password"] is None
+
+
+def test_other_secret_parameters_must_be_re_supplied() -> None:
+    # A PUT that sends a secret as null resets it (terraform-provider-azuredevops 550 and 719).
+    parameters = {"username": "bot", "password": None, "Email": None, "apiKey": None}
+    body = endpoint_json(authorization={"scheme": "UsernamePassword", "parameters": parameters})
+    endpoint = ServiceEndpoint.from_json(body, action="test")
+    assert unsupplied_secrets(endpoint, parameter="PASSWORD") == ("Email", "apiKey")
+    assert unsupplied_secrets(endpoint, parameter="password", supplied={"email": 1}) == ("apiKey",)
+    with pytest.raises(ConfigError, match=r"other secret parameters \(Email, apiKey\)"):
+        secret_update(endpoint, parameter="password", value=Secret(PAT_VALUE))
+    update = secret_update(
+        endpoint,
+        parameter="password",
+        value=Secret(PAT_VALUE),
+        others={"email": Secret("e"), "APIKEY": Secret("k")},
+    )
+    assert update.to_json()["authorization"]["parameters"] == {
+        "username": "bot",
+        "password": PAT_VALUE,
+        "Email": "e",
+        "apiKey": "k",
+    }
 
 
 def test_secret_update_needs_a_scheme() -> None:

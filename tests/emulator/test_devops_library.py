@@ -106,7 +106,35 @@ def _endpoint(ado: Ado) -> dict[str, Any]:
     return endpoint
 
 
+def test_service_endpoint_put_resets_a_secret_sent_as_null_by_default(ado: Ado) -> None:
+    # terraform-provider-azuredevops issues 550 and 719: a PUT that sends the password as null
+    # (as read) unsets it on the real service.
+    generic: dict[str, Any] = ado.admin(
+        "POST",
+        "/service-endpoints",
+        json={
+            "project": "infra",
+            "name": "generic",
+            "type": "generic",
+            "scheme": "UsernamePassword",
+            "parameters": {"username": "bot", "password": "old-secret"},
+        },
+    )
+    headers = bearer(ado.sp_token())
+    get_url = ado.devops(f"infra/_apis/serviceendpoint/endpoints/{generic['id']}")
+    current = ado.client.get(get_url, params=API, headers=headers).json()
+    current["description"] = "changed"
+    put_url = ado.devops(f"_apis/serviceendpoint/endpoints/{generic['id']}")
+    updated = ado.client.put(put_url, params=API, json=current, headers=headers)
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["authorization"]["parameters"] == {"username": "bot", "password": None}
+    stored = ado.admin("GET", f"/service-endpoints/{generic['id']}/secrets")["parameters"]
+    assert stored == {"username": "bot", "password": None}
+
+
 def test_service_endpoint_hides_secrets_and_replaces_only_the_sent_one(ado: Ado) -> None:
+    policies = ado.set_policies(service_endpoint_null_parameter="keep")
+    assert policies["service_endpoint_null_parameter"] == "keep"
     generic: dict[str, Any] = ado.admin(
         "POST",
         "/service-endpoints",

@@ -160,3 +160,78 @@ def test_a_path_injecting_project_names_the_key(writer_context: SinkContext) -> 
     }
     with pytest.raises(SinkConfigError, match=r"sink\.project: Value error, .* contains '\.\.'"):
         ServiceConnectionSink.from_spec(spec, writer_context)
+
+
+def _docker_registry(emulator: RunningEmulator) -> str:
+    return create_endpoint(
+        emulator,
+        name="registry",
+        type="dockerregistry",
+        scheme="UsernamePassword",
+        parameters={"username": "flux", "password": "old", "email": "old-mail"},
+    )
+
+
+def test_other_secret_parameters_are_refused_before_anything_changes(
+    emulator: RunningEmulator, writer_context: SinkContext
+) -> None:
+    # A PUT that sends `email` back as null would reset it (terraform-provider-azuredevops 550/719).
+    endpoint_id = _docker_registry(emulator)
+    pat = fake_pat()
+    with pytest.raises(SinkRefused) as caught:
+        make_sink(writer_context, endpoint_id).write(pat, fake_meta())
+    message = str(caught.value)
+    assert "'registry'" in message
+    assert endpoint_id in message
+    assert "besides 'password': email" in message
+    assert "resets them" in message
+    assert "other_secrets ({email: {env: ...}})" in message
+    assert pat.reveal() not in message
+    assert stored(emulator, endpoint_id) == {
+        "username": "flux",
+        "password": "old",
+        "email": "old-mail",
+    }
+
+
+def test_other_secrets_come_from_their_references(
+    emulator: RunningEmulator,
+    writer_context: SinkContext,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    endpoint_id = _docker_registry(emulator)
+    monkeypatch.setenv("REGISTRY_EMAIL", "ops@example.com")
+    sink = make_sink(
+        writer_context, endpoint_id, other_secrets={"email": {"env": "REGISTRY_EMAIL"}}
+    )
+    pat = fake_pat()
+    sink.write(pat, fake_meta())
+    assert stored(emulator, endpoint_id) == {
+        "username": "flux",
+        "password": pat.reveal(),
+        "email": "ops@example.com",
+    }
+
+
+def test_an_unreadable_other_secret_is_refused_and_named(
+    emulator: RunningEmulator, writer_context: SinkContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint_id = _docker_registry(emulator)
+    monkeypatch.delenv("REGISTRY_EMAIL", raising=False)
+    sink = make_sink(
+        writer_context, endpoint_id, other_secrets={"email": {"env": "REGISTRY_EMAIL"}}
+    )
+    with pytest.raises(SinkRefused, match=r"other_secrets\.email .*REGISTRY_EMAIL is not set"):
+        sink.write(fake_pat(), fake_meta())
+    assert stored(emulator, endpoint_id)["password"] == "old"
+
+
+def test_other_secrets_refuse_a_literal_value(writer_context: SinkContext) -> None:
+    with pytest.raises(SinkConfigError, match=r"other_secrets\.email") as caught:
+        make_sink(
+            writer_context,
+            "6a1c4d9e-0000-4000-8000-000000000000",
+            other_secrets={"email": "ops@example.com"},
+        )
+    assert "ops@example.com" not in str(caught.value)

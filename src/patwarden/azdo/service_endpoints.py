@@ -5,6 +5,11 @@ GET ``{azure_devops_url}/{org}/{project}/_apis/serviceendpoint/endpoints/{id}``;
 (api-version 7.1, contract §9.2). Secret parameters read back as ``null``; PAT-bearing types keep
 the PAT in e.g. ``apitoken`` (``externaltfs``, scheme ``Token``) or ``password``
 (``UsernamePassword``). Fields this client does not model are sent back untouched.
+
+A PUT that sends a secret parameter as ``null`` (as every read returns it) **resets** it on the
+real service (terraform-provider-azuredevops issues 550 and 719, contract §9.2), so an update must
+re-supply every secret parameter it sends: :func:`unsupplied_secrets` names those it cannot, and
+:func:`secret_update` refuses to build such a body.
 """
 
 from __future__ import annotations
@@ -88,15 +93,40 @@ class ServiceEndpointUpdate:
         return body
 
 
+def unsupplied_secrets(
+    endpoint: ServiceEndpoint, *, parameter: str, supplied: Mapping[str, object] | None = None
+) -> tuple[str, ...]:
+    """The secret parameters (read back as ``null``) other than *parameter* that *supplied* lacks.
+
+    Sending them back as ``null`` would reset them (see the module docstring). Names compare
+    case-insensitively, as the service does.
+    """
+    given = {name.lower() for name in (supplied or {})} | {parameter.lower()}
+    return tuple(
+        sorted(
+            name
+            for name, value in endpoint.parameters.items()
+            if value is None and name.lower() not in given
+        )
+    )
+
+
 def secret_update(
-    endpoint: ServiceEndpoint, *, parameter: str, value: Secret
+    endpoint: ServiceEndpoint,
+    *,
+    parameter: str,
+    value: Secret,
+    others: Mapping[str, Secret] | None = None,
 ) -> ServiceEndpointUpdate:
     """Return the PUT body that sets authorization parameter *parameter* to *value*.
 
-    Every other parameter and field goes back as read.
+    *others* re-supplies the endpoint's other secret parameters (by name); every other parameter
+    and field goes back as read.
 
     Raises:
-        ConfigError: the endpoint has no authorization scheme, or *parameter* is empty.
+        ConfigError: the endpoint has no authorization scheme, *parameter* is empty, or the
+            endpoint has other secret parameters that *others* does not re-supply (a PUT would
+            reset them).
     """
     if not endpoint.scheme:
         raise ConfigError(
@@ -106,8 +136,18 @@ def secret_update(
         )
     if not parameter or not parameter.strip():
         raise ConfigError(f"No parameter name given for service connection {endpoint.name!r}.")
+    missing = unsupplied_secrets(endpoint, parameter=parameter, supplied=others)
+    if missing:
+        raise ConfigError(
+            f"Service connection {endpoint.name!r} ({endpoint.id}) has other secret parameters "
+            f"({', '.join(missing)}) that Azure DevOps never returns; an update would reset them.",
+            hint="Re-supply each of them, or use a connection whose only secret is the PAT.",
+        )
     parameters: dict[str, str | Secret | None] = dict(endpoint.parameters)
-    parameters[parameter] = value
+    by_lower = {name.lower(): name for name in parameters}
+    for name, secret in (others or {}).items():
+        parameters[by_lower.get(name.lower(), name)] = secret
+    parameters[by_lower.get(parameter.lower(), parameter)] = value
     return ServiceEndpointUpdate(
         endpoint_id=endpoint.id,
         name=endpoint.name,

@@ -20,6 +20,9 @@ class Policies:
     service_principals_token_admin: bool = False
     pat_format: Literal["azdo84", "legacy52"] = "azdo84"
     graph_page_size: int = 500
+    # A PUT of a service endpoint with a secret parameter sent as null: "reset" clears it, as
+    # terraform-provider-azuredevops issues 550 and 719 report; "keep" keeps the stored value.
+    service_endpoint_null_parameter: Literal["reset", "keep"] = "reset"
 
     def is_exempt(self, upn: str) -> bool:
         """True when *upn* is on the policies' allowlist."""
@@ -58,6 +61,8 @@ def policies_from_json(current: Policies, document: dict[str, Any]) -> Policies:
             raise ValueError("revoke_status must be 200 or 204")
         elif key == "pat_format" and value not in ("azdo84", "legacy52"):
             raise ValueError("pat_format must be 'azdo84' or 'legacy52'")
+        elif key == "service_endpoint_null_parameter" and value not in ("reset", "keep"):
+            raise ValueError("service_endpoint_null_parameter must be 'reset' or 'keep'")
         elif key == "graph_page_size" and (not isinstance(value, int) or not 1 <= value <= 500):
             raise ValueError("graph_page_size must be an integer from 1 to 500")
         elif isinstance(getattr(current, key), bool) and not isinstance(value, bool):

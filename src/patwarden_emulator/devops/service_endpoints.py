@@ -1,9 +1,12 @@
 """Emulated service connections (contract §9.2): GET project-scoped, PUT org-scoped full body.
 
-Secret ``authorization.parameters`` read back as ``null``. A PUT is a full replacement, except that
-a parameter sent as ``null`` keeps its stored value (so a client can send back what it read and
-replace only the PAT parameter). Values are stored in clear in the emulator database: tests read
-them through ``GET /_admin/service-endpoints/{id}/secrets``.
+Secret ``authorization.parameters`` read back as ``null``. A PUT is a full replacement: omitted
+parameters are dropped and a parameter sent as ``null`` is **reset** (stored as null), as public
+reports say the real service does (terraform-provider-azuredevops issues 550 and 719: updating a
+connection's description unset its password). The policy
+``service_endpoint_null_parameter: keep`` switches to the old emulation, where a ``null`` keeps
+the stored value. Values are stored in clear in the emulator database: tests read them through
+``GET /_admin/service-endpoints/{id}/secrets``.
 
 The project's list (``Endpoints_GetServiceEndpoints`` / ``Endpoints_GetServiceEndpointsByNames`` in
 ``specification/serviceEndpoint/7.1/serviceEndpoint.json``, MicrosoftDocs/vsts-rest-api-specs)
@@ -70,8 +73,11 @@ def _public(parameters: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if k.lower() in PUBLIC_PARAMETERS else None) for k, v in parameters.items()}
 
 
-def merge_parameters(new: object, *, previous: dict[str, Any]) -> dict[str, Any]:
-    """The stored parameters after a PUT: *new* replaces all, a ``null`` keeps the old value.
+def merge_parameters(
+    new: object, *, previous: dict[str, Any], keep_null: bool = False
+) -> dict[str, Any]:
+    """The stored parameters after a PUT: *new* replaces all; a ``null`` resets the parameter
+    (stored as null), or keeps the old value with *keep_null*.
 
     Raises:
         VssError: 400 when *new* is not an object.
@@ -81,7 +87,10 @@ def merge_parameters(new: object, *, previous: dict[str, Any]) -> dict[str, Any]
     old = {k.lower(): v for k, v in previous.items()}
     merged: dict[str, Any] = {}
     for key, value in new.items():
-        merged[key] = old.get(key.lower()) if value is None else str(value)
+        if value is None:
+            merged[key] = old.get(key.lower()) if keep_null else None
+        else:
+            merged[key] = str(value)
     return merged
 
 
@@ -241,7 +250,11 @@ def routes(state: DevopsState, endpoints: ServiceEndpoints) -> list[BaseRoute]:
             parameters, scheme = json.loads(row["parameters"]), row["scheme"]
         elif isinstance(auth, dict):
             previous = json.loads(row["parameters"])
-            parameters = merge_parameters(auth.get("parameters") or {}, previous=previous)
+            parameters = merge_parameters(
+                auth.get("parameters") or {},
+                previous=previous,
+                keep_null=state.policies.service_endpoint_null_parameter == "keep",
+            )
             scheme = str(auth.get("scheme") or row["scheme"])
         else:
             raise bad_request("'authorization' must be an object.")
