@@ -31,7 +31,8 @@ import click
 @click.option(
     "--ready-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the ready JSON document to this file (mode 0600) once serving.",
+    help="Write the ready JSON document to this file (mode 0600) once serving (default: "
+    "ready.json in the state directory). Only this file holds the admin API's bearer token.",
 )
 @click.option("--organization", default="contoso", show_default=True, help="Organization name.")
 @click.option(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ class Emulator:
     organization: str
     organization_id: str
     auto_approve_device_codes: bool = False
+    # The bearer token the admin API (/_admin) requires: random per process, written only to the
+    # 0600 ready file, so another local user cannot read issued secrets or grant vault roles.
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     # Feature modules keep their runtime (non-persistent) objects here, keyed by module name.
     runtime: dict[str, Any] = field(default_factory=dict)
     # Every secret value the emulator handed out since the last reset (PATs, refresh and access

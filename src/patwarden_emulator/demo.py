@@ -54,7 +54,7 @@ class _Emulator:
     ready: dict[str, Any]
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call the admin API and return its JSON.
+        """Call the admin API (with the bearer token of the 0600 ready file); return its JSON.
 
         Raises:
             DemoFailed: the call failed.
@@ -63,8 +63,11 @@ class _Emulator:
 
         from patwarden.tls import ssl_context
 
+        auth = {"Authorization": f"Bearer {self.ready['admin_token']}"}
         with httpx.Client(verify=ssl_context(self.ready["ca_bundle"]), timeout=10) as client:
-            response = client.request(method, self.ready["admin_url"] + path, **kwargs)
+            response = client.request(
+                method, self.ready["admin_url"] + path, headers=auth, **kwargs
+            )
         if not response.is_success:
             raise DemoFailed(f"the emulator's admin API answered {response.status_code} to {path}")
         return response.json()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import shutil
 import signal
 import socket
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from patwarden.errors import EmulatorError
+from patwarden.sinks.safe_files import ensure_private_directory
 from patwarden_emulator import clock
 from patwarden_emulator.context import Emulator
 
@@ -34,9 +34,14 @@ def _check_loopback(host: str) -> None:
 
 
 def ready_document(emu: Emulator, *, example_config: Path | None) -> dict[str, Any]:
-    """What the emulator prints and writes to ``--ready-file`` once it accepts connections."""
+    """What the emulator writes to its ready file once it accepts connections.
+
+    It holds ``admin_token``, the admin API's bearer token: the file is 0600 and stdout gets
+    :func:`public_ready_document` instead.
+    """
     ids = emu.identities
     return {
+        "admin_token": emu.admin_token,
         "authority_host": emu.authority_host,
         "tenant_id": emu.tenant_id,
         "organization": emu.organization,
@@ -74,13 +79,19 @@ def ready_document(emu: Emulator, *, example_config: Path | None) -> dict[str, A
     }
 
 
+def public_ready_document(document: dict[str, Any], *, ready_file: Path) -> dict[str, Any]:
+    """The ready document as printed on stdout: without the admin token, naming the ready file."""
+    public = {key: value for key, value in document.items() if key != "admin_token"}
+    public["ready_file"] = str(ready_file)
+    return public
+
+
 def _write_ready_file(path: Path, document: dict[str, Any]) -> None:
-    # The ready file names the emulator's own fake client secret: keep it private all the same.
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=2)
-    os.replace(tmp, path)
+    # It holds the admin API's bearer token: the one secret-file helper writes it (a random
+    # O_EXCL|O_NOFOLLOW 0600 temp file, then an atomic replace), never a predictable temp name.
+    from patwarden.sinks.safe_files import write_atomic
+
+    write_atomic(path, json.dumps(document, indent=2).encode("utf-8"))
 
 
 def serve(
@@ -110,7 +121,8 @@ def serve(
     temporary = state_dir is None
     directory = Path(tempfile.mkdtemp(prefix="patwarden-emulator-")) if temporary else state_dir
     assert directory is not None
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_private_directory(directory, purpose="emulator state directory")
+    ready_path = ready_file or directory / "ready.json"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose protocol is TCP, and
     # without it every response waits ~40 ms for a delayed ACK.
@@ -139,9 +151,9 @@ def serve(
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
-            if ready_file is not None:
-                _write_ready_file(ready_file, document)
-            sys.stdout.write(json.dumps(document) + "\n")
+            _write_ready_file(ready_path, document)
+            public = public_ready_document(document, ready_file=ready_path)
+            sys.stdout.write(json.dumps(public) + "\n")
             sys.stdout.flush()
 
     config = uvicorn.Config(

@@ -7,6 +7,7 @@ loopback comfortably serves the few thousand requests per second the benchmarks 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,12 +20,25 @@ Params = Sequence[Any] | dict[str, Any]
 _META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 
 
+def _create_private(path: Path) -> None:
+    """Make the database file 0600 before SQLite opens it (it holds every issued secret).
+
+    SQLite gives its -wal and -shm files the database file's mode, so they are 0600 too.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 class Store:
     """A thread-safe wrapper around one SQLite connection."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        _create_private(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")

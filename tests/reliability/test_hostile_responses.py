@@ -30,7 +30,6 @@ from patwarden.secret import Secret
 from patwarden.sinks.key_vault import KeyVaultSink
 from patwarden.sinks.spec import SinkContext
 from patwarden.sinks.variable_group import VariableGroupSink
-from patwarden.tls import ssl_context
 from tests.conftest import RunningEmulator
 from tests.emulator.devops_support import Ado, make_ado
 from tests.reliability.figures import record
@@ -58,7 +57,7 @@ class World:
     def __init__(self, emulator: RunningEmulator, proxy: HostileProxy, bundle: Path) -> None:
         self.emulator, self.proxy, self.bundle = emulator, proxy, bundle
         self.org = str(emulator["organization"])
-        self._http = httpx.Client(verify=ssl_context(emulator.ca_bundle), timeout=10)
+        self._http = emulator.http()
         self.ado: Ado = make_ado(emulator, self._http)
         urls = ServiceUrls(azure_devops_url=f"{proxy.url}/devops", vssps_url=f"{proxy.url}/vssps")
         common: dict[str, Any] = {

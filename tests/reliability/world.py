@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 import yaml
 
-from patwarden.tls import ssl_context
 from tests.conftest import RunningEmulator
 from tests.reliability.invariants import (
     Run,
@@ -62,7 +61,7 @@ class World:
     _http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self._http = httpx.Client(verify=ssl_context(self.emulator.ca_bundle), timeout=30)
+        self._http = self.emulator.http(timeout=30)
         self.scanner.emulator = self.emulator
         sp = self.emulator["identities"]["service_principal"]
         self.scanner.remember("client secret", str(sp["client_secret"]))

@@ -156,14 +156,14 @@ def test_a_directory_others_can_write_is_refused(tmp_path: Path, dir_mode: int) 
     assert list(shared.iterdir()) == []
 
 
-def test_a_sticky_world_writable_directory_we_own_is_accepted(tmp_path: Path) -> None:
+def test_a_sticky_world_writable_directory_we_own_is_refused_too(tmp_path: Path) -> None:
+    # Like /tmp for root: ours and sticky, but any user may plant names in it (issue 11, item 7).
     sticky = tmp_path / "sticky"
     sticky.mkdir()
     sticky.chmod(0o1777)
-    pat = fake_pat()
-    sink = make_sink(sticky / "pat")
-    sink.write(pat, fake_meta())
-    assert sink.read_back() == pat
+    with pytest.raises(SinkRefused, match="writable by group or others"):
+        make_sink(sticky / "pat").write(fake_pat(), fake_meta())
+    assert list(sticky.iterdir()) == []
 
 
 def test_a_missing_directory_is_refused_with_a_fix(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,23 @@ import httpx
 
 from patwarden.tls import ssl_context
 from tests.support import clock
+
+
+class AdminAuth(httpx.Auth):
+    """Adds the admin API's bearer token (from the 0600 ready file) to requests under admin_url.
+
+    Requests elsewhere (Entra, Azure DevOps, Key Vault) and requests that set their own
+    Authorization header go out untouched, so one client serves both.
+    """
+
+    def __init__(self, admin_url: str, token: str) -> None:
+        self.admin_url = admin_url
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if str(request.url).startswith(self.admin_url) and "authorization" not in request.headers:
+            request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
 
 
 @dataclass
@@ -37,9 +54,17 @@ class RunningEmulator:
     def ca_bundle(self) -> str:
         return str(self.ready["ca_bundle"])
 
-    def http(self, **kwargs: Any) -> httpx.Client:
-        """An httpx client that trusts the emulator's CA (never `verify=False`)."""
-        return httpx.Client(verify=ssl_context(self.ca_bundle), timeout=10, **kwargs)
+    @property
+    def admin_auth(self) -> AdminAuth:
+        """Authenticates admin API calls with the token only the ready file holds."""
+        return AdminAuth(str(self.ready["admin_url"]), str(self.ready["admin_token"]))
+
+    def http(self, *, timeout: float = 10, **kwargs: Any) -> httpx.Client:
+        """An httpx client that trusts the emulator's CA (never `verify=False`) and
+        authenticates to the admin API (and only to it)."""
+        return httpx.Client(
+            verify=ssl_context(self.ca_bundle), timeout=timeout, auth=self.admin_auth, **kwargs
+        )
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Call the admin API (`path` is relative to `admin_url`, e.g. "/reset")."""

@@ -52,13 +52,16 @@ def cache_key(output: Path | None) -> None:
     Reference it from the config as cache: {key: {file: PATH}} or {key: {env: NAME}}.
     """
     from patwarden.identity.cache_crypto import generate_cache_key
-    from patwarden.identity.cache_store import write_private_file
+    from patwarden.sinks.safe_files import create_private_file
 
     key = generate_cache_key()
     if output is None:
         click.echo(key.reveal())  # asked for explicitly: stdout is the point of this command
         return
-    if output.exists():
-        raise click.UsageError(f"{output} already exists; refusing to overwrite a key in use")
-    write_private_file(output, (key.reveal() + "\n").encode("ascii"))
+    try:  # created with O_EXCL under a random temp name, linked in place: never overwrites
+        create_private_file(output, (key.reveal() + "\n").encode("ascii"), purpose="key directory")
+    except FileExistsError:
+        raise click.UsageError(
+            f"{output} already exists; refusing to overwrite a key in use"
+        ) from None
     click.echo(f"wrote a new cache key to {output} (mode 0600)", err=True)

@@ -5,7 +5,9 @@ gets the token name, the authorization id, the expiry and the sink descriptions 
 environment (``PATWARDEN_*``), never on its argv; a webhook gets a JSON body with a human-readable
 ``text`` (what Teams and Slack incoming webhooks display) plus the same facts as fields. A hook
 that fails or times out yields a failed :class:`HookResult` for the engine to report: it never
-raises into the rotation, which has already succeeded by then.
+raises into the rotation, which has already succeeded by then. What a hook printed is
+redacted (:mod:`patwarden.hooks.redaction`) before it reaches a result, the output or the audit
+log; the raw tail goes only to this process's stderr with ``--debug``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 from patwarden.config.hooks import HookSpec, is_https_url
 from patwarden.config.refs import EnvRef, FileRef
 from patwarden.errors import ConfigError
+from patwarden.hooks.redaction import redact
 from patwarden.secret import Secret
 
 if TYPE_CHECKING:
@@ -130,13 +133,27 @@ class HookResult:
 
 
 def run_hooks(
-    *, spec: HookSpec, event: HookEvent, ca_bundle: str | None = None
+    *,
+    spec: HookSpec,
+    event: HookEvent,
+    ca_bundle: str | None = None,
+    known: Sequence[Secret] = (),
 ) -> tuple[HookResult, ...]:
-    """Run the configured command, then post the webhook; never raise. Returns one result each."""
+    """Run the configured command, then post the webhook; never raise. Returns one result each.
+
+    *known* are secret values (the new and previous PAT, when the caller holds them) scrubbed from
+    any output a result quotes, besides everything shaped like a PAT or a JWT.
+    """
     results = []
     if spec.command is not None:
         results.append(
-            run_command(spec.command, event=event, timeout=spec.timeout, pass_env=spec.pass_env)
+            run_command(
+                spec.command,
+                event=event,
+                timeout=spec.timeout,
+                pass_env=spec.pass_env,
+                known=known,
+            )
         )
     if spec.webhook is not None:
         url = spec.webhook if isinstance(spec.webhook, str) else _resolve_url(spec.webhook)
@@ -144,7 +161,9 @@ def run_hooks(
             results.append(url)
         else:
             results.append(
-                post_webhook(url, event=event, timeout=spec.timeout, ca_bundle=ca_bundle)
+                post_webhook(
+                    url, event=event, timeout=spec.timeout, ca_bundle=ca_bundle, known=known
+                )
             )
     return tuple(results)
 
@@ -176,15 +195,28 @@ def promotion_notes(
     return tuple(result.note() for result in run_hooks(spec=spec, event=event, ca_bundle=ca_bundle))
 
 
-def _tail(output: bytes) -> str:
-    text = output.decode(errors="replace").strip()
+def _tail(output: bytes, *, target: str, known: Sequence[Secret] = ()) -> str:
+    """The last characters of *output*, redacted; the raw tail is logged at debug level only."""
+    raw = output.decode(errors="replace").strip()
+    if raw:
+        # --debug only (stderr of this process): never stored, never in a result or the audit.
+        logger.debug("raw output of hook %s (not stored): %s", target, raw[-OUTPUT_TAIL:])
+    text = redact(raw, known=known)  # before cutting: a PAT cut in half would escape the shapes
     return text if len(text) <= OUTPUT_TAIL else "…" + text[-OUTPUT_TAIL:]
 
 
 def run_command(
-    argv: Sequence[str], *, event: HookEvent, timeout: float, pass_env: Sequence[str] = ()
+    argv: Sequence[str],
+    *,
+    event: HookEvent,
+    timeout: float,
+    pass_env: Sequence[str] = (),
+    known: Sequence[Secret] = (),
 ) -> HookResult:
-    """Run *argv* (no shell) with the event in its environment; on timeout kill its group."""
+    """Run *argv* (no shell) with the event in its environment; on timeout kill its group.
+
+    A failure's detail quotes the end of the output, redacted (:func:`redact`).
+    """
     target = argv[0]
     env = {name: os.environ[name] for name in (*BASE_ENV, *pass_env) if name in os.environ}
     env.update(event.environment())
@@ -217,11 +249,13 @@ def run_command(
         return result(
             False,
             f"{target} did not finish within {timeout:g} s and was killed; "
-            f"output: {_tail(output)!r}",
+            f"output: {_tail(output, target=target, known=known)!r}",
         )
     if process.returncode != 0:
         return result(
-            False, f"{target} exited with status {process.returncode}; output: {_tail(output)!r}"
+            False,
+            f"{target} exited with status {process.returncode}; "
+            f"output: {_tail(output, target=target, known=known)!r}",
         )
     return result(True, f"{target} exited with status 0")
 
@@ -238,7 +272,12 @@ def webhook_target(url: str) -> str:
 
 
 def post_webhook(
-    url: str | Secret, *, event: HookEvent, timeout: float, ca_bundle: str | None = None
+    url: str | Secret,
+    *,
+    event: HookEvent,
+    timeout: float,
+    ca_bundle: str | None = None,
+    known: Sequence[Secret] = (),
 ) -> HookResult:
     """POST the event's message as JSON to *url*; any non-2xx answer or transport error fails."""
     import httpx
@@ -268,6 +307,8 @@ def post_webhook(
         )
     if not response.is_success:
         return result(
-            False, f"{target} answered HTTP {response.status_code}: {_tail(response.content)!r}"
+            False,
+            f"{target} answered HTTP {response.status_code}: "
+            f"{_tail(response.content, target=target, known=known)!r}",
         )
     return result(True, f"{target} answered HTTP {response.status_code}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Protocol
 from patwarden.errors import DOCS, StateError
 from patwarden.identity.account import CacheEnvelope
 from patwarden.identity.cache_crypto import CacheCipher
+from patwarden.sinks import safe_files
 
 log = logging.getLogger(__name__)
 DEFAULT_LOCK_TIMEOUT = 120.0
@@ -59,28 +59,17 @@ class CacheStore(Protocol):
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data`` (0600 temp file beside it, fsync, os.replace)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # in case the temp name existed with other bits
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    with contextlib.suppress(
-        OSError
-    ):  # directory fsync is best effort (not all filesystems allow it)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    """Atomically replace ``path`` with ``data`` (0600) in a private directory created 0700.
+
+    One helper for every secret write (:func:`patwarden.sinks.safe_files.write_private_file`):
+    a random ``O_EXCL | O_NOFOLLOW`` temp name, and a directory another user owns or may write
+    is refused.
+
+    Raises:
+        UnsafeDirectory: the directory is owned or writable by another user.
+        OSError: nothing was replaced.
+    """
+    safe_files.write_private_file(path, data, purpose="token cache directory")
 
 
 class EncryptedFileStore:
@@ -111,7 +100,7 @@ class EncryptedFileStore:
         """
         from filelock import FileLock, Timeout
 
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        safe_files.ensure_private_directory(self.path.parent, purpose="token cache directory")
         lock = FileLock(self.lock_path, timeout=self.lock_timeout, mode=0o600)
         try:
             lock.acquire()

@@ -1,10 +1,16 @@
 """Careful file I/O for secret files: no symlinks followed, 0600, atomic replace.
 
+This is the one helper for every secret patwarden (and its emulator) writes to disk: file sinks,
+the token cache, cache keys, the emulator's ready file (docs/security.md).
+
 The rules (docs/sinks.md, "file"): the parent directory must not be writable by group or others
-unless it is sticky and owned by us (so nobody else can swap our files), the target must be a
+(so nobody else can swap our files; a sticky ``/tmp`` is refused too), the target must be a
 regular file or absent (a planted symlink is refused, never followed), and every write goes to a
-fresh ``O_EXCL | O_NOFOLLOW`` temp file in the same directory, created 0600, fsynced and then
-``os.replace``d over the target, so a reader sees the old content or the new, never a mix.
+fresh ``O_EXCL | O_NOFOLLOW`` temp file with a random name in the same directory, created 0600,
+fsynced and then ``os.replace``d over the target, so a reader sees the old content or the new,
+never a mix. Directories patwarden keeps its own secrets in (state, token cache, keys) are created
+0700, intermediate ones included, and refused when another user owns them or may write them
+(:func:`ensure_private_directory`).
 """
 
 from __future__ import annotations
@@ -17,20 +23,96 @@ import stat
 import time
 from pathlib import Path
 
+from patwarden.errors import DOCS, StateError
 from patwarden.sinks.errors import SINKS_DOCS, SinkRefused, SinkUnavailable
 
 SECRET_FILE_MODE = 0o600
 MAX_READ_BYTES = 1 << 20  # a PAT file is tiny; refuse to slurp something else by mistake
-_OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO planted at a secret's path must not wait for a writer forever;
+# the fstat that follows refuses anything but a regular file (for which the flag changes nothing).
+_OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+PRIVATE_DIRECTORY_MODE = 0o700
+SECURITY_DOCS = f"{DOCS}/security.md#files-and-directories"
+
+
+class UnsafeDirectory(StateError):
+    """A directory for patwarden's own secrets is owned or writable by another user."""
+
+
+def ensure_private_directory(directory: Path, *, purpose: str) -> None:
+    """Create *directory* 0700 (missing parents too) and refuse it if others could tamper with it.
+
+    *purpose* names it in messages ("state directory", "token cache directory"). A directory is
+    trusted when it is owned by the current user (or root) and not writable by group or others.
+
+    Raises:
+        UnsafeDirectory: it is not a directory, belongs to another user or is group/world-writable.
+    """
+    missing = []
+    for candidate in (directory, *directory.parents):
+        if os.path.lexists(candidate):
+            break
+        missing.append(candidate)
+    for created in reversed(missing):
+        try:
+            os.mkdir(created, PRIVATE_DIRECTORY_MODE)
+        except FileExistsError:
+            continue  # created meanwhile: checked below like any existing directory
+        except OSError as err:
+            raise UnsafeDirectory(
+                f"Cannot create the {purpose} {created}: {err.strerror}.",
+                hint="Create it yourself (mkdir -m 700) or point the setting elsewhere.",
+                docs=SECURITY_DOCS,
+            ) from None
+        os.chmod(created, PRIVATE_DIRECTORY_MODE)  # a umask may have removed our own bits
+    check_private_directory(directory, purpose=purpose)
+
+
+def check_private_directory(directory: Path, *, purpose: str) -> None:
+    """Refuse *directory* unless it is ours (or root's) and only its owner may write it.
+
+    Raises:
+        UnsafeDirectory: not a directory, owned by another user, or group/world-writable.
+    """
+    try:
+        info = os.stat(directory)
+    except OSError as err:
+        raise UnsafeDirectory(
+            f"Cannot use the {purpose} {directory}: {err.strerror}.",
+            hint="Create it (mkdir -m 700) or point the setting elsewhere.",
+            docs=SECURITY_DOCS,
+        ) from None
+    mode = stat.S_IMODE(info.st_mode)
+    if not stat.S_ISDIR(info.st_mode):
+        problem = "it is not a directory"
+    elif info.st_uid not in (os.geteuid(), 0):
+        problem = f"it belongs to another user (uid {info.st_uid}), who could swap its files"
+    elif mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = (
+            f"it is writable by group or others (mode {mode:04o}), so another user could plant "
+            "links or files in it"
+        )
+    else:
+        return
+    raise UnsafeDirectory(
+        f"Refusing the {purpose} {directory}: {problem}.",
+        hint=(
+            f"Use a directory only patwarden's user owns and writes (`chmod 700 {directory}` if "
+            "it is yours), or point the setting elsewhere."
+        ),
+        docs=SECURITY_DOCS,
+    )
 
 
 def check_directory(directory: Path) -> None:
     """Refuse a directory others could use to swap our files.
 
+    A sticky world-writable directory (``/tmp``) is refused too: when patwarden runs as root it
+    owns ``/tmp``, but every other user may still create names in it.
+
     Raises:
-        SinkRefused: missing, not a directory, or group/world-writable without being sticky and
-            owned by the current user.
+        SinkRefused: missing, not a directory, or writable by group or others.
     """
     try:
         info = os.stat(directory)
@@ -50,9 +132,7 @@ def check_directory(directory: Path) -> None:
             f"Cannot write into {directory}: it is not a directory.",
             hint="Point the sink's path at a file inside a directory.",
         )
-    writable_by_others = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    sticky_and_ours = info.st_mode & stat.S_ISVTX and info.st_uid == os.geteuid()
-    if writable_by_others and not sticky_and_ours:
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise SinkRefused(
             f"Refusing to write a secret into {directory}: the directory is writable by group or "
             f"others (mode {stat.S_IMODE(info.st_mode):04o}), so another user could replace or "
@@ -110,7 +190,12 @@ def read_file(path: Path) -> bytes | None:
         ) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SinkRefused(f"Refusing to read {path}: it is not a regular file.")
+            raise SinkRefused(
+                f"Refusing to read {path}: it is not a regular file (a FIFO, socket or device "
+                "there could block patwarden or feed it someone else's data).",
+                hint=f"Remove it (rm {path}) if you did not put it there on purpose.",
+                docs=SINKS_DOCS,
+            )
         with os.fdopen(fd, "rb", closefd=False) as handle:
             data = handle.read(MAX_READ_BYTES + 1)
     finally:
@@ -194,6 +279,36 @@ def write_atomic(target: Path, data: bytes) -> None:
         OSError: nothing was replaced.
     """
     replace(write_temp(target.parent, target.name, data), target)
+
+
+def write_private_file(
+    path: Path, data: bytes, *, purpose: str = "secret file's directory"
+) -> None:
+    """Replace *path* with *data* (0600) in a private directory, created 0700 when missing.
+
+    Raises:
+        UnsafeDirectory: the directory is owned or writable by another user.
+        OSError: nothing was replaced.
+    """
+    ensure_private_directory(path.parent, purpose=purpose)
+    write_atomic(path, data)
+
+
+def create_private_file(path: Path, data: bytes, *, purpose: str = "key file's directory") -> None:
+    """Create *path* with *data* (0600) atomically; never replace a file that is already there.
+
+    Raises:
+        UnsafeDirectory: the directory is owned or writable by another user.
+        FileExistsError: something (a file, a link) already exists at *path*.
+        OSError: nothing was created.
+    """
+    ensure_private_directory(path.parent, purpose=purpose)
+    temp = write_temp(path.parent, path.name, data)
+    try:
+        os.link(temp, path)  # fails on any existing name, a dangling symlink included
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_directory(path.parent)
 
 
 def fsync_directory(directory: Path) -> None:

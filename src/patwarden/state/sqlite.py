@@ -30,6 +30,7 @@ from patwarden.domain.models import AuditRecord, JournalEntry, ManagedTokenState
 from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
 from patwarden.rotation.ports import StateLocked
+from patwarden.sinks import safe_files
 from patwarden.state.codec import (
     StateCorrupt,
     decode_operation,
@@ -101,7 +102,7 @@ def _create_private(path: Path) -> None:
     lock this process holds on it, including the SQLite locks of the other connections (fleet
     workers in other threads), which lets another process write at the same time.
     """
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    safe_files.ensure_private_directory(path.parent, purpose="state directory")
     flags = os.O_CREAT | os.O_EXCL | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags, 0o600)
