@@ -199,6 +199,13 @@ class Directory:
                     (int(value), oid),
                 )
 
+    def set_password(self, oid: str, password: str) -> None:
+        """Give a user a new password (admin API's password reset)."""
+        self.store.execute(
+            "UPDATE users SET password_sha256 = ? WHERE oid = ?",
+            (hashlib.sha256(password.encode()).hexdigest(), oid),
+        )
+
     def reset(
         self,
         *,

@@ -97,7 +97,9 @@ def test_error_body_has_the_entra_shape(emu: RunningEmulator) -> None:
 
 
 def test_unsupported_grant_type(emu: RunningEmulator) -> None:
-    response = post_token(emu, {"grant_type": "authorization_code", "client_id": "x"})
+    response = post_token(
+        emu, {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_id": "x"}
+    )
     assert response.json()["error"] == "unsupported_grant_type"
 
 

@@ -2,7 +2,8 @@
 
 Sources: contract §1.8 and §2 (who may call the PAT API and the exact refusals), §6 (PAT failure
 shapes: 401 JSON, ``WWW-Authenticate: Basic``, 203 sign-in page), §7.1 (scope inheritance) and
-§7.3 (the org "Restrict PAT creation" policy also blocks global PATs in the org).
+§7.3 (the org "Restrict PAT creation" policy also blocks global PATs in the org); continuous access
+evaluation (a revoked session's CAE-capable token gets a claims challenge).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from patwarden_emulator.devops.scopes import IMPERSONATION, scope_allows
 from patwarden_emulator.devops.state import DevopsState, Organization, PatRecord, now
 from patwarden_emulator.devops.wire import VssError
 from patwarden_emulator.directory import User
+from patwarden_emulator.entra.state import entra_state
 
 # What Azure DevOps accepts as the audience of an Entra access token (app id and resource URI).
 AUDIENCES = (AZURE_DEVOPS_RESOURCE, "https://app.vssps.visualstudio.com")
@@ -162,6 +164,42 @@ def _verified_bearer(state: DevopsState, request: Request) -> Principal | None:
     return None
 
 
+def _check_continuous_access(state: DevopsState, request: Request, user: User) -> None:
+    """CAE: a CAE-capable token (``xms_cc: CP1``) issued before the user's sessions were revoked
+    (or a CAE event) gets 401 with a claims challenge, though it has not expired yet.
+
+    Raises:
+        VssError: 401 with ``WWW-Authenticate: Bearer … error="insufficient_claims", claims=…``.
+    """
+    parsed = authorization(request)
+    if parsed is None:
+        return
+    payload = parsed[1].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    if "CP1" not in (claims.get("xms_cc") or []):
+        return  # not CAE-capable: the token keeps working until it expires, like Azure DevOps
+    valid_from = entra_state(state.emu).sessions.tokens_valid_from(user.oid)
+    if valid_from is None or int(claims.get("iat", 0)) >= int(valid_from):
+        return
+    nbf = {"access_token": {"nbf": {"essential": True, "value": str(int(valid_from))}}}
+    challenge = base64.b64encode(json.dumps(nbf, separators=(",", ":")).encode()).decode()
+    emu = state.emu
+    raise VssError(
+        status=401,
+        message=(
+            f"TF400813: The user '{user.oid}' is not authorized to access this resource. The "
+            "access token was revoked by continuous access evaluation."
+        ),
+        type_key="UnauthorizedRequestException",
+        headers={
+            "WWW-Authenticate": (
+                f'Bearer authorization_uri="{emu.authority_host}/{emu.tenant_id}/oauth2/'
+                f'authorize", error="insufficient_claims", claims="{challenge}"'
+            )
+        },
+    )
+
+
 def authenticate(state: DevopsState, request: Request, org: Organization) -> Caller:
     """Resolve the caller from a Bearer (Entra) or Basic (PAT) ``Authorization`` header.
 
@@ -186,6 +224,7 @@ def authenticate(state: DevopsState, request: Request, org: Organization) -> Cal
     user = _active_user(state, principal.object_id)
     if user is None:
         raise unauthorized(emu, request)
+    _check_continuous_access(state, request, user)
     return Caller(
         kind="user",
         method="bearer",
@@ -233,8 +272,8 @@ def pat_api_caller(
         raise invalid_access("The requested operation is not allowed.")
     if caller.is_service_principal:
         raise invalid_access("Service principals are not allowed to perform this action.")
-    needed = "vso.pats_manage" if manage else "vso.pats"
-    if needed not in caller.scopes and IMPERSONATION not in caller.scopes:
+    needed = _missing_pat_api_scope(state.policies.pat_api_scopes, caller.scopes, manage=manage)
+    if needed is not None and IMPERSONATION not in caller.scopes:
         raise VssError(
             status=401,
             message=(
@@ -244,6 +283,23 @@ def pat_api_caller(
             type_key="UnauthorizedRequestException",
         )
     return caller
+
+
+def _missing_pat_api_scope(mode: str, granted: frozenset[str], *, manage: bool) -> str | None:
+    """The scope a PAT API call lacks under the ``pat_api_scopes`` policy, or None.
+
+    ``per_operation`` (default, the 7.2 spec's security per operation): reads need ``vso.pats``,
+    writes ``vso.pats_manage``. ``manage_implies_read``: ``vso.pats_manage`` reads too.
+    ``both_required``: every call needs both (what a third-party probe saw).
+    """
+    if mode == "both_required":
+        missing = [s for s in ("vso.pats", "vso.pats_manage") if s not in granted]
+        return " ".join(missing) or None
+    if manage:
+        return None if "vso.pats_manage" in granted else "vso.pats_manage"
+    if "vso.pats" in granted or (mode == "manage_implies_read" and "vso.pats_manage" in granted):
+        return None
+    return "vso.pats"
 
 
 def organization_of(state: DevopsState, request: Request) -> Organization:

@@ -20,6 +20,12 @@ class Policies:
     service_principals_token_admin: bool = False
     pat_format: Literal["azdo84", "legacy52"] = "azdo84"
     graph_page_size: int = 500
+    # Which Entra scopes the PAT Lifecycle API wants (issue 15 item 5): "per_operation" (the 7.2
+    # spec: reads vso.pats, writes vso.pats_manage), "manage_implies_read" (vso.pats_manage also
+    # reads), "both_required" (a third-party probe: every call needs both scopes).
+    pat_api_scopes: Literal["per_operation", "manage_implies_read", "both_required"] = (
+        "per_operation"
+    )
     # A PUT of a service endpoint with a secret parameter sent as null: "reset" clears it, as
     # terraform-provider-azuredevops issues 550 and 719 report; "keep" keeps the stored value.
     service_endpoint_null_parameter: Literal["reset", "keep"] = "reset"
@@ -33,6 +39,9 @@ class Policies:
         document = asdict(self)
         document["allowlist"] = list(self.allowlist)
         return document
+
+
+_PAT_API_SCOPE_MODES = ("per_operation", "manage_implies_read", "both_required")
 
 
 def policies_from_json(current: Policies, document: dict[str, Any]) -> Policies:
@@ -63,6 +72,8 @@ def policies_from_json(current: Policies, document: dict[str, Any]) -> Policies:
             raise ValueError("pat_format must be 'azdo84' or 'legacy52'")
         elif key == "service_endpoint_null_parameter" and value not in ("reset", "keep"):
             raise ValueError("service_endpoint_null_parameter must be 'reset' or 'keep'")
+        elif key == "pat_api_scopes" and value not in _PAT_API_SCOPE_MODES:
+            raise ValueError(f"pat_api_scopes must be one of {', '.join(_PAT_API_SCOPE_MODES)}")
         elif key == "graph_page_size" and (not isinstance(value, int) or not 1 <= value <= 500):
             raise ValueError("graph_page_size must be an integer from 1 to 500")
         elif isinstance(getattr(current, key), bool) and not isinstance(value, bool):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from patwarden_emulator.context import Emulator
 from patwarden_emulator.directory import User
+from patwarden_emulator.entra import conditional_access
 from patwarden_emulator.entra import federation as entra_federation
 from patwarden_emulator.entra.device import DeviceCode
 from patwarden_emulator.entra.state import entra_state
@@ -215,18 +217,47 @@ def _session_routes(emu: Emulator) -> list[BaseRoute]:
     async def sign_in_frequency(request: Request) -> Response:
         body = await _body(request)
         user = _user(emu, _text(body, "username"))
-        seconds = body.get("seconds")
-        if seconds is not None and (not isinstance(seconds, int) or seconds < 0):
+        unit = "minutes" if "minutes" in body else "seconds"
+        amount = body.get(unit)
+        if amount is not None and (not isinstance(amount, int) or amount < 0):
             raise AdminError(
-                400, "bad_request", "'seconds' must be a non-negative integer or null."
+                400, "bad_request", f"'{unit}' must be a non-negative integer or null."
             )
+        seconds = None if amount is None else amount * (60 if unit == "minutes" else 1)
         sessions.set_sign_in_frequency(user.oid, seconds)
         return JSONResponse({"username": user.upn, "seconds": seconds})
+
+    async def reset_password(request: Request) -> Response:
+        body = await _body(request)
+        user = _user(emu, _text(body, "username"))
+        password = str(body.get("password") or secrets.token_urlsafe(18))
+        emu.directory.set_password(user.oid, password)
+        revoked = sessions.revoke_user(user.oid)  # Entra revokes refresh tokens (AADSTS50173)
+        document: dict[str, Any] = {"username": user.upn, "revoked": revoked}
+        if "password" not in body:
+            document["password"] = password  # the emulator's own throwaway password
+        return JSONResponse(document)
+
+    async def cae_event(request: Request) -> Response:
+        user = _user(emu, _text(await _body(request), "username"))
+        sessions.cae_events[user.oid] = time.time()
+        return JSONResponse({"username": user.upn, "tokens_valid_from": time.time()})
+
+    async def policies(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                conditional_access.update(emu, await _body(request))
+            except ValueError as err:
+                raise AdminError(400, "bad_request", str(err)) from None
+        return JSONResponse(conditional_access.current(emu).to_json())
 
     return [
         Route("/_admin/refresh-tokens/revoke", _guarded(revoke), methods=["POST"]),
         Route("/_admin/refresh-tokens/expire", _guarded(expire), methods=["POST"]),
         Route("/_admin/sign-in-frequency", _guarded(sign_in_frequency), methods=["PUT"]),
+        Route("/_admin/users/reset-password", _guarded(reset_password), methods=["POST"]),
+        Route("/_admin/cae-events", _guarded(cae_event), methods=["POST"]),
+        Route("/_admin/conditional-access", _guarded(policies), methods=["GET", "PUT"]),
     ]
 
 

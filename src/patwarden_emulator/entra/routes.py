@@ -2,9 +2,11 @@
 
 Served at ``{authority_host}/{tenant}/…`` where ``tenant`` is the tenant id or the aliases
 ``organizations``/``common`` (contract §4). Grants: client credentials (secret, certificate or
-federated assertion), device code, refresh token and ROPC. Errors have Entra's shape
-(:mod:`patwarden_emulator.entra.errors`). Admin endpoints live in
-:mod:`patwarden_emulator.entra.admin`; the human sign-in page in
+federated assertion), device code, refresh token, ROPC and authorization code with PKCE
+(:mod:`patwarden_emulator.entra.authorize`, which also serves the browser sign-in page). Errors
+have Entra's shape (:mod:`patwarden_emulator.entra.errors`); Conditional Access switches bite in
+:mod:`patwarden_emulator.entra.conditional_access`. Admin endpoints live in
+:mod:`patwarden_emulator.entra.admin`; the device-code sign-in page in
 :mod:`patwarden_emulator.entra.pages`.
 """
 
@@ -22,6 +24,8 @@ from patwarden_emulator.auth import note_identity
 from patwarden_emulator.context import Emulator
 from patwarden_emulator.directory import User
 from patwarden_emulator.entra import admin as entra_admin
+from patwarden_emulator.entra import authorize as entra_authorize
+from patwarden_emulator.entra import conditional_access
 from patwarden_emulator.entra import federation as entra_federation
 from patwarden_emulator.entra import pages as entra_pages
 from patwarden_emulator.entra.clients import ClientAuth, authenticate_client
@@ -87,6 +91,7 @@ def _device_code(emu: Emulator, form: Form, client: ClientAuth) -> tuple[dict[st
         device_code=device_code, client_id=client.app.client_id
     )
     user = _active_user(emu, emu.directory.user_by_oid(redemption.user_oid), redemption.user_oid)
+    conditional_access.check_token(emu, user, flow=conditional_access.DEVICE_CODE_FLOW)
     request = parse_scopes(redemption.scope, tenant_id=emu.tenant_id)
     grant = UserGrant(
         user=user,
@@ -98,6 +103,8 @@ def _device_code(emu: Emulator, form: Form, client: ClientAuth) -> tuple[dict[st
         with_refresh_token=request.wants_refresh_token,
         client_info=form.get("client_info") == "1",
         nonce=form.get("nonce"),
+        flow=conditional_access.DEVICE_CODE_FLOW,
+        cae=conditional_access.declares_cae(form.get("claims")),
     )
     return user_token_response(emu, entra_state(emu).sessions, grant), user.upn
 
@@ -127,6 +134,7 @@ def _refresh_token(emu: Emulator, form: Form, client: ClientAuth) -> tuple[dict[
             "and was inactive for 90.00:00:00.",
         )
     user = _active_user(emu, emu.directory.user_by_oid(found.user_oid), found.user_oid)
+    conditional_access.check_token(emu, user, flow=found.flow)
     request = parse_scopes(form.get("scope") or found.scopes, tenant_id=emu.tenant_id)
     policy = sessions.policy(user.oid)
     frequency = policy.sign_in_frequency_seconds
@@ -152,6 +160,8 @@ def _refresh_token(emu: Emulator, form: Form, client: ClientAuth) -> tuple[dict[
         mfa=found.mfa,
         with_refresh_token=True,  # every redemption returns a new refresh token (§4.5)
         client_info=form.get("client_info") == "1",
+        flow=found.flow,
+        cae=conditional_access.declares_cae(form.get("claims")),
     )
     return user_token_response(emu, sessions, grant), user.upn
 
@@ -191,6 +201,7 @@ GRANTS: dict[str, Grant] = {
     DEVICE_CODE_GRANT: _device_code,
     "refresh_token": _refresh_token,
     "password": _password,
+    "authorization_code": entra_authorize.authorization_code_grant,
 }
 
 
@@ -258,6 +269,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
                 )
             scope = form.get("scope", "")
             parse_scopes(scope, tenant_id=emu.tenant_id)
+            conditional_access.check_device_code_request(emu)
         except AadError as err:
             return failed(request, err)
         codes = entra_state(emu).device_codes
@@ -308,6 +320,7 @@ def routes(emu: Emulator) -> list[BaseRoute]:
         Route("/oidc/.well-known/openid-configuration", external_discovery, methods=["GET"]),
         Route("/oidc/keys", external_keys, methods=["GET"]),
         *entra_pages.routes(emu),
+        *entra_authorize.routes(emu),
     ]
 
 

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS entra_refresh_tokens (
     mfa INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0,
     revoked_at REAL,
-    expired INTEGER NOT NULL DEFAULT 0
+    expired INTEGER NOT NULL DEFAULT 0,
+    flow TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS entra_refresh_tokens_user ON entra_refresh_tokens (user_oid);
 CREATE TABLE IF NOT EXISTS entra_user_policies (
@@ -59,6 +60,7 @@ class RefreshGrant:
     revoked: bool
     revoked_at: float | None
     expired: bool
+    flow: str = ""  # how the session began: device_code, authorization_code, password
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,13 @@ class Sessions:
     def __init__(self, store: Store) -> None:
         self.store = store
         store.ensure_schema(SCHEMA)
+        columns = {row["name"] for row in store.query("PRAGMA table_info(entra_refresh_tokens)")}
+        if "flow" not in columns:  # a state directory from before sessions remembered their flow
+            store.execute(
+                "ALTER TABLE entra_refresh_tokens ADD COLUMN flow TEXT NOT NULL DEFAULT ''"
+            )
+        # Continuous access evaluation: user oid -> access tokens issued before this are refused.
+        self.cae_events: dict[str, float] = {}
 
     def remember(
         self,
@@ -85,12 +94,13 @@ class Sessions:
         scopes: str,
         auth_time: float,
         mfa: bool,
+        flow: str = "",
     ) -> None:
-        """Store the hash of a refresh token just issued."""
+        """Store the hash of a refresh token just issued (*flow*: how its session began)."""
         self.store.execute(
             "INSERT INTO entra_refresh_tokens (token_sha256, user_oid, client_id, scopes,"
-            " issued_at, auth_time, mfa) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (_digest(token), user_oid, client_id, scopes, time.time(), auth_time, int(mfa)),
+            " issued_at, auth_time, mfa, flow) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (_digest(token), user_oid, client_id, scopes, time.time(), auth_time, int(mfa), flow),
         )
 
     def find(self, token: str) -> RefreshGrant | None:
@@ -110,6 +120,7 @@ class Sessions:
             revoked=bool(row["revoked"]),
             revoked_at=row["revoked_at"],
             expired=bool(row["expired"]),
+            flow=row["flow"],
         )
 
     def revoke_user(self, user_oid: str) -> int:
@@ -119,6 +130,18 @@ class Sessions:
             "WHERE user_oid = ? AND revoked = 0",
             (time.time(), user_oid),
         )
+
+    def tokens_valid_from(self, user_oid: str) -> float | None:
+        """Access tokens of *user_oid* issued before this are challenged (CAE), or None.
+
+        The latest session revocation (admin revoke, password reset) or CAE event.
+        """
+        row = self.store.one(
+            "SELECT MAX(revoked_at) AS at FROM entra_refresh_tokens WHERE user_oid = ?",
+            (user_oid,),
+        )
+        times = [t for t in (row["at"] if row else None, self.cae_events.get(user_oid)) if t]
+        return max(times) if times else None
 
     def expire_user(self, user_oid: str) -> int:
         """Mark every refresh token of a user as expired by inactivity; return how many."""
@@ -173,3 +196,4 @@ class Sessions:
         with self.store.transaction():
             self.store.execute("DELETE FROM entra_refresh_tokens")
             self.store.execute("DELETE FROM entra_user_policies")
+        self.cae_events.clear()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from patwarden_emulator.context import Emulator
+from patwarden_emulator.entra import conditional_access
 from patwarden_emulator.entra import federation as entra_federation
+from patwarden_emulator.entra.codes import AuthCodes
 from patwarden_emulator.entra.device import DeviceCodes
 from patwarden_emulator.entra.sessions import Sessions
 
@@ -14,10 +16,13 @@ _RUNTIME_KEY = "entra"
 
 @dataclass(frozen=True)
 class EntraState:
-    """Refresh tokens, user policies and device codes of one emulator."""
+    """Refresh tokens, user policies, device codes and authorization codes of one emulator."""
 
     sessions: Sessions
     device_codes: DeviceCodes
+    auth_codes: AuthCodes
+    # Authorization requests waiting for the person on the sign-in page (in memory).
+    sign_ins: dict[str, object] = field(default_factory=dict)
 
 
 def entra_state(emu: Emulator) -> EntraState:
@@ -25,13 +30,18 @@ def entra_state(emu: Emulator) -> EntraState:
     current = emu.runtime.get(_RUNTIME_KEY)
     if not isinstance(current, EntraState):
         emu.store.ensure_schema(entra_federation.SCHEMA)
-        current = EntraState(sessions=Sessions(emu.store), device_codes=DeviceCodes(emu.store))
+        current = EntraState(
+            sessions=Sessions(emu.store),
+            device_codes=DeviceCodes(emu.store),
+            auth_codes=AuthCodes(emu.store),
+        )
         emu.runtime[_RUNTIME_KEY] = current
     return current
 
 
 def reset_state(emu: Emulator) -> None:
-    """Forget every refresh token, user policy, device code and federated credential.
+    """Forget every refresh token, user policy, device and authorization code, pending sign-in,
+    Conditional Access switch and federated credential.
 
     The directory (users added through the admin API, seeded flags and passwords) is restored by
     the admin module's reset, which calls this through ``entra.reset``.
@@ -39,4 +49,7 @@ def reset_state(emu: Emulator) -> None:
     state = entra_state(emu)
     state.sessions.clear()
     state.device_codes.clear()
+    state.auth_codes.clear()
+    state.sign_ins.clear()
+    conditional_access.clear(emu)
     entra_federation.clear(emu)

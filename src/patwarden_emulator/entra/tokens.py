@@ -57,6 +57,8 @@ class UserGrant:
     with_refresh_token: bool
     client_info: bool
     nonce: str | None = None
+    flow: str = ""  # how the session began (device_code, authorization_code, password)
+    cae: bool = False  # the client declared the CAE capability (``xms_cc: CP1``)
 
 
 def _times(now: int) -> dict[str, int]:
@@ -92,6 +94,8 @@ def user_access_token(emu: Emulator, grant: UserGrant, *, now: int) -> str:
         "uti": _opaque(),
         "ver": "1.0",
     }
+    if grant.cae:
+        claims["xms_cc"] = ["CP1"]
     return emu.keys.sign(claims)
 
 
@@ -141,6 +145,7 @@ def user_token_response(emu: Emulator, sessions: Sessions, grant: UserGrant) -> 
             ),
             auth_time=grant.auth_time,
             mfa=grant.mfa,
+            flow=grant.flow,
         )
         emu.remember_secret("refresh_token", refresh_token)
         body["refresh_token"] = refresh_token
