@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,7 @@ from tests.inventory.emulator_support import (
     auditor_config,
     seed_population,
 )
+from tests.support import clock
 from tests.support.configs import KEY_ENV
 from tests.support.device_codes import login
 
@@ -57,7 +58,7 @@ def _client(credentials: CredentialSet, identity: str) -> Iterator[AuditorClient
 
 def _scan(client: AuditorClient, orgs: tuple[str, ...]) -> tuple[Scanner, list]:  # type: ignore[type-arg]
     scanner = Scanner(
-        source=client.source, organizations=orgs, now=datetime.now(UTC), rules=FindingRules()
+        source=client.source, organizations=orgs, now=clock.now(), rules=FindingRules()
     )
     return scanner, list(scanner.rows())
 

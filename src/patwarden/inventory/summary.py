@@ -43,6 +43,8 @@ class InventorySummary:
     by_status: dict[PatStatus, int]
     by_kind: dict[FindingKind, int]
     by_severity: dict[Severity, int]
+    worst_by_kind: dict[FindingKind, Severity]  # only the kinds found (a global PAT's severity
+    # depends on the date: critical before the 2026-12-01 retirement, low after)
     managed_with_findings: int
     expiry_weeks: tuple[WeekBucket, ...]
 
@@ -79,6 +81,7 @@ class SummaryBuilder:
         self._status: Counter[PatStatus] = Counter()
         self._kind: Counter[FindingKind] = Counter()
         self._severity: Counter[Severity] = Counter()
+        self._worst: dict[FindingKind, Severity] = {}
         self._weeks = [0] * EXPIRY_WEEKS
 
     def add(self, row: InventoryRow) -> None:
@@ -88,6 +91,9 @@ class SummaryBuilder:
         for finding in row.findings:
             self._kind[finding.kind] += 1
             self._severity[finding.severity] += 1
+            known = self._worst.get(finding.kind)
+            if known is None or finding.severity > known:
+                self._worst[finding.kind] = finding.severity
         if row.findings:
             self._with_findings += 1
             self._managed_with_findings += row.pat.managed
@@ -134,6 +140,7 @@ class SummaryBuilder:
             by_status={s: self._status[s] for s in PatStatus},
             by_kind={k: self._kind[k] for k in FindingKind},
             by_severity={s: self._severity[s] for s in Severity},
+            worst_by_kind=dict(self._worst),
             managed_with_findings=self._managed_with_findings,
             expiry_weeks=weeks,
         )

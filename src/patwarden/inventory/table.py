@@ -37,14 +37,15 @@ def _date(row: InventoryRow) -> str:
 
 
 def summary_table(summary: InventorySummary) -> Table:
-    """Counts by severity and by finding kind."""
+    """Counts by finding kind, each with the worst severity found (its usual one when none was)."""
     table = Table(title="Findings", show_edge=False, title_justify="left")
     table.add_column("finding")
     table.add_column("severity")
     table.add_column("PATs", justify="right")
-    for kind in sorted(FindingKind, key=lambda k: -SEVERITIES[k]):
+    severity = {kind: summary.worst_by_kind.get(kind, SEVERITIES[kind]) for kind in FindingKind}
+    for kind in sorted(FindingKind, key=lambda k: -severity[k]):
         count = summary.by_kind.get(kind, 0)
-        sev = SEVERITIES[kind]
+        sev = severity[kind]
         table.add_row(kind.value, Text(sev.label, style=SEVERITY_STYLE[sev]), str(count))
     return table
 
