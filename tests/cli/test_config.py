@@ -91,10 +91,20 @@ def test_cache_key_to_stdout_and_to_a_private_file(tmp_path: Path) -> None:
     assert printed.exit_code == 0
     assert len(base64.urlsafe_b64decode(printed.output.strip())) == 32
     target = tmp_path / "keys" / "cache.key"
-    written = CliRunner().invoke(cli, ["config", "cache-key", "--output", str(target)])
+    written = CliRunner().invoke(cli, ["config", "cache-key", "--output-file", str(target)])
     assert written.exit_code == 0
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert len(base64.urlsafe_b64decode(target.read_text().strip())) == 32
-    again = CliRunner().invoke(cli, ["config", "cache-key", "--output", str(target)])
+    again = CliRunner().invoke(cli, ["config", "cache-key", "--output-file", str(target)])
     assert again.exit_code == 2
     assert "refusing to overwrite" in again.output
+
+
+def test_cache_key_output_is_the_deprecated_name_of_output_file(tmp_path: Path) -> None:
+    target = tmp_path / "cache.key"
+    written = CliRunner().invoke(cli, ["config", "cache-key", "--output", str(target)])
+    assert written.exit_code == 0
+    assert "deprecated; use --output-file" in written.output
+    assert len(base64.urlsafe_b64decode(target.read_text().strip())) == 32
+    both = ["config", "cache-key", "--output", str(target), "--output-file", str(target)]
+    assert CliRunner().invoke(cli, both).exit_code == 2

@@ -42,11 +42,18 @@ def schema() -> None:
 
 @config.command("cache-key")
 @click.option(
-    "--output",
+    "--output-file",
+    "output_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the key to this file (created 0600) instead of printing it.",
+    help="Write the key to this file (created 0600, never overwritten) instead of printing it.",
 )
-def cache_key(output: Path | None) -> None:
+@click.option(
+    "--output",
+    "legacy_output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    hidden=True,  # the old name: --output is the output format everywhere else
+)
+def cache_key(output_file: Path | None, legacy_output: Path | None) -> None:
     """Generate a random key for the encrypted token cache.
 
     Reference it from the config as cache: {key: {file: PATH}} or {key: {env: NAME}}.
@@ -54,6 +61,15 @@ def cache_key(output: Path | None) -> None:
     from patwarden.identity.cache_crypto import generate_cache_key
     from patwarden.sinks.safe_files import create_private_file
 
+    if legacy_output is not None:
+        if output_file is not None:
+            raise click.UsageError("give the key file once, with --output-file")
+        click.echo(
+            "warning: `config cache-key --output FILE` is deprecated; use --output-file FILE "
+            "(--output is the output format in every other command).",
+            err=True,
+        )
+    output = output_file or legacy_output
     key = generate_cache_key()
     if output is None:
         click.echo(key.reveal())  # asked for explicitly: stdout is the point of this command
