@@ -59,9 +59,18 @@ CONTRACT = [
     (
         "adapters never import the CLI or the composition root",
         ADAPTERS,
-        ("patwarden.cli", "patwarden.app"),
+        ("patwarden.cli", "patwarden.app", "patwarden.service"),
     ),
-    ("the composition root never imports the CLI", ("patwarden.app",), ("patwarden.cli",)),
+    (
+        "the composition root never imports the CLI or the service",
+        ("patwarden.app",),
+        ("patwarden.cli", "patwarden.service"),
+    ),
+    (
+        "the service (patwarden serve) sits under the CLI: it never imports it",
+        ("patwarden.service",),
+        ("patwarden.cli",),
+    ),
     ("the product never imports the emulator", ("patwarden",), ("patwarden_emulator",)),
     (
         "the rotation engine works through its ports, never through an adapter",

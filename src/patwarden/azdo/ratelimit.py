@@ -77,6 +77,7 @@ class RateLimiter:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._not_before = 0.0
+        self.waits = 0  # how many times a request waited for a pause (patwarden serve's metrics)
 
     def now(self) -> float:
         """Return the limiter's current time (Unix seconds)."""
@@ -127,6 +128,7 @@ class RateLimiter:
                 )
             self._sleep(left)
             waited += left
+            self.waits += 1
         return waited
 
 
@@ -143,6 +145,11 @@ class RateLimiterRegistry:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._limiters: dict[str, RateLimiter] = {}
+
+    def limiters(self) -> list[RateLimiter]:
+        """Every limiter created so far."""
+        with self._lock:
+            return list(self._limiters.values())
 
     def get(self, identity: str) -> RateLimiter:
         """Return the limiter shared by every request made as *identity*."""

@@ -1,16 +1,19 @@
-"""``patwarden login`` and ``patwarden logout``: start and end the rotator user's sign-in."""
+"""``patwarden login`` and ``patwarden logout``: start, hand over and end the rotator's sign-in."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from patwarden.cli.options import app_context, config_option, require_user_identity
-from patwarden.errors import PatwardenError
+from patwarden.errors import ConfigError, PatwardenError
+from patwarden.identity.browser import BrowserOptions
+from patwarden.identity.handover import export_target, import_sign_in
 
 if TYPE_CHECKING:
     from patwarden.config.model import Config
@@ -27,30 +30,117 @@ _IDENTITY_HELP = "The kind: user identity to sign in (default: the configured ro
     "--timeout",
     type=click.IntRange(min=1),
     metavar="SECONDS",
-    help="Give up after this many seconds (default: when the code expires, ~15 minutes).",
+    help="Give up after this many seconds (default: when the code expires, ~15 minutes; "
+    "10 minutes for --browser).",
 )
-def login(identity_name: str | None, config_path: str | None, timeout: int | None) -> None:
-    """Sign the rotator user in once with a device code (works over SSH and in containers).
+@click.option(
+    "--browser",
+    "use_browser",
+    is_flag=True,
+    help="Sign in with the browser (authorization code flow with PKCE, loopback redirect) "
+    "instead of a device code: for tenants whose Conditional Access blocks the device-code flow.",
+)
+@click.option(
+    "--no-open",
+    is_flag=True,
+    help="With --browser: only print the sign-in URL, do not open a browser (open it yourself, "
+    "e.g. through an SSH tunnel to --port).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=0,
+    show_default="any free port",
+    help="With --browser: the loopback port to listen on for the redirect.",
+)
+@click.option(
+    "--export",
+    "export_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write the sign-in to FILE, sealed with the identity's cache key (the runner's), "
+    "instead of this machine's cache; hand FILE to the runner's `login --import`.",
+)
+@click.option(
+    "--import",
+    "import_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Take over a sign-in exported on a workstation with `login --export FILE`; no "
+    "interactive sign-in here.",
+)
+def login(
+    identity_name: str | None,
+    config_path: str | None,
+    timeout: int | None,
+    use_browser: bool,
+    no_open: bool,
+    port: int,
+    export_file: Path | None,
+    import_file: Path | None,
+) -> None:
+    """Sign the rotator user in once: with a device code (default) or the browser.
 
-    Prints a URL and a code on stderr: open the URL on any device, enter the code and sign in
-    as the rotator user (MFA included). The sign-in is then kept in the encrypted token cache
-    and refreshed silently by every later run; nothing prompts again until re-login is due.
+    A device code works over SSH and in containers: open the URL printed on stderr on any
+    device, enter the code and sign in as the rotator user (MFA included). `--browser` signs
+    in through the system browser instead (what tenants that block the device-code flow
+    allow). The sign-in is then kept in the encrypted token cache and refreshed silently by
+    every later run. `--export FILE` / `--import FILE` hand it from a workstation to a runner.
     """
+    if import_file is not None and (use_browser or export_file is not None):
+        raise ConfigError(
+            "--import cannot be combined with --browser or --export",
+            hint="run `patwarden login --import FILE` on the runner, alone",
+        )
+    if (no_open or port) and not use_browser:
+        raise ConfigError(
+            "--no-open and --port only apply to --browser", hint="add --browser, or drop them"
+        )
     app = app_context(config_path)
     config = app.config
     name = identity_name or config.rotator
     require_user_identity(config, name, action="log in")
     user = app.credentials.user(name)
+    if import_file is not None:
+        _import(app.credentials, name, import_file, now=app.clock.now())
+        return
+    browser = BrowserOptions(open_browser=not no_open, port=port) if use_browser else None
+    target = export_target(user, export_file) if export_file is not None else None
     expected = getattr(config.identities[name], "username", None)
     who = f" as {expected}" if expected else ""
-    click.echo(f"Signing in identity {name!r}{who} with a device code.", err=True)
-    record = user.login(out=sys.stderr, timeout=timeout)
-    deadline = user.relogin_deadline()
-    where = user.store.description
+    how = "the browser" if use_browser else "a device code"
+    click.echo(f"Signing in identity {name!r}{who} with {how}.", err=True)
+    record = user.login(out=sys.stderr, timeout=timeout, browser=browser, store=target)
     click.echo(f"Logged in identity {name!r} as {record.username} (tenant {record.tenant_id}).")
+    if target is not None:
+        click.echo(
+            f"The sign-in is sealed with the cache key from {target.cipher.source} in "
+            f"{target.path} (mode 0600). Copy it to the runner, run `patwarden login --import "
+            f"{target.path.name}` there, then delete it."
+        )
+        return
+    deadline = user.relogin_deadline()
     if deadline is not None:
         click.echo(relogin_sentence(deadline, now=app.clock.now()))
-    click.echo(f"The sign-in is kept in {where}.")
+    click.echo(f"The sign-in is kept in {user.store.description}.")
+
+
+def _import(credentials: CredentialSet, name: str, path: Path, *, now: datetime) -> None:
+    user = credentials.user(name)
+    record = import_sign_in(user, path, now=now)
+    method = {"browser": "the browser", "device_code": "a device code"}.get(
+        record.sign_in_method, "an interactive sign-in"
+    )
+    when = record.logged_in_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(
+        f"Imported the sign-in of identity {name!r}: {record.username} signed in on "
+        f"{record.signed_in_on or 'another machine'} with {method} at {when}."
+    )
+    click.echo("This runner refreshed it silently: the hand-over works.")
+    deadline = user.relogin_deadline()
+    if deadline is not None:
+        click.echo(relogin_sentence(deadline, now=now))
+    click.echo(f"The sign-in is kept in {user.store.description}. Delete {path} now.")
 
 
 def relogin_sentence(deadline: ReloginDeadline, *, now: datetime) -> str:

@@ -42,10 +42,12 @@ _COMMANDS: dict[str, str] = {
     "inventory": "patwarden.cli.inventory:inventory",
     "login": "patwarden.cli.login:login",
     "logout": "patwarden.cli.login:logout",
+    "notify": "patwarden.cli.notify:notify",
     "pat": "patwarden.cli.pat:pat",
     "plan": "patwarden.cli.rotate:plan",
     "revoke": "patwarden.cli.manage:revoke",
     "rotate": "patwarden.cli.rotate:rotate",
+    "serve": "patwarden.cli.serve:serve",
     "status": "patwarden.cli.status:status",
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from patwarden.config.problems import Problem
 from patwarden.config.schema import APP_IDENTITY_KINDS
+from patwarden.config.service_checks import service_problems
 from patwarden.config.token_checks import token_problems
 from patwarden.errors import DOCS
 
@@ -95,7 +96,7 @@ def semantic_problems(raw: Mapping[str, Any]) -> list[Problem]:
             else:
                 edges[name].add(str(target))
     problems += _cycle_problems(edges)
-    return problems + token_problems(raw)
+    return problems + token_problems(raw) + service_problems(raw)
 
 
 def _names(identities: Mapping[str, Any]) -> str:

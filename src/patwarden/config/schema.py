@@ -37,6 +37,7 @@ from patwarden.config.refs import (
     StrictModel,
     TenantId,
 )
+from patwarden.config.service import CHANNEL_TAGS, NotificationsConfig, ServiceConfig
 from patwarden.config.tokens import RotationSettings, TokenConfig
 
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -229,6 +230,7 @@ TAGGED_MODELS: dict[str, type[BaseModel]] = {
     "cache=file": FileCacheConfig,
     "cache=key_vault": KeyVaultCacheConfig,
     **{f"identity={kind}": model for kind, model in IDENTITY_MODELS.items()},
+    **CHANNEL_TAGS,
 }
 
 
@@ -248,6 +250,9 @@ class Config(StrictModel):
     # Managed tokens (patwarden.config.tokens; cross-checks in patwarden.config.token_checks).
     tokens: dict[str, TokenConfig] = Field(default_factory=dict)
     rotation: RotationSettings = Field(default_factory=RotationSettings)
+    # `patwarden serve` (patwarden.config.service; cross-checks in config.service_checks).
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     _source: Path | None = PrivateAttr(default=None)
 
     @property

@@ -29,16 +29,24 @@ class AadstsExplanation:
     fix: str
     # True when a human must sign in again; False when the fix is configuration (secret, app).
     needs_login: bool = True
+    # The troubleshooting row when it is not ``aadsts<code>`` (one code, several situations).
+    row: str | None = None
 
     @property
     def anchor(self) -> str:
         """Link into the troubleshooting table of docs/identities.md."""
+        if self.row is not None:
+            return f"{DOCS}/identities.md#{self.row}"
         if self.code is not None and self.code in KNOWN_CODES:
             return f"{DOCS}/identities.md#aadsts{self.code}"
         return TROUBLESHOOTING
 
 
 _LOGIN = "run `patwarden login --identity {identity}` again"
+_BROWSER_LOGIN = "run `patwarden login --identity {identity} --browser`"
+# Where an Entra answer came from, for codes that mean different things at different steps.
+DEVICE_CODE_REQUEST = "device_code_request"  # asking Entra for a device code
+DEVICE_CODE_SESSION = "device_code"  # refreshing a sign-in that was made with a device code
 
 KNOWN_CODES: Mapping[int, AadstsExplanation] = {
     explanation.code: explanation
@@ -53,8 +61,69 @@ KNOWN_CODES: Mapping[int, AadstsExplanation] = {
         ),
         AadstsExplanation(
             code=50173,
-            cause="the grant was revoked (password reset, or an admin revoked the user's sessions)",
-            fix=f"{_LOGIN}; if it was not planned, find out who revoked the sessions",
+            cause=(
+                "the grant was revoked: the password was changed or reset, an admin revoked the "
+                "user's sessions, or Entra ID Protection flagged the user as risky"
+            ),
+            fix=(
+                f"{_LOGIN}; if it was not planned, check the user's audit and risk logs for who "
+                "revoked the sessions or reset the password"
+            ),
+        ),
+        AadstsExplanation(
+            code=50133,
+            cause="the session is no longer valid after a recent password change or expiry",
+            fix=f"{_LOGIN} with the new password",
+        ),
+        AadstsExplanation(
+            code=50078,
+            cause=(
+                "the multi-factor authentication presented at login has expired under a "
+                "Conditional Access sign-in frequency policy"
+            ),
+            fix=(
+                f"{_LOGIN} and set sign_in_frequency on the identity so patwarden warns before "
+                "it happens; consider excluding the rotator account from the policy"
+            ),
+        ),
+        AadstsExplanation(
+            code=50057,
+            cause="the user account is disabled in Entra ID",
+            fix=f"ask an Entra admin to enable the rotator account, then {_LOGIN}",
+        ),
+        AadstsExplanation(
+            code=53000,
+            cause=(
+                "a Conditional Access policy requires a compliant (Intune-managed) device, and "
+                "the machine signing in is not one"
+            ),
+            fix=(
+                "exclude the dedicated rotator account from the device-compliance policy (a "
+                "runner cannot be a compliant device) and protect it with MFA and a location "
+                f"condition instead, then {_LOGIN}"
+            ),
+        ),
+        AadstsExplanation(
+            code=53001,
+            cause=(
+                "a Conditional Access policy requires a hybrid Entra joined device, and the "
+                "machine signing in is not one"
+            ),
+            fix=(
+                "exclude the dedicated rotator account from the device-join requirement, or "
+                f"sign in from a hybrid-joined workstation; then {_LOGIN}"
+            ),
+        ),
+        AadstsExplanation(
+            code=530084,
+            cause=(
+                "a token protection (sign-in session binding) policy applies, and patwarden's "
+                "sign-in cannot be bound to a device key"
+            ),
+            fix=(
+                "exclude the rotator account (or the patwarden app) from the token protection "
+                f"policy, then {_LOGIN}"
+            ),
         ),
         AadstsExplanation(
             code=70043,
@@ -81,10 +150,13 @@ KNOWN_CODES: Mapping[int, AadstsExplanation] = {
         ),
         AadstsExplanation(
             code=53003,
-            cause="access was blocked by a Conditional Access policy (location, device or risk)",
+            cause=(
+                "access was blocked by a Conditional Access policy (a location outside the "
+                "allowed networks, or a risk or app condition)"
+            ),
             fix=(
-                "ask the Entra admin which policy blocked it (sign-in logs), exclude or "
-                f"satisfy it, then {_LOGIN}"
+                "run patwarden from a network the policy allows, or ask the Entra admin which "
+                f"policy blocked it (sign-in logs) and exclude or satisfy it; then {_LOGIN}"
             ),
         ),
         AadstsExplanation(
@@ -143,9 +215,45 @@ def error_codes(result: Mapping[str, Any]) -> tuple[int, ...]:
     return ()
 
 
-def explain(result: Mapping[str, Any]) -> AadstsExplanation:
-    """Explain an Entra error response; unknown codes get a generic explanation naming the code."""
+DEVICE_CODE_BLOCKED = AadstsExplanation(
+    code=53003,
+    cause=(
+        "a Conditional Access policy blocks the device-code flow in this tenant "
+        '("Authentication flows" condition)'
+    ),
+    fix=(
+        f"sign in with the browser instead: {_BROWSER_LOGIN} on a workstation (add --export "
+        "FILE to hand the sign-in over to a runner)"
+    ),
+    row="device-code-blocked",
+)
+DEVICE_CODE_SESSION_BLOCKED = AadstsExplanation(
+    code=53003,
+    cause=(
+        "access was blocked by a Conditional Access policy; this sign-in was made with a device "
+        "code, and a tenant that blocks the device-code flow also refuses to refresh such "
+        "sign-ins (or a location or risk policy applies)"
+    ),
+    fix=(
+        f"{_BROWSER_LOGIN}; if the browser sign-in is refused too, the block is a location or "
+        "risk policy: check the user's sign-in logs"
+    ),
+    row="device-code-blocked",
+)
+
+
+def explain(result: Mapping[str, Any], *, context: str | None = None) -> AadstsExplanation:
+    """Explain an Entra error response; unknown codes get a generic explanation naming the code.
+
+    *context* says where the answer came from when a code means different things at different
+    steps: :data:`DEVICE_CODE_REQUEST` (asking for a device code) or :data:`DEVICE_CODE_SESSION`
+    (refreshing a sign-in made with a device code).
+    """
     codes = error_codes(result)
+    if 53003 in codes and context == DEVICE_CODE_REQUEST:
+        return DEVICE_CODE_BLOCKED
+    if 53003 in codes and context == DEVICE_CODE_SESSION:
+        return DEVICE_CODE_SESSION_BLOCKED
     for code in codes:
         if code in KNOWN_CODES:
             return KNOWN_CODES[code]

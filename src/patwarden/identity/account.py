@@ -35,8 +35,14 @@ class AccountRecord:
         datetime  # last interactive login (device code): starts the sign-in-frequency clock
     )
     last_renewed_at: datetime  # last time Entra issued a refresh token: starts the 90-day clock
+    # Where and how the interactive sign-in happened, and where it was handed over to (import);
+    # empty in caches written before patwarden recorded them.
+    signed_in_on: str = ""  # host name of the machine that ran `patwarden login`
+    sign_in_method: str = ""  # "device_code" or "browser"
+    handed_over_to: str = ""  # host name of the machine that imported it (`login --import`)
+    handed_over_at: datetime | None = None
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str | None]:
         """A JSON-ready dict (datetimes as ISO 8601)."""
         data = asdict(self)
         return {
@@ -59,6 +65,14 @@ class AccountRecord:
             authority=str(data["authority"]),
             logged_in_at=datetime.fromisoformat(data["logged_in_at"]),
             last_renewed_at=datetime.fromisoformat(data["last_renewed_at"]),
+            signed_in_on=str(data.get("signed_in_on") or ""),
+            sign_in_method=str(data.get("sign_in_method") or ""),
+            handed_over_to=str(data.get("handed_over_to") or ""),
+            handed_over_at=(
+                datetime.fromisoformat(data["handed_over_at"])
+                if data.get("handed_over_at")
+                else None
+            ),
         )
 
 

@@ -1,4 +1,4 @@
-"""The rotator: a dedicated Entra user, signed in once by device code, then refreshed silently.
+"""The rotator: a dedicated Entra user, signed in once (device code or browser), then refreshed.
 
 Built on ``msal.PublicClientApplication`` with a ``SerializableTokenCache`` that patwarden persists
 itself through a :class:`~patwarden.identity.cache_store.CacheStore`. Every silent refresh runs
@@ -21,11 +21,19 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from patwarden.domain.relogin import ReloginDeadline, relogin_deadline
 from patwarden.errors import DOCS, AuthError, ReloginRequired
-from patwarden.identity.aadsts import explain
+from patwarden.identity.aadsts import DEVICE_CODE_SESSION, explain
 from patwarden.identity.account import AccountRecord, CacheEnvelope
+from patwarden.identity.browser import BrowserOptions
 from patwarden.identity.cache_store import CacheStore
 from patwarden.identity.http import entra_call, msal_session
 from patwarden.identity.scopes import PAT_SCOPES
+from patwarden.identity.signin import (
+    BROWSER,
+    DEVICE_CODE,
+    account_record,
+    interactive_result,
+    login_failure,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken
@@ -104,6 +112,9 @@ class UserCredential:
                     token_cache=self._cache,
                     http_client=msal_session(verify=self.settings.verify),
                     instance_discovery=None if self.settings.instance_discovery else False,
+                    # CAE-capable: Azure DevOps may answer a revoked session's still-valid token
+                    # with a claims challenge, which the transport retries once.
+                    client_capabilities=["CP1"],
                 )
         return self._app
 
@@ -213,7 +224,8 @@ class UserCredential:
         )
 
     def _refusal(self, result: dict[str, Any], record: AccountRecord) -> AuthError:
-        explanation = explain(result)
+        context = DEVICE_CODE_SESSION if record.sign_in_method == DEVICE_CODE else None
+        explanation = explain(result, context=context)
         fix = explanation.fix.format(identity=self.settings.name)
         message = (
             f"identity {self.settings.name!r} ({record.username}) cannot get a token silently: "
@@ -229,103 +241,61 @@ class UserCredential:
 
     # --- login / logout / status ----------------------------------------------------------------
 
-    def login(self, *, out: TextIO = sys.stderr, timeout: float | None = None) -> AccountRecord:
-        """Sign the rotator in with the device-code flow and persist the cache and account record.
+    def login(
+        self,
+        *,
+        out: TextIO = sys.stderr,
+        timeout: float | None = None,
+        browser: BrowserOptions | None = None,
+        store: CacheStore | None = None,
+    ) -> AccountRecord:
+        """Sign the rotator in interactively and persist the cache and account record.
 
-        Prints Entra's instructions (URL and code) to ``out`` and waits until the user completes the
-        sign-in, the code expires, or ``timeout`` seconds pass.
+        Device code by default: prints Entra's instructions (URL and code) to ``out``. With
+        *browser*, the authorization code flow with PKCE: prints the sign-in URL, opens the system
+        browser unless told not to, and waits for the redirect to a loopback port. Either way it
+        waits until the sign-in completes, fails, or ``timeout`` seconds pass. *store* replaces the
+        configured cache store (``login --export`` writes a sealed file instead).
 
         Raises:
             AuthError: the sign-in was declined or expired, the account is not the expected one, or
                 Entra refused (consent, app not found, Conditional Access …).
         """
+        settings = self.settings
         with self._lock:
-            store = self._open_store(True)
+            target = store or self._open_store(True)
             self._msal_app()
             self._cache.deserialize("{}")
             self._tokens.clear()
-            with entra_call(
-                authority=self.settings.authority, action="start a device-code sign-in"
-            ):
-                flow = self._app.initiate_device_flow(scopes=list(PAT_SCOPES))
-            if "user_code" not in flow:
-                raise self._login_failure(flow)
-            print(flow["message"], file=out, flush=True)
-            if timeout is not None:
-                # MSAL polls until expires_at by time.time(), so the deadline uses that clock.
-                flow["expires_at"] = min(float(flow.get("expires_at", 0)), time.time() + timeout)
-            with entra_call(
-                authority=self.settings.authority, action="complete the device-code sign-in"
-            ):
-                result = self._app.acquire_token_by_device_flow(flow)
+            result = interactive_result(
+                self._app,
+                authority=settings.authority,
+                scopes=PAT_SCOPES,
+                login_hint=settings.expected_username,
+                browser=browser,
+                out=out,
+                timeout=timeout,
+                name=settings.name,
+            )
             if "error" in result or "access_token" not in result:
-                raise self._login_failure(result)
-            record = self._record_from(result)
-            with store.locked():
-                store.save(CacheEnvelope(account=record, msal_cache=self._cache.serialize()))
-            self._store = store
-            self._tokens[PAT_SCOPES] = _access_token(result)
+                raise login_failure(settings.name, result)
+            record = account_record(
+                self._app,
+                result,
+                name=settings.name,
+                client_id=settings.client_id,
+                authority=settings.authority,
+                tenant_id=settings.tenant_id,
+                expected_username=settings.expected_username,
+                method=BROWSER if browser is not None else DEVICE_CODE,
+                now=self._clock(),
+            )
+            with target.locked():
+                target.save(CacheEnvelope(account=record, msal_cache=self._cache.serialize()))
+            if store is None:
+                self._store = target
+                self._tokens[PAT_SCOPES] = _access_token(result)
             return record
-
-    def _login_failure(self, result: dict[str, Any]) -> AuthError:
-        error = str(result.get("error", "unknown_error"))
-        if error in ("authorization_declined", "expired_token", "bad_verification_code"):
-            reason = {
-                "authorization_declined": "the sign-in was declined in the browser",
-                "expired_token": "the code expired before the sign-in was completed",
-                "bad_verification_code": "Entra did not recognise the device code",
-            }[error]
-            return AuthError(
-                f"login of identity {self.settings.name!r} failed: {reason}",
-                hint=(
-                    f"run `patwarden login --identity {self.settings.name}` again and finish "
-                    "within the time shown"
-                ),
-            )
-        explanation = explain(result)
-        return AuthError(
-            f"login of identity {self.settings.name!r} failed: {explanation.cause}",
-            hint=explanation.fix.format(identity=self.settings.name),
-            docs=explanation.anchor,
-        )
-
-    def _record_from(self, result: dict[str, Any]) -> AccountRecord:
-        claims = result.get("id_token_claims") or {}
-        username = str(claims.get("preferred_username") or claims.get("upn") or "")
-        accounts = self._app.get_accounts(username=username or None) or self._app.get_accounts()
-        if not accounts:
-            raise AuthError(
-                f"login of identity {self.settings.name!r}: Entra returned no account (no "
-                "id_token/client_info)",
-                hint=(
-                    "check that the app registration is a public client with 'Allow public "
-                    "client flows' on"
-                ),
-                docs=f"{DOCS}/identities.md#one-time-entra-setup",
-            )
-        account = accounts[0]
-        username = username or str(account.get("username", ""))
-        expected = self.settings.expected_username
-        if expected and username.lower() != expected.lower():
-            raise AuthError(
-                f"login of identity {self.settings.name!r} signed in as {username}, but the "
-                f"config expects {expected}",
-                hint=(
-                    f"run `patwarden login --identity {self.settings.name}` again and sign in "
-                    f"as {expected} (use a private browser window so your own account is not "
-                    "picked)"
-                ),
-            )
-        now = self._clock()
-        return AccountRecord(
-            home_account_id=str(account["home_account_id"]),
-            username=username,
-            tenant_id=str(claims.get("tid") or self.settings.tenant_id),
-            client_id=self.settings.client_id,
-            authority=self.settings.authority,
-            logged_in_at=now,
-            last_renewed_at=now,
-        )
 
     def logout(self) -> bool:
         """Remove the persisted cache and account record; return whether there was one."""

@@ -1,0 +1,58 @@
+"""Build the :class:`~patwarden.service.snapshot.Snapshot` the endpoints render, from the state
+store and what the last passes saw (no network)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from patwarden.app.runtime import Runtime
+from patwarden.errors import PatwardenError
+from patwarden.rotation.outcomes import Finding, TokenOutcome
+from patwarden.service.snapshot import IdentityView, Snapshot, audit_views, token_view
+
+__all__ = ["observe"]
+
+
+def observe(
+    runtime: Runtime,
+    *,
+    base: Snapshot,
+    identities: Sequence[IdentityView],
+    outcomes: Mapping[str, TokenOutcome],
+    drift: Mapping[str, Sequence[Finding]],
+    now: datetime,
+) -> Snapshot:
+    """*base* (role, counters, pass times) with the tokens, identities and audit of now."""
+    config = runtime.config
+    specs = runtime.specs()
+    try:
+        plans = runtime.plan(specs)
+        with runtime.open_store() as store:
+            states = {state.token_name: state for state in store.tokens()}
+            audit = audit_views(store.audit(), limit=config.service.audit_events)
+    except PatwardenError as err:
+        return replace(base, at=now, state_error=err.message, identities=tuple(identities))
+    orgs = {spec.name: spec.organization for spec in specs}
+    tokens = tuple(
+        token_view(
+            plan=plan,
+            organization=orgs[plan.token_name],
+            state=states.get(plan.token_name),
+            last=outcomes.get(plan.token_name),
+            drift=drift.get(plan.token_name, ()),
+            now=now,
+            expiry_warning=config.notifications.expiry_warning,
+        )
+        for plan in plans
+    )
+    return replace(
+        base,
+        at=now,
+        config_source=str(config.source) if config.source else None,
+        state_error=None,
+        tokens=tokens,
+        identities=tuple(identities),
+        audit=audit,
+    )
