@@ -146,3 +146,46 @@ def test_an_invalid_sink_entry_is_a_config_failure_with_its_fix(
     assert all(check["status"] == "failure" for check in checks.values())
     assert all(check["fix"] for check in checks.values())
     assert logged_requests(emulator) == []
+
+
+def test_probe_prints_a_table_and_records_shapes_only(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    config = write_config(emulator, tmp_path)
+    login_in_process(emulator, config)
+    record = tmp_path / "shapes.json"
+    result = cli(
+        "doctor", "--probe", "--allow-write", "--record", str(record), "-o", "table", config=config
+    )
+    assert result.code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any("pats.list.active" in line and "match" in line for line in lines)
+    assert any("pats.create" in line and "match" in line for line in lines)
+    assert lines[-1].startswith("13 match, 0 differ, 3 skipped.")
+    assert lines[-1].endswith(f"Shapes written to {record}.")
+    recorded = json.loads(record.read_text())
+    assert recorded["format"] == "patwarden-probe-shapes/1"
+    assert emulator["organization"] not in record.read_text()
+    assert_no_secret_in(emulator, result.output, record.read_text())
+
+
+def test_probe_differences_exit_1_in_json(emulator: RunningEmulator, tmp_path: Path) -> None:
+    config = write_config(emulator, tmp_path)
+    login_in_process(emulator, config)
+    emulator.admin(
+        "POST", "/faults", json={"route": "^GET /devops/[^/]+/_apis/connectionData",
+                                 "kind": "status", "status": 500}
+    )  # fmt: skip
+    result = cli("doctor", "--probe", "-o", "json", config=config)
+    assert result.code == 1, result.output
+    document = json.loads(result.stdout)
+    probes = {p["probe"]: p for p in document["probes"]}
+    assert probes["auth.bad-pat-401"]["result"] == "differs"
+    assert probes["auth.bad-pat-401"]["differences"][0] == "status 500, expected 401"
+    assert document["exit_code"] == 1
+
+
+def test_probe_options_need_probe(emulator: RunningEmulator, tmp_path: Path) -> None:
+    result = cli("doctor", "--allow-write", config=write_config(emulator, tmp_path))
+    assert result.code == 2
+    assert "--allow-write and --record go with --probe." in result.stderr
