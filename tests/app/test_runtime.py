@@ -156,13 +156,14 @@ def test_revoke_the_current_pat_then_rotate_issues_a_new_one(
     rotated = runtime.rotate(runtime.specs()).outcomes[0]
     value = key_vault_value(emulator, "flux-pat")
     (spec,) = runtime.specs()
-    revoked = runtime.revoke(spec)
+    (revoked,) = runtime.revoke(spec)
     assert revoked.authorization_id == rotated.new_authorization_id
     check_pat(emulator, value, works=False, what="the revoked PAT")
     (plan,) = runtime.plan([spec])
     assert plan.decision.is_due
     assert plan.state is not None
     assert plan.state.current is None
+    assert plan.decision.reason.startswith("no current PAT (it was revoked or lost)")
     with pytest.raises(ConfigError, match="has no current PAT"):
         runtime.revoke(spec)
     after = runtime.rotate([spec]).outcomes[0]

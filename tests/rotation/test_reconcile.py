@@ -59,8 +59,16 @@ def test_a_marked_pat_a_sink_serves_is_not_an_orphan(world: Harness) -> None:
 
     report = world.run()
 
-    assert stray.authorization_id in world.issuer.active()
-    assert not [f for f in report.findings if f.kind is FindingKind.ORPHAN_REVOKED]
+    # Convergence: the new sink is drift, so the run rotates to put one PAT into every sink;
+    # the stray PAT is revoked only after no sink serves it any more.
+    [outcome] = report.outcomes
+    assert outcome.kind is OutcomeKind.ROTATED, outcome
+    assert outcome.converged, outcome.problems
+    assert extra.value is not None
+    assert world.issuer.id_of(extra.value) == world.current_id()
+    assert stray.authorization_id not in world.issuer.active()
+    kinds = [f.kind for f in report.findings]
+    assert kinds.index(FindingKind.DRIFT) < kinds.index(FindingKind.ORPHAN_REVOKED)
 
 
 def test_dry_run_reports_orphans_without_revoking(world: Harness) -> None:
@@ -87,7 +95,7 @@ def test_listing_failure_skips_the_orphan_check_but_still_rotates(world: Harness
     assert report.outcomes[0].kind is OutcomeKind.ROTATED
 
 
-def test_drift_is_reported_not_acted_on(world: Harness) -> None:
+def test_drift_is_repaired_by_a_rotation(world: Harness) -> None:
     world.run()
     current = world.current_id()
     world.sinks[0].write(Secret("hand-edited"), _meta("someone-else"))
@@ -98,8 +106,24 @@ def test_drift_is_reported_not_acted_on(world: Harness) -> None:
     drift = {f.sink: f.detail for f in report.findings if f.kind is FindingKind.DRIFT}
     assert "serves PAT someone-else" in drift["fake kv"]
     assert drift["fake group"] == "the sink is empty"
-    assert world.current_id() == current
-    assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
+    [outcome] = report.outcomes
+    assert outcome.kind is OutcomeKind.ROTATED, outcome
+    assert outcome.converged, outcome.problems
+    assert outcome.reason.startswith("drift in fake kv")
+    assert outcome.replaced_authorization_id == current
+    assert world.served_ids() == [world.current_id()] * 2 != [current] * 2
+
+
+def test_drift_a_rotation_cannot_repair_is_a_problem_of_the_run(world: Harness) -> None:
+    world.run()
+    for _ in range(10):  # every read of this run
+        world.sinks[1].faults.fail("current_version", SinkError("group unreachable"))
+    report = world.run()
+    [outcome] = report.outcomes
+    assert outcome.kind is OutcomeKind.NOT_DUE
+    assert not report.ok
+    assert outcome.problems
+    assert "could not be read" in outcome.problems[0]
 
 
 def test_drift_without_authorization_ids_compares_versions(tmp_path: Path) -> None:

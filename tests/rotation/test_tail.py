@@ -148,8 +148,8 @@ def test_an_orphan_is_revoked_audited_and_tagged_by_the_engine(world: Harness) -
 
 def test_revoke_now_revokes_records_and_tags_under_the_lock(world: Harness) -> None:
     first = world.run().outcomes[0].new_authorization_id or ""
-    target, notes = world.engine().revoke(world.token, previous=False, where="s.db")
-    assert (target.authorization_id, notes) == (first, [])
+    targets, notes = world.engine().revoke(world.token, previous=False, where="s.db")
+    assert ([t.authorization_id for t in targets], notes) == ([first], [])
     assert first not in world.issuer.active()
     assert _kv(world).tagged(first)
     kinds = [r.kind for r in world.store.audit() if r.authorization_id == first]

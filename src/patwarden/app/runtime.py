@@ -158,6 +158,41 @@ class Runtime:
                 issuer=OfflineIssuer(), store=store, clock=self.clock, sinks=lambda _: ()
             ).plan(specs)
 
+    def preflight(self, spec: TokenSpec) -> list[str]:
+        """Check each sink of *spec* as ``rotate`` does before it mints a PAT (the target exists,
+        the writer may write it); one line per sink, ``<sink>: ok`` or ``<sink>: FAILED …``.
+        Signs in as the sinks' writer identities; changes nothing."""
+        from patwarden.rotation.converge import preflight
+        from patwarden.rotation.reconcile import marked_for
+
+        try:
+            sinks = {sink.describe(): sink for sink in self.wiring.resolve(spec)}
+        except PatwardenError as exc:
+            return [f"FAILED: the sinks cannot be built: {exc.message}"]
+        lines = []
+        with self.open_store() as store:
+            known = store.load_token(spec.name) is not None
+        if not known:
+            try:
+                listed = self.issuer(self.rotator_for(spec.name)).list_marked(
+                    organization=spec.organization
+                )
+            except PatwardenError as exc:
+                lines.append(f"state: FAILED cannot list the marked PATs: {exc.message}")
+            else:
+                if marked_for(spec.name, listed):
+                    lines.append(
+                        f"state: FAILED Azure DevOps has PATs marked for {spec.name} but the "
+                        "state store has no record of it; `rotate` refuses it until "
+                        "`patwarden adopt` rebuilt its state"
+                    )
+        for key, sink in sinks.items():
+            failed = preflight({key: sink})
+            lines.append(
+                f"{key}: FAILED {failed[0].removeprefix(key + ': ')}" if failed else f"{key}: ok"
+            )
+        return lines
+
     def rotate(
         self,
         specs: Sequence[TokenSpec],
@@ -238,10 +273,11 @@ class Runtime:
                     results[result.token_name] = result
         return [results[spec.name] for spec in specs]
 
-    def revoke(self, spec: TokenSpec, *, previous: bool = False) -> IssuedPat:
-        """Revoke a managed token's current (or previous) PAT now and record it.
+    def revoke(self, spec: TokenSpec, *, previous: bool = False) -> list[IssuedPat]:
+        """Revoke a managed token's current PAT (or every previous PAT) now and record it.
 
         After the current PAT is revoked the token has none, so the next ``rotate`` issues one.
+        Rotating again inside a grace period leaves several previous PATs: each is revoked.
 
         Raises:
             ConfigError: the token has no such PAT in the state store.
@@ -250,10 +286,10 @@ class Runtime:
         """
         with self.open_store() as store:
             engine = self.engine(store=store, issuer=self.issuer(self.rotator_for(spec.name)))
-            target, notes = engine.revoke(spec, previous=previous, where=str(self.state_path))
+            targets, notes = engine.revoke(spec, previous=previous, where=str(self.state_path))
         for note in notes:
             log.warning("%s", note)
-        return target
+        return targets
 
     # --- the on_rotate hooks: the engine's promotion hook -----------------------------------------
 

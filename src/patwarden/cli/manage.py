@@ -118,7 +118,8 @@ def revoke(
         plan = runtime.plan([spec])[0]
         state = plan.state
         target = (state.previous if previous else state.current) if state else None
-        if target is None:
+        pending = list(plan.previous) if previous else []
+        if target is None and not pending:
             which = "previous" if previous else "current"
             raise ConfigError(
                 f"token {token!r} has no {which} PAT in the state store; nothing was revoked",
@@ -130,22 +131,29 @@ def revoke(
             else " Its sinks still serve it: consumers fail until `patwarden rotate` puts a new "
             "one in place (or use --rotate)."
         )
+        if target is not None:
+            what = f"{target.authorization_id}, expires {target.valid_to:%Y-%m-%d %H:%M} UTC"
+            others = [pat for pat in pending if pat != target.authorization_id]
+        else:
+            what, others = pending[0], pending[1:]
+        also = f" and {len(others)} older previous PAT(s) ({', '.join(others)})" if others else ""
         _confirm(
             f"Revoke the {'previous' if previous else 'current'} PAT of token {token!r} "
-            f"({target.authorization_id}, expires {target.valid_to:%Y-%m-%d %H:%M} UTC) in "
-            f"{spec.organization}?{consequence}",
+            f"({what}){also} in {spec.organization}?{consequence}",
             yes=yes,
         )
         revoked = runtime.revoke(spec, previous=previous)
     document: dict[str, Any] = {
         "token": token,
-        "revoked_authorization_id": revoked.authorization_id,
+        "revoked_authorization_id": revoked[-1].authorization_id,
+        "revoked_authorization_ids": [pat.authorization_id for pat in revoked],
         "which": "previous" if previous else "current",
     }
     if resolve_format(output) == "json":
         echo_json(document)
         return
-    click.echo(f"Revoked PAT {revoked.authorization_id} of token {token!r} in {spec.organization}.")
+    for pat in revoked:
+        click.echo(f"Revoked PAT {pat.authorization_id} of token {token!r} in {spec.organization}.")
     if not previous:
         click.echo(f"Run `patwarden rotate --token {token}` to give its consumers a new PAT.")
 

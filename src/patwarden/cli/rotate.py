@@ -63,24 +63,44 @@ PLAN_COLUMNS = (
     Column(key="valid_to", header="expires", no_wrap=True),
     Column(key="reason", header="why"),
 )
+PREFLIGHT_COLUMN = Column(key="preflight_text", header="preflight")
 
 
 @click.command("plan")
 @config_option()
 @token_option()
+@click.option(
+    "--preflight",
+    is_flag=True,
+    help="Also check every sink as rotate does before minting (target exists, writer allowed); "
+    "signs in as the writers.",
+)
 @output_option()
-def plan(config_path: str | None, tokens: tuple[str, ...], output: str | None) -> None:
+def plan(
+    config_path: str | None, tokens: tuple[str, ...], preflight: bool, output: str | None
+) -> None:
     """Say which tokens are due for rotation and why; changes nothing, calls nothing.
 
-    Reads only the config and the state store: no sign-in, no network.
+    Reads only the config and the state store: no sign-in, no network. With --preflight it
+    also checks each sink the way `rotate` does before it creates a PAT, and exits 1 when a
+    check fails.
     """
     with open_runtime(config_path) as runtime:
         specs = runtime.specs(tokens)
         orgs = {spec.name: spec.organization for spec in specs}
         rows = [plan_row(p, organization=orgs[p.token_name]) for p in runtime.plan(specs)]
+        if preflight:
+            for row, spec in zip(rows, specs, strict=True):
+                row["preflight"] = runtime.preflight(spec)
+    failed = [row["token"] for row in rows if any("FAILED" in c for c in row.get("preflight", []))]
+    if resolve_format(output) != "json":
+        for row in rows:
+            row["preflight_text"] = "\n".join(row.get("preflight", []))
+            if row["note"]:
+                row["reason"] += f" ({row['note']})"
     emit(
         rows,
-        columns=PLAN_COLUMNS,
+        columns=PLAN_COLUMNS + ((PREFLIGHT_COLUMN,) if preflight else ()),
         output=output,
         document={"tokens": rows},
         empty="No tokens are configured (add them under tokens: in the config).",
@@ -88,6 +108,13 @@ def plan(config_path: str | None, tokens: tuple[str, ...], output: str | None) -
     if resolve_format(output) != "json" and rows:
         due = sum(1 for row in rows if row["due"] == "yes")
         click.echo(f"{due} of {len(rows)} token(s) due now; `patwarden rotate` rotates them.")
+    if failed:
+        click.echo(
+            f"Preflight failed for {', '.join(failed)}: `patwarden rotate` would create no PAT "
+            "for it; fix the sink's target or its writer's access.",
+            err=True,
+        )
+        raise SystemExit(1)
 
 
 def plan_row(item: TokenPlan, *, organization: str) -> dict[str, Any]:
@@ -97,6 +124,17 @@ def plan_row(item: TokenPlan, *, organization: str) -> dict[str, Any]:
     reason = item.problem or decision.reason
     if item.unfinished_operations:
         reason += f"; an interrupted rotation resumes first ({item.unfinished_operations[0]})"
+    note = None
+    if item.state is None and decision.is_due:
+        note = (
+            "if the state file was lost while Azure DevOps still has PATs marked for this token, "
+            "`rotate` refuses it until `patwarden adopt` rebuilt its state (`plan --preflight` "
+            "checks)"
+        )
+    if item.previous:
+        reason += f"; previous PAT(s) still valid: {', '.join(item.previous)}"
+    if item.stranded:
+        reason += f"; stranded PAT(s) the next run revokes: {', '.join(item.stranded)}"
     return {
         "token": item.token_name,
         "organization": organization,
@@ -107,6 +145,9 @@ def plan_row(item: TokenPlan, *, organization: str) -> dict[str, Any]:
         "clamped": decision.is_clamped,
         "reason": reason,
         "unfinished_operations": list(item.unfinished_operations),
+        "note": note,
+        "previous_authorization_ids": list(item.previous),
+        "stranded_authorization_ids": list(item.stranded),
     }
 
 
@@ -149,8 +190,13 @@ def rotate(
 ) -> None:
     """Reconcile, then rotate every due token: create, distribute, verify, promote, revoke.
 
-    Exit codes: 0 every token succeeded (or nothing was due), 1 some failed, 8 all failed,
-    2 invalid config, 3 the rotator cannot sign in. See docs/rotation.md.
+    Each run drives every token to its desired state: one valid current PAT that every sink
+    serves, besides it only previous PATs inside their grace period. A current PAT revoked
+    outside patwarden, drift in a sink, or a PAT a failed rotation left behind is repaired.
+
+    Exit codes: 0 every token is in its desired state at the end of the run, 1 some tokens are
+    not (failed, rolled back, or a problem that could not be repaired), 8 none of those with
+    work to do are, 2 invalid config, 3 the rotator cannot sign in. See docs/rotation.md.
     """
     with open_runtime(config_path) as runtime:
         specs = runtime.specs(tokens)
@@ -202,6 +248,9 @@ def outcome_row(outcome: TokenOutcome) -> dict[str, Any]:
     lines = [outcome.reason]
     lines += [f"{sink.sink}: {sink.status}" for sink in outcome.sinks]
     lines += [f"note: {note}" for note in outcome.notes]
+    lines += [f"NOT CONVERGED: {problem}" for problem in outcome.problems]
+    if outcome.replaced_authorization_id:
+        lines.append(f"replaced PAT {outcome.replaced_authorization_id}")
     return {
         "token": outcome.token_name,
         "outcome": outcome.kind.value,

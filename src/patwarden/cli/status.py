@@ -27,6 +27,7 @@ _DAY = timedelta(days=1)
 # Every kind the audit log holds (docs/rotation.md#audit-events, docs/inventory.md).
 AUDIT_KINDS = (
     "adopted",
+    "current_lost",
     "hook_failed",
     "inventory.revoke_failed",
     "inventory.revoked",
@@ -34,12 +35,14 @@ AUDIT_KINDS = (
     "operation_failed",
     "operation_revoke_pending",
     "orphan_revoked",
+    "preflight_failed",
     "promoted",
     "resumed",
     "revoke_deferred",
     "revoked_by_user",
     "revoked_previous",
     "state_missing",
+    "stranded_revoked",
 )
 STATUS_COLUMNS = (
     Column(key="token", header="token", no_wrap=True),
@@ -122,6 +125,7 @@ def status_row(
         if state and state.previous
         else None,
         revoke_previous_at=state.revoke_at if state else None,
+        previous_until=list(item.previous_until),
         sinks=sinks,
         last_outcome=_operation_json(last),
     )
@@ -155,9 +159,11 @@ def _last_run_text(op: Operation | None, row: dict[str, Any]) -> str:
     text = f"{what} at {when}"
     if op.reason and what != "rotated":
         text += f": {op.reason}"
-    if row["previous_authorization_id"] and row["revoke_previous_at"]:
-        revoke_at = row["revoke_previous_at"].strftime("%Y-%m-%d %H:%M UTC")
-        text += f"\nprevious PAT {row['previous_authorization_id']} revoked after {revoke_at}"
+    for pat, until in zip(row["previous_authorization_ids"], row["previous_until"], strict=True):
+        after = f" revoked after {until:%Y-%m-%d %H:%M} UTC" if until else " awaiting revocation"
+        text += f"\nprevious PAT {pat}{after}"
+    for pat in row["stranded_authorization_ids"]:
+        text += f"\nstranded PAT {pat} (still valid): the next `patwarden rotate` revokes it"
     return text
 
 

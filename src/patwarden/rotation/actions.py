@@ -54,7 +54,7 @@ from patwarden.domain.messages import (
     WriteSink,
 )
 from patwarden.domain.models import IssuedPat, SinkRecord
-from patwarden.domain.operation import Operation
+from patwarden.domain.operation import Operation, SinkStatus, Step
 from patwarden.errors import PatwardenError
 from patwarden.rotation.ports import (
     IssueOutcomeUnknown,
@@ -258,7 +258,14 @@ class ActionRunner:
     # --- revoke and restore -------------------------------------------------------------------
 
     def _revoke(self, op: Operation, pat_id: str) -> Event:
-        serving = self._live_servers(pat_id)
+        # Rolling back, a sink this operation never wrote cannot serve its new PAT (one whose
+        # target is missing cannot even be read: it must not keep the new PAT valid).
+        untouched = (
+            {p.sink for p in op.sinks if p.status is SinkStatus.PENDING}
+            if op.step is Step.ROLLING_BACK
+            else set()
+        )
+        serving = self._live_servers(pat_id, skip=untouched)
         if serving:
             return RevokeFailed(
                 authorization_id=pat_id,
@@ -283,10 +290,12 @@ class ActionRunner:
             return TagFailed(sink=key, reason=note)
         return RevocationTagged(sink=key)
 
-    def _live_servers(self, pat_id: str) -> list[str]:
+    def _live_servers(self, pat_id: str, *, skip: set[str]) -> list[str]:
         """Return the sinks that serve ``pat_id`` now, or whose version cannot be read."""
         serving = []
         for key, sink in self.sinks.items():
+            if key in skip:
+                continue
             try:
                 version = sink.current_version()
             except Exception as exc:

@@ -1,30 +1,33 @@
-"""The rotation engine: runs the protocol of design §2 through the ports, resumably.
+"""The rotation engine: runs the protocol of design §2 through the ports, resumably, and drives
+every token to its desired state (:mod:`patwarden.rotation.converge`).
 
 For every configured token, under that token's cross-process lock: reconcile (resume interrupted
-operations, revoke previous PATs whose grace period ended, revoke orphans, report drift), then
-plan (is it due, by the *issued* validTo?) and, if due, rotate: create → distribute → verify →
-promote → revoke the previous PAT once ``revoke_after`` has passed → tag its sink versions. Each
-step is journaled before its action runs (:mod:`patwarden.domain.rotation`), so a crash at any
-point resumes on the next run. Everything after a token's rotation — the audit of what reconcile
-found, the revocation's audit record and tags, the hooks' notes — happens here, under the
-token's lock (:mod:`patwarden.rotation.tail`). The result is a typed
-:class:`~patwarden.rotation.outcomes.TokenOutcome` per token, hook notes included.
+operations, revoke previous PATs whose grace period ended, revoke orphans and stranded PATs, find
+drift and a lost current PAT), then plan (due by the *issued* validTo, or a repair needed?),
+preflight the sinks and rotate: create → distribute → verify → promote → revoke the previous PAT
+once ``revoke_after`` has passed → tag its sink versions; last, compare the end state with the
+desired state. Each step is journaled before its action runs (:mod:`patwarden.domain.rotation`),
+so a crash at any point resumes on the next run. Audits, tags and hook notes happen here, under
+the token's lock (:mod:`patwarden.rotation.tail`). The result is a typed
+:class:`~patwarden.rotation.outcomes.TokenOutcome` per token, with its problems, if any.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from patwarden.domain.messages import Event, Resume, Wait
 from patwarden.domain.models import IssuedPat, ManagedTokenState, TokenSpec
-from patwarden.domain.operation import Operation
+from patwarden.domain.operation import Operation, Step
 from patwarden.domain.rotation import transition
 from patwarden.domain.schedule import check_spec, decide
 from patwarden.errors import ConfigError, PatwardenError
-from patwarden.rotation import records, tail
-from patwarden.rotation.actions import ActionRunner, StopOperation, describe_error
+from patwarden.rotation import converge, records, tail
+from patwarden.rotation.actions import ActionRunner, StopOperation
+from patwarden.rotation.converge import TokenRun
 from patwarden.rotation.outcomes import (
     AdoptResult,
     Finding,
@@ -36,12 +39,12 @@ from patwarden.rotation.outcomes import (
 )
 from patwarden.rotation.ports import Clock, PatIssuer, Sink, StateLocked, StateStore
 from patwarden.rotation.reconcile import (
-    adopt_token,
+    adopt_into,
     find_drift,
     marked_for,
     not_adopted,
     preview_token,
-    revoke_orphans,
+    sweep,
 )
 from patwarden.rotation.tail import PromotionHook
 
@@ -93,6 +96,7 @@ class RotationEngine:
                 state=self._store.load_token(spec.name),
                 operations=self._store.operations(spec.name, unfinished=True),
                 now=now,
+                finished=self._store.operations(spec.name),
             )
             for spec in specs
         ]
@@ -137,23 +141,19 @@ class RotationEngine:
                 if self._store.load_token(spec.name) is not None and not replace_existing:
                     results.append(not_adopted(spec, _ALREADY_MANAGED))
                     continue
-                if not isinstance(listing, list):
-                    detail = f"cannot list PATs in {spec.organization}: {listing}"
-                    results.append(not_adopted(spec, detail))
-                    continue
-                state, result = adopt_token(
-                    spec=spec, marked=listing, sinks=self._sinks(spec), now=self._clock.now()
+                results.append(
+                    adopt_into(self._store, spec, listing, self._sinks, self._clock.now())
                 )
-                now = self._clock.now()
-                audit = records.state_audit("adopted", state, result.detail, now)
-                self._store.save_token(state, audit=[audit])
-                results.append(result)
         return results
 
-    def revoke(self, spec: TokenSpec, *, previous: bool, where: str) -> tuple[IssuedPat, list[str]]:
-        """Revoke the token's current (or previous) PAT now, under its lock; audit and tag it.
+    def revoke(
+        self, spec: TokenSpec, *, previous: bool, where: str
+    ) -> tuple[list[IssuedPat], list[str]]:
+        """Revoke the token's current PAT, or every previous PAT, now, under its lock; audit and
+        tag each. A previous PAT a rotation keeps for its grace period is revoked through that
+        rotation's journaled tail (its grace period ends now).
 
-        Returns the revoked PAT and a note per sink that could not tag it.
+        Returns the revoked PATs and a note per sink that could not tag one.
 
         Raises:
             ConfigError: the token has no such PAT in the state store.
@@ -161,7 +161,19 @@ class RotationEngine:
             StateLocked: another run is rotating the token.
         """
         with self._store.token_lock(spec.name, timeout=self._lock_timeout):
-            return tail.revoke_now(
+            revoked: list[IssuedPat] = []
+            notes: list[str] = []
+            for op in self._store.operations(spec.name, unfinished=True) if previous else ():
+                if op.step is Step.REVOKE_PENDING and op.previous is not None:
+                    runner = self._runner(spec, self._sinks(spec))
+                    op, _ = self._drive(replace(op, revoke_at=self._clock.now()), runner)
+                    notes += runner.notes
+                    if op.step in (Step.REVOKED, Step.DONE) and op.previous is not None:
+                        revoked.append(op.previous)
+            state = self._store.load_token(spec.name)
+            if revoked and (state is None or state.previous is None):
+                return revoked, notes
+            target, more = tail.revoke_now(
                 store=self._store,
                 issuer=self._issuer,
                 spec=spec,
@@ -170,6 +182,7 @@ class RotationEngine:
                 now=self._clock.now,
                 where=where,
             )
+            return [*revoked, target], notes + more
 
     # --- one token -----------------------------------------------------------------------------
 
@@ -189,18 +202,16 @@ class RotationEngine:
         state = self._store.load_token(spec.name)
         unfinished = list(self._store.operations(spec.name, unfinished=True))
         lost = isinstance(listing, list) and bool(marked_for(spec.name, listing))
+        run = TokenRun(spec=spec, sinks=sinks, listing=listing, findings=findings)
         if state is None and not unfinished and lost:
             detail = (
                 f"Azure DevOps has PATs marked for {spec.name} but the state store has no "
                 "record of it (was the state file lost or replaced?)"
             )
             missing = _finding(FindingKind.STATE_MISSING, spec.name, detail)
-            tail.record_findings(
-                store=self._store, sinks=sinks, findings=[missing], now=self._clock.now()
-            )
-            findings.append(missing)
+            run.record(self._store, self._clock.now(), [missing])
             return self._failed(spec, detail + "; run `patwarden adopt` first")
-        notes = self._reconcile(spec, sinks, unfinished, listing, findings)
+        drift = self._reconcile(run, unfinished)
         stuck = [
             op for op in self._store.operations(spec.name, unfinished=True) if records.is_active(op)
         ]
@@ -208,92 +219,94 @@ class RotationEngine:
             return self._failed(
                 spec, f"interrupted operation {stuck[0].operation_id} could not be resumed yet"
             )
+        gone = converge.forget_lost(run, self._store, self._issuer, self._clock.now())
         state = self._store.load_token(spec.name)
         decision = decide(spec=spec, issued=state.current if state else None, now=self._clock.now())
         if decision.would_loop:
             return self._failed(spec, decision.reason)
-        stranded = records.stranded_reason(state)
-        if not decision.is_due and not force and stranded is None:
-            return TokenOutcome(
+        reasons = [r for r in (gone, records.stranded_reason(state)) if r]
+        reasons += converge.drift_reasons(drift)
+        if not decision.is_due and not force and not reasons:
+            outcome = TokenOutcome(
                 token_name=spec.name,
                 kind=OutcomeKind.NOT_DUE,
                 reason=decision.reason,
                 current_authorization_id=records.pat_id(state.current if state else None),
                 due_at=decision.due_at,
-                notes=tuple(notes),
+                notes=tuple(run.notes),
             )
-        reason = decision.reason if decision.is_due else ("forced" if force else str(stranded))
-        return self._rotate(spec, state, sinks, reason=reason, notes=notes)
+            return self._checked(run, outcome)
+        if gone or not decision.is_due:
+            reason = "forced" if force and not reasons else "; ".join(reasons)
+        else:
+            reason = decision.reason
+        failed = converge.preflight(sinks, read=run.read)
+        if failed:
+            detail = "preflight failed, no PAT was created: " + "; ".join(failed)
+            found = _finding(FindingKind.PREFLIGHT_FAILED, spec.name, detail)
+            run.record(self._store, self._clock.now(), [found])
+            return self._checked(run, self._failed(spec, detail))
+        outcome = self._rotate(run, state, reason=reason)
+        if outcome.kind is OutcomeKind.ROTATED:
+            sweep(
+                run, self._store, self._issuer, self._clock.now(), self._orphan_margin
+            )  # the PATs the rotation left behind: stranded, no longer served
+        return self._checked(run, outcome)
 
-    def _reconcile(
-        self,
-        spec: TokenSpec,
-        sinks: Mapping[str, Sink],
-        unfinished: list[Operation],
-        listing: list[IssuedPat] | str | None,
-        findings: list[Finding],
-    ) -> list[str]:
-        notes: list[str] = []
+    def _reconcile(self, run: TokenRun, unfinished: list[Operation]) -> list[Finding]:
+        """Resume, revoke what is over, sweep orphans; return the drift found (not yet acted on)."""
+        spec, sinks = run.spec, run.sinks
         found: list[Finding] = []
-        revoked: set[str] = set()  # revoked by the resumed operations, still in ``listing``
         for op in unfinished:
             before = op.step
             runner = self._runner(spec, sinks)
             op, stopped = self._drive(op, runner)
-            revoked |= tail.revoked_ids(op)
+            run.revoked |= tail.revoked_ids(op)
             finding = tail.resumed_finding(before, op, self._clock.now())
             if finding is not None:
                 found.append(finding)
                 if finding.kind is FindingKind.RESUMED:
-                    notes.append(finding.detail)
-            notes += runner.notes
+                    run.notes.append(finding.detail)
+            run.notes += runner.notes
             if stopped:
-                notes.append(stopped)
+                run.notes.append(stopped)
+        run.record(self._store, self._clock.now(), found)
+        sweep(run, self._store, self._issuer, self._clock.now(), self._orphan_margin)
         state = self._store.load_token(spec.name)
-        if state is not None and isinstance(listing, list):
-            found.extend(
-                revoke_orphans(
-                    spec=spec,
-                    state=state,
-                    operations=self._store.operations(spec.name, unfinished=True),
-                    marked=[pat for pat in listing if pat.authorization_id not in revoked],
-                    sinks=sinks,
-                    issuer=self._issuer,
-                    now=self._clock.now(),
-                    margin=self._orphan_margin,
-                    dry_run=False,
-                )
-            )
-        elif state is not None and listing is not None:
-            notes.append(f"orphan check skipped: {listing}")
-        # Audited (and orphans tagged) under the lock, right after the revocations they record.
-        notes += tail.record_findings(
-            store=self._store, sinks=sinks, findings=found, now=self._clock.now()
-        )
-        findings.extend(found)
-        if state is not None:
-            findings.extend(find_drift(state=state, sinks=sinks))
-        return notes
+        if state is None:
+            return []
+        drift = find_drift(state=state, sinks=sinks)
+        unread = {f.sink for f in drift if f.detail.startswith("could not read")}
+        run.read = {k for k in sinks if state.current or state.sink(k)} - unread
+        run.findings.extend(drift)
+        return drift
+
+    def _checked(self, run: TokenRun, outcome: TokenOutcome) -> TokenOutcome:
+        problems = converge.end_problems(run, self._store, self._issuer, self._clock.now())
+        return replace(outcome, problems=tuple(problems))
 
     def _rotate(
-        self,
-        spec: TokenSpec,
-        state: ManagedTokenState | None,
-        sinks: Mapping[str, Sink],
-        *,
-        reason: str,
-        notes: list[str],
+        self, run: TokenRun, state: ManagedTokenState | None, *, reason: str
     ) -> TokenOutcome:
+        spec, sinks = run.spec, run.sinks
+        now = self._clock.now()
+        notes = [
+            *run.notes,
+            *converge.left_valid(state, self._store.operations(spec.name, unfinished=True), now),
+        ]
         op = records.new_operation(
             spec=spec,
             state=state,
             sinks=tuple(sinks),
             operation_id=self._new_operation_id(),
-            now=self._clock.now(),
+            now=now,
         )
         self._store.record(op)
         runner = self._runner(spec, sinks)
         op, stopped = self._drive(op, runner)
+        if op.new is not None:
+            run.created.add(op.new.authorization_id)
+        run.revoked |= tail.revoked_ids(op)
         notes = [*notes, *runner.notes]
         notes += records.clamp_note(spec, op)
         state = self._store.load_token(spec.name)
@@ -345,13 +358,7 @@ class RotationEngine:
         return sinks
 
     def _list_marked(self, orgs: set[str]) -> dict[str, list[IssuedPat] | str]:
-        listed: dict[str, list[IssuedPat] | str] = {}
-        for org in sorted(orgs):
-            try:
-                listed[org] = list(self._issuer.list_marked(organization=org))
-            except Exception as exc:
-                listed[org] = describe_error(exc)
-        return listed
+        return converge.list_marked(self._issuer, orgs)
 
     def _dry_run(
         self, spec: TokenSpec, listing: list[IssuedPat] | str | None, findings: list[Finding]
@@ -370,6 +377,7 @@ class RotationEngine:
             issuer=self._issuer,
             now=self._clock.now(),
             margin=self._orphan_margin,
+            history=self._store.operations(spec.name),
         )
         findings.extend(found)
         return outcome

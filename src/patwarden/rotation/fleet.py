@@ -38,8 +38,8 @@ __all__ = [
     "run_fleet",
 ]
 
-EXIT_OK = 0  # every token succeeded, was not due, or was skipped (locked by another run)
-EXIT_SOME_FAILED = 1  # at least one token failed or was rolled back, and at least one did not
+EXIT_OK = 0  # every token ended in its desired state (or was skipped: another run holds it)
+EXIT_SOME_FAILED = 1  # at least one token needs attention (failed, rolled back, not converged)
 EXIT_ALL_FAILED = 8  # every token that had work to do failed (distinct from config 2, auth 3, …)
 
 TokenRunner = Callable[[TokenSpec], RunReport]
@@ -77,15 +77,17 @@ class FleetReport:
 
     @property
     def failed(self) -> tuple[TokenOutcome, ...]:
-        """The outcomes that need attention (failed or rolled back)."""
-        return tuple(o for o in self.outcomes if not o.kind.is_ok)
+        """The outcomes that need attention (failed, rolled back, or not in the desired state)."""
+        return tuple(o for o in self.outcomes if o.needs_attention)
 
     @property
     def status(self) -> FleetStatus:
         """All succeeded (or nothing was due), some failed, or all failed."""
         if not self.failed:
             return FleetStatus.OK
-        worked = [o for o in self.outcomes if o.kind is not OutcomeKind.NOT_DUE]
+        worked = [
+            o for o in self.outcomes if o.kind is not OutcomeKind.NOT_DUE or o.needs_attention
+        ]
         if len(self.failed) == len(worked):
             return FleetStatus.ALL_FAILED
         return FleetStatus.SOME_FAILED
@@ -250,6 +252,14 @@ class SharedListingIssuer:
                     self._inner.list_marked(organization=organization)
                 )
             return list(self._listed[organization])
+
+    def list_marked_fresh(self, *, organization: str) -> Sequence[IssuedPat]:
+        """List the marked PATs of *organization* again now (the shared list is kept).
+
+        Raises:
+            AzureDevOpsError: the listing failed.
+        """
+        return list(self._inner.list_marked(organization=organization))
 
     def create(
         self, *, organization: str, display_name: str, scopes: Sequence[str], valid_to: datetime

@@ -1,7 +1,8 @@
 """What the rotation engine reports: a typed outcome per token and the findings of reconcile.
 
-The CLI prints these; nothing here holds a secret. ``RunReport.ok`` is False when any token failed
-or was rolled back, so ``rotate`` can exit non-zero.
+The CLI prints these; nothing here holds a secret. ``RunReport.ok`` is False when any token failed,
+was rolled back or did not reach its desired state (``TokenOutcome.problems``), so ``rotate`` can
+exit non-zero.
 """
 
 from __future__ import annotations
@@ -64,6 +65,19 @@ class TokenOutcome:
     due_at: datetime | None = None
     sinks: tuple[SinkReport, ...] = ()
     notes: tuple[str, ...] = ()
+    # Why the token is not in its desired state at the end of the run (empty: converged).
+    problems: tuple[str, ...] = ()
+    replaced_authorization_id: str | None = None  # the PAT a rotation replaced
+
+    @property
+    def converged(self) -> bool:
+        """Whether the token ended in its desired state (one valid PAT every sink serves)."""
+        return not self.problems
+
+    @property
+    def needs_attention(self) -> bool:
+        """Whether the outcome failed, was rolled back, or left the token off its desired state."""
+        return not self.kind.is_ok or not self.converged
 
     def to_json(self) -> dict[str, object]:
         """Return a JSON-serialisable dict for ``--output json``."""
@@ -74,6 +88,9 @@ class TokenOutcome:
             "operation_id": self.operation_id,
             "current_authorization_id": self.current_authorization_id,
             "new_authorization_id": self.new_authorization_id,
+            "replaced_authorization_id": self.replaced_authorization_id,
+            "converged": self.converged,
+            "problems": list(self.problems),
             "due_at": None if self.due_at is None else self.due_at.isoformat(),
             "sinks": [
                 {"sink": s.sink, "authorization_id": s.authorization_id, "status": s.status}
@@ -93,6 +110,9 @@ class FindingKind(enum.StrEnum):
     ORPHAN_FOUND = "orphan_found"  # dry run, or the revoke failed
     DRIFT = "drift"  # a sink no longer serves what patwarden wrote
     STATE_MISSING = "state_missing"  # marked PATs exist but the state knows nothing of them
+    STRANDED_REVOKED = "stranded_revoked"  # a PAT the journal knows, served by no sink: revoked
+    CURRENT_LOST = "current_lost"  # the current PAT was revoked, expired or is gone: rotate now
+    PREFLIGHT_FAILED = "preflight_failed"  # a sink's target is missing or not writable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,8 +145,8 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        """Return whether every token ended in an outcome that needs no attention."""
-        return all(o.kind.is_ok for o in self.outcomes)
+        """Return whether every token ended in its desired state, needing no attention."""
+        return not any(o.needs_attention for o in self.outcomes)
 
     def to_json(self) -> dict[str, object]:
         """Return a JSON-serialisable dict."""
@@ -146,6 +166,11 @@ class TokenPlan:
     state: ManagedTokenState | None
     unfinished_operations: tuple[str, ...] = ()
     problem: str | None = None
+    # Every previous PAT still valid and awaiting revocation, newest first, with when its
+    # grace period ends (rotating inside a grace period leaves several).
+    previous: tuple[str, ...] = ()
+    previous_until: tuple[datetime | None, ...] = ()
+    stranded: tuple[str, ...] = ()  # PATs a failed rotation left valid; the next run revokes them
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,9 +26,11 @@ from patwarden.secret import Secret
 
 __all__ = [
     "Clock",
+    "FreshListing",
     "HookFailed",
     "IssueOutcomeUnknown",
     "PatIssuer",
+    "Preflight",
     "RevocationTagging",
     "Sink",
     "SinkVersion",
@@ -116,6 +118,36 @@ class RevocationTagging(Protocol):
 
         Raises:
             SinkError: the sink could not be listed or updated (reported, never fails a run).
+        """
+        ...
+
+
+@runtime_checkable
+class Preflight(Protocol):
+    """An optional sink ability: check, before a PAT is minted, that the sink can take it (its
+    target exists and the writer may write it). The engine preflights every sink that has it
+    and mints nothing when one fails; ``plan --preflight`` shows the checks."""
+
+    def preflight(self) -> None:
+        """Check the target exists and the writer may write it; change nothing.
+
+        Raises:
+            SinkError: the target is missing or cannot be written (the message names the fix).
+        """
+        ...
+
+
+@runtime_checkable
+class FreshListing(Protocol):
+    """An optional issuer ability: list the marked PATs now, bypassing a listing shared by a run
+    (:class:`~patwarden.rotation.fleet.SharedListingIssuer`). The engine asks for it only when
+    the shared listing may be stale: the current PAT is missing from it, or extra PATs are."""
+
+    def list_marked_fresh(self, *, organization: str) -> Sequence[IssuedPat]:
+        """Return every active marked PAT of ``organization`` as Azure DevOps lists it now.
+
+        Raises:
+            AzureDevOpsError: the listing failed.
         """
         ...
 

@@ -9,7 +9,8 @@ an unknown token may belong to another installation sharing the service account.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from patwarden.domain.marker import parse_marker
@@ -17,16 +18,26 @@ from patwarden.domain.models import IssuedPat, ManagedTokenState, SinkRecord, To
 from patwarden.domain.operation import Operation
 from patwarden.domain.schedule import decide
 from patwarden.rotation.actions import describe_error
+from patwarden.rotation.converge import (
+    TokenRun,
+    active_ids,
+    drift_reasons,
+    journal_known,
+    lost_current,
+)
 from patwarden.rotation.outcomes import AdoptResult, Finding, FindingKind, OutcomeKind, TokenOutcome
-from patwarden.rotation.ports import PatIssuer, Sink
+from patwarden.rotation.ports import PatIssuer, Sink, StateStore
+from patwarden.rotation.records import state_audit, stranded_reason
 
 __all__ = [
+    "adopt_into",
     "adopt_token",
     "find_drift",
     "marked_for",
     "not_adopted",
     "preview_token",
     "revoke_orphans",
+    "sweep",
 ]
 
 
@@ -70,12 +81,15 @@ def revoke_orphans(
     now: datetime,
     margin: timedelta,
     dry_run: bool,
+    known: frozenset[str] = frozenset(),
 ) -> list[Finding]:
-    """Revoke this token's marked PATs that nothing refers to and that are older than ``margin``.
+    """Revoke this token's marked PATs that nothing refers to.
 
     Referred to: the state's current/previous PATs and sink records, every PAT of an unfinished
     operation, and whatever a sink says it serves now. A sink that cannot say which PAT it serves
-    keeps the state's record of it authoritative.
+    keeps the state's record of it authoritative. A PAT the journal ``known`` (a failed
+    rollback's, a stranded one's) is revoked at once; ``margin`` only protects PATs the journal
+    does not know (another run may be creating them).
     """
     referenced = set(state.referenced_ids())
     active_ops = set()
@@ -89,7 +103,7 @@ def revoke_orphans(
         if pat.authorization_id not in referenced
         and (m := parse_marker(pat.display_name)) is not None
         and m.operation_id not in active_ops
-        and now - pat.valid_from >= margin
+        and (pat.authorization_id in known or now - pat.valid_from >= margin)
     ]
     if not candidates:
         return []
@@ -99,23 +113,57 @@ def revoke_orphans(
         pat_id = pat.authorization_id
         if pat_id in live:
             continue
+        stranded = pat_id in known
         if dry_run:
-            findings.append(_orphan(spec.name, pat_id, "would revoke this orphaned marked PAT"))
+            what = "stranded PAT the journal knows" if stranded else "orphaned marked PAT"
+            findings.append(_orphan(spec.name, pat_id, f"would revoke this {what}"))
             continue
         try:
             issuer.revoke(organization=spec.organization, authorization_id=pat_id)
         except Exception as exc:
             findings.append(_orphan(spec.name, pat_id, f"revoke failed: {describe_error(exc)}"))
             continue
-        findings.append(
-            Finding(
-                kind=FindingKind.ORPHAN_REVOKED,
-                token_name=spec.name,
-                authorization_id=pat_id,
-                detail=f"revoked orphaned PAT {pat.display_name} (no sink or state referred to it)",
+        if stranded:
+            kind = FindingKind.STRANDED_REVOKED
+            detail = (
+                f"revoked stranded PAT {pat.display_name} (the journal knows it; no sink serves it)"
             )
+        else:
+            kind = FindingKind.ORPHAN_REVOKED
+            detail = f"revoked orphaned PAT {pat.display_name} (no sink or state referred to it)"
+        findings.append(
+            Finding(kind=kind, token_name=spec.name, authorization_id=pat_id, detail=detail)
         )
     return findings
+
+
+def sweep(
+    run: TokenRun, store: StateStore, issuer: PatIssuer, now: datetime, margin: timedelta
+) -> None:
+    """Revoke the token's orphans and the stranded PATs the journal knows (audited, tagged)."""
+    spec, listing = run.spec, run.listing
+    state = store.load_token(spec.name)
+    if state is None:
+        return
+    if not isinstance(listing, list):
+        if listing is not None:
+            run.notes.append(f"orphan check skipped: {listing}")
+        return
+    found = revoke_orphans(
+        spec=spec,
+        state=state,
+        operations=store.operations(spec.name, unfinished=True),
+        marked=[pat for pat in listing if pat.authorization_id not in run.revoked],
+        sinks=run.sinks,
+        issuer=issuer,
+        now=now,
+        margin=margin,
+        dry_run=False,
+        known=journal_known(store.operations(spec.name)),
+    )
+    revoked = (FindingKind.ORPHAN_REVOKED, FindingKind.STRANDED_REVOKED)
+    run.revoked |= {f.authorization_id for f in found if f.authorization_id and f.kind in revoked}
+    run.record(store, now, found)
 
 
 def _orphan(token: str, pat_id: str, detail: str) -> Finding:
@@ -127,15 +175,22 @@ def _orphan(token: str, pat_id: str, detail: str) -> Finding:
 def find_drift(*, state: ManagedTokenState, sinks: Mapping[str, Sink]) -> list[Finding]:
     """Report sinks that no longer serve the version patwarden recorded for them."""
     findings = []
+    current = None if state.current is None else state.current.authorization_id
     for key, sink in sinks.items():
         record = state.sink(key)
-        if record is None:
+        if record is None and current is None:
             continue
         try:
             version = sink.current_version()
         except Exception as exc:
             detail = f"could not read its version to check for drift: {describe_error(exc)}"
             findings.append(_drift(state.token_name, key, detail, None))
+            continue
+        if record is None:  # a sink patwarden never wrote (added to the config since)
+            if version is None or version.authorization_id != current:
+                detail = f"does not hold the current PAT {current} (patwarden never wrote it)"
+                pat_id = None if version is None else version.authorization_id
+                findings.append(_drift(state.token_name, key, detail, pat_id))
             continue
         if version is None:
             findings.append(_drift(state.token_name, key, "the sink is empty", None))
@@ -161,6 +216,24 @@ def not_adopted(spec: TokenSpec, detail: str) -> AdoptResult:
     return AdoptResult(
         token_name=spec.name, adopted=False, current_authorization_id=None, detail=detail
     )
+
+
+def adopt_into(
+    store: StateStore,
+    spec: TokenSpec,
+    listing: Sequence[IssuedPat] | str | None,
+    sinks: Callable[[TokenSpec], Mapping[str, Sink]],
+    now: datetime,
+) -> AdoptResult:
+    """Rebuild ``spec``'s state from ``listing`` and its sinks and save it (audited ``adopted``).
+
+    Call it under the token's lock.
+    """
+    if not isinstance(listing, Sequence) or isinstance(listing, str):
+        return not_adopted(spec, f"cannot list PATs in {spec.organization}: {listing}")
+    state, result = adopt_token(spec=spec, marked=listing, sinks=sinks(spec), now=now)
+    store.save_token(state, audit=[state_audit("adopted", state, result.detail, now)])
+    return result
 
 
 def adopt_token(
@@ -232,8 +305,10 @@ def preview_token(
     issuer: PatIssuer,
     now: datetime,
     margin: timedelta,
+    history: Sequence[Operation] = (),
 ) -> tuple[TokenOutcome, list[Finding]]:
-    """Say what a run would do for ``spec`` (dry run): findings and the plan; changes nothing."""
+    """Say what a run would do for ``spec`` (dry run): findings, repairs and the plan; changes
+    nothing. ``history`` is every operation of the token (the PATs the journal knows)."""
     notes = tuple(
         f"would resume operation {op.operation_id} at {op.step.value}"
         for op in operations
@@ -253,10 +328,19 @@ def preview_token(
                     now=now,
                     margin=margin,
                     dry_run=True,
+                    known=journal_known(history),
                 )
             )
-        findings.extend(find_drift(state=state, sinks=sinks))
+        drift = find_drift(state=state, sinks=sinks)
+        findings.extend(drift)
+        active = None if listing is None else active_ids(spec.name, listing)
+        gone = lost_current(state, active, now)
+        repairs = [r for r in (gone, stranded_reason(state)) if r] + drift_reasons(drift)
+    else:
+        repairs = []
     decision = decide(spec=spec, issued=state.current if state else None, now=now)
+    if repairs and not decision.is_due:
+        decision = replace(decision, is_due=True, reason="would repair: " + "; ".join(repairs))
     if decision.would_loop:
         kind = OutcomeKind.FAILED
     else:

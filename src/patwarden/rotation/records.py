@@ -28,9 +28,11 @@ __all__ = [
     "operation_audit",
     "outcome_of",
     "pat_id",
+    "previous_pats",
     "promoted_state",
     "state_after",
     "state_audit",
+    "stranded_pats",
     "stranded_reason",
     "token_plan",
 ]
@@ -170,6 +172,7 @@ def outcome_of(
         operation_id=op.operation_id,
         current_authorization_id=pat_id(state.current if state else None),
         new_authorization_id=pat_id(op.new),
+        replaced_authorization_id=pat_id(op.previous) if rotated else None,
         sinks=tuple(_sink_report(op, p, state) for p in op.sinks),
         notes=tuple(notes),
     )
@@ -201,6 +204,7 @@ def token_plan(
     state: ManagedTokenState | None,
     operations: Sequence[Operation],
     now: datetime,
+    finished: Sequence[Operation] | None = None,
 ) -> TokenPlan:
     """Say whether ``spec`` is due and why, and which of its operations are mid-rotation."""
     problem = None
@@ -209,13 +213,47 @@ def token_plan(
     except ScheduleError as exc:
         problem = exc.message
     decision = decide(spec=spec, issued=state.current if state else None, now=now)
+    if state is not None and state.current is None and state.last_operation_id is not None:
+        decision = replace(
+            decision, reason="no current PAT (it was revoked or lost): due now, a new one is issued"
+        )
+    pending = previous_pats(state, operations)
     return TokenPlan(
         token_name=spec.name,
         decision=decision,
         state=state,
         unfinished_operations=tuple(op.operation_id for op in operations if is_active(op)),
         problem=problem or decision.problem,
+        previous=tuple(pending),
+        previous_until=tuple(pending.values()),
+        stranded=tuple(stranded_pats(state, finished)) if finished is not None else (),
     )
+
+
+def previous_pats(
+    state: ManagedTokenState | None, operations: Sequence[Operation]
+) -> dict[str, datetime | None]:
+    """Every previous PAT still awaiting revocation (newest first) and when its grace ends."""
+    found: dict[str, datetime | None] = {}
+    if state is not None and state.previous is not None:
+        found[state.previous.authorization_id] = state.revoke_at
+    for op in reversed(operations):
+        if op.step is Step.REVOKE_PENDING and op.previous is not None:
+            found.setdefault(op.previous.authorization_id, op.revoke_at)
+    return found
+
+
+def stranded_pats(state: ManagedTokenState | None, operations: Sequence[Operation]) -> list[str]:
+    """PATs finished rotations created and left valid (a failed rollback, a lost answer) that
+    the state no longer refers to: the next ``rotate`` revokes them once no sink serves them."""
+    referenced = set() if state is None else set(state.referenced_ids())
+    found = []
+    for op in operations:
+        new = op.new
+        left = op.step is Step.FAILED and new is not None and not op.new_revoked
+        if left and new is not None and new.authorization_id not in referenced:
+            found.append(new.authorization_id)
+    return found
 
 
 def stranded_reason(state: ManagedTokenState | None) -> str | None:

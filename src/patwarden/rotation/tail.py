@@ -26,6 +26,7 @@ from patwarden.rotation.records import pat_id, promoted_state, state_audit
 
 __all__ = [
     "PromotionHook",
+    "finding_audit",
     "promote",
     "record_findings",
     "resumed_finding",
@@ -47,7 +48,11 @@ _AUDITED = {
     FindingKind.REVOKE_DEFERRED,
     FindingKind.ORPHAN_REVOKED,
     FindingKind.STATE_MISSING,
+    FindingKind.STRANDED_REVOKED,
+    FindingKind.CURRENT_LOST,
+    FindingKind.PREFLIGHT_FAILED,
 }
+_TAGGED = {FindingKind.ORPHAN_REVOKED, FindingKind.STRANDED_REVOKED}
 
 
 def taggable(sinks: Mapping[str, Sink]) -> tuple[str, ...]:
@@ -122,13 +127,14 @@ def record_findings(
     notes = []
     for finding in findings:
         if finding.kind in _AUDITED:
-            store.append_audit(_finding_audit(finding, now))
-        if finding.kind is FindingKind.ORPHAN_REVOKED and finding.authorization_id:
+            store.append_audit(finding_audit(finding, now))
+        if finding.kind in _TAGGED and finding.authorization_id:
             notes += tag_revoked(sinks, finding.authorization_id, now)
     return notes
 
 
-def _finding_audit(finding: Finding, now: datetime) -> AuditRecord:
+def finding_audit(finding: Finding, now: datetime) -> AuditRecord:
+    """Return the audit record of a reconcile finding."""
     detail: list[tuple[str, str | int | bool | None]] = [("detail", finding.detail)]
     if finding.sink:
         detail.append(("sink", finding.sink))

@@ -32,7 +32,7 @@ from patwarden.errors import SinkError
 from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.sinks import devops
-from patwarden.sinks.errors import SINKS_DOCS, SinkRefused
+from patwarden.sinks.errors import SINKS_DOCS, SinkRefused, SinkWriteFailed
 from patwarden.sinks.locks import process_lock
 from patwarden.sinks.spec import SinkContext, SinkSpec, parse_spec
 
@@ -102,8 +102,46 @@ class VariableGroupSink:
         return cls(spec=parsed, organization=org, client=client, lock=context.lock or process_lock)
 
     def _locked(self) -> AbstractContextManager[None]:
-        return self.lock(
-            f"variable group {self.organization}/{self.spec.project}/{self.spec.group}"
+        """The lock of the group itself, whether the config names it by name or by id: two
+        tokens sharing a group must serialise their read-change-put however they name it."""
+        group_id = self._group_id or self.spec.group
+        if not isinstance(group_id, int):
+            with devops.translated(target=self.describe(), writing=False):
+                group_id = self._group().id
+        return self.lock(f"variable group {self.organization.lower()}/{group_id}")
+
+    def preflight(self) -> None:
+        """Check the group exists, the writer can read it, and it can be written (not linked to
+        a Key Vault); change nothing.
+
+        Raises:
+            SinkRefused: the group does not exist or is linked to a Key Vault.
+            SinkUnavailable: Azure DevOps could not be reached or the identity lacks access.
+        """
+        with devops.translated(target=self.describe(), writing=False):
+            group = self._group()
+            secret_update(group, variable=self.spec.variable, value=Secret("-"))
+
+    def _confirm(self, marker: devops.VersionMarker) -> None:
+        """Re-read the group after a PUT: another writer may have put back an older variable set.
+
+        Raises:
+            SinkWriteFailed: the group does not hold the variable with this write's marker.
+        """
+        with devops.translated(target=self.describe(), writing=False):
+            group = self._group()
+        companion = group.variables.get(self.companion)
+        if (
+            self.spec.variable in group.variables
+            and companion
+            and companion.value == (marker.render())
+        ):
+            return
+        raise SinkWriteFailed(
+            f"{self.describe()}: after the write the group does not hold the new variable "
+            "(another writer replaced the group's variables at the same time).",
+            hint="Run `patwarden rotate` again; it repairs the variable.",
+            docs=SINKS_DOCS,
         )
 
     @property
@@ -159,6 +197,7 @@ class VariableGroupSink:
             update = dataclasses.replace(update, variables=MappingProxyType(variables))
             with devops.translated(target=self.describe(), writing=True):
                 self._put(update)
+            self._confirm(marker)
         return marker.version()
 
     def read_back(self) -> None:
