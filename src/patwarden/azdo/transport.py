@@ -30,6 +30,7 @@ import httpx
 
 from patwarden import __version__
 from patwarden.azdo import validation
+from patwarden.azdo.cae import claims_challenge
 from patwarden.azdo.constants import DEFAULT_AZURE_DEVOPS_URL, DEFAULT_VSSPS_URL
 from patwarden.azdo.errors import AzdoConnectionError, RequestOutcomeUnknown, sanitize_server_text
 from patwarden.azdo.ratelimit import RateLimiter
@@ -203,10 +204,11 @@ class AzdoTransport:
         query["api-version"] = api_version
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         attempt = 0
+        claims: str | None = None  # set once Azure DevOps answered a CAE claims challenge
         while True:
             attempt += 1
             self._limiter.wait(max_wait=self._retry.max_advised_wait)
-            headers = self._auth_headers(auth, action=action)
+            headers = self._auth_headers(auth, action=action, claims=claims)
             if content is not None:
                 headers["Content-Type"] = "application/json"
             try:
@@ -217,6 +219,18 @@ class AzdoTransport:
                 self._on_transport_error(err, attempt=attempt, action=action, idempotent=idempotent)
                 continue
             logger.debug("%s %s -> %s", method, response.request.url.path, response.status_code)
+            challenge = claims_challenge(response) if isinstance(auth, Bearer) else None
+            if challenge is not None and claims is None:
+                # CAE: refused before acting, so even a create may be resent — once.
+                logger.warning("Azure DevOps sent a claims challenge to %s; retrying once", action)
+                claims, attempt = challenge, attempt - 1
+                continue
+            if challenge is not None:
+                raise AuthError(
+                    f"Azure DevOps refused to {action} again after a fresh token was obtained "
+                    "for its continuous access evaluation challenge",
+                    hint="run `patwarden doctor`; if it persists, run `patwarden login` again",
+                )
             advised = self._limiter.observe(response.headers)
             if attempt < self._retry.attempts and self._should_retry(response, idempotent):
                 self._back_off(response, advised, attempt=attempt, action=action)
@@ -355,7 +369,7 @@ class AzdoTransport:
         )
         self._limiter.sleep(delay)
 
-    def _auth_headers(self, auth: Auth, *, action: str) -> dict[str, str]:
+    def _auth_headers(self, auth: Auth, *, action: str, claims: str | None) -> dict[str, str]:
         if isinstance(auth, BasicPat):
             userpass = base64.b64encode(b":" + auth.pat.reveal().encode()).decode()
             return {"Authorization": f"Basic {userpass}"}
@@ -368,7 +382,11 @@ class AzdoTransport:
         from azure.core.exceptions import ClientAuthenticationError
 
         try:
-            token = self._credential.get_token(*auth.scopes)
+            token = (
+                self._credential.get_token(*auth.scopes, claims=claims)
+                if claims is not None
+                else self._credential.get_token(*auth.scopes)
+            )
         except ClientAuthenticationError as err:
             first_line = (str(err.message or err).splitlines() or [""])[0]
             raise AuthError(

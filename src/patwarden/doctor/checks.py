@@ -199,10 +199,16 @@ class Doctor:
                 detail=f"{about}: not logged in (no token cache in {user.store.description})",
                 fix=f"run `patwarden login --identity {name}` once, as the user",
             )
+        from patwarden.identity.signin import origin, token_scopes
+
         scopes = PAT_SCOPES if name == self.config.rotator else (DEFAULT_SCOPE,)
-        user.get_token(*scopes, claims=_force_refresh_claims(self.clock.now()))
+        token = user.get_token(*scopes, claims=_force_refresh_claims(self.clock.now()))
         deadline = user.relogin_deadline()
-        signed_in = f"{about}: signed in as {record.username} (tenant {record.tenant_id})"
+        carried = " ".join(token_scopes(token.token)) or "unknown"
+        signed_in = (
+            f"{about}: signed in as {record.username} (tenant {record.tenant_id}), "
+            f"{origin(record)}; the token carries scopes {carried}"
+        )
         if deadline is None:  # pragma: no cover - the account was read just above
             return Check(check=label, status=Status.OK, detail=signed_in)
         left = deadline.at - self.clock.now()

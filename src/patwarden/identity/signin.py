@@ -8,10 +8,12 @@ non-secret record kept with the cache: who signed in, on which machine, how and 
 
 from __future__ import annotations
 
+import base64
+import json
 import platform
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from patwarden.errors import DOCS, AuthError
@@ -141,3 +143,32 @@ def account_record(
         signed_in_on=platform.node() or "unknown host",
         sign_in_method=method,
     )
+
+
+def origin(record: AccountRecord) -> str:
+    """Which machine signed in, how and when (and where it was handed over), for doctor/status."""
+    how = {BROWSER: "with the browser", DEVICE_CODE: "with a device code"}.get(
+        record.sign_in_method, "interactively"
+    )
+    where = record.signed_in_on or "an unrecorded machine"
+    text = f"signed in on {where} {how} at {record.logged_in_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    if record.handed_over_to and record.handed_over_at is not None:
+        at = record.handed_over_at.astimezone(UTC)
+        text += f", handed over to {record.handed_over_to} at {at:%Y-%m-%d %H:%M} UTC"
+    return text
+
+
+def token_scopes(access_token: str) -> tuple[str, ...]:
+    """The delegated scopes (``scp``) an access token carries; () when it is not a readable JWT.
+
+    Only reads the payload (no signature check): it reports, it does not authorise.
+    """
+    parts = access_token.split(".")
+    if len(parts) != 3:
+        return ()
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        scp = json.loads(payload).get("scp", "")
+    except (ValueError, AttributeError):
+        return ()
+    return tuple(str(scp).split()) if isinstance(scp, str) else ()
