@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -51,6 +52,8 @@ def example_config(
             "vssps_url": emu.vssps_url,
             "tenant_id": emu.tenant_id,
             "ca_bundle": str(emu.tls.ca_bundle),
+            # Its Key Vault is not under *.vault.azure.net: say it is meant (docs/security.md).
+            "custom_vault_hosts": {urlsplit(emu.key_vault_url).hostname or "": "emulator"},
         },
         "organization": emu.organization,
         "state_dir": str(emu.state_dir / PATWARDEN_STATE),

@@ -11,8 +11,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-# The emulator's PAT format (docs/emulator/devops.md): 52 alphanumerics, AZDO, 28 more.
-PAT_SHAPE = re.compile(r"[A-Za-z0-9]{52}AZDO[A-Za-z0-9]{28}")
+# The emulator's PAT format (docs/emulator/devops.md): pwemu_, 52 alphanumerics, AZDO, 28 more.
+PAT_SHAPE = re.compile(r"pwemu_[A-Za-z0-9]{52}AZDO[A-Za-z0-9]{28}")
 
 
 def test_demo_runs_end_to_end_without_setup(tmp_path: object) -> None:

@@ -33,8 +33,9 @@ def test_create_returns_token_once_and_stores_only_its_hash(ado: Ado) -> None:
         targetAccounts=["00000000-0000-0000-0000-000000000000"],
     )
     token = created["token"]
-    assert len(token) >= 52
-    assert token.isalnum()
+    assert token.startswith("pwemu_")  # never mistaken for a real PAT by a secret scanner
+    assert len(token) >= 52 + len("pwemu_")
+    assert token.removeprefix("pwemu_").isalnum()
     assert created["validTo"] == "2099-07-01T00:00:23.32Z"  # SQL datetime rounding (§1.4)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", created["validFrom"])
     assert created["targetAccounts"] == [ado.emulator["organization_id"]]  # request field ignored
@@ -248,9 +249,9 @@ def test_policies_admin_validates_input(ado: Ado) -> None:
 
 def test_legacy_pat_format_is_52_characters(ado: Ado) -> None:
     ado.set_policies(pat_format="legacy52")
-    assert len(ado.create_pat()["token"]) == 52
+    assert len(ado.create_pat()["token"].removeprefix("pwemu_")) == 52
     ado.set_policies(pat_format="azdo84")
-    assert len(ado.create_pat()["token"]) == 84
+    assert len(ado.create_pat()["token"].removeprefix("pwemu_")) == 84
 
 
 # who may call it --------------------------------------------------------------------------------

@@ -8,11 +8,13 @@ import pytest
 
 from patwarden.identity.cache_crypto import (
     MAGIC,
+    MAGIC_BOUND,
     CacheCipher,
     CacheDecryptError,
     CacheKeyInvalid,
     decode_cache_key,
     generate_cache_key,
+    identity_binding,
 )
 from patwarden.secret import Secret
 
@@ -90,3 +92,55 @@ def test_cipher_never_shows_or_pickles_its_key() -> None:
     assert key.reveal() not in repr(box)
     with pytest.raises(TypeError):
         pickle.dumps(box)
+
+
+# --- binding to the identity (issue 11, item 4) --------------------------------------------------
+
+
+def _bound(key: Secret, **who: str | None) -> CacheCipher:
+    fields: dict[str, str | None] = {
+        "identity": "rotator",
+        "tenant": "tid",
+        "client_id": "cid",
+        "account": "svc@contoso.example",
+    }
+    fields.update(who)
+    binding = identity_binding(
+        identity=str(fields["identity"]),
+        tenant=fields["tenant"],
+        client_id=fields["client_id"],
+        account=fields["account"],
+    )
+    return CacheCipher(key=decode_cache_key(key, source="k"), source="k", binding=binding)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"identity": "auditor"},
+        {"tenant": "another-tenant"},
+        {"client_id": "another-app"},
+        {"account": "someone-else@contoso.example"},
+    ],
+)
+def test_a_cache_of_another_identity_sharing_the_key_is_refused(other: dict[str, str]) -> None:
+    # Two identities, one key: copying (swapping) one's cache over the other's must be detected.
+    key = generate_cache_key()
+    theirs = _bound(key, **other).seal(PLAINTEXT)
+    assert theirs.startswith(MAGIC_BOUND)
+    with pytest.raises(CacheDecryptError, match="belongs to another identity"):
+        _bound(key).open(theirs, where="file rotator.cache")
+    assert _bound(key).open(_bound(key).seal(PLAINTEXT), where="f") == PLAINTEXT
+
+
+def test_an_unbound_cache_from_before_opens_once_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = generate_cache_key()
+    legacy = cipher(key).seal(PLAINTEXT)  # an old PWCACHE1 blob (associated data: magic only)
+    assert legacy.startswith(MAGIC)
+    with caplog.at_level("WARNING"):
+        assert _bound(key).open(legacy, where="file x") == PLAINTEXT
+    assert "not bound to its identity yet" in caplog.text
+    with pytest.raises(CacheDecryptError):  # and a bound blob never opens without its binding
+        cipher(key).open(_bound(key).seal(PLAINTEXT), where="file x")

@@ -118,3 +118,18 @@ def test_unencrypted_store_reads_but_encrypted_needs_the_key(
     )
     plain.save(envelope(T0))
     assert plain.load() == envelope(T0)
+
+
+@pytest.mark.slow
+def test_a_plaintext_cache_swapped_into_a_keyed_vault_secret_is_refused(
+    emulator: RunningEmulator,
+    stores: tuple[KeyVaultCacheStore, KeyVaultCacheStore, CacheCipher | None],
+) -> None:
+    # Issue 11, item 4: whoever may write the secret stores a plaintext cache of their own account.
+    sealed_store, _, _ = stores
+    sealed_store.save(envelope(T0))
+    sealed_store.client.set_secret(
+        "rotator-cache", envelope(T0 + timedelta(hours=1)).to_bytes().decode()
+    )
+    with pytest.raises(AuthError, match="unencrypted token cache, but a cache key is configured"):
+        sealed_store.load()

@@ -444,3 +444,33 @@ def test_reading_the_version_removes_only_old_temp_files(
 
     assert not old.exists()
     assert fresh.exists(), "it may belong to a write in progress"
+
+
+# --- FIFOs (issue 11, item 7): refused at once, never waited on ----------------------------------
+
+
+@pytest.mark.parametrize("where", ["pat", "pat.patwarden.json"])
+def test_a_fifo_at_the_sink_path_or_its_sidecar_is_refused_without_hanging(
+    secret_dir: Path, where: str
+) -> None:
+    sink = make_sink(secret_dir / "pat")
+    sink.write(fake_pat(), fake_meta())
+    (secret_dir / where).unlink()
+    os.mkfifo(secret_dir / where)
+    failures: list[BaseException] = []
+
+    def every_read() -> None:
+        for step in (sink.current_version, sink.read_back):
+            try:
+                step()
+            except SinkRefused as err:
+                failures.append(err)
+
+    reader = threading.Thread(target=every_read, daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    assert not reader.is_alive(), "a FIFO made the sink block"
+    assert failures
+    assert all("not a regular file" in str(err) for err in failures)
+    with pytest.raises(SinkRefused, match="not a regular file"):
+        sink.write(fake_pat(), fake_meta())

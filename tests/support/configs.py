@@ -33,6 +33,7 @@ def azure_settings(emulator: RunningEmulator) -> dict[str, Any]:
         "vssps_url": emulator["vssps_url"],
         "tenant_id": emulator["tenant_id"],
         "ca_bundle": emulator.ca_bundle,
+        "custom_vault_hosts": {"127.0.0.1": "emulator"},  # its vault is not *.vault.azure.net
     }
 
 

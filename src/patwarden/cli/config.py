@@ -30,6 +30,10 @@ def check(config_path: str | None) -> None:
         f"  rotator: {loaded.rotator}" + (f", auditor: {loaded.auditor}" if loaded.auditor else "")
     )
     click.echo(f"  tokens: {len(loaded.tokens)}")
+    from patwarden.config.security_checks import security_warnings
+
+    for warning in security_warnings(loaded):  # valid, but weaker than it should be
+        click.echo(f"warning: {warning}")
 
 
 @config.command("schema")

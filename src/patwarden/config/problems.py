@@ -185,6 +185,13 @@ def _problem(error: Mapping[str, Any]) -> Problem:
         return Problem(
             path=path, message=error["msg"], fix="write a number and a unit: 30d, 12h, 90m or 45s"
         )
+    if kind == "cache_plaintext":
+        return Problem(
+            path=path,
+            message=error["msg"],
+            fix="key: {env: PATWARDEN_CACHE_KEY} (make one with `patwarden config cache-key`), "
+            "or plaintext: true to keep the refresh token in plaintext (docs/security.md)",
+        )
     if kind == "sp_credential":
         return Problem(
             path=path,

@@ -68,6 +68,10 @@ class AzureConfig(StrictModel):
     vssps_url: HttpsUrl = PUBLIC_VSSPS_URL
     tenant_id: TenantId | None = None
     ca_bundle: ConfigPath | None = None
+    # Vault hosts outside the cloud's vault domain that are meant (config check warns otherwise).
+    custom_vault_hosts: dict[str, Literal["private_endpoint", "emulator"]] = Field(
+        default_factory=dict, examples=[{"kv.internal.example": "private_endpoint"}]
+    )
 
     @property
     def is_well_known_authority(self) -> bool:
@@ -99,6 +103,22 @@ class KeyVaultCacheConfig(StrictModel):
     secret: str = Field(pattern=KEY_VAULT_NAME_PATTERN, examples=["patwarden-rotator-cache"])
     identity: IdentityName = Field(examples=["writer"])
     key: CacheKeyRef | None = None
+    # The refresh token is sealed with `key`; `plaintext: true` leaves it to Key Vault's own
+    # protection (config check and doctor warn; docs/security.md).
+    plaintext: bool = False
+
+    @model_validator(mode="after")
+    def _key_or_plaintext(self) -> KeyVaultCacheConfig:
+        if self.key is None and not self.plaintext:
+            raise PydanticCustomError(
+                "cache_plaintext",
+                "a Key Vault token cache needs `key` to encrypt the refresh token",
+            )
+        if self.key is not None and self.plaintext:
+            raise PydanticCustomError(
+                "cache_plaintext", "`plaintext: true` contradicts `key`: the cache is encrypted"
+            )
+        return self
 
 
 def _cache_tag(value: Any) -> str | None:

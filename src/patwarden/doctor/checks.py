@@ -31,6 +31,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from patwarden.config.security_checks import security_warnings
 from patwarden.doctor.report import (
     Check,
     DoctorReport,
@@ -106,6 +107,10 @@ class Doctor:
                 f"{', '.join(config.orgs)}; rotator {config.rotator}",
             )
         ]
+        checks.extend(
+            Check(check=f"security {w.path}", status=Status.WARNING, detail=w.message, fix=w.fix)
+            for w in security_warnings(config)
+        )
         checks.extend(self.identity(name) for name in config.identities)
         for org in config.orgs:
             api = self.pat_api(org)

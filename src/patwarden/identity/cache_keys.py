@@ -4,7 +4,8 @@ Order for a file cache: an explicit ``key:`` reference (``{env}``, ``{file}``, `
 wins;
 ``{keyring: true}`` or no ``key`` uses the OS keyring if one is usable (on a headless Linux box
 there usually is none). With no usable source the cache is refused — it is never written in
-plaintext silently. A Key Vault cache without ``key`` relies on Key Vault's own protection.
+plaintext silently. A Key Vault cache needs a key too, unless it says ``plaintext: true``
+(``config check`` and ``doctor`` warn about it; docs/security.md).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 KEYRING_SERVICE = "patwarden"
 _SUPPLY_KEY = (
-    "create a key with `patwarden config cache-key --output /etc/patwarden/cache.key` and set "
+    "create a key with `patwarden config cache-key --output-file /etc/patwarden/cache.key` and set "
     "cache: {key: {file: /etc/patwarden/cache.key}} (or key: {env: PATWARDEN_CACHE_KEY})"
 )
 
@@ -92,11 +93,14 @@ def cache_cipher(
     azure: AzureConfig,
     create: bool,
     required: bool,
+    binding: bytes = b"",
 ) -> CacheCipher | None:
     """The cipher for ``identity``'s token cache, or None when encryption is optional and unset.
 
     ``create`` (login only) lets the keyring path generate and store a new key. ``required`` is True
-    for file caches (never plaintext) and False for Key Vault caches.
+    unless the config explicitly allows a plaintext Key Vault cache (``plaintext: true``).
+    ``binding`` (:func:`~patwarden.identity.cache_crypto.identity_binding`) ties the sealed cache
+    to its identity.
 
     Raises:
         CacheKeyUnavailable: no usable key source, or the keyring has no key yet.
@@ -106,7 +110,9 @@ def cache_cipher(
     if isinstance(key, EnvRef | FileRef | KeyVaultRef):
         source = describe_ref(key)
         secret = resolve_secret(key, credentials=credentials, azure=azure)
-        return CacheCipher(key=decode_cache_key(secret, source=source), source=source)
+        return CacheCipher(
+            key=decode_cache_key(secret, source=source), source=source, binding=binding
+        )
     if key is None and not required:
         return None
     problem = keyring_problem()
@@ -119,4 +125,4 @@ def cache_cipher(
         )
     source = f"the OS keyring (service {KEYRING_SERVICE!r}, identity {identity!r})"
     secret = _keyring_key(identity, create=create)
-    return CacheCipher(key=decode_cache_key(secret, source=source), source=source)
+    return CacheCipher(key=decode_cache_key(secret, source=source), source=source, binding=binding)

@@ -24,6 +24,7 @@ from patwarden.config.schema import (
     WorkloadIdentity,
 )
 from patwarden.errors import ConfigError
+from patwarden.identity.cache_crypto import identity_binding
 from patwarden.identity.cache_keys import cache_cipher
 from patwarden.identity.cache_store import CacheStore, EncryptedFileStore
 from patwarden.identity.legacy import LegacyPasswordCredential
@@ -239,7 +240,14 @@ class CredentialSet:
             credentials=self,
             azure=azure,
             create=create_key,
-            required=isinstance(cache, FileCacheConfig),
+            # A Key Vault cache is plaintext only when its config says so (docs/security.md).
+            required=isinstance(cache, FileCacheConfig) or not cache.plaintext,
+            binding=identity_binding(
+                identity=name,
+                tenant=identity.tenant_id or azure.tenant_id,
+                client_id=identity.client_id,
+                account=identity.username,
+            ),
         )
         if isinstance(cache, FileCacheConfig):
             if cipher is None:  # pragma: no cover - required=True never returns None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from patwarden.errors import DOCS, AuthError
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
+    from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
     from azure.keyvault.secrets import SecretClient
 
     from patwarden.config.schema import AzureConfig
@@ -20,6 +20,58 @@ AZURE_VAULT_SUFFIXES = (
     ".vault.usgovcloudapi.net",
     ".vault.microsoftazure.de",
 )
+
+
+PUBLIC_VAULT_SCOPE = "https://vault.azure.net/.default"
+
+
+def vault_scope(vault_url: str) -> str:
+    """The only scope a Key Vault token is ever asked for, whatever the vault's challenge says.
+
+    ``https://vault.<suffix>/.default`` for a vault in a sovereign cloud (``*.vault.azure.cn``,
+    ``*.vault.usgovcloudapi.net``, ...), else the public cloud's ``https://vault.azure.net/.default``
+    (private endpoints and the emulator included).
+    """
+    host = (urlsplit(vault_url).hostname or "").lower()
+    for suffix in AZURE_VAULT_SUFFIXES:
+        if host.endswith(suffix):
+            return f"https://{suffix.lstrip('.')}/.default"
+    return PUBLIC_VAULT_SCOPE
+
+
+class VaultScopedCredential:
+    """Wraps a credential so a vault only ever gets a token for the Key Vault audience.
+
+    The SDK asks for the scope the vault's ``WWW-Authenticate`` challenge names; for a host outside
+    Microsoft's vault domains it cannot check that scope, so a fake vault could name Azure DevOps
+    and receive a bearer token for it (then the PAT). This wrapper ignores the requested scopes
+    and asks for :func:`vault_scope` instead (docs/security.md, "Key Vault").
+    """
+
+    def __init__(self, credential: TokenCredential, *, scope: str) -> None:
+        self._credential = credential
+        self.scope = scope
+
+    def __repr__(self) -> str:
+        return f"VaultScopedCredential(scope={self.scope!r})"
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        """A token for :attr:`scope` (*scopes*, chosen by the vault, are ignored)."""
+        return self._credential.get_token(self.scope, **kwargs)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        """A token for :attr:`scope` through the newer protocol (*scopes* are ignored)."""
+        from azure.core.credentials import AccessTokenInfo
+
+        inner = getattr(self._credential, "get_token_info", None)
+        if inner is not None:
+            info: AccessTokenInfo = inner(self.scope, options=options)
+            return info
+        token = self._credential.get_token(self.scope, **dict(options or {}))
+        return AccessTokenInfo(token.token, token.expires_on)
+
+    def close(self) -> None:
+        """Nothing of its own to close (the wrapped credential belongs to its owner)."""
 
 
 def is_azure_vault_host(vault_url: str) -> bool:
@@ -34,14 +86,16 @@ def secret_client(
     """A ``SecretClient`` honouring the configured CA bundle.
 
     ``verify_challenge_resource`` stays on for ``*.vault.azure.net`` and is switched off only for
-    other hosts (an emulator or private endpoint), where the challenge names a different resource.
+    other hosts (an emulator or private endpoint), where the challenge names a different resource;
+    either way the token is only ever asked for :func:`vault_scope`
+    (:class:`VaultScopedCredential`).
     TLS verification itself is never switched off.
     """
     from azure.keyvault.secrets import SecretClient
 
     return SecretClient(
         vault_url,
-        credential,
+        VaultScopedCredential(credential, scope=vault_scope(vault_url)),
         verify_challenge_resource=is_azure_vault_host(vault_url),
         connection_verify=azure.verify,
     )

@@ -96,8 +96,16 @@ class KeyVaultCacheStore:
         where = self.description
         if value.lstrip().startswith("{"):
             if self.cipher is not None:
-                log.warning(
-                    "%s is stored unencrypted; it will be encrypted on the next write", where
+                # Anyone who may write the secret could swap in a plaintext cache of their own
+                # account: with a key configured, only a sealed cache bound to us is accepted.
+                raise AuthError(
+                    f"{where} holds an unencrypted token cache, but a cache key is configured: "
+                    "it was written without the key or swapped in by someone else",
+                    hint=(
+                        "run `patwarden login` again for the identity whose cache this is, to "
+                        "replace it with an encrypted one (and check who may write that secret)"
+                    ),
+                    docs=f"{DOCS}/security.md#token-cache",
                 )
             return CacheEnvelope.from_bytes(value.encode("utf-8"), where=where)
         if self.cipher is None:

@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 
 from patwarden.clock import Clock, SystemClock
 from patwarden.errors import SinkError
+from patwarden.identity.keyvault import VaultScopedCredential, vault_scope
 from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.sinks.bounded_http import RETRY_TOTAL, bounded_transport
@@ -112,9 +113,13 @@ class KeyVaultSink:
         options: dict[str, Any] = {}
         if context.ca_bundle:
             options["connection_verify"] = context.ca_bundle
+        # The token's audience is pinned to Key Vault, whatever the vault's challenge names.
+        credential = VaultScopedCredential(
+            context.credential(parsed.identity), scope=vault_scope(parsed.vault_url)
+        )
         client = SecretClient(
             parsed.vault_url,
-            context.credential(parsed.identity),
+            credential,
             verify_challenge_resource=is_public_vault_host(parsed.vault_url),
             transport=bounded_transport(verify=context.ca_bundle or True),
             retry_total=RETRY_TOTAL,

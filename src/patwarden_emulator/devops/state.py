@@ -94,8 +94,19 @@ def from_us(value: int) -> dt.datetime:
     return from_timestamp(value // 1_000_000).replace(microsecond=value % 1_000_000)
 
 
+# Every emulator PAT starts with this, so no secret scanner (GitHub's, trufflehog, gitleaks) takes a
+# test fixture or a log of a demo for a real Azure DevOps PAT: real ones are bare alphanumerics,
+# and the underscore joins the prefix to the value as one word, so a word-bounded pattern misses it.
+EMULATOR_PAT_PREFIX = "pwemu_"
+
+
 def new_pat_value(fmt: str) -> str:
-    """A fresh random PAT value: 84 characters with the ``AZDO`` signature, or legacy 52 base32."""
+    """A fresh random PAT value: ``pwemu_`` then 84 characters with the ``AZDO`` signature, or
+    ``pwemu_`` then 52 lowercase base32 (legacy)."""
+    return EMULATOR_PAT_PREFIX + _random_pat_body(fmt)
+
+
+def _random_pat_body(fmt: str) -> str:
     if fmt == "legacy52":
         return "".join(_BASE32[byte % 32] for byte in secrets.token_bytes(52))
     # 248 = 4 * 62: dropping bytes >= 248 keeps every character equally likely.

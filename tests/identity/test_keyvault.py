@@ -1,0 +1,166 @@
+"""A vault never chooses the audience of the token it gets (issue 11, item 3).
+
+The attack: a vault host outside Microsoft's domains (where the SDK cannot verify its challenge)
+answers ``401`` naming the Azure DevOps resource; without the pinned scope the writer asked Entra
+for an Azure DevOps token and sent it there, then the PAT. Here a fake vault over real HTTPS names
+that resource, and the credential records what it was asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from azure.core.credentials import AccessToken
+
+from patwarden.config.schema import AzureConfig
+from patwarden.domain.scopes import AZURE_DEVOPS_RESOURCE
+from patwarden.identity.keyvault import (
+    PUBLIC_VAULT_SCOPE,
+    VaultScopedCredential,
+    secret_client,
+    vault_scope,
+)
+from patwarden.plugins.testing import fake_meta, fake_pat
+from patwarden.sinks.key_vault import KeyVaultSink
+from patwarden.sinks.spec import SinkContext
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+
+@dataclass
+class FakeVault:
+    """An HTTPS "vault" whose challenge names Azure DevOps; records the bearer tokens it gets."""
+
+    url: str = ""
+    ca_bundle: str = ""
+    bearers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RecordingCredential:
+    """Hands out a token naming the scope it was asked for, and remembers each scope."""
+
+    asked: list[tuple[str, ...]] = field(default_factory=list)
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.asked.append(scopes)
+        return AccessToken(f"token-for {' '.join(scopes)}", int(time.time()) + 3600)
+
+
+@pytest.fixture
+def fake_vault(tmp_path: Path) -> Iterator[FakeVault]:
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    state = FakeVault(ca_bundle=str(bundle))
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            auth = self.headers.get("Authorization")
+            if not auth:
+                self.send_response(401)
+                self.send_header(
+                    "WWW-Authenticate",
+                    f'Bearer authorization="https://login.microsoftonline.com/{TENANT}", '
+                    f'resource="{AZURE_DEVOPS_RESOURCE}"',
+                )
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            state.bearers.append(auth.removeprefix("Bearer "))
+            name = self.path.split("?")[0].rstrip("/").split("/")[2]
+            reply = json.dumps(
+                {
+                    "value": body.get("value", "x"),
+                    "id": f"{state.url}/secrets/{name}/0123456789abcdef0123456789abcdef",
+                    "attributes": {"enabled": True, "created": 1, "updated": 1},
+                    "tags": body.get("tags", {}),
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        do_GET = do_PUT = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    state.url = f"https://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_a_fake_vault_naming_azure_devops_gets_only_a_vault_token(fake_vault: FakeVault) -> None:
+    credential = RecordingCredential()
+    azure = AzureConfig(ca_bundle=Path(fake_vault.ca_bundle))
+    client = secret_client(vault_url=fake_vault.url, credential=credential, azure=azure)
+    client.get_secret("patwarden-cache")
+    assert credential.asked == [(PUBLIC_VAULT_SCOPE,)]
+    assert fake_vault.bearers == [f"token-for {PUBLIC_VAULT_SCOPE}"]
+    assert not any(AZURE_DEVOPS_RESOURCE in bearer for bearer in fake_vault.bearers)
+
+
+def test_the_key_vault_sink_pins_the_audience_too(fake_vault: FakeVault) -> None:
+    credential = RecordingCredential()
+    context = SinkContext(credential=lambda name: credential, ca_bundle=fake_vault.ca_bundle)
+    sink = KeyVaultSink.from_spec(
+        {"kind": "key_vault", "vault_url": fake_vault.url, "secret": "flux", "identity": "writer"},
+        context,
+    )
+    try:
+        sink.write(fake_pat(), fake_meta())
+    finally:
+        sink.close()
+    assert credential.asked
+    assert set(credential.asked) == {(PUBLIC_VAULT_SCOPE,)}
+    assert set(fake_vault.bearers) == {f"token-for {PUBLIC_VAULT_SCOPE}"}
+
+
+@pytest.mark.parametrize(
+    ("vault_url", "scope"),
+    [
+        ("https://ops.vault.azure.net", "https://vault.azure.net/.default"),
+        ("https://ops.vault.azure.cn", "https://vault.azure.cn/.default"),
+        ("https://ops.vault.usgovcloudapi.net", "https://vault.usgovcloudapi.net/.default"),
+        ("https://kv.internal.example", PUBLIC_VAULT_SCOPE),  # private endpoint, emulator
+        ("https://vault.azure.net.evil.example", PUBLIC_VAULT_SCOPE),
+    ],
+)
+def test_vault_scope_follows_the_cloud_of_the_vault(vault_url: str, scope: str) -> None:
+    assert vault_scope(vault_url) == scope
+
+
+def test_the_wrapped_credential_ignores_the_scopes_it_is_asked_for() -> None:
+    inner = RecordingCredential()
+    pinned = VaultScopedCredential(inner, scope=PUBLIC_VAULT_SCOPE)
+    pinned.get_token(f"{AZURE_DEVOPS_RESOURCE}/.default")
+    info = pinned.get_token_info(f"{AZURE_DEVOPS_RESOURCE}/.default")
+    assert inner.asked == [(PUBLIC_VAULT_SCOPE,), (PUBLIC_VAULT_SCOPE,)]
+    assert info.token == f"token-for {PUBLIC_VAULT_SCOPE}"
+    assert "token-for" not in repr(pinned)

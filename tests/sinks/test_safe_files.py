@@ -1,0 +1,142 @@
+"""The one secret-file helper against a local attacker (issue 11, items 1 and 7).
+
+The attacks need a second local user (:mod:`tests.support.local_user`); they are skipped with that
+reason when the suite cannot create one.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from patwarden.identity.account import CacheEnvelope
+from patwarden.identity.cache_crypto import CacheCipher, decode_cache_key, generate_cache_key
+from patwarden.identity.cache_store import EncryptedFileStore
+from patwarden.sinks import safe_files
+from patwarden.sinks.errors import SinkRefused
+from patwarden.sinks.safe_files import UnsafeDirectory
+from tests.support.local_user import LocalUser, second_local_user, shared_directory
+
+
+@pytest.fixture
+def attacker() -> Iterator[LocalUser]:
+    with second_local_user() as user:
+        yield user
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    with shared_directory() as path:
+        yield path
+
+
+def _plant_links(attacker: LocalUser, directory: Path, name: str, victim: Path) -> None:
+    """The old temp names: `.<name>.<pid>.tmp` for the next PIDs, each a link to *victim*."""
+    first = os.getpid()
+    script = (
+        f"for pid in $(seq {first} {first + 400}); do "
+        f'ln -s {victim} "{directory}/.{name}.$pid.tmp"; done'
+    )
+    attacker.run("sh", "-c", script)
+
+
+def test_a_world_writable_state_directory_of_another_user_is_refused(
+    attacker: LocalUser, shared: Path, tmp_path: Path
+) -> None:
+    # The repro: another user makes the state dir 0777 and plants links for the next PIDs.
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    state = shared / "pwstate"
+    attacker.run("mkdir", "-m", "777", str(state))
+    _plant_links(attacker, state, "rotator.cache", victim)
+    store = EncryptedFileStore(
+        path=state / "rotator.cache",
+        cipher=CacheCipher(key=decode_cache_key(generate_cache_key(), source="t"), source="t"),
+    )
+    with pytest.raises(UnsafeDirectory, match="belongs to another user") as caught:
+        store.save(CacheEnvelope(account=None, msal_cache="{}"))
+    assert "chmod 700" in caught.value.hint or "elsewhere" in caught.value.hint
+    assert victim.read_text() == "root's file\n"
+    assert not (state / "rotator.cache").exists()
+    with pytest.raises(UnsafeDirectory), store.locked():
+        pass  # the lock file is not created there either
+
+
+def test_a_group_or_world_writable_directory_of_ours_is_refused(tmp_path: Path) -> None:
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o777)
+    with pytest.raises(UnsafeDirectory, match=r"writable by group or others \(mode 0777\)"):
+        safe_files.write_private_file(loose / "rotator.cache", b"x", purpose="token cache")
+    assert list(loose.iterdir()) == []
+
+
+def test_links_planted_at_the_old_temp_names_are_never_followed(tmp_path: Path) -> None:
+    # In a directory we own, the planted names (`.<name>.<pid>.tmp`) are simply not used any more.
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    for pid in range(os.getpid(), os.getpid() + 50):
+        (state / f".rotator.cache.{pid}.tmp").symlink_to(victim)
+    safe_files.write_private_file(state / "rotator.cache", b"sealed", purpose="token cache")
+    assert victim.read_text() == "untouched\n"
+    info = os.lstat(state / "rotator.cache")
+    assert stat.S_ISREG(info.st_mode)
+    assert stat.S_IMODE(info.st_mode) == 0o600
+
+
+def test_directories_are_created_0700_even_with_umask_000(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        safe_files.ensure_private_directory(tmp_path / "a" / "b" / "c", purpose="state directory")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+
+
+def test_a_key_file_is_created_once_and_never_through_a_planted_name(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    (keys / "cache.key").symlink_to(victim)  # a dangling-or-not link at the key's own name
+    with pytest.raises(FileExistsError):
+        safe_files.create_private_file(keys / "cache.key", b"k")
+    assert victim.read_text() == "untouched\n"
+    safe_files.create_private_file(keys / "other.key", b"k")
+    assert stat.S_IMODE((keys / "other.key").stat().st_mode) == 0o600
+    assert sorted(p.name for p in keys.iterdir()) == ["cache.key", "other.key"]  # no temp left
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pat"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            safe_files.read_file(fifo)
+        except BaseException as err:  # handed to the test thread
+            outcome.append(err)
+        else:
+            outcome.append(None)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    assert not reader.is_alive(), "reading a FIFO blocked"
+    assert isinstance(outcome[0], SinkRefused)
+    assert "not a regular file" in str(outcome[0])
+
+
+def test_sticky_world_writable_directory_is_refused_for_secrets(shared: Path) -> None:
+    # /tmp as root: sticky and owned by us, yet any user may create names in it.
+    with pytest.raises(SinkRefused, match="writable by group or others"):
+        safe_files.check_directory(shared)
