@@ -16,6 +16,7 @@ from patwarden.doctor.probe import run_probe
 from patwarden.doctor.probe_report import ProbeReport, Verdict
 from patwarden.doctor.shapes import EXPECTED, Observed, compare
 from tests.conftest import RunningEmulator
+from tests.support.clock import TestClock
 from tests.support.configs import write_config
 from tests.support.device_codes import login_in_process
 from tests.support.issued import assert_no_secret_in
@@ -50,7 +51,8 @@ def sink_tokens(emulator: RunningEmulator) -> dict[str, Any]:
 
 
 def probe(config: Path, *, allow_write: bool = False) -> ProbeReport:
-    with AppContext(config=load_config(config)) as app:
+    # The tests' clock agrees with the emulator's at any pinned date (the probe PAT's expiry).
+    with AppContext(config=load_config(config), clock=TestClock()) as app:
         return run_probe(
             config=app.config, credentials=app.credentials, clock=app.clock, allow_write=allow_write
         )
