@@ -26,7 +26,9 @@ Shape = Any  # str (a type name), dict[str, Shape], or [Shape]
 
 VSS_ERROR_KEYS = frozenset({"$id", "innerException", "message", "typeName", "typeKey", "eventId"})
 # Fields whose keys are data (variable names, parameters, claims), not structure.
-MAP_FIELDS = frozenset({"variables", "data", "parameters", "claims", "_links", "properties"})
+MAP_FIELDS = frozenset(
+    {"variables", "data", "parameters", "claims", "_links", "properties", "customProperties"}
+)
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
 _SCALARS = frozenset({"string", "uuid", "date-time", "integer", "number", "boolean", "null"})
 
