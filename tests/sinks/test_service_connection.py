@@ -172,10 +172,13 @@ def _docker_registry(emulator: RunningEmulator) -> str:
     )
 
 
+@pytest.mark.parametrize("null_parameter", ["reset", "keep"])
 def test_other_secret_parameters_are_refused_before_anything_changes(
-    emulator: RunningEmulator, writer_context: SinkContext
+    emulator: RunningEmulator, writer_context: SinkContext, null_parameter: str
 ) -> None:
-    # A PUT that sends `email` back as null would reset it (terraform-provider-azuredevops 550/719).
+    # A PUT that sends `email` back as null would reset it (terraform-provider-azuredevops 550/719);
+    # the sink refuses whichever behaviour the service has (the emulator switches between both).
+    emulator.admin("PUT", "/policies", json={"service_endpoint_null_parameter": null_parameter})
     endpoint_id = _docker_registry(emulator)
     pat = fake_pat()
     with pytest.raises(SinkRefused) as caught:
