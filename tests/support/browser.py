@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import io
 import re
 import socket
 import ssl
@@ -144,3 +145,45 @@ def answer_in_background(
     thread = threading.Thread(target=walk, daemon=True)
     thread.start()
     return thread
+
+
+class WalkingStream(io.StringIO):
+    """Where an in-process `login(browser=…)` prints the URL: walks the sign-in over HTTP in a
+    thread as soon as the URL is printed (the login itself blocks on its loopback listener)."""
+
+    def __init__(self, emulator: RunningEmulator, *, username: str) -> None:
+        super().__init__()
+        self.emulator = emulator
+        self.username = username
+
+    def write(self, text: str) -> int:
+        found = _URL.search(text)
+        if found:
+            url = found.group(1)
+            threading.Thread(
+                target=walk_sign_in_over_http,
+                args=(url,),
+                kwargs={"emulator": self.emulator, "username": self.username},
+                daemon=True,
+            ).start()
+        return super().write(text)
+
+
+def browser_login_in_process(emulator: RunningEmulator, config: Path) -> None:
+    """Sign the rotator of *config* in with the browser flow, without the CLI (the pages are
+    submitted over HTTP); only the encrypted token cache stays behind."""
+    from patwarden.config.model import load_config
+    from patwarden.identity.browser import BrowserOptions
+    from patwarden.identity.credential_set import CredentialSet
+    from tests.support.clock import TestClock
+
+    username = set_rotator_password(emulator)
+    credentials = CredentialSet(load_config(config), clock=TestClock())
+    try:
+        credentials.user("rotator").login(
+            out=WalkingStream(emulator, username=username),
+            browser=BrowserOptions(open_browser=False),
+            timeout=60,
+        )
+    finally:
+        credentials.close()
