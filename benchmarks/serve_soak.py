@@ -151,8 +151,8 @@ def soak(emulator: RunningEmulator, work: Path, args: argparse.Namespace) -> int
                     rss_start = rss_mib(serve.pid)
                 now = time.time()
                 expiries = {
-                    l["token"]: v
-                    for l, v in metrics.get("patwarden_token_expiry_timestamp_seconds", [])
+                    found["token"]: v
+                    for found, v in metrics.get("patwarden_token_expiry_timestamp_seconds", [])
                 }
                 for labels, due in metrics.get(
                     "patwarden_token_next_rotation_timestamp_seconds", []
@@ -187,13 +187,14 @@ def soak(emulator: RunningEmulator, work: Path, args: argparse.Namespace) -> int
     growth = (rss_end - rss_first) / rss_first * 100
     print(f"tokens={args.tokens} minutes={args.minutes:g} lifetime=10m rotate_before=2m jitter=1m")
     print(
-        f"rotations_done={rotated:.0f} late_rotations={len(late)} missed_rotations={len(missed)} failed_runs={failed:.0f}"
+        f"rotations_done={rotated:.0f} late_rotations={len(late)} "
+        f"missed_rotations={len(missed)} failed_runs={failed:.0f}"
     )
+    requests = value(metrics, "patwarden_requests_total", service="azure_devops")
+    print(f"azure_devops_requests={requests:.0f}")
     print(
-        f"azure_devops_requests={value(metrics, 'patwarden_requests_total', service='azure_devops'):.0f}"
-    )
-    print(
-        f"rss_start_mib={rss_start:.1f} rss_after_first_cycle_mib={rss_first:.1f} rss_end_mib={rss_end:.1f}"
+        f"rss_start_mib={rss_start:.1f} rss_after_first_cycle_mib={rss_first:.1f} "
+        f"rss_end_mib={rss_end:.1f}"
     )
     print(f"serve_exit_code_after_sigterm={code}")
     print(f"rss_growth_pct={growth:.1f}")

@@ -71,7 +71,21 @@ class ServiceConfig(StrictModel):
 
 # --- notification channels ---------------------------------------------------------------------
 
-UrlOrRef = HttpsUrl | SecretRef
+
+class _UrlBranch(StrictModel):
+    """Stands for a branch of :data:`UrlOrRef` in key paths (the tags are dropped from them)."""
+
+
+def _url_tag(value: Any) -> str:
+    return "url=https" if isinstance(value, str) else "url=ref"
+
+
+# A webhook URL as written (https://…) or, since Teams and Slack URLs are credentials, a reference.
+UrlOrRef = Annotated[
+    Annotated[HttpsUrl, Tag("url=https")] | Annotated[SecretRef, Tag("url=ref")],
+    Discriminator(_url_tag),
+]
+URL_TAGS: dict[str, type[StrictModel]] = {"url=https": _UrlBranch, "url=ref": _UrlBranch}
 
 
 class WebhookChannel(StrictModel):
@@ -144,7 +158,8 @@ Channel = Annotated[
     ),
 ]
 CHANNEL_TAGS: dict[str, type[StrictModel]] = {
-    f"channel={kind}": model for kind, model in CHANNEL_MODELS.items()
+    **{f"channel={kind}": model for kind, model in CHANNEL_MODELS.items()},
+    **URL_TAGS,
 }
 
 

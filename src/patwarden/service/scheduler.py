@@ -140,11 +140,13 @@ class Service:
 
     def _standby(self, now: datetime) -> None:
         holder = self.leadership.describe_holder()
-        if self._snapshot.role != "standby":
+        first = self._snapshot.role != "standby"
+        self._set(replace(self._snapshot, role="standby", leader=holder, at=now))
+        if first:
             log_event("standby", f"standing by: {holder} leads {self._runtime.state_path}")
         if now >= self._next_sign_in:
             self._check_sign_ins(now)
-        self._set(replace(self._snapshot, role="standby", leader=holder, at=now))
+            self._set(replace(self._snapshot, identities=tuple(self._identities), at=now))
         self._wake.wait(_STANDBY_RETRY)
         self._wake.clear()
 

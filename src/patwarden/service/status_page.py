@@ -117,7 +117,8 @@ def _token_row(token: TokenView, now: datetime) -> str:
         f'<span class="muted">{escape(token.organization)}</span></td>'
         f"<td>{_badge(token.status, token.status)}</td>"
         f"<td><code>{escape(token.current_authorization_id or '—')}</code></td>"
-        f'<td>{_when(token.valid_to)}<br><span class="muted">{countdown(token.valid_to, now)}</span></td>'
+        f'<td>{_when(token.valid_to)}<br><span class="muted">'
+        f"{countdown(token.valid_to, now)}</span></td>"
         f'<td>{_when(token.next_rotation)}<br><span class="muted">'
         f"{countdown(token.next_rotation, now)}</span></td>"
         f"<td>{escape(token.last_outcome or '—')}</td></tr>"
@@ -151,7 +152,8 @@ def render_status_page(snap: Snapshot) -> str:
     audit = (
         "".join(
             f"<tr><td>{_when(a.at)}</td><td>{escape(a.kind)}</td><td>{escape(a.token or '—')}</td>"
-            f"<td><code>{escape(a.authorization_id or '')}</code></td><td>{escape(a.detail)}</td></tr>"
+            f"<td><code>{escape(a.authorization_id or '')}</code></td>"
+            f"<td>{escape(a.detail)}</td></tr>"
             for a in snap.audit
         )
         or '<tr><td colspan="5">No audit events yet.</td></tr>'
