@@ -14,6 +14,7 @@ import pty
 import stat
 import subprocess
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -370,3 +371,35 @@ def test_revoke_requires_a_finding_and_rejects_unknown_ones() -> None:
     unknown = runner.invoke(cli, ["inventory", "revoke", "--finding", "everything"])
     assert unknown.exit_code == 2
     assert "'everything' is not one of" in unknown.output
+
+
+@pytest.mark.slow
+def test_hostile_names_neither_crash_nor_reach_the_terminal_raw(env: Env) -> None:
+    # Issue 11, items 5, 6 and 8: an owner name that is rich markup (it crashed with exit 70) and
+    # a display name with ESC sequences (clear screen, OSC 8 link, OSC 52 clipboard).
+    owner = "a[/]@contoso.example"
+    env.emulator.admin("POST", "/users", json={"username": owner})
+    name = "x\x1b[2J\x1b]8;;https://evil.example/\x1b\\link\x1b]52;c;ZWNobyBoaQ==\x07"
+    now = clock.now()
+    env.emulator.admin(
+        "POST",
+        "/pats",
+        json={
+            "username": owner,
+            "displayName": name,
+            "scope": "app_token",
+            "validFrom": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "validTo": (now + timedelta(days=300)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        },
+    )
+    table = env.run("--top", "50", tty=True)
+    assert table.returncode == 0, table.stderr
+    assert owner in table.stdout
+    assert "x\\x1b[2J\\x1b]8;;https://evil.example/" in table.stdout
+    for raw in ("\x1b[2J", "\x1b]8;", "\x1b]52;", "\x07"):
+        assert raw not in table.stdout, repr(raw)
+    csv_out = env.run("--output", "csv")
+    assert csv_out.returncode == 0, csv_out.stderr
+    assert "\x1b" not in csv_out.stdout
+    assert "x\\x1b[2J" in csv_out.stdout
+    env.assert_no_secret_in(table.stdout, table.stderr, csv_out.stdout, csv_out.stderr)

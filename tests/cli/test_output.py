@@ -139,6 +139,22 @@ def test_table_prints_every_value_in_full_and_never_interprets_markup() -> None:
     assert any("id" in line and "name" in line and "expires" in line for line in lines[:3])
 
 
+def test_table_cells_show_control_characters_as_escapes() -> None:
+    # The audit table, status and pat list print PAT display names: issue 11, item 5.
+    out = io.StringIO()
+    hostile = "ci\x1b[2J\x1b]52;c;eA==\x07\u202e"
+    render_table(
+        [{"name": hostile, "detail": "line one\nline two"}],
+        columns=(Column(key="name", header="name"), Column(key="detail", header="detail")),
+        stream=out,
+    )
+    text = out.getvalue()
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "ci\\x1b[2J\\x1b]52;c;eA==\\x07\\u202e" in text
+    assert "line two" in text.splitlines()[-2]  # our own multi-line cells still wrap
+
+
 def test_empty_table_prints_the_message() -> None:
     out = io.StringIO()
     render_table([], columns=(Column(key="id", header="id"),), empty="No PATs.", stream=out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 
 from patwarden.inventory.export import (
     CSV_COLUMNS,
@@ -159,3 +160,34 @@ def test_csv_header_rows_and_quoting() -> None:
     clean = by_id["11111111-1111-1111-1111-111111111111"]
     assert clean["findings"] == ""
     assert clean["max_severity"] == ""
+
+
+# --- CSV injection and control characters (issue 11, items 5 and 8) ------------------------------
+
+
+def test_every_text_column_is_neutralised_and_controls_are_visible() -> None:
+    hostile = pat(
+        display_name="@SUM(1+1)*cmd|' /C calc'!A0",
+        scopes=('=HYPERLINK("https://evil.example","open")',),
+        owner=Owner(descriptor="-2+3", principal_name="+cmd@contoso.example"),
+        organization="=org",
+    )
+    row = evaluate(
+        replace(hostile, display_name="\x1b]52;c;eA==\x07name"), now=NOW, rules=FindingRules()
+    )
+    out = io.StringIO()
+    writer = CsvWriter(out, now=NOW)
+    writer.write(row)
+    writer.write(evaluate(hostile, now=NOW, rules=FindingRules()))
+    records = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert "\x1b" not in out.getvalue()
+    assert "\x07" not in out.getvalue()
+    assert records[0]["display_name"] == "\\x1b]52;c;eA==\\x07name"
+    second = records[1]
+    assert second["scopes"].startswith("'=HYPERLINK(")
+    assert second["display_name"].startswith("'@SUM")
+    assert second["owner"] == "'+cmd@contoso.example"
+    assert second["owner_descriptor"] == "'-2+3"
+    assert second["organization"] == "'=org"
+    for column, value in second.items():
+        assert not value.startswith(("=", "+", "@")), column

@@ -88,3 +88,60 @@ def test_progress_callback() -> None:
                 organization="x", users_listed=1, users_scanned=1, pats=1, listing_done=True
             )
         )
+
+
+# --- hostile names (issue 11, items 5 and 6) ----------------------------------------------------
+
+HOSTILE_NAME = (
+    "ci\x1b[2J\x1b[H"  # clear the screen, cursor home
+    "\x1b]8;;https://evil.example/\x1b\\click me\x1b]8;;\x1b\\"  # an OSC 8 link
+    "\x1b]52;c;ZWNobyBwd25lZA==\x07"  # OSC 52: write the clipboard
+    "\x9b31m\u202egpj.exe"  # a C1 CSI and a right-to-left override
+)
+MARKUP_OWNER = "a[/]@contoso.example"
+
+
+def _terminal() -> Console:
+    return Console(record=True, width=300, force_terminal=True, color_system="truecolor")
+
+
+def test_control_characters_in_names_are_shown_as_escapes_not_sent() -> None:
+    owner = Owner(descriptor="aad.x", principal_name=MARKUP_OWNER)
+    row = evaluate(
+        pat(is_global=True, display_name=HOSTILE_NAME, owner=owner), now=NOW, rules=RULES
+    )
+    builder = SummaryBuilder(now=NOW, organizations=("contoso",), top=5)
+    builder.add(row)
+    out = _terminal()
+    print_inventory(
+        out,
+        summary=builder.summary(users_scanned=1),
+        worst=builder.worst_rows(),
+        problems=["owner [bold]x[/] said \x1b]52;c;eA==\x07"],
+        requests=1,
+        seconds=0.1,
+    )
+    raw = out.export_text(styles=True, clear=False)  # what reached the terminal, with styles
+    for sequence in ("\x1b[2J", "\x1b]8;", "\x1b]52;", "\x07", "\x9b", "\u202e"):
+        assert sequence not in raw, repr(sequence)
+    text = out.export_text()
+    assert "ci\\x1b[2J\\x1b[H" in text
+    assert "\\x1b]52;c;ZWNobyBwd25lZA==\\x07" in text
+    assert "\\x9b31m\\u202egpj.exe" in text
+    assert MARKUP_OWNER in text  # shown as written, not parsed as markup (it crashed before)
+    assert "owner [bold]x[/] said" in text
+
+
+def test_markup_in_a_failed_revocation_is_shown_as_written() -> None:
+    owner = Owner(descriptor="aad.x", principal_name=MARKUP_OWNER)
+    row = evaluate(pat(owner=owner), now=NOW, rules=RULES)
+    report = RevocationReport(
+        dry_run=False,
+        selected=1,
+        failures=[RevocationOutcome(row=row, error="HTTP 500 [/] \x1b[2J")],
+    )
+    out = _terminal()
+    print_revocation(out, report)
+    text = out.export_text()
+    assert MARKUP_OWNER in text
+    assert "HTTP 500 [/] \\x1b[2J" in text

@@ -3,7 +3,8 @@
 Without ``--output`` a command prints a table when stdout is a terminal and JSON otherwise, so
 ``patwarden pat list | jq`` works without a flag and people still get a readable table. Tables go
 through rich (imported on first use, never at module level, so ``patwarden --help`` stays fast);
-cells are plain text, never rich markup, so a PAT display name such as ``[bold]x`` prints as is.
+cells are plain text, never rich markup, so a PAT display name such as ``[bold]x`` prints as is,
+and their control characters are shown as escapes (``\\x1b``), never sent to the terminal.
 JSON is made by :func:`to_jsonable`, which refuses a :class:`~patwarden.secret.Secret` so that no
 document can carry a secret by accident: a command that must print one reveals it explicitly.
 """
@@ -22,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
+from patwarden.domain.text import visible_controls
 from patwarden.secret import Secret
 
 if TYPE_CHECKING:
@@ -218,7 +220,8 @@ def render_table(
     for row in rows:
         cells = []
         for column in columns:
-            text = format_cell(row.get(column.key))
+            # Values from outside (display names, owners, errors) may hold ESC sequences.
+            text = visible_controls(format_cell(row.get(column.key)), keep_newlines=True)
             cells.append(Text(text, style=column.styles.get(text, "")))
         table.add_row(*cells)
     out.print(table)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from patwarden.domain.text import visible_controls
 from patwarden.inventory.findings import FindingRules
 from patwarden.inventory.model import InventoryRow
 from patwarden.inventory.summary import InventorySummary
@@ -39,8 +40,9 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 # A cell starting with one of these is run as a formula by spreadsheet programs; display names
-# are chosen by PAT owners, so such text cells get a leading apostrophe (OWASP "CSV injection").
-# Numbers (days_to_expiry may be negative) are written as they are.
+# are chosen by PAT owners, so every text cell starting with one gets a leading apostrophe (OWASP
+# "CSV injection"), and control characters become visible escapes (docs/security.md). Numbers
+# (days_to_expiry may be negative) are written as they are.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -156,6 +158,7 @@ class JsonWriter:
 
 
 def _cell(value: str) -> str:
+    value = visible_controls(value)
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
@@ -172,22 +175,22 @@ def row_to_csv(row: InventoryRow, *, now: datetime) -> list[str]:
         return str(value)
 
     values = [
-        data["organization"],
+        _cell(data["organization"]),
         _cell(owner["principal_name"] or owner["display_name"] or owner["descriptor"]),
         _cell(owner["descriptor"]),
-        owner["status"],
+        _cell(owner["status"]),
         _cell(data["authorization_id"]),
         _cell(data["display_name"]),
-        " ".join(data["scopes"]),
-        text(data["valid_from"]),
-        text(data["valid_to"]),
-        text(data["lifetime_days"]),
+        _cell(" ".join(data["scopes"])),
+        _cell(text(data["valid_from"])),
+        _cell(text(data["valid_to"])),
+        text(data["lifetime_days"]),  # numbers: a negative one is not a formula
         text(data["days_to_expiry"]),
-        data["status"],
+        _cell(data["status"]),
         text(data["is_global"]),
         text(data["managed"]),
-        text(data["max_severity"]),
-        ";".join(f["kind"] for f in data["findings"]),
+        _cell(text(data["max_severity"])),
+        _cell(";".join(f["kind"] for f in data["findings"])),
     ]
     return values
 

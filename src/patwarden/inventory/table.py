@@ -1,4 +1,9 @@
-"""Terminal rendering with rich: the summary, the worst PATs, a revocation summary, progress."""
+"""Terminal rendering with rich: the summary, the worst PATs, a revocation summary, progress.
+
+Every string that comes from Azure DevOps or the directory (display names, owner names,
+organizations, errors) is rendered as plain :class:`~rich.text.Text`, never parsed as markup, and
+with its control characters made visible (:func:`plain`): a display name can hold ESC sequences.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from patwarden.domain.text import visible_controls
 from patwarden.inventory.findings import SEVERITIES
 from patwarden.inventory.model import FindingKind, InventoryRow, Severity
 from patwarden.inventory.revoke import RevocationOutcome, RevocationReport
@@ -23,6 +29,11 @@ SEVERITY_STYLE = {
     Severity.LOW: "blue",
     Severity.INFO: "dim",
 }
+
+
+def plain(value: object, *, style: str = "") -> Text:
+    """External text as a rich ``Text``: no markup, control characters as visible escapes."""
+    return Text(visible_controls(str(value)), style=style)
 
 
 def _severity(row: InventoryRow) -> Text:
@@ -66,14 +77,16 @@ def rows_table(rows: Sequence[InventoryRow], *, title: str) -> Table:
             if i:
                 findings.append("\n")
             findings.append(finding.kind.value, style=SEVERITY_STYLE[finding.severity])
-            findings.append(f" {finding.summary}\n")
-            findings.append(f"  fix: {finding.fix}", style="dim")
-        name = Text(pat.display_name or "(no name)")
+            findings.append(f" {visible_controls(finding.summary)}\n")
+            findings.append(f"  fix: {visible_controls(finding.fix)}", style="dim")
+        name = plain(pat.display_name or "(no name)")
         if pat.managed:
             name.append(" [managed]", style="cyan")
-        name.append(f"\n{pat.authorization_id}", style="dim")
+        name.append(f"\n{visible_controls(pat.authorization_id)}", style="dim")
         owner = pat.owner.name + ("" if pat.owner.status == "active" else f" ({pat.owner.status})")
-        table.add_row(_severity(row), pat.organization, owner, name, _date(row), findings)
+        table.add_row(
+            _severity(row), plain(pat.organization), plain(owner), name, _date(row), findings
+        )
     return table
 
 
@@ -104,7 +117,7 @@ def print_inventory(
         if len(worst) < summary.pats_with_findings:
             console.print("[dim]More in --output json|csv|html FILE; --top N shows more here.[/]")
     for problem in problems:
-        console.print(f"[red]problem:[/] {problem}")
+        console.print(Text.assemble(("problem:", "red"), " ", plain(problem)))
 
 
 def _outcome_rows(outcomes: Sequence[RevocationOutcome]) -> list[InventoryRow]:
@@ -137,7 +150,10 @@ def print_revocation(console: Console, report: RevocationReport) -> None:
         for failure in report.failures:
             pat = failure.row.pat
             table.add_row(
-                pat.organization, pat.owner.name, pat.authorization_id, failure.error or ""
+                plain(pat.organization),
+                plain(pat.owner.name),
+                plain(pat.authorization_id),
+                plain(failure.error or ""),
             )
         console.print(table)
 
