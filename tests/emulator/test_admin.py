@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import stat
+import subprocess
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
+from patwarden.tls import ssl_context
 from patwarden_emulator.directory import SEEDED_USER_FLAGS, Directory, seed_defaults
 from patwarden_emulator.store import Store
 from tests.conftest import RunningEmulator
+from tests.support.clock import patwarden_argv
+from tests.support.local_user import LocalUser, second_local_user, shared_directory
 from tests.support.tokens import client_credentials_token
 
 
@@ -88,3 +95,82 @@ def test_issued_secrets_lists_what_the_emulator_handed_out(emulator: RunningEmul
     assert {"kind": "access_token", "value": token} in issued
     emulator.reset()
     assert emulator.admin("GET", "/issued-secrets").json() == {"secrets": []}
+
+
+# --- who may use it (issue 11, item 9) -----------------------------------------------------------
+
+
+def test_the_admin_api_refuses_a_request_without_the_ready_files_token(
+    emulator: RunningEmulator,
+) -> None:
+    with httpx.Client(verify=ssl_context(emulator.ca_bundle), timeout=10) as client:
+        anonymous = client.get(emulator["admin_url"] + "/issued-secrets")
+        guessed = client.get(
+            emulator["admin_url"] + "/issued-secrets", headers={"Authorization": "Bearer guess"}
+        )
+        grant = client.put(
+            emulator["admin_url"] + "/key-vault/grants",
+            json={"principal": "mallory", "role": "Key Vault Administrator"},
+        )
+    for response in (anonymous, guessed, grant):
+        assert response.status_code == 401
+        assert response.json()["error"] == "unauthorized"
+        assert "ready file" in response.json()["message"]
+    grants = emulator.admin("GET", "/key-vault/grants").json()["grants"]
+    assert all(g["principal"] != "mallory" for g in grants)
+
+
+@pytest.fixture
+def attacker() -> Iterator[LocalUser]:
+    with second_local_user() as user:
+        yield user
+
+
+@pytest.mark.slow
+def test_another_local_user_can_neither_read_the_token_nor_use_the_admin_api(
+    attacker: LocalUser,
+) -> None:
+    with shared_directory() as shared:
+        state = shared / "emu"  # where docs/emulator.md puts it: a directory in /tmp
+        process = subprocess.Popen(
+            [*patwarden_argv(), "emulator", "--state-dir", str(state)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            printed = json.loads(process.stdout.readline())  # the ready line, once serving
+            assert "admin_token" not in printed  # stdout may end up in a CI log
+            assert printed["ready_file"] == str(state / "ready.json")
+            ready = json.loads((state / "ready.json").read_text())
+            assert len(ready["admin_token"]) >= 40
+            for path, mode in ((state, 0o700), (state / "ready.json", 0o600)):
+                assert stat.S_IMODE(path.stat().st_mode) == mode, path
+            assert stat.S_IMODE((state / "emulator.db").stat().st_mode) == 0o600
+            for path in (state / "ready.json", state / "emulator.db"):
+                denied = subprocess.run(
+                    ["cat", str(path)],
+                    user=attacker.uid,
+                    group=attacker.gid,
+                    extra_groups=[],
+                    capture_output=True,
+                    check=False,
+                )
+                assert denied.returncode != 0
+                assert b"Permission denied" in denied.stderr
+            url = printed["admin_url"] + "/issued-secrets"
+            answer = attacker.run("curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", url)
+            assert answer.stdout == "401"
+            with httpx.Client(verify=ssl_context(printed["ca_bundle"]), timeout=10) as client:
+                allowed = client.get(
+                    url, headers={"Authorization": f"Bearer {ready['admin_token']}"}
+                )
+            assert allowed.status_code == 200
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
