@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from patwarden.config.model import Config
@@ -94,8 +95,17 @@ def _user(
             f"run `patwarden login --identity {view.name}` once, as the user",
             relogin_now=True,
         )
-    user.get_token(*scopes, claims=_force_refresh_claims(now))
     deadline = user.relogin_deadline()
+    try:
+        user.get_token(*scopes, claims=_force_refresh_claims(now))
+    except ReloginRequired as err:  # keep the deadline: the countdown still shows
+        failed = _failed(view, err.message, err.hint, relogin_now=True)
+        return replace(
+            failed,
+            relogin_deadline=deadline.at if deadline else None,
+            relogin_cause=deadline.cause.value if deadline else None,
+        )
+    deadline = user.relogin_deadline()  # a refresh that rolled the refresh token moved it
     return IdentityView(
         name=view.name,
         kind=view.kind,
