@@ -35,6 +35,7 @@ DATE_SENSITIVE = (
     "tests/domain/test_schedule.py",
     "tests/emulator/test_clock.py",
     "tests/inventory/",  # a folder: every module in it
+    "tests/service/",  # schedules, expiry warnings, re-login countdowns
 )
 
 _AMBIENT_PREFIXES = ("AZURE_", "AZDO_", "SYSTEM_ACCESSTOKEN", "PATWARDEN_", "MSAL_", "IDENTITY_")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from patwarden.doctor.report import Check, DoctorReport, Status
 from patwarden.identity.credential_set import CredentialSet
 from patwarden.sinks.wiring import SinkWiring
 from tests.conftest import RunningEmulator
+from tests.support import clock
 from tests.support.configs import write_config
 from tests.support.device_codes import login_in_process
 from tests.support.issued import assert_no_secret_in
@@ -25,7 +26,7 @@ OP = "0123456789abcdef0123456789abcdef"
 
 
 def doctor(config: Path) -> DoctorReport:
-    with AppContext(config=load_config(config)) as app:
+    with AppContext(config=load_config(config), clock=clock.TestClock()) as app:
         return run_doctor(app)
 
 
@@ -118,7 +119,7 @@ def test_relogin_due_soon_is_a_warning_with_the_date(
     login_in_process(emulator, config)
     report = doctor(config)
     rotator = by_name(report)["identity rotator"]
-    due = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%d")
+    due = (clock.now() + timedelta(days=10)).strftime("%Y-%m-%d")
     assert rotator.status is Status.WARNING
     assert f"re-login due in 10 days ({due}, sign_in_frequency)" in rotator.detail
     assert rotator.fix == f"run `patwarden login --identity rotator` before {due}"
@@ -213,7 +214,7 @@ def test_policy_clamps_seen_on_managed_pats(emulator: RunningEmulator, tmp_path:
                 org="contoso",
                 display_name=f"patwarden:flux-git:{OP}",
                 scopes=["vso.code"],
-                valid_to=datetime.now(UTC) + timedelta(days=30),
+                valid_to=clock.now() + timedelta(days=30),
             )
     finally:
         credentials.close()

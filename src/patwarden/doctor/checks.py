@@ -331,20 +331,26 @@ class Doctor:
         )
 
     def clock_skew(self) -> Check:
-        """Compare the local clock with the Date header of Azure DevOps."""
+        """Compare the system clock with the Date header of Azure DevOps.
+
+        The system clock, not the run's: it is the one MSAL and TLS use, and the one Entra ID
+        judges token times by (they are the same clock outside tests that move the run's).
+        """
         import httpx
 
+        from patwarden.clock import SystemClock
         from patwarden.tls import ssl_context
 
+        system = SystemClock()
         azure = self.config.azure
         org = self.config.orgs[0] if self.config.orgs else ""
         url = f"{azure.azure_devops_url}/{org}/_apis/connectionData"
         headers = {"Accept": "application/json", "X-TFS-FedAuthRedirect": "Suppress"}
         try:
             with httpx.Client(verify=ssl_context(azure.ca_bundle), timeout=15) as client:
-                sent = self.clock.now()
+                sent = system.now()
                 response = client.get(url, headers=headers)
-                received = self.clock.now()
+                received = system.now()
         except (httpx.HTTPError, OSError) as err:
             return Check(
                 check="clock",
