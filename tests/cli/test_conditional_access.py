@@ -26,7 +26,10 @@ def _rotator(emulator: RunningEmulator) -> str:
 
 
 def _switch(**body: object) -> Callable[[RunningEmulator], None]:
-    return lambda emulator: emulator.admin("PUT", "/conditional-access", json=body) and None
+    def apply(emulator: RunningEmulator) -> None:
+        emulator.admin("PUT", "/conditional-access", json=body)
+
+    return apply
 
 
 def _for_rotator(method: str, path: str, **body: object) -> Callable[[RunningEmulator], None]:
