@@ -320,3 +320,14 @@ def _not_ready(serve: Serve) -> dict[str, Any] | None:
     response = serve.get("/readyz")
     body: dict[str, Any] = response.json()
     return body if response.status_code == 503 else None
+
+
+def test_a_public_listen_without_authentication_is_refused(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    config = write_config(emulator, tmp_path)
+    run = cli("serve", "--listen", "0.0.0.0:9464", config=config)
+    assert run.code == 2
+    assert "--listen 0.0.0.0:9464 accepts connections from other machines" in run.stderr
+    assert "service.bearer_token" in run.stderr
+    assert "Traceback" not in run.output

@@ -3,14 +3,17 @@ prometheus_client.parser), the status page's headers, and the bearer token."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
-from patwarden.config.service import ServiceConfig
+from patwarden.config.service import ServiceConfig, ServiceTls
 from patwarden.secret import Secret
 from patwarden.service.http import Endpoints, HttpServer
 from patwarden.service.metrics import Counters, build_registry, render_metrics
@@ -20,13 +23,15 @@ from tests.service.seeded import seeded_snapshot
 TOKEN = "scrape-token-for-tests"  # a test value, not a credential
 
 
-def serve(snapshot: list[Snapshot], *, bearer: str | None = None) -> HttpServer:
+def serve(
+    snapshot: list[Snapshot], *, bearer: str | None = None, settings: ServiceConfig | None = None
+) -> HttpServer:
     counters = Counters()
     counters.add("patwarden_rotations", "rotated", amount=3)
     counters.add("patwarden_failures", "rotation")
     registry = build_registry(lambda: snapshot[0], counters)
     server = HttpServer(
-        ServiceConfig(listen="127.0.0.1:0"),
+        settings or ServiceConfig(listen="127.0.0.1:0"),
         Endpoints(
             snapshot=lambda: snapshot[0],
             metrics=lambda: render_metrics(registry),
@@ -131,5 +136,38 @@ def test_a_bearer_token_guards_everything_but_healthz(current: list[Snapshot]) -
                 assert wrong.status_code == 401
                 good = client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
                 assert good.status_code == 200
+    finally:
+        running.stop()
+
+
+def test_mtls_wants_a_client_certificate_from_the_configured_ca(
+    current: list[Snapshot], tmp_path: Path
+) -> None:
+    ca, stranger = trustme.CA(), trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    server_cert.private_key_and_cert_chain_pem.write_to_path(tmp_path / "server.pem")
+    ca.cert_pem.write_to_path(tmp_path / "ca.pem")
+    tls = ServiceTls(
+        certificate=tmp_path / "server.pem",
+        key=tmp_path / "server.pem",
+        client_ca=tmp_path / "ca.pem",
+    )
+    running = serve(current, settings=ServiceConfig(listen="127.0.0.1:0", tls=tls))
+    trusted = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    try:
+        assert running.address.startswith("https://127.0.0.1:")
+        for name, issuer in (("good", ca), ("bad", stranger)):
+            issuer.issue_cert(f"{name}@clients").private_key_and_cert_chain_pem.write_to_path(
+                tmp_path / f"{name}.pem"
+            )
+        good = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        good.load_cert_chain(str(tmp_path / "good.pem"))
+        with httpx.Client(verify=good) as client:
+            assert client.get(running.address + "/readyz").status_code == 200
+        bad = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        bad.load_cert_chain(str(tmp_path / "bad.pem"))
+        for context in (trusted, bad):  # no certificate, or one another CA signed
+            with pytest.raises(httpx.HTTPError), httpx.Client(verify=context) as client:
+                client.get(running.address + "/readyz")
     finally:
         running.stop()

@@ -77,6 +77,7 @@ def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "patwarden"
         sys_version = ""
+        timeout = 30  # seconds: an idle or stalled client gives its thread back
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -154,8 +155,10 @@ class HttpServer:
             ) from None
         self._server.daemon_threads = True
         if settings.tls is not None:
+            # The handshake happens in the request's thread, so a client that never completes
+            # it cannot hold up the accept loop.
             self._server.socket = _tls_context(settings).wrap_socket(
-                self._server.socket, server_side=True
+                self._server.socket, server_side=True, do_handshake_on_connect=False
             )
         self.scheme = "https" if settings.tls is not None else "http"
         self._thread = threading.Thread(

@@ -134,9 +134,19 @@ def _identity_row(identity: IdentityView, now: datetime) -> str:
         f'<tr id="identity-{escape(identity.name)}"><td><b>{escape(identity.name)}</b></td>'
         f"<td>{escape(identity.kind)}</td><td>{escape(', '.join(identity.roles))}</td>"
         f"<td>{_badge(status, css)}</td>"
-        f'<td>{_when(identity.relogin_deadline)}<br><span class="muted">re-login '
-        f"{countdown(identity.relogin_deadline, now)}</span></td>"
+        f"<td>{_relogin(identity, now)}</td>"
         f"<td>{escape(identity.detail)}</td></tr>"
+    )
+
+
+def _relogin(identity: IdentityView, now: datetime) -> str:
+    if identity.relogin_deadline is None:
+        return (
+            "—" if identity.kind == "user" else '<span class="muted">no interactive sign-in</span>'
+        )
+    return (
+        f'{_when(identity.relogin_deadline)}<br><span class="muted">re-login '
+        f"{countdown(identity.relogin_deadline, now)}</span>"
     )
 
 
