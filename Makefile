@@ -12,9 +12,12 @@ SYNC := $(UV) sync --frozen --all-extras --quiet
 
 .PHONY: demo test test-dates check lint typecheck format install clean
 
-$(UV):
+# uv itself is pinned by hash (.ci/uv-requirements.txt, uv==$(UV_VERSION)): pip refuses any other file.
+UV_REQUIREMENTS := .ci/uv-requirements.txt
+
+$(UV): $(UV_REQUIREMENTS)
 	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+	$(TOOLS)/bin/pip install --quiet --require-hashes --only-binary=:all: -r $(UV_REQUIREMENTS)
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 	$(SYNC)

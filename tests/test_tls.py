@@ -5,11 +5,12 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
+import certifi
 import pytest
 import trustme
 
 from patwarden.errors import ConfigError
-from patwarden.tls import ssl_context
+from patwarden.tls import requests_verify, ssl_context
 
 
 def test_no_bundle_means_the_default_trust_store() -> None:
@@ -23,7 +24,35 @@ def test_a_bundle_gives_a_verifying_context(tmp_path: Path) -> None:
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname
-    assert context.cert_store_stats()["x509_ca"] == 1
+
+
+def _subjects(context: ssl.SSLContext) -> set[str]:
+    return {str(cert["subject"]) for cert in context.get_ca_certs()}
+
+
+def test_a_bundle_adds_to_the_default_store_instead_of_replacing_it(tmp_path: Path) -> None:
+    # Issue 11, item 10: `ca_bundle` used to replace the trust store (docs said "adds").
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(ca.cert_pem.bytes())
+    context = ssl_context(bundle)
+    assert isinstance(context, ssl.SSLContext)
+    defaults = ssl.create_default_context(cafile=certifi.where())
+    assert _subjects(defaults) <= _subjects(context)  # every public CA is still trusted
+    assert len(_subjects(context)) == len(_subjects(defaults) | _subjects(context))
+    assert context.cert_store_stats()["x509_ca"] > defaults.cert_store_stats()["x509_ca"]
+
+
+def test_requests_clients_get_one_file_with_the_defaults_and_the_bundle(tmp_path: Path) -> None:
+    assert requests_verify(None) is True
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(ca.cert_pem.bytes())
+    combined = Path(str(requests_verify(bundle)))
+    content = combined.read_bytes()
+    assert ca.cert_pem.bytes().strip() in content
+    assert Path(certifi.where()).read_bytes().strip()[:2000] in content
+    assert combined.parent.stat().st_mode & 0o077 == 0
 
 
 @pytest.mark.parametrize("content", [None, b"not a certificate\n"])

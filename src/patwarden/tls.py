@@ -1,35 +1,65 @@
 """TLS settings shared by every HTTP client patwarden builds.
 
 Verification is always on. A custom CA bundle (the emulator's, or a TLS-inspecting proxy's) is an
-explicit setting that adds trust; it never turns checks off. httpx 0.28 wants an ``SSLContext``
-rather than a path, so build one per bundle and reuse it.
+explicit setting that **adds** trust to the default store (certifi's public CAs, as httpx uses,
+plus the system's); it never replaces it and never turns checks off. httpx 0.28 wants an
+``SSLContext`` rather than a path, so build one per bundle and reuse it; clients built on
+``requests`` (the Azure SDK, MSAL) take a path, which would *replace* their store, so they get
+:func:`requests_verify`: one PEM file with the default CAs and the bundle together.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import ssl
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from patwarden.errors import ConfigError
 
 
+def _default_ca_files() -> list[str]:
+    """certifi's bundle (what httpx and requests trust by default) and the system's CA file."""
+    files = []
+    try:
+        import certifi
+
+        files.append(certifi.where())
+    except ImportError:  # pragma: no cover - httpx and requests both depend on certifi
+        pass
+    system = ssl.get_default_verify_paths().cafile
+    if system and os.path.isfile(system):
+        files.append(system)
+    return files
+
+
+def _unusable(ca_bundle: str, err: Exception) -> ConfigError:
+    return ConfigError(
+        f"Cannot use CA bundle {ca_bundle!r}: {err}.",
+        hint="Point ca_bundle at a readable PEM file with the CA certificate(s).",
+    )
+
+
 @lru_cache(maxsize=8)
 def _context_for(ca_bundle: str) -> ssl.SSLContext:
+    context = ssl.create_default_context()  # the system store (when it has one)
     try:
-        return ssl.create_default_context(cafile=ca_bundle)
+        for default in _default_ca_files():
+            context.load_verify_locations(cafile=default)
+        context.load_verify_locations(cafile=ca_bundle)  # added to the defaults, never instead
     except (OSError, ssl.SSLError) as err:
-        raise ConfigError(
-            f"Cannot use CA bundle {ca_bundle!r}: {err}.",
-            hint="Point ca_bundle at a readable PEM file with the CA certificate(s).",
-        ) from None
+        raise _unusable(ca_bundle, err) from None
+    return context
 
 
 def ssl_context(ca_bundle: str | os.PathLike[str] | None) -> ssl.SSLContext | bool:
     """Return what to pass as httpx's ``verify=``: a context trusting *ca_bundle*, or True.
 
-    True means the default trust store (certifi, or ``SSL_CERT_FILE``); never False.
+    True means the default trust store (certifi, or ``SSL_CERT_FILE``); never False. A context
+    for a bundle trusts the default CAs too.
 
     Raises:
         ConfigError: the bundle cannot be read or holds no usable certificate.
@@ -37,3 +67,28 @@ def ssl_context(ca_bundle: str | os.PathLike[str] | None) -> ssl.SSLContext | bo
     if not ca_bundle:
         return True
     return _context_for(str(Path(ca_bundle).expanduser().resolve()))
+
+
+@lru_cache(maxsize=8)
+def _combined_file(ca_bundle: str) -> str:
+    _context_for(ca_bundle)  # the same checks (a readable PEM with a certificate) and errors
+    directory = tempfile.mkdtemp(prefix="patwarden-ca-")  # 0700; public certificates only
+    atexit.register(shutil.rmtree, directory, True)
+    combined = Path(directory, "ca-bundle.pem")
+    parts = [Path(path).read_bytes() for path in (*_default_ca_files(), ca_bundle)]
+    combined.write_bytes(b"\n".join(part.rstrip(b"\n") for part in parts) + b"\n")
+    return str(combined)
+
+
+def requests_verify(ca_bundle: str | os.PathLike[str] | None) -> str | bool:
+    """What to pass as ``verify`` / ``connection_verify`` to a requests-based client.
+
+    True without a bundle; else the path of a PEM file holding the default CAs *and* the bundle,
+    so the bundle adds trust there too (requests would use a path instead of its store).
+
+    Raises:
+        ConfigError: the bundle cannot be read or holds no usable certificate.
+    """
+    if not ca_bundle:
+        return True
+    return _combined_file(str(Path(ca_bundle).expanduser().resolve()))

@@ -80,8 +80,11 @@ class AzureConfig(StrictModel):
 
     @property
     def verify(self) -> str | bool:
-        """The ``verify`` / ``connection_verify`` value for HTTP clients: a CA path, or True."""
-        return str(self.ca_bundle) if self.ca_bundle else True
+        """The ``verify`` / ``connection_verify`` value for requests-based clients (Azure SDK,
+        MSAL): True, or a PEM file of the default CAs plus ``ca_bundle`` (it adds trust)."""
+        from patwarden.tls import requests_verify
+
+        return requests_verify(self.ca_bundle)
 
 
 # --- token cache storage -----------------------------------------------------------------------

@@ -120,8 +120,8 @@ class CredentialSet:
         options: dict[str, Any] = {"authority": azure.authority_host}
         if not azure.is_well_known_authority:
             options["disable_instance_discovery"] = True
-        if azure.ca_bundle is not None:
-            options["connection_verify"] = str(azure.ca_bundle)
+        if azure.ca_bundle is not None:  # the default CAs plus the bundle (patwarden.tls)
+            options["connection_verify"] = azure.verify
         return options
 
     def _tenant(self, name: str) -> str:
@@ -143,7 +143,7 @@ class CredentialSet:
 
             options: dict[str, Any] = {}
             if self.config.azure.ca_bundle is not None:
-                options["connection_verify"] = str(self.config.azure.ca_bundle)
+                options["connection_verify"] = self.config.azure.verify
             return ManagedIdentityCredential(client_id=identity.client_id, **options)
         if isinstance(identity, WorkloadIdentity):
             from azure.identity import WorkloadIdentityCredential

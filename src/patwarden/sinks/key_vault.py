@@ -34,6 +34,7 @@ from patwarden.sinks.errors import (
     SinkWriteFailed,
 )
 from patwarden.sinks.spec import SinkContext, SinkSpec, parse_spec
+from patwarden.tls import requests_verify
 
 if TYPE_CHECKING:
     from azure.keyvault.secrets import SecretClient, SecretProperties
@@ -111,8 +112,9 @@ class KeyVaultSink:
 
         parsed = parse_spec(KeyVaultSinkSpec, spec)
         options: dict[str, Any] = {}
+        verify = requests_verify(context.ca_bundle)  # the bundle adds to the default CAs
         if context.ca_bundle:
-            options["connection_verify"] = context.ca_bundle
+            options["connection_verify"] = verify
         # The token's audience is pinned to Key Vault, whatever the vault's challenge names.
         credential = VaultScopedCredential(
             context.credential(parsed.identity), scope=vault_scope(parsed.vault_url)
@@ -121,7 +123,7 @@ class KeyVaultSink:
             parsed.vault_url,
             credential,
             verify_challenge_resource=is_public_vault_host(parsed.vault_url),
-            transport=bounded_transport(verify=context.ca_bundle or True),
+            transport=bounded_transport(verify=verify),
             retry_total=RETRY_TOTAL,
             **options,
         )
