@@ -155,3 +155,36 @@ def test_browser_options_without_browser_are_refused(
     result = cli("login", "--no-open", config=write_config(emulator, tmp_path))
     assert result.code == 2
     assert "--no-open and --port only apply to --browser" in result.stderr
+
+
+def test_browser_login_on_a_workstation_into_the_key_vault_cache_a_runner_reads(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """The workstation's login writes straight into the Key Vault cache; the runner (another
+    state directory) reads it there and rotates; nothing is copied."""
+    username = set_rotator_password(emulator)
+    cache = {
+        "kind": "key_vault",
+        "vault_url": emulator["key_vault_url"],
+        "secret": "rotator-cache",
+        "identity": "writer",
+    }
+    workstation, runner = tmp_path / "workstation", tmp_path / "runner"
+    workstation.mkdir(mode=0o700)
+    runner.mkdir(mode=0o700)
+    work_config = write_config(emulator, workstation, rotator_settings={"cache": cache})
+    run_config = write_config(
+        emulator, runner, rotator_settings={"cache": cache}, tokens={"app": file_token(runner)}
+    )
+
+    process = start("login", "--browser", "--no-open", config=work_config)
+    answer_in_background(process, emulator=emulator, username=username).join(timeout=60)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "The sign-in is kept in Key Vault secret 'rotator-cache'" in stdout
+    assert not (workstation / "state" / "rotator.cache").exists()
+
+    rotated = rotated_silently(run_config)
+    doctor = cli("doctor", config=run_config)
+    assert "with the browser at " in doctor.stdout, doctor.stdout
+    assert_no_secret_in(emulator, stdout, stderr, rotated.output, doctor.output)
