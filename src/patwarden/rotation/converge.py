@@ -162,13 +162,19 @@ def lost_current(
     return None
 
 
-def drift_reasons(drift: Sequence[Finding]) -> list[str]:
-    """Return why drift makes the token rotate now (sinks that could not be read are left out:
-    a rotation cannot write them either; they stay a problem of the run)."""
+def drift_reasons(drift: Sequence[Finding], current: str | None) -> list[str]:
+    """Return why drift makes the token rotate now.
+
+    Left out: sinks that could not be read (a rotation cannot write them either; they stay a
+    problem of the run), and a new version whose metadata still names the ``current`` PAT (a
+    rollback restored it, or someone re-saved it): the sink serves the current PAT.
+    """
     return [
         f"drift in {finding.sink}: {finding.detail}"
         for finding in drift
-        if finding.kind is FindingKind.DRIFT and not finding.detail.startswith("could not read")
+        if finding.kind is FindingKind.DRIFT
+        and not finding.detail.startswith("could not read")
+        and (current is None or finding.authorization_id != current)
     ]
 
 

@@ -225,7 +225,7 @@ class RotationEngine:
         if decision.would_loop:
             return self._failed(spec, decision.reason)
         reasons = [r for r in (gone, records.stranded_reason(state)) if r]
-        reasons += converge.drift_reasons(drift)
+        reasons += converge.drift_reasons(drift, records.pat_id(state.current if state else None))
         if not decision.is_due and not force and not reasons:
             outcome = TokenOutcome(
                 token_name=spec.name,

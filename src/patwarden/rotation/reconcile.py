@@ -335,7 +335,9 @@ def preview_token(
         findings.extend(drift)
         active = None if listing is None else active_ids(spec.name, listing)
         gone = lost_current(state, active, now)
-        repairs = [r for r in (gone, stranded_reason(state)) if r] + drift_reasons(drift)
+        current = None if state.current is None else state.current.authorization_id
+        repairs = [r for r in (gone, stranded_reason(state)) if r]
+        repairs += drift_reasons(drift, current)
     else:
         repairs = []
     decision = decide(spec=spec, issued=state.current if state else None, now=now)
