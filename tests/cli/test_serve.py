@@ -331,3 +331,39 @@ def test_a_public_listen_without_authentication_is_refused(
     assert "--listen 0.0.0.0:9464 accepts connections from other machines" in run.stderr
     assert "service.bearer_token" in run.stderr
     assert "Traceback" not in run.output
+
+
+def test_sigterm_leaves_a_stuck_step_journaled_and_exits_0(
+    emulator: RunningEmulator,
+    tmp_path: Path,
+    receivers: tuple[Tls, WebhookReceiver, SmtpReceiver],
+) -> None:
+    config = serve_config(emulator, tmp_path, receivers)
+    data = yaml.safe_load(config.read_text())
+    data["tokens"] = {"alpha": data["tokens"]["alpha"]}
+    data["service"]["shutdown_timeout"] = "2s"
+    save_config(config, data)
+    login_in_process(emulator, config)
+    emulator.admin("POST", "/faults", json={"route": "POST .*/_apis/tokens/pats", "kind": "hold"})
+    serve = start_serve(config, tmp_path / "serve.log", env=HOOK_ENV)
+    try:
+        wait_for("a held PAT create", lambda: emulator.admin("GET", "/faults/held").json()["held"])
+        serve.signal(signal.SIGTERM)
+        assert serve.process.wait(timeout=20) == 0
+    finally:
+        serve.stop()
+        emulator.admin("DELETE", "/faults")  # the held create goes through; its answer is lost
+    stopped = serve.events()[-1]
+    assert stopped["event"] == "stopped"
+    assert "did not finish within 2 s; it stays journaled" in stopped["message"]
+    planned = json.loads(cli("plan", "-o", "json", config=config).stdout)["tokens"]
+    assert planned[0]["unfinished_operations"]  # journaled, not lost
+    resumed = cli("rotate", "-o", "json", config=config)
+    assert resumed.code == 0, resumed.output
+    assert _settled_token(config, "alpha")
+
+
+def _settled_token(config: Path, name: str) -> bool:
+    plan = cli("plan", "-o", "json", config=config)
+    rows = {row["token"]: row for row in json.loads(plan.stdout)["tokens"]}
+    return bool(rows[name]["current_authorization_id"]) and not rows[name]["unfinished_operations"]

@@ -23,15 +23,21 @@ def observe(
     outcomes: Mapping[str, TokenOutcome],
     drift: Mapping[str, Sequence[Finding]],
     now: datetime,
+    with_audit: bool = True,
 ) -> Snapshot:
-    """*base* (role, counters, pass times) with the tokens, identities and audit of now."""
+    """*base* (role, counters, pass times) with the tokens, identities and (*with_audit*) the
+    recent audit events of now; without, *base*'s audit events are kept."""
     config = runtime.config
     specs = runtime.specs()
     try:
         plans = runtime.plan(specs)
         with runtime.open_store() as store:
             states = {state.token_name: state for state in store.tokens()}
-            audit = audit_views(store.audit(), limit=config.service.audit_events)
+            audit = (
+                audit_views(store.audit(), limit=config.service.audit_events)
+                if with_audit
+                else base.audit
+            )
     except PatwardenError as err:
         return replace(base, at=now, state_error=err.message, identities=tuple(identities))
     orgs = {spec.name: spec.organization for spec in specs}

@@ -38,6 +38,7 @@ __all__ = ["Backoff", "Service"]
 
 _STANDBY_RETRY = 5.0  # seconds between attempts to take the leadership
 _MAX_SLEEP = 30.0  # never sleep longer than this: reloads, stops and new due times are seen soon
+_AUDIT_REFRESH = timedelta(seconds=15)  # the status page's audit events: re-read at most this often
 _REPAIR_KINDS = {
     FindingKind.ORPHAN_REVOKED: "orphan_revoked",
     FindingKind.REVOKED_PREVIOUS: "revoked_previous",
@@ -95,6 +96,7 @@ class Service:
         self._request_base = 0.0
         self._wait_base = 0.0
         self._last_pass: datetime | None = None
+        self._audit_at: datetime | None = None
         self._snapshot = Snapshot(at=self.clock.now())
         self._notifier = self._new_notifier()
         self._reset_schedule()
@@ -146,7 +148,7 @@ class Service:
             log_event("standby", f"standing by: {holder} leads {self._runtime.state_path}")
         if now >= self._next_sign_in:
             self._check_sign_ins(now)
-            self._set(replace(self._snapshot, identities=tuple(self._identities), at=now))
+        self._refresh(now)  # what the leader did shows here too (read from the shared state)
         self._wake.wait(_STANDBY_RETRY)
         self._wake.clear()
 
@@ -247,6 +249,7 @@ class Service:
 
     def _refresh(self, now: datetime) -> None:
         base = replace(self._snapshot, last_pass_at=self._last_pass, next_pass_at=self._next_check)
+        fresh_audit = self._audit_at is None or now - self._audit_at >= _AUDIT_REFRESH
         snap = observe(
             self._runtime,
             base=base,
@@ -254,7 +257,10 @@ class Service:
             outcomes=self._outcomes,
             drift=self._drift,
             now=now,
+            with_audit=fresh_audit,
         )
+        if fresh_audit:
+            self._audit_at = now
         self._set(snap)
         if snap.role == "leader" and self._identities:
             self._notifier.evaluate(snap, now=now)
@@ -267,12 +273,17 @@ class Service:
         self._wake.clear()
 
     def _next_due(self, now: datetime) -> datetime:
-        """The earliest due time (or backoff end) of any token, from the last snapshot."""
+        """The earliest future due time (or backoff end) of any token, from the last snapshot.
+
+        A due time already past is left to the next tick (at most ``_MAX_SLEEP`` away): a token
+        that stays due without failing (skipped while another run holds it, or refused as a
+        schedule that cannot work) must not make the loop spin.
+        """
         soonest = now + timedelta(seconds=_MAX_SLEEP)
         for token in self._snapshot.tokens:
             until = self._token_backoff.until(token.name)
             at = max(filter(None, (token.next_rotation, until)), default=None)
-            if at is not None and at < soonest:
+            if at is not None and now < at < soonest:
                 soonest = at
         return soonest
 
