@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from patwarden.domain.models import AuditRecord, ManagedTokenState
-from patwarden.rotation.outcomes import Finding, OutcomeKind, TokenOutcome, TokenPlan
+from patwarden.rotation.outcomes import Finding, TokenOutcome, TokenPlan
 
 __all__ = [
     "AuditView",
@@ -38,7 +38,7 @@ class TokenView:
     next_rotation: datetime | None = None
     last_outcome: str | None = None
     last_reason: str | None = None
-    last_rotated: datetime | None = None
+    issued_at: datetime | None = None  # when the current PAT was issued
     drift: tuple[str, ...] = ()  # one line per sink that does not serve the current PAT
     problem: str | None = None
     fix: str | None = None
@@ -138,7 +138,6 @@ def token_view(
         fix = "check the last rotation's error; `patwarden rotate --token NAME` rotates it now"
     elif plan.decision.is_due:
         status = "due"
-    rotated = last.kind is OutcomeKind.ROTATED if last is not None else False
     return TokenView(
         name=plan.token_name,
         organization=organization,
@@ -148,7 +147,7 @@ def token_view(
         next_rotation=plan.decision.due_at,
         last_outcome=last.kind.value if last else None,
         last_reason=last.reason if last else None,
-        last_rotated=current.valid_from if current and (rotated or last is None) else None,
+        issued_at=current.valid_from if current else None,
         drift=lines,
         problem=problem,
         fix=fix,

@@ -116,7 +116,8 @@ def _token_row(token: TokenView, now: datetime) -> str:
         f'<tr id="token-{escape(token.name)}"><td><b>{escape(token.name)}</b><br>'
         f'<span class="muted">{escape(token.organization)}</span></td>'
         f"<td>{_badge(token.status, token.status)}</td>"
-        f"<td><code>{escape(token.current_authorization_id or '—')}</code></td>"
+        f"<td><code>{escape(token.current_authorization_id or '—')}</code><br>"
+        f'<span class="muted">issued {countdown(token.issued_at, now)}</span></td>'
         f'<td>{_when(token.valid_to)}<br><span class="muted">'
         f"{countdown(token.valid_to, now)}</span></td>"
         f'<td>{_when(token.next_rotation)}<br><span class="muted">'
