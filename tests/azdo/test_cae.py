@@ -6,8 +6,10 @@ import base64
 import json
 
 import httpx
+import pytest
 
-from patwarden.azdo.cae import claims_challenge
+from patwarden.azdo.cae import claims_challenge, claims_to_retry
+from patwarden.errors import AuthError
 
 CLAIMS = {"access_token": {"nbf": {"essential": True, "value": "1733300000"}}}
 
@@ -45,3 +47,14 @@ def test_other_401s_and_other_statuses_are_not_challenges() -> None:
         claims_challenge(_response(401, f'Bearer error="insufficient_claims", claims="{not_json}"'))
         is None
     )
+
+
+def test_a_challenge_is_retried_once_only() -> None:
+    challenged = _response(401, f'Bearer error="insufficient_claims", claims="{_encoded(CLAIMS)}"')
+    first = claims_to_retry(challenged, None, "list PATs")
+    assert first is not None
+    assert json.loads(first) == CLAIMS
+    with pytest.raises(AuthError) as again:
+        claims_to_retry(challenged, first, "list PATs")
+    assert "refused to list PATs again after a fresh token" in again.value.message
+    assert claims_to_retry(_response(200), None, "list PATs") is None

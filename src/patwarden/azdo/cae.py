@@ -13,10 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 
 import httpx
 
+from patwarden.errors import AuthError
+
+log = logging.getLogger(__name__)
 _ERROR = re.compile(r'error\s*=\s*"insufficient_claims"', re.IGNORECASE)
 _CLAIMS = re.compile(r'claims\s*=\s*"([A-Za-z0-9+/=_-]+)"', re.IGNORECASE)
 
@@ -39,3 +43,24 @@ def claims_challenge(response: httpx.Response) -> str | None:
             return None
         return decoded
     return None
+
+
+def claims_to_retry(response: httpx.Response, sent: str | None, action: str) -> str | None:
+    """The claims to resend the request with, or None when *response* is no CAE challenge.
+
+    *sent* is what the request already carried: a second challenge is not retried again.
+
+    Raises:
+        AuthError: Azure DevOps challenged the request that already carried fresh claims.
+    """
+    challenge = claims_challenge(response)
+    if challenge is None:
+        return None
+    if sent is not None:
+        raise AuthError(
+            f"Azure DevOps refused to {action} again after a fresh token was obtained for its "
+            "continuous access evaluation challenge",
+            hint="run `patwarden doctor`; if it persists, run `patwarden login` again",
+        )
+    log.warning("Azure DevOps sent a claims challenge to %s; retrying once", action)
+    return challenge

@@ -30,7 +30,7 @@ import httpx
 
 from patwarden import __version__
 from patwarden.azdo import validation
-from patwarden.azdo.cae import claims_challenge
+from patwarden.azdo.cae import claims_to_retry
 from patwarden.azdo.constants import DEFAULT_AZURE_DEVOPS_URL, DEFAULT_VSSPS_URL
 from patwarden.azdo.errors import AzdoConnectionError, RequestOutcomeUnknown, sanitize_server_text
 from patwarden.azdo.ratelimit import RateLimiter
@@ -219,18 +219,9 @@ class AzdoTransport:
                 self._on_transport_error(err, attempt=attempt, action=action, idempotent=idempotent)
                 continue
             logger.debug("%s %s -> %s", method, response.request.url.path, response.status_code)
-            challenge = claims_challenge(response) if isinstance(auth, Bearer) else None
-            if challenge is not None and claims is None:
-                # CAE: refused before acting, so even a create may be resent — once.
-                logger.warning("Azure DevOps sent a claims challenge to %s; retrying once", action)
-                claims, attempt = challenge, attempt - 1
+            if isinstance(auth, Bearer) and (retry := claims_to_retry(response, claims, action)):
+                claims, attempt = retry, attempt - 1  # CAE: refused before acting; resent once
                 continue
-            if challenge is not None:
-                raise AuthError(
-                    f"Azure DevOps refused to {action} again after a fresh token was obtained "
-                    "for its continuous access evaluation challenge",
-                    hint="run `patwarden doctor`; if it persists, run `patwarden login` again",
-                )
             advised = self._limiter.observe(response.headers)
             if attempt < self._retry.attempts and self._should_retry(response, idempotent):
                 self._back_off(response, advised, attempt=attempt, action=action)
