@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 import patwarden
-from patwarden.identity.aadsts import KNOWN_CODES, error_codes, explain
+from patwarden.identity.aadsts import (
+    DEVICE_CODE_REQUEST,
+    DEVICE_CODE_SESSION,
+    KNOWN_CODES,
+    error_codes,
+    explain,
+)
 
 
 @pytest.mark.parametrize(
@@ -103,3 +109,27 @@ def test_every_docs_link_in_error_messages_lands_on_an_anchor() -> None:
         if anchor not in _anchors((docs / f"{page}.md").read_text())
     }
     assert missing == set()
+
+
+@pytest.mark.parametrize("code", [53000, 53001, 530084, 50057, 50078, 50133, 53003, 50173])
+def test_conditional_access_outcomes_need_a_human_and_have_their_own_row(code: int) -> None:
+    """These become ReloginRequired (exit 3; the service's re-login notification)."""
+    explanation = explain({"error": "invalid_grant", "error_codes": [code]})
+    assert explanation.code == code
+    assert explanation.needs_login is True
+    assert explanation.anchor.endswith(f"identities.md#aadsts{code}")
+
+
+def test_53003_depends_on_where_it_came_from() -> None:
+    refused = {"error": "invalid_grant", "error_codes": [53003]}
+    request = explain(refused, context=DEVICE_CODE_REQUEST)
+    session = explain(refused, context=DEVICE_CODE_SESSION)
+    plain = explain(refused)
+    assert "blocks the device-code flow" in request.cause
+    assert "--browser" in request.fix
+    assert "this sign-in was made with a device code" in session.cause
+    assert "--browser" in session.fix
+    assert "a location outside the allowed networks" in plain.cause
+    assert request.anchor.endswith("#device-code-blocked")
+    assert session.anchor.endswith("#device-code-blocked")
+    assert plain.anchor.endswith("#aadsts53003")
