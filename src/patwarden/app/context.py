@@ -16,23 +16,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from patwarden.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
+    from patwarden.app.state_backends import Backend
     from patwarden.azdo.client import AzureDevOpsClient
     from patwarden.azdo.ratelimit import RateLimiterRegistry
     from patwarden.config.model import Config
+    from patwarden.config.state import StateConfig
     from patwarden.domain.models import TokenSpec
     from patwarden.identity.credential_set import CredentialSet
-    from patwarden.rotation.ports import Sink
+    from patwarden.rotation.ports import Leadership, Sink
     from patwarden.sinks.wiring import SinkWiring
-    from patwarden.state.sqlite import SqliteStateStore
 
 __all__ = ["STATE_FILE", "AppContext"]
 
-STATE_FILE = "state.db"  # the state store's file under ``state_dir``
+STATE_FILE = "state.db"  # the SQLite state store's file under ``state_dir``
 
 
 class AppContext:
@@ -57,6 +58,9 @@ class AppContext:
         self._credentials: CredentialSet | None = None
         self._rate_limiters: RateLimiterRegistry | None = None
         self._wiring: SinkWiring | None = None
+        self._state: Backend | None = None
+        self._extra_backends: list[Backend] = []
+        self._fence: Leadership | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -99,8 +103,15 @@ class AppContext:
 
     @property
     def state_path(self) -> Path:
-        """The state store: ``state_dir/state.db``."""
-        return self.config.state_dir / STATE_FILE
+        """The SQLite state file: ``state.path``, else ``state_dir/state.db`` (also where the
+        file-based leadership lock of ``serve`` lives for the other backends)."""
+        return self.config.state.path or self.config.state_dir / STATE_FILE
+
+    @property
+    def state_where(self) -> str:
+        """Where the state lives, secret-free (a path, ``postgresql://…``, a blob URL)."""
+        state = self.config.state
+        return str(self.state_path) if state.backend == "sqlite" else state.describe()
 
     # --- what is built from it -------------------------------------------------------------------
 
@@ -161,17 +172,56 @@ class AppContext:
         """
         return self.wiring.resolve(spec)
 
-    def state_store(self) -> SqliteStateStore:
-        """Open the state store (the caller closes it); its timestamps come from :attr:`clock`.
-
-        The file is created (0600, in a 0700 directory) when missing.
+    def state_backend(self, state: StateConfig | None = None) -> Backend:
+        """The configured state backend (built once), or the one *state* describes (built anew,
+        closed with this context: ``state migrate`` uses it for ``--from``/``--to``).
 
         Raises:
-            StateError: the file cannot be opened, is damaged, or is from a newer patwarden.
+            StateError: the state cannot be reached, is damaged, or is from a newer patwarden.
         """
-        from patwarden.state.sqlite import SqliteStateStore
+        from patwarden.app.state_backends import build_backend
 
-        return SqliteStateStore(path=self.state_path, now=self.clock.now)
+        with self._lock:
+            self._check_open()
+            if state is not None:
+                backend = build_backend(
+                    state, config=self.config, credentials=self.credentials, clock=self.clock
+                )
+                self._extra_backends.append(backend)
+                return backend
+            if self._state is None:
+                self._state = build_backend(
+                    self.config.state,
+                    config=self.config,
+                    credentials=self.credentials,
+                    clock=self.clock,
+                )
+            return self._state
+
+    def state_store(self) -> Any:
+        """Open a store of the configured state (the caller closes it; ``with`` works); its
+        timestamps come from :attr:`clock`. SQLite: the file is created (0600, in a 0700
+        directory) when missing. Fenced by :meth:`leadership` once that was asked for.
+
+        Raises:
+            StateError: the state cannot be opened, is damaged, or is from a newer patwarden.
+        """
+        return self.state_backend().open(fence=self._fence)
+
+    def leadership(self) -> Leadership | None:
+        """The leadership of ``serve`` replicas on a shared state (PostgreSQL), built once; the
+        stores opened afterwards are fenced by it. ``None``: the state has no leadership of its
+        own (SQLite, Blob) and ``serve`` uses its lock file beside ``state_path``."""
+        with self._lock:
+            if self._fence is None:
+                self._fence = self.state_backend().leadership(self.config.state.failover)
+            return self._fence
+
+    def adopt_leadership(self, leadership: Leadership | None) -> None:
+        """Fence this context's stores by *leadership* (``serve`` hands it to the context it
+        builds on reload, so the new stores stay fenced by the same lease)."""
+        with self._lock:
+            self._fence = leadership
 
     # --- closing ---------------------------------------------------------------------------------
 
@@ -183,6 +233,9 @@ class AppContext:
             self._closed = True
             if self._wiring is not None:
                 self._wiring.close()
+            for backend in (self._state, *self._extra_backends):
+                if backend is not None:
+                    backend.close()
             if self._credentials is not None:
                 self._credentials.close()
 

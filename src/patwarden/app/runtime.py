@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from patwarden.app.issuers import OfflineIssuer
 from patwarden.app.specs import token_specs
@@ -33,12 +33,11 @@ from patwarden.rotation.fleet import (
     run_fleet,
 )
 from patwarden.rotation.outcomes import AdoptResult, Promotion, RunReport, TokenPlan
-from patwarden.rotation.ports import Clock, HookFailed, PatIssuer
+from patwarden.rotation.ports import Clock, HookFailed, PatIssuer, StateStore
 
 if TYPE_CHECKING:
     from patwarden.app.context import AppContext
     from patwarden.config.model import Config
-    from patwarden.state.sqlite import SqliteStateStore
 
 __all__ = ["STATE_FILE", "HookFailed", "Runtime", "token_specs"]
 
@@ -92,8 +91,13 @@ class Runtime:
 
     @property
     def state_path(self) -> Path:
-        """The state store: ``state_dir/state.db``."""
-        return self.config.state_dir / STATE_FILE
+        """The SQLite state file (``state.path`` or ``state_dir/state.db``)."""
+        return self.context.state_path
+
+    @property
+    def state_where(self) -> str:
+        """Where the configured state lives, secret-free (path, ``postgresql://…``, blob URL)."""
+        return self.context.state_where
 
     def specs(self, names: Collection[str] = ()) -> list[TokenSpec]:
         """The configured tokens (all, or those in *names*); see :func:`token_specs`."""
@@ -104,15 +108,14 @@ class Runtime:
         token = self.config.tokens.get(token_name)
         return (token.rotator if token else None) or self.config.rotator
 
-    def open_store(self) -> SqliteStateStore:
-        """Open the state store (created 0600 in a 0700 directory on first use).
+    def open_store(self) -> Any:
+        """Open a store of the configured state (:meth:`AppContext.state_store`; the caller
+        closes it; SQLite: created 0600 in a 0700 directory on first use).
 
         Raises:
-            StateError: the file cannot be opened, is damaged, or is from a newer patwarden.
+            StateError: the state cannot be opened, is damaged, or is from a newer patwarden.
         """
-        from patwarden.state.sqlite import SqliteStateStore
-
-        return SqliteStateStore(path=self.state_path, now=self.clock.now)
+        return self.context.state_store()
 
     def issuer(self, rotator: str) -> PatIssuer:
         """The PAT issuer of *rotator* (one per identity, sharing its client and rate limiter)."""
@@ -132,7 +135,7 @@ class Runtime:
                 self._issuers[rotator] = issuer
             return issuer
 
-    def engine(self, *, store: SqliteStateStore, issuer: PatIssuer) -> RotationEngine:
+    def engine(self, *, store: StateStore, issuer: PatIssuer) -> RotationEngine:
         """An engine over *store* (one per thread) and *issuer*, with the configured hooks."""
         settings = self.config.rotation
         return RotationEngine(
@@ -286,7 +289,7 @@ class Runtime:
         """
         with self.open_store() as store:
             engine = self.engine(store=store, issuer=self.issuer(self.rotator_for(spec.name)))
-            targets, notes = engine.revoke(spec, previous=previous, where=str(self.state_path))
+            targets, notes = engine.revoke(spec, previous=previous, where=self.state_where)
         for note in notes:
             log.warning("%s", note)
         return targets

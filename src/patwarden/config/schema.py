@@ -38,6 +38,7 @@ from patwarden.config.refs import (
     TenantId,
 )
 from patwarden.config.service import CHANNEL_TAGS, NotificationsConfig, ServiceConfig
+from patwarden.config.state import StateConfig
 from patwarden.config.tokens import RotationSettings, TokenConfig
 
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -267,6 +268,8 @@ class Config(StrictModel):
     organization: Organization | None = Field(default=None, examples=["contoso"])
     organizations: tuple[Organization, ...] | None = None
     state_dir: ConfigPath = Field(default=Path(DEFAULT_STATE_DIR), validate_default=True)
+    # Where the state lives (patwarden.config.state; default: SQLite in state_dir).
+    state: StateConfig = Field(default_factory=StateConfig)
     identities: dict[IdentityName, IdentityConfig] = Field(default_factory=dict)
     rotator: IdentityName = "rotator"
     auditor: IdentityName | None = None

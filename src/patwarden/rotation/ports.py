@@ -29,12 +29,14 @@ __all__ = [
     "FreshListing",
     "HookFailed",
     "IssueOutcomeUnknown",
+    "Leadership",
     "PatIssuer",
     "Preflight",
     "RevocationTagging",
     "Sink",
     "SinkVersion",
     "SinkWriteMeta",
+    "StateFenced",
     "StateLocked",
     "StateStore",
 ]
@@ -169,6 +171,45 @@ class HookFailed(PatwardenError):
 
 class StateLocked(StateError):
     """Another patwarden run holds the lock on this token; it was left to that run."""
+
+
+class StateFenced(StateError):
+    """A write was refused: another process took over the state (a newer leader epoch, or the
+    state's lease). Nothing was written; the process that took over carries on."""
+
+
+@runtime_checkable
+class Leadership(Protocol):
+    """Who of several ``serve`` replicas on one state acts (docs/state.md, "Replicas").
+
+    ``serve`` calls :meth:`try_acquire` before every pass and acts only when it returns ``True``;
+    the implementation keeps the lease renewed in between. ``epoch`` grows with every takeover:
+    a state store fenced by this leadership refuses writes (:class:`StateFenced`) once the epoch
+    it holds is no longer the current one, so a paused old leader can never act after losing.
+    """
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process leads now (as far as it knows)."""
+        ...
+
+    @property
+    def epoch(self) -> int | None:
+        """The epoch this process leads in, or ``None`` when it does not lead."""
+        ...
+
+    def try_acquire(self, *, now: datetime) -> bool:
+        """Take leadership if it is free or its lease lapsed (or renew it); return whether this
+        process leads now."""
+        ...
+
+    def describe_holder(self) -> str:
+        """Who leads, secret-free (``pid 1234 on host-a since …``)."""
+        ...
+
+    def release(self) -> None:
+        """Give up leadership (a standby may take over at once)."""
+        ...
 
 
 class PatIssuer(Protocol):

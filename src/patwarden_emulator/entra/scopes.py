@@ -22,6 +22,8 @@ _AUDIENCES = {
     "https://app.vssps.visualstudio.com": AZURE_DEVOPS_RESOURCE,
     KEY_VAULT_RESOURCE: KEY_VAULT_RESOURCE,
     "cfa8b339-82a2-471a-a3c9-0fc0be7a4093": KEY_VAULT_RESOURCE,  # Key Vault's first-party app id
+    # Azure Storage: tokens for Azurite's `--oauth basic` (the Blob state backend's tests).
+    "https://storage.azure.com": "https://storage.azure.com",
 }
 
 
@@ -84,7 +86,7 @@ def parse_scopes(raw: str | None, *, tenant_id: str) -> ScopeRequest:
         raise _invalid_scope(
             70011,
             f"The provided value for the input parameter 'scope' is not valid. The scope '{raw}' "
-            "names no resource; the emulator issues tokens for Azure DevOps and Key Vault only.",
+            "names no resource; the emulator serves Azure DevOps, Key Vault and Storage.",
         )
     split = [_split(item) for item in resource_scopes]
     prefixes = {prefix.lower() for prefix, _ in split}
