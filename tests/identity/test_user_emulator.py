@@ -218,3 +218,39 @@ def test_two_runners_refreshing_at_once_both_succeed_and_leave_a_working_cache(
     assert after.last_renewed_at > before.last_renewed_at
     code, summary, _ = get_token_in_new_process(config, "rotator", ADO_DEFAULT, env=key_env)
     assert code == 0, summary
+
+
+def test_browser_sign_in_refused_by_conditional_access_says_why(
+    emulator: RunningEmulator, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    from tests.support.browser import browser_login_in_process
+
+    config = config_for(emulator, tmp_path)
+    emulator.admin("PUT", "/conditional-access", json={"block_location": True})
+    with pytest.raises(AuthError) as refused:
+        browser_login_in_process(emulator, config)
+    assert refused.value.message == (
+        "login of identity 'rotator' failed: access was blocked by a Conditional Access policy "
+        "(a location outside the allowed networks, or a risk or app condition)"
+    )
+    assert refused.value.docs is not None
+    assert refused.value.docs.endswith("identities.md#aadsts53003")
+
+
+def test_browser_sign_in_records_the_machine_and_method(
+    emulator: RunningEmulator, tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    import platform
+
+    from tests.support.browser import browser_login_in_process
+
+    config = config_for(emulator, tmp_path)
+    browser_login_in_process(emulator, config)
+    credentials = CredentialSet(load_config(config))
+    try:
+        record = credentials.user("rotator").account()
+    finally:
+        credentials.close()
+    assert record is not None
+    assert record.sign_in_method == "browser"
+    assert record.signed_in_on == platform.node()
