@@ -125,12 +125,14 @@ class Env:
 
     def pats(self, user: str) -> dict[str, dict[str, Any]]:
         """The emulator's own view of a user's PATs (admin API), by authorization id."""
-        listed = self.emulator.admin("GET", f"/pats?username={user}@contoso.example").json()
+        username = user if "@" in user else f"{user}@contoso.example"
+        listed = self.emulator.admin("GET", "/pats", params={"username": username}).json()
         return {p["authorizationId"]: p for p in listed["value"]}
 
     def revoked(self) -> set[str]:
         found = set()
-        for user in ("alice", "bob", "carol", "dave"):
+        rotator = str(self.emulator["identities"]["rotator"]["username"])  # the managed PAT's
+        for user in ("alice", "bob", "carol", "dave", rotator):
             found |= {i for i, p in self.pats(user).items() if p["revoked"]}
         return found
 
@@ -243,24 +245,34 @@ def test_bulk_revoke_revokes_exactly_the_selection_and_audits_it(env: Env) -> No
     assert before == {env.ids["revoked"]}
     dry = env.run("revoke", "--finding", "global", "--finding", "full-access", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "3 PAT(s) would be revoked" in dry.stdout
+    assert "2 PAT(s) would be revoked" in dry.stdout
     assert env.revoked() == before
     assert env.audit() == []
 
+    # The managed token's current PAT is left alone without --include-managed.
     done = env.run("revoke", "--finding", "global", "--finding", "full-access", "--yes")
     assert done.returncode == 0, done.stderr
-    selected = {env.ids["global"], env.ids["managed"], env.ids["full"]}
-    assert "Revoked 3 of 3 selected PAT(s)" in done.stdout
+    selected = {env.ids["global"], env.ids["full"]}
+    assert "Revoked 2 of 2 selected PAT(s)" in done.stdout
+    assert "Left alone 1 PAT(s) patwarden manages" in done.stderr
     assert env.revoked() == before | selected
     records = env.audit()
     assert {r.authorization_id for r in records} == selected
     assert {r.kind for r in records} == {"inventory.revoked"}
+    assert {r.token_name for r in records} == {None}
     assert all(dict(r.detail)["organization"] == env.emulator["organization"] for r in records)
 
-    again = env.run("revoke", "--finding", "global", "--yes")
+    managed = env.run("revoke", "--finding", "global", "--include-managed", "--yes")
+    assert managed.returncode == 0, managed.stderr
+    assert "Revoked 1 of 1 selected PAT(s)" in managed.stdout
+    assert env.revoked() == before | selected | {env.ids["managed"]}
+    (record,) = [r for r in env.audit() if r.authorization_id == env.ids["managed"]]
+    assert record.token_name == "flux-git"  # the audit names the managed token
+
+    again = env.run("revoke", "--finding", "global", "--include-managed", "--yes")
     assert again.returncode == 0, again.stderr
     assert "Revoked 0 of 0 selected PAT(s)" in again.stdout
-    env.assert_no_secret_in(dry.stdout, done.stdout, done.stderr)
+    env.assert_no_secret_in(dry.stdout, done.stdout, done.stderr, managed.stdout)
 
 
 @pytest.mark.slow
@@ -284,7 +296,22 @@ def test_revoke_by_user(env: Env) -> None:
         timeout=180,
         check=False,
     )
-    assert done.returncode == 0, done.stderr  # not a terminal: no dry run by default
+    # Not a terminal and no --yes: nobody confirmed, so nothing is revoked.
+    assert done.returncode == 0, done.stderr
+    assert "nothing was revoked; pass --yes" in done.stderr
+    assert env.revoked() == {env.ids["revoked"]}
+    assert env.audit() == []
+    confirmed = env.run(
+        "revoke",
+        "--finding",
+        "owner-disabled",
+        "--finding",
+        "expired",
+        "--user",
+        "BOB@contoso.example",
+        "--yes",
+    )
+    assert confirmed.returncode == 0, confirmed.stderr
     assert env.revoked() == {env.ids["revoked"], env.ids["disabled-owner"], env.ids["expired-bob"]}
     assert len(env.audit()) == 2
 

@@ -61,7 +61,7 @@ def seed_population(emulator: RunningEmulator) -> dict[str, str]:
 
     def pat(label: str, user: str, **fields: Any) -> None:
         body = {
-            "username": f"{user}@contoso.example",
+            "username": user if "@" in user else f"{user}@contoso.example",
             "displayName": fields.pop("displayName", label),
             "scope": fields.pop("scope", "vso.packaging"),
             "validFrom": _iso(fields.pop("validFrom", now - 10 * day)),
@@ -78,7 +78,9 @@ def seed_population(emulator: RunningEmulator) -> dict[str, str]:
     pat("broad", "alice", scope="vso.code_write vso.work")
     pat("expired-alice", "alice", validFrom=now - 40 * day, validTo=now - 2 * day)
     pat("revoked", "alice", scope="app_token", allOrgs=True, revoked=True)
-    pat("managed", "alice", displayName=MANAGED_NAME, scope="vso.code", allOrgs=True)
+    # Managed: the configured rotator's PAT of the configured token flux-git (auditor_config).
+    rotator = str(emulator["identities"]["rotator"]["username"])
+    pat("managed", rotator, displayName=MANAGED_NAME, scope="vso.code", allOrgs=True)
     pat("disabled-owner", "bob", scope="vso.code")
     pat("expired-bob", "bob", scope="app_token", validFrom=now - 40 * day, validTo=now - day)
     pat("removed-owner", "carol", scope="vso.work")
@@ -97,4 +99,8 @@ def auditor_config(emulator: RunningEmulator, tmp_path: Path, *, auditor: str = 
         "rotator": user_identity(emulator, "rotator"),
         "sp": sp_identity(emulator, "INVENTORY_SP_SECRET"),
     }
-    return emulator_config(emulator, tmp_path, identities=identities, auditor=auditor)
+    # flux-git is a managed token: the rotator's PATs marked for it are managed (MANAGED_NAME).
+    tokens = {"flux-git": {"scopes": ["vso.code"], "lifetime": "30d", "rotate_before": "7d"}}
+    return emulator_config(
+        emulator, tmp_path, identities=identities, auditor=auditor, tokens=tokens
+    )

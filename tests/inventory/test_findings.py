@@ -202,3 +202,26 @@ def test_parse_names() -> None:
         Severity.parse("urgent")
     with pytest.raises(ConfigError, match="global"):
         FindingKind.parse("nope")
+
+
+# --- managed PATs (issue 10, defect 7) ---------------------------------------------------------
+
+MARKED = "patwarden:flux-git:0123456789abcdef0123456789abcdef"
+
+
+def test_a_managed_pat_rotated_before_expiry_is_not_expiring() -> None:
+    rules = FindingRules(rotate_before={"flux-git": 7 * DAY})
+    soon = pat(display_name=MARKED, managed=True, valid_to=NOW + 10 * DAY)
+    assert FindingKind.EXPIRING not in set(evaluate(soon, now=NOW, rules=rules).kinds)
+
+
+def test_a_managed_pat_past_its_rotation_date_is_expiring() -> None:
+    rules = FindingRules(rotate_before={"flux-git": 7 * DAY})
+    overdue = pat(display_name=MARKED, managed=True, valid_to=NOW + 5 * DAY)
+    assert FindingKind.EXPIRING in set(evaluate(overdue, now=NOW, rules=rules).kinds)
+
+
+def test_an_unmanaged_pat_named_like_a_managed_one_is_expiring() -> None:
+    rules = FindingRules(rotate_before={"flux-git": 7 * DAY})
+    lookalike = pat(display_name=MARKED, managed=False, valid_to=NOW + 10 * DAY)
+    assert FindingKind.EXPIRING in set(evaluate(lookalike, now=NOW, rules=rules).kinds)

@@ -17,7 +17,7 @@ from patwarden.identity.credential_set import CredentialSet
 from patwarden.inventory.findings import FindingRules
 from patwarden.inventory.model import OwnerStatus
 from patwarden.inventory.scanner import Scanner
-from patwarden.inventory.source import InventoryAccessDenied
+from patwarden.inventory.source import InventoryAccessDenied, default_is_managed
 from patwarden.inventory.wiring import AuditorClient, auditor_client
 from tests.conftest import RunningEmulator
 from tests.inventory.emulator_support import (
@@ -163,3 +163,16 @@ def test_throttling_pauses_every_worker_and_the_scan_still_completes(
     assert len([r for r in ado if r["status"] == 200]) == len(ado) - len(throttled)
     first, last = ado[0]["time"], ado[-1]["time"]
     assert datetime.fromisoformat(last) - datetime.fromisoformat(first) >= timedelta(seconds=1.5)
+
+
+def test_only_a_configured_rotators_pat_of_a_configured_token_is_managed() -> None:
+    is_managed = default_is_managed(
+        {"aaaa"}, tokens={"flux-git"}, rotators={"Rotator@contoso.example"}
+    )
+    marked = "patwarden:flux-git:0123456789abcdef0123456789abcdef"
+    assert is_managed("x", marked, "rotator@contoso.example")
+    assert not is_managed("x", marked, "alice@contoso.example")  # a look-alike of a user
+    assert not is_managed(
+        "x", "patwarden:other:0123456789abcdef0123456789abcdef", "rotator@contoso.example"
+    )
+    assert is_managed("AAAA", "anything", None)  # the state store knows it

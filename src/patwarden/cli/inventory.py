@@ -122,7 +122,7 @@ def _settings(
     """Load the config and return (run context, identity name, ScanSettings)."""
     from patwarden.inventory.findings import FindingRules
     from patwarden.inventory.run import ScanSettings
-    from patwarden.inventory.wiring import auditor_name, organizations
+    from patwarden.inventory.wiring import auditor_name, organizations, rotate_before
 
     app = app_context(config_path)
     config = app.config
@@ -130,6 +130,7 @@ def _settings(
     rules = FindingRules(
         expiring_within=timedelta(days=expiring_within),
         max_lifetime=timedelta(days=max_lifetime),
+        rotate_before=rotate_before(config),
     )
     settings = ScanSettings(
         organizations=organizations(config, orgs),
@@ -272,8 +273,14 @@ def inventory(
     metavar="USER",
     help="Only PATs of this owner: principal name or Graph descriptor (repeatable).",
 )
+@click.option(
+    "--include-managed",
+    is_flag=True,
+    help="Also revoke PATs patwarden manages for a configured token (its sinks keep serving "
+    "the revoked PAT until the next `patwarden rotate` replaces it).",
+)
 @click.option("--dry-run", is_flag=True, help="Only list what would be revoked.")
-@click.option("--yes", is_flag=True, help="Revoke without a dry run first (needed on a terminal).")
+@click.option("--yes", is_flag=True, help="Revoke for real; without it this is a dry run.")
 def revoke(
     config_path: str | None,
     orgs: tuple[str, ...],
@@ -283,13 +290,16 @@ def revoke(
     workers: int,
     findings: tuple[str, ...],
     users: tuple[str, ...],
+    include_managed: bool,
     dry_run: bool,
     yes: bool,
 ) -> None:
     """Revoke, through Token Admin, every PAT with one of the given findings.
 
-    On a terminal this is a dry run unless --yes is given; --dry-run always is. Every revocation
-    (and every failure) is written to the audit log. Exit 4 if any revocation failed.
+    Without --yes this is a dry run (on a terminal or not); --dry-run always is. PATs patwarden
+    manages for a configured token are left alone unless --include-managed. Every revocation
+    (and every failure) is written to the audit log, naming the managed token. Exit 4 if any
+    revocation failed.
     """
     from rich.console import Console
 
@@ -311,9 +321,11 @@ def revoke(
         workers=workers,
     )
     selection = RevocationSelection(
-        kinds=frozenset(FindingKind.parse(f) for f in findings), users=frozenset(users)
+        kinds=frozenset(FindingKind.parse(f) for f in findings),
+        users=frozenset(users),
+        include_managed=include_managed,
     )
-    simulate = dry_run or (sys.stdout.isatty() and not yes)
+    simulate = dry_run or not yes
     err = Console(stderr=True)
     path, clock = app.state_path, app.clock
     with (
@@ -348,4 +360,13 @@ def revoke(
                     on_progress=progress,
                 )
     print_revocation(Console(), report)
+    if report.skipped_managed:
+        click.echo(
+            f"Left alone {report.skipped_managed} PAT(s) patwarden manages for a configured "
+            "token; pass --include-managed to revoke them too (`patwarden rotate` then issues "
+            "new ones).",
+            err=True,
+        )
+    if simulate and not dry_run:
+        click.echo("Dry run: nothing was revoked; pass --yes to revoke.", err=True)
     check_revocation(report)

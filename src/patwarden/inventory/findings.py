@@ -8,9 +8,11 @@ The rules and severities are documented in ``docs/inventory.md``; keep the two i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from patwarden.domain.marker import parse_marker
 from patwarden.domain.scopes import FULL_ACCESS_SCOPE
 from patwarden.errors import ConfigError
 from patwarden.inventory.model import (
@@ -87,6 +89,9 @@ class FindingRules:
     max_lifetime: timedelta = timedelta(days=90)
     broad_scopes: frozenset[str] = field(default=BROAD_SCOPES)
     global_retirement: datetime = GLOBAL_PAT_RETIREMENT
+    # Managed tokens: how long before expiry each rotates (rotate_before + jitter). Their PATs
+    # are not `expiring` while that rotation is still ahead.
+    rotate_before: Mapping[str, timedelta] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.expiring_within <= timedelta(0) or self.max_lifetime <= timedelta(0):
@@ -166,6 +171,10 @@ def _full_access(pat: PatRecord) -> Finding | None:
 def _expiring(pat: PatRecord, *, now: datetime, rules: FindingRules) -> Finding | None:
     if pat.valid_to is None or pat.valid_to - now > rules.expiring_within:
         return None
+    marker = parse_marker(pat.display_name) if pat.managed else None
+    lead = None if marker is None else rules.rotate_before.get(marker.token_name)
+    if lead is not None and now < pat.valid_to - lead:
+        return None  # patwarden rotates it before it expires
     left = pat.valid_to - now
     when = f"in {_days(left)} day(s)" if left >= timedelta(days=1) else "within a day"
     fix = (

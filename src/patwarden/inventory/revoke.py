@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from patwarden.domain.marker import parse_marker
 from patwarden.domain.models import AuditRecord
 from patwarden.errors import AuthError, ConfigError, PatwardenError
 from patwarden.inventory.model import FindingKind, InventoryRow
@@ -46,6 +47,9 @@ class RevocationSelection:
 
     kinds: frozenset[FindingKind]
     users: frozenset[str] = frozenset()
+    # Managed PATs (a configured token's, see `default_is_managed`) only when asked: revoking
+    # a managed token's current PAT breaks its consumers until the next rotation.
+    include_managed: bool = False
 
     def __post_init__(self) -> None:
         if not self.kinds:
@@ -56,6 +60,15 @@ class RevocationSelection:
         object.__setattr__(self, "users", frozenset(u.lower() for u in self.users))
 
     def matches(self, row: InventoryRow) -> bool:
+        """True when *row* has a selected finding and (if users were given) a selected owner,
+        and is not a managed PAT left out (see :meth:`skips`)."""
+        return self.selects(row) and not self.skips(row)
+
+    def skips(self, row: InventoryRow) -> bool:
+        """True when *row* is selected but left alone because patwarden manages it."""
+        return row.pat.managed and not self.include_managed and self.selects(row)
+
+    def selects(self, row: InventoryRow) -> bool:
         """True when *row* has a selected finding and (if users were given) a selected owner."""
         if not row.has_any(self.kinds):
             return False
@@ -80,6 +93,7 @@ class RevocationReport:
 
     dry_run: bool
     selected: int = 0
+    skipped_managed: int = 0  # selected, but managed by patwarden (no --include-managed)
     revoked: int = 0
     failed: int = 0
     revoked_examples: list[RevocationOutcome] = field(default_factory=list)
@@ -99,9 +113,11 @@ def _audit_record(row: InventoryRow, *, at: datetime, error: str | None) -> Audi
     ]
     if error is not None:
         detail.append(("error", error))
+    marker = parse_marker(pat.display_name) if pat.managed else None
     return AuditRecord(
         at=at,
         kind=AUDIT_REVOKED if error is None else AUDIT_REVOKE_FAILED,
+        token_name=None if marker is None else marker.token_name,
         authorization_id=pat.authorization_id,
         detail=tuple(detail),
     )

@@ -174,6 +174,8 @@ def run_revocation(
     def on_row(row: InventoryRow) -> None:
         if selection.matches(row):
             bulk.add(row)
+        elif selection.skips(row):
+            bulk.report.skipped_managed += 1
 
     result = _scan(
         source=source, settings=settings, now=now, on_row=on_row, on_progress=on_progress

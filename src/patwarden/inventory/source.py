@@ -72,15 +72,34 @@ def access_denied(
     )
 
 
-def default_is_managed(managed_ids: Collection[str] = ()) -> Callable[[str, str], bool]:
-    """Return a predicate: managed when the display name has patwarden's marker or the id is known.
+ManagedPredicate = Callable[[str, str, str | None], bool]
+"""``(authorization_id, display_name, owner principal name) -> managed by patwarden?``"""
+
+
+def default_is_managed(
+    managed_ids: Collection[str] = (),
+    *,
+    tokens: Collection[str] | None = None,
+    rotators: Collection[str] | None = None,
+) -> ManagedPredicate:
+    """Return a predicate: managed when the state store knows the id, or the display name has
+    patwarden's marker of a configured token (*tokens*) and the owner is a configured rotator
+    (*rotators*, principal names). Anyone can name a PAT ``patwarden:x:…``: with *tokens* and
+    *rotators* given, such a PAT of another user or token is not managed.
 
     *managed_ids* are authorization ids the state store knows (current and previous PATs).
     """
     known = frozenset(i.lower() for i in managed_ids)
+    names = None if tokens is None else frozenset(tokens)
+    owners = None if rotators is None else frozenset(r.lower() for r in rotators)
 
-    def is_managed(authorization_id: str, display_name: str) -> bool:
-        return authorization_id.lower() in known or parse_marker(display_name) is not None
+    def is_managed(authorization_id: str, display_name: str, owner: str | None = None) -> bool:
+        if authorization_id.lower() in known:
+            return True
+        marker = parse_marker(display_name)
+        if marker is None or (names is not None and marker.token_name not in names):
+            return False
+        return owners is None or (owner or "").lower() in owners
 
     return is_managed
 
@@ -133,7 +152,7 @@ class AzdoInventorySource:
         urls: ServiceUrls,
         identity: str,
         now: Callable[[], datetime],
-        is_managed: Callable[[str, str], bool] | None = None,
+        is_managed: ManagedPredicate | None = None,
         scopes: tuple[str, ...] = (DEFAULT_SCOPE,),
         page_size: int = 100,
     ) -> None:
@@ -225,7 +244,9 @@ class AzdoInventorySource:
                 action="list other users' PATs (Token Admin)",
             ) from None
         for token in tokens:
-            managed = self._is_managed(token.authorization_id, token.display_name)
+            managed = self._is_managed(
+                token.authorization_id, token.display_name, owner.principal_name
+            )
             yield record_from_session_token(
                 token, organization=organization, owner=owner, managed=managed
             )

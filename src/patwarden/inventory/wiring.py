@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,9 @@ __all__ = [
     "auditor_client",
     "auditor_name",
     "managed_ids",
+    "managed_scope",
     "organizations",
+    "rotate_before",
     "state_path",
 ]
 
@@ -81,6 +84,27 @@ def organizations(config: Config, explicit: tuple[str, ...]) -> tuple[str, ...]:
 def state_path(config: Config) -> Path:
     """Where the state store lives: ``state_dir/state.db``."""
     return config.state_dir / STATE_FILE_NAME
+
+
+def managed_scope(config: Config) -> dict[str, frozenset[str] | None]:
+    """Which marked PATs count as managed: those of a configured token whose owner is the
+    token's rotator (``tokens`` and ``rotators`` for :func:`default_is_managed`; ``rotators``
+    is None when a rotator's user name is not configured)."""
+    tokens = frozenset(config.tokens)
+    rotators = set()
+    for token in config.tokens.values():
+        identity = config.identities.get(token.rotator or config.rotator)
+        username = getattr(identity, "username", None)
+        if not isinstance(username, str):
+            return {"tokens": tokens, "rotators": None}
+        rotators.add(username.lower())
+    return {"tokens": tokens, "rotators": frozenset(rotators)}
+
+
+def rotate_before(config: Config) -> dict[str, timedelta]:
+    """How long before expiry each configured token rotates (``rotate_before`` + ``jitter``):
+    its PATs are not ``expiring`` before then."""
+    return {name: token.rotate_before + token.jitter for name, token in config.tokens.items()}
 
 
 def managed_ids(path: Path, *, clock: Clock) -> frozenset[str]:
@@ -142,6 +166,6 @@ def auditor_client(
         urls=client.urls,
         identity=f"{identity}" if kind == "user" else f"{identity} ({kind})",
         now=context.clock.now,
-        is_managed=default_is_managed(managed),
+        is_managed=default_is_managed(managed, **managed_scope(context.config)),
     )
     yield AuditorClient(client=client, source=source, sent=lambda: context.requests_sent(identity))
