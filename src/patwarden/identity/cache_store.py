@@ -19,7 +19,6 @@ from typing import Protocol
 from patwarden.errors import DOCS, StateError
 from patwarden.identity.account import CacheEnvelope
 from patwarden.identity.cache_crypto import CacheCipher
-from patwarden.sinks import safe_files
 
 log = logging.getLogger(__name__)
 DEFAULT_LOCK_TIMEOUT = 120.0
@@ -69,6 +68,9 @@ def write_private_file(path: Path, data: bytes) -> None:
         UnsafeDirectory: the directory is owned or writable by another user.
         OSError: nothing was replaced.
     """
+    # Imported here: the sinks package is heavy (pydantic) and `patwarden --help` imports this.
+    from patwarden.sinks import safe_files
+
     safe_files.write_private_file(path, data, purpose="token cache directory")
 
 
@@ -99,6 +101,8 @@ class EncryptedFileStore:
             StateError: another process held the lock for longer than ``lock_timeout``.
         """
         from filelock import FileLock, Timeout
+
+        from patwarden.sinks import safe_files
 
         safe_files.ensure_private_directory(self.path.parent, purpose="token cache directory")
         lock = FileLock(self.lock_path, timeout=self.lock_timeout, mode=0o600)
