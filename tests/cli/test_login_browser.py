@@ -188,3 +188,21 @@ def test_browser_login_on_a_workstation_into_the_key_vault_cache_a_runner_reads(
     doctor = cli("doctor", config=run_config)
     assert "with the browser at " in doctor.stdout, doctor.stdout
     assert_no_secret_in(emulator, stdout, stderr, rotated.output, doctor.output)
+
+
+def test_export_refuses_a_key_the_runner_cannot_have(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    config = write_config(
+        emulator, tmp_path, rotator_settings={"cache": {"key": {"keyring": True}}}
+    )
+    emulator.admin("DELETE", "/requests")
+    result = cli("login", "--browser", "--export", str(tmp_path / "x.cache"), config=config)
+    assert result.code == 2
+    assert result.stderr.startswith(
+        "Error: cannot export the sign-in of identity 'rotator': its cache key comes from this "
+        "machine's OS keyring, and the runner needs the same key to open the file"
+    )
+    assert "identities.md#sign-in-here-run-there" in result.stderr
+    assert logged_requests(emulator) == []  # refused before any sign-in
+    assert not (tmp_path / "x.cache").exists()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from patwarden.cli.options import app_context, config_option, require_user_identity
-from patwarden.errors import ConfigError, PatwardenError
+from patwarden.errors import DOCS, ConfigError, PatwardenError
 from patwarden.identity.browser import BrowserOptions
 from patwarden.identity.handover import export_target, import_sign_in
 
@@ -105,6 +105,8 @@ def login(
         _import(app.credentials, name, import_file, now=app.clock.now())
         return
     browser = BrowserOptions(open_browser=not no_open, port=port) if use_browser else None
+    if export_file is not None:
+        _require_portable_key(config, name)
     target = export_target(user, export_file) if export_file is not None else None
     expected = getattr(config.identities[name], "username", None)
     who = f" as {expected}" if expected else ""
@@ -123,6 +125,28 @@ def login(
     if deadline is not None:
         click.echo(relogin_sentence(deadline, now=app.clock.now()))
     click.echo(f"The sign-in is kept in {user.store.description}.")
+
+
+def _require_portable_key(config: Config, name: str) -> None:
+    """``--export`` seals with the configured key; an OS keyring key never leaves this machine."""
+    from patwarden.config.model import FileCacheConfig
+    from patwarden.config.refs import EnvRef, FileRef, KeyVaultRef
+
+    cache = getattr(config.identities[name], "cache", None)
+    key = getattr(cache, "key", None)
+    if isinstance(key, EnvRef | FileRef | KeyVaultRef):
+        return
+    keyring = key is not None or isinstance(cache, FileCacheConfig)
+    source = "comes from this machine's OS keyring" if keyring else "is not configured"
+    raise ConfigError(
+        f"cannot export the sign-in of identity {name!r}: its cache key {source}, and the runner "
+        "needs the same key to open the file",
+        hint=(
+            "set cache.key of the identity to the runner's key ({env: …}, {file: …} or "
+            "{key_vault: …}) in both configurations; make one with `patwarden config cache-key`"
+        ),
+        docs=f"{DOCS}/identities.md#sign-in-here-run-there",
+    )
 
 
 def _import(credentials: CredentialSet, name: str, path: Path, *, now: datetime) -> None:
