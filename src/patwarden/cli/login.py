@@ -50,6 +50,7 @@ _IDENTITY_HELP = "The kind: user identity to sign in (default: the configured ro
     "--port",
     type=click.IntRange(min=0, max=65535),
     default=0,
+    metavar="PORT",
     show_default="any free port",
     help="With --browser: the loopback port to listen on for the redirect.",
 )
