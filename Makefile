@@ -67,5 +67,20 @@ example-plugin: install
 
 check: test
 
+# The sdist and the wheel (`twine check`ed) and the container image's hash-pinned requirements,
+# exported from uv.lock with the state backends' extras (docs/deploy/container.md).
+DIST ?= dist
+.PHONY: dist deploy-check
+dist: install
+	rm -rf $(DIST)
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/python -m build --installer uv --outdir $(DIST) .
+	$(VENV)/bin/twine check --strict $(DIST)/*
+	$(UV) export --frozen --no-dev --no-emit-project --extra postgresql --extra azblob \
+	  --format requirements-txt --quiet --output-file $(DIST)/requirements.txt
+
+# Every deployment recipe's check (also part of `make test`): tests/deploy/, docs/deploy.md.
+deploy-check: install
+	$(VENV)/bin/pytest -n 2 -q tests/deploy
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
