@@ -96,10 +96,12 @@ def test_browser_login_in_chromium_then_a_new_process_rotates_silently(
     assert_no_secret_in(emulator, stdout, stderr, rotated.output, doctor.output)
 
 
+@needs_chromium
 def test_export_on_a_workstation_import_on_a_runner(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    """Two state directories that share nothing but the exported (sealed) file."""
+    """Two state directories that share nothing but the exported (sealed) file; the operator
+    signs in in headless Chromium."""
     username = set_rotator_password(emulator)
     workstation = tmp_path / "workstation"
     runner = tmp_path / "runner"
@@ -112,7 +114,8 @@ def test_export_on_a_workstation_import_on_a_runner(
     process = start(
         "login", "--browser", "--no-open", "--export", str(exported), config=work_config
     )
-    answer_in_background(process, emulator=emulator, username=username).join(timeout=60)
+    url, _ = sign_in_url(process.stderr)
+    walk_sign_in_with_playwright(url, username=username, ca_bundle=emulator.ca_bundle)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert f"in {exported} (mode 0600)" in stdout
