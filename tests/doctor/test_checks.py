@@ -222,3 +222,21 @@ def test_policy_clamps_seen_on_managed_pats(emulator: RunningEmulator, tmp_path:
     assert clamps.status is Status.FAILURE
     assert "for 7 days, the config asks for 30" in clamps.detail
     assert "rotate_before (7d) is not shorter" in clamps.detail
+
+
+def test_security_warnings_are_reported_with_their_fix(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    # Issue 11, item 3: a vault host outside the cloud's vault domain, not marked as meant.
+    azure = {key: emulator[key] for key in ("authority_host", "azure_devops_url", "vssps_url")}
+    azure |= {"tenant_id": emulator["tenant_id"], "ca_bundle": emulator.ca_bundle}
+    config = write_config(emulator, tmp_path, tokens=sinks(emulator), azure=azure)
+    login_in_process(emulator, config)
+    report = doctor(config)
+    warning = by_name(report)["security tokens.flux-git.sinks[0].vault_url"]
+    assert warning.status is Status.WARNING
+    assert "is outside a known vault domain" in warning.detail
+    assert warning.fix is not None
+    assert "custom_vault_hosts" in warning.fix
+    assert report.exit_code() == 0  # a warning, not a failure
+    assert report.exit_code(strict=True) == 1
