@@ -230,6 +230,7 @@ def test_security_warnings_are_reported_with_their_fix(
     # Issue 11, item 3: a vault host outside the cloud's vault domain, not marked as meant.
     azure = {key: emulator[key] for key in ("authority_host", "azure_devops_url", "vssps_url")}
     azure |= {"tenant_id": emulator["tenant_id"], "ca_bundle": emulator.ca_bundle}
+    create_group(emulator, variables={"OTHER": {"value": "1"}})
     config = write_config(emulator, tmp_path, tokens=sinks(emulator), azure=azure)
     login_in_process(emulator, config)
     report = doctor(config)
