@@ -108,3 +108,22 @@ def test_cache_key_output_is_the_deprecated_name_of_output_file(tmp_path: Path) 
     assert len(base64.urlsafe_b64decode(target.read_text().strip())) == 32
     both = ["config", "cache-key", "--output", str(target), "--output-file", str(target)]
     assert CliRunner().invoke(cli, both).exit_code == 2
+
+
+@pytest.mark.slow
+def test_cache_key_refuses_a_directory_another_user_controls() -> None:
+    # Issue 11, item 1: the attacker owns a 0777 directory and pre-creates the old temp names
+    # (`.cache.key.<pid>.tmp`) to end up owning the key file's inode.
+    from tests.cli.support import cli as run_cli
+    from tests.support.local_user import second_local_user, shared_directory
+
+    with second_local_user() as attacker, shared_directory() as shared:
+        keys = shared / "keys"
+        attacker.run("mkdir", "-m", "777", str(keys))
+        for pid in range(2, 40):  # what the old code's next temp names could have been
+            attacker.run("touch", f"{keys}/.cache.key.{pid}.tmp")
+        refused = run_cli("config", "cache-key", "--output-file", str(keys / "cache.key"))
+        assert refused.code == 6, refused.output
+        assert f"Refusing the key directory {keys}: it belongs to another user" in refused.stderr
+        assert not (keys / "cache.key").exists()
+        assert "Traceback" not in refused.stderr
