@@ -38,6 +38,7 @@ def config(tmp_path: Path, *, cache: dict[str, Any] | None = None, **top: Any) -
                 "client_id": WRITER,
                 "client_secret": {"env": "S"},
             },
+            "runner": {"kind": "managed_identity"},
         },
         "tokens": {"flux": {**TOKEN, "sinks": [SINK]}},
         **top,
@@ -63,7 +64,15 @@ def kv_cache(**keys: Any) -> dict[str, Any]:
 
 
 def test_a_plain_public_cloud_config_has_no_warning(tmp_path: Path) -> None:
-    assert warnings(tmp_path, cache=kv_cache(key={"env": "PATWARDEN_CACHE_KEY"})) == {}
+    cache = kv_cache(key={"env": "PATWARDEN_CACHE_KEY"}, identity="runner")
+    assert warnings(tmp_path, cache=cache) == {}
+
+
+def test_a_cache_read_by_an_identity_that_writes_sinks_is_warned_about(tmp_path: Path) -> None:
+    found = warnings(tmp_path, cache=kv_cache(key={"env": "PATWARDEN_CACHE_KEY"}))
+    assert (
+        "reads the token cache and also writes sinks" in found["identities.rotator.cache.identity"]
+    )
 
 
 def test_a_key_vault_cache_without_a_key_is_refused(tmp_path: Path) -> None:

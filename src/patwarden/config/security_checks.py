@@ -8,7 +8,8 @@ reports them as warnings, each with its key path and a fix:
 - a Key Vault token cache in plaintext (``plaintext: true``);
 - a Key Vault token cache in a vault that a sink also writes, whose cache key lives in the same
   vault, or whose key is read by the identity that reads the cache (one identity, or one vault,
-  then yields both the ciphertext and its key).
+  then yields both the ciphertext and its key); and a cache read by an identity that also writes
+  sinks (one stolen identity then holds the PATs and the rotator's refresh token).
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ def _cache_warnings(config: Config) -> Iterator[Problem]:
         for sink in token.sinks
         if sink.get("kind") == "key_vault"
     }
+    sink_identities = {
+        str(sink["identity"])
+        for token in config.tokens.values()
+        for sink in token.sinks
+        if sink.get("identity")
+    }
     for name, identity in config.identities.items():
         cache = getattr(identity, "cache", None)
         if not isinstance(cache, KeyVaultCacheConfig):
@@ -108,6 +115,14 @@ def _cache_warnings(config: Config) -> Iterator[Problem]:
                 message=f"the token cache shares the vault {host} with a sink: an identity "
                 "allowed to read the PATs there can read the rotator's refresh token too",
                 fix="keep the cache in a vault of its own, readable only by its identity",
+            )
+        if cache.identity in sink_identities:
+            yield Problem(
+                path=f"{path}.identity",
+                message=f"identity {cache.identity!r} reads the token cache and also writes "
+                "sinks: whoever obtains it gets the PATs and the rotator's refresh token",
+                fix="read the cache with an identity of its own (e.g. the runner's managed "
+                "identity) and write sinks with another",
             )
         key = cache.key
         if isinstance(key, KeyVaultRef):
