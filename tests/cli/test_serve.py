@@ -16,6 +16,7 @@ import json
 import signal
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import yaml
 from tests.cli.serve_support import Serve, rotate_in_the_past, start_serve, wait_for
 from tests.cli.support import cli
 from tests.conftest import RunningEmulator
+from tests.support.clock import OFFSET, now
 from tests.support.configs import save_config, sink_dir, write_config
 from tests.support.device_codes import login_in_process
 from tests.support.receivers import (
@@ -150,6 +152,8 @@ def test_serve_end_to_end(
     seeded = rotate_in_the_past(emulator, config, seconds=SEEDED_AGO)
     assert seeded.returncode == 0, seeded.stderr
     before = current_ids(config)
+    planned = json.loads(cli("plan", "-o", "json", config=config).stdout)["tokens"]
+    due = {row["token"]: datetime.fromisoformat(row["due_at"]) for row in planned}
     # Key Vault refuses bravo's writes: its rotation fails until the rule is removed.
     emulator.admin(
         "POST",
@@ -159,7 +163,7 @@ def test_serve_end_to_end(
     log = tmp_path / "serve.log"
     serves = [start_serve(config, log, env=HOOK_ENV)]
     try:
-        walk_through(emulator, config, serves, hooks, smtp, before, tmp_path, receivers)
+        walk_through(emulator, config, serves, hooks, smtp, before, due, tmp_path, receivers)
     finally:
         code = serves[-1].stop()
     serve = serves[-1]
@@ -188,6 +192,7 @@ def walk_through(
     hooks: WebhookReceiver,
     smtp: SmtpReceiver,
     before: dict[str, str | None],
+    due: dict[str, datetime],
     tmp_path: Path,
     receivers: tuple[Tls, WebhookReceiver, SmtpReceiver],
 ) -> None:
@@ -196,6 +201,8 @@ def walk_through(
     rotated = serve.wait_event("rotated", token="alpha")
     assert rotated["outcome"] == "rotated"
     assert rotated["operation_id"]
+    late = logged_at(rotated) - due["alpha"]
+    assert timedelta(0) <= late <= timedelta(seconds=3), late  # on time: not early, not late
     failed = serve.wait_event("rolled_back", token="bravo")
     assert failed["level"] == "error"
     after = current_ids(config)
@@ -225,8 +232,6 @@ def walk_through(
     # /metrics matches the state store.
     rows = status_rows(config)
     found = serve.metrics()
-    from datetime import datetime
-
     for name in ("alpha", "bravo"):
         expiry = datetime.fromisoformat(rows[name]["valid_to"]).timestamp()
         key = (
@@ -254,9 +259,12 @@ def walk_through(
     assert alpha_now
     revoked = cli("pat", "revoke", alpha_now, "--yes", config=config)
     assert revoked.code == 0, revoked.output
+    revoked_at = now()
     mark = len(serve.events())
     repair = serve.wait_event("repair", token="alpha", after=mark, timeout=20)
     assert alpha_now in repair["message"]
+    # within one check interval (8 s), plus the second the pass takes to list the PATs
+    assert logged_at(repair) - revoked_at <= timedelta(seconds=9)
     serve.wait_event("rotated", token="alpha", after=mark, timeout=20)
     assert current_ids(config)["alpha"] != alpha_now
 
@@ -304,6 +312,11 @@ def walk_through(
         "re-login now notice",
         lambda: ("relogin_now:rotator", "started") in received(hooks, smtp)[1],
     )
+
+
+def logged_at(event: dict[str, Any]) -> datetime:
+    """When the service logged *event*, on the tests' clock (the log stamps are wall-clock)."""
+    return datetime.fromisoformat(event["at"]) + OFFSET
 
 
 def _settled(config: Path, revoked: str) -> bool:

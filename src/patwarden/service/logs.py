@@ -33,7 +33,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 def _stamp(record: logging.LogRecord) -> str:
     # The moment the line was logged (the record's own timestamp), not a business time.
-    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
 class JsonFormatter(logging.Formatter):
