@@ -14,7 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 from filelock import FileLock
+
+from patwarden.cli.main import cli as patwarden_cli
+from tests.cli.support import cli
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -92,7 +96,9 @@ def _build(folder: Path) -> None:
     uv = str(TOOLS_BIN / "uv") if (TOOLS_BIN / "uv").exists() else tool("uv")
     extras = [arg for extra in IMAGE_EXTRAS for arg in ("--extra", extra)]
     export = [uv, "export", "--frozen", "--no-dev", "--no-emit-project", *extras]
-    run([*export, "--format", "requirements-txt", "--output-file", str(folder / "requirements.txt")])
+    run(
+        [*export, "--format", "requirements-txt", "--output-file", str(folder / "requirements.txt")]
+    )
 
 
 def built_dist(shared: Path) -> Dist:
@@ -104,3 +110,31 @@ def built_dist(shared: Path) -> Dist:
             _build(folder)
             (folder / ".complete").touch()
     return Dist(folder)
+
+
+def cli_accepts(argv: list[str]) -> str:
+    """Parse *argv* (after ``patwarden``) with the real CLI's parser, running nothing.
+
+    Resolves nested groups (``config check``, ``state migrate``) and returns the command path;
+    raises :class:`click.UsageError` on an unknown command or option or a bad value.
+    """
+    ctx = patwarden_cli.make_context("patwarden", list(argv))
+    command: click.Command = patwarden_cli
+    while isinstance(command, click.Group):
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        name, sub, args = command.resolve_command(ctx, rest)
+        assert name is not None
+        assert sub is not None
+        ctx = sub.make_context(name, args, parent=ctx)
+        command = sub
+    return ctx.command_path
+
+
+def check_config(text: str, folder: Path) -> str:
+    """``patwarden config check`` on a recipe's config (written 0600); returns its output."""
+    path = folder / "patwarden.yaml"
+    path.write_text(text)
+    path.chmod(0o600)
+    done = cli("config", "check", config=path)
+    assert done.code == 0, f"config check refused the recipe's config:\n{done.output}"
+    return done.output
