@@ -14,6 +14,7 @@ import pytest
 
 from tests.support import clock
 from tests.support.emulator import RunningEmulator, start_emulator, stop_emulator
+from tests.support.state_servers import azurite_server, postgres_server  # noqa: F401
 
 __all__ = ["RunningEmulator", "start_emulator", "stop_emulator"]
 
