@@ -18,7 +18,11 @@ def config() -> None:
 @config.command("check")
 @config_option()
 def check(config_path: str | None) -> None:
-    """Validate the config file; print OK or every problem (exit 2). Makes no network call."""
+    """Validate the config file; print OK or every problem (exit 2). Makes no network call.
+
+    Also prints a `warning:` line for each setting that weakens a secret's protection
+    (docs/security.md), with its key path and fix; warnings do not change the exit code.
+    """
     loaded = app_context(config_path).config
     identities = ", ".join(
         f"{name} ({identity.kind})" for name, identity in loaded.identities.items()
