@@ -39,8 +39,18 @@ format: install
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
+# Azurite (Microsoft's Azure Storage emulator) for the Blob state backend's tests, at the version
+# pinned in tests/azurite/package-lock.json.
+AZURITE_DIR := tests/azurite
+$(AZURITE_DIR)/node_modules/.installed: $(AZURITE_DIR)/package.json $(AZURITE_DIR)/package-lock.json
+	cd $(AZURITE_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+.PHONY: azurite
+azurite: $(AZURITE_DIR)/node_modules/.installed
+
 # `make test` is what CI runs: lint, types, then the whole suite.
-test: lint typecheck example-plugin
+test: lint typecheck example-plugin azurite
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 	$(MAKE) --no-print-directory test-dates
 
