@@ -11,6 +11,7 @@ import pytest
 from keyring.backends import fail
 
 from patwarden.config.model import AzureConfig, EnvRef, FileRef, KeyringRef
+from patwarden.errors import PatwardenError
 from patwarden.identity.cache_crypto import CacheKeyInvalid, generate_cache_key
 from patwarden.identity.cache_keys import (
     KEYRING_SERVICE,
@@ -80,6 +81,21 @@ def test_file_key(tmp_path: Path, no_keyring: None) -> None:
     box = build(FileRef(file=key_file))
     assert box is not None
     assert box.source == f"file {key_file}"
+
+
+@pytest.mark.parametrize("where", ["file", "directory"])
+def test_a_key_file_others_could_replace_is_refused(
+    tmp_path: Path, no_keyring: None, where: str
+) -> None:
+    # Issue 11, item 1: whoever swaps the key reads the next token cache sealed with it.
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    key_file = keys / "cache.key"
+    key_file.write_text(generate_cache_key().reveal() + "\n")
+    key_file.chmod(0o600)
+    (key_file if where == "file" else keys).chmod(0o666 if where == "file" else 0o777)
+    with pytest.raises(PatwardenError, match=r"another user owns it or may write it|writable by"):
+        build(FileRef(file=key_file))
 
 
 def test_unset_env_key(no_keyring: None) -> None:

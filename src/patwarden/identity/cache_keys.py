@@ -10,6 +10,7 @@ plaintext silently. A Key Vault cache needs a key too, unless it says ``plaintex
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from patwarden.config.refs import EnvRef, FileRef, KeyringRef, KeyVaultRef
@@ -85,6 +86,33 @@ def _keyring_key(identity: str, *, create: bool) -> Secret:
     return Secret(stored)
 
 
+def _check_key_file(path: Path) -> None:
+    """Refuse a key file another user could replace: whoever swaps the key reads the next cache.
+
+    Raises:
+        UnsafeDirectory: its directory belongs to another user or others may write it.
+        CacheKeyUnavailable: the file itself belongs to another user or others may write it.
+    """
+    import os
+    import stat
+
+    from patwarden.sinks.safe_files import check_private_directory
+
+    check_private_directory(path.parent, purpose="cache key's directory")
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # reading it reports the missing or unreadable file with its fix
+    if info.st_uid not in (os.geteuid(), 0) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise CacheKeyUnavailable(
+            f"refusing the cache key file {path}: another user owns it or may write it, and "
+            "whoever replaces the key can read the next token cache written with it",
+            hint=f"chmod 600 {path} and make it yours (or root's), or create a new one with "
+            "`patwarden config cache-key --output-file`",
+            docs=KEY_DOCS,
+        )
+
+
 def cache_cipher(
     *,
     identity: str,
@@ -107,6 +135,8 @@ def cache_cipher(
         CacheKeyInvalid: the supplied key is malformed.
         SecretUnavailable: the referenced variable/file/secret is missing.
     """
+    if isinstance(key, FileRef):
+        _check_key_file(key.file)
     if isinstance(key, EnvRef | FileRef | KeyVaultRef):
         source = describe_ref(key)
         secret = resolve_secret(key, credentials=credentials, azure=azure)
