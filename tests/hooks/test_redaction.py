@@ -90,3 +90,16 @@ def test_rotate_with_a_hook_that_prints_the_pat_stores_and_shows_no_secret(
     assert all(f"token: {REDACTED}" in json.dumps(record) for record in failed)
     scanner.assert_clean()
     assert scanner.secrets_checked >= 2  # both PATs (and the sign-in's tokens) were looked for
+
+
+def test_the_raw_output_goes_only_to_the_debug_log(caplog: pytest.LogCaptureFixture) -> None:
+    event = HookEvent(token_name="flux", authorization_id="id", valid_to=now(), sinks=())
+    with caplog.at_level("INFO", logger="patwarden.hooks.runner"):
+        quiet = run_command(["sh", "-c", f"echo {PAT84}; exit 1"], event=event, timeout=10)
+    assert PAT84 not in caplog.text  # not even at INFO: only `--debug` shows it
+    with caplog.at_level("DEBUG", logger="patwarden.hooks.runner"):
+        loud = run_command(["sh", "-c", f"echo {PAT84}; exit 1"], event=event, timeout=10)
+    assert PAT84 in caplog.text  # the operator debugging their hook sees what it printed
+    for result in (quiet, loud):
+        assert PAT84 not in result.detail
+        assert PAT84 not in result.note()
