@@ -139,7 +139,9 @@ def sign_in_with_browser(
         url = str(flow["auth_uri"])
         print(
             f"To sign in, open this page in a browser on this machine:\n  {url}\n"
-            f"patwarden waits for the answer on {receiver.redirect_uri}.",
+            f"patwarden waits for the answer on {receiver.redirect_uri}. If the page stops at an "
+            "error (AADSTSnnnnn) instead, press Ctrl+C and look the code up in the "
+            "troubleshooting table of docs/identities.md.",
             file=out,
             flush=True,
         )
