@@ -27,7 +27,16 @@ import httpx
 from tests.support.emulator import RunningEmulator
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+CHROMIUM_ARGS = [  # as tests/inventory/test_html_browser.py: nothing leaves the machine
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "correct horse battery staple 7"  # what :func:`set_rotator_password` gives the user
 _URL = re.compile(r"^\s+(https://\S+/oauth2/v2\.0/authorize\?\S+)$", re.MULTILINE)
 
