@@ -103,3 +103,26 @@ def test_the_raw_output_goes_only_to_the_debug_log(caplog: pytest.LogCaptureFixt
     for result in (quiet, loud):
         assert PAT84 not in result.detail
         assert PAT84 not in result.note()
+
+
+def test_promotion_notes_scrub_the_new_pat_it_carries(tmp_path: Path) -> None:
+    from patwarden.config.hooks import HookSpec
+    from patwarden.hooks.runner import promotion_notes
+    from patwarden.rotation.outcomes import Promotion
+
+    unusual = Secret("short-unshaped-value")  # no PAT shape: only the known value catches it
+    promotion = Promotion(
+        token_name="flux",
+        organization="contoso",
+        operation_id="op",
+        authorization_id="id",
+        valid_to=now(),
+        previous_authorization_id=None,
+        revoke_at=None,
+        sinks=("file",),
+        secrets=(unusual,),
+    )
+    spec = HookSpec(command=("sh", "-c", "echo 'got short-unshaped-value'; exit 1"))
+    (note,) = promotion_notes(spec=spec, promotion=promotion)
+    assert "short-unshaped-value" not in note
+    assert f"got {REDACTED}" in note

@@ -165,3 +165,18 @@ def test_hook_notes_are_on_the_outcome_even_when_a_hook_failed(world: Harness) -
     assert outcome.notes[-2:] == ("hook a: ok", "hook b: FAILED")
     failed = [r for r in world.store.audit() if r.kind == "hook_failed"]
     assert [dict(r.detail)["detail"] for r in failed] == ["hook b: FAILED"]
+
+
+def test_the_new_pat_travels_on_the_promotion_only_for_redaction(world: Harness) -> None:
+    # Issue 11, item 2: the hook runner scrubs the known value from hook output.
+    heard: list[Promotion] = []
+
+    def hooks(token: object, promotion: Promotion) -> tuple[str, ...]:
+        heard.append(promotion)
+        return ()
+
+    world.engine(on_promoted=hooks).run([world.token])
+    (promotion,) = heard
+    (secret,) = promotion.secrets
+    assert secret.reveal() == world.issuer.pats[promotion.authorization_id].value
+    assert secret.reveal() not in repr(promotion)

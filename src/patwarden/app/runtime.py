@@ -303,7 +303,9 @@ class Runtime:
         results = [
             result
             for hook in spec.hooks
-            for result in run_hooks(spec=hook, event=event, ca_bundle=self.wiring.ca_bundle)
+            for result in run_hooks(
+                spec=hook, event=event, ca_bundle=self.wiring.ca_bundle, known=promotion.secrets
+            )
         ]
         notes = [result.note() for result in results]
         failed = [result.note() for result in results if not result.ok]

@@ -192,7 +192,8 @@ def promotion_notes(
     ``lambda token, promotion: promotion_notes(spec=hook_spec, promotion=promotion)``.
     """
     event = HookEvent.from_promotion(promotion)
-    return tuple(result.note() for result in run_hooks(spec=spec, event=event, ca_bundle=ca_bundle))
+    results = run_hooks(spec=spec, event=event, ca_bundle=ca_bundle, known=promotion.secrets)
+    return tuple(result.note() for result in results)
 
 
 def _tail(output: bytes, *, target: str, known: Sequence[Secret] = ()) -> str:

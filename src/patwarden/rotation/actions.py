@@ -98,7 +98,7 @@ class ActionRunner:
     issuer: PatIssuer
     sinks: Mapping[str, Sink]
     now: Callable[[], datetime]
-    promote: Callable[[Operation], Sequence[str]]
+    promote: Callable[[Operation, Secret | None], Sequence[str]]
     secret: Secret | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
 
@@ -126,7 +126,7 @@ class ActionRunner:
             case ReadBack(sink=key):
                 return self._read_back(key)
             case PromoteToken():
-                self.notes += self.promote(op)
+                self.notes += self.promote(op, self.secret)
                 return TokenPromoted(at=self.now())
             case RevokePat(authorization_id=pat_id):
                 return self._revoke(op, pat_id)

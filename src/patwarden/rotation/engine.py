@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 
 from patwarden.domain.messages import Event, Resume, Wait
 from patwarden.domain.models import IssuedPat, ManagedTokenState, TokenSpec
@@ -315,13 +316,12 @@ class RotationEngine:
     # --- the loop: persist, then act -----------------------------------------------------------
 
     def _runner(self, spec: TokenSpec, sinks: Mapping[str, Sink]) -> ActionRunner:
+        promote = partial(tail.promote, store=self._store, spec=spec, now=self._clock.now)
         return ActionRunner(
             issuer=self._issuer,
             sinks=sinks,
             now=self._clock.now,
-            promote=lambda op: tail.promote(
-                store=self._store, spec=spec, op=op, now=self._clock.now, hook=self._on_promoted
-            ),
+            promote=lambda op, secret: promote(op=op, hook=self._on_promoted, secret=secret),
         )
 
     def _drive(self, op: Operation, runner: ActionRunner) -> tuple[Operation, str | None]:

@@ -8,11 +8,12 @@ exit non-zero.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from patwarden.domain.models import ManagedTokenState
 from patwarden.domain.schedule import ScheduleDecision
+from patwarden.secret import Secret
 
 __all__ = [
     "AdoptResult",
@@ -185,6 +186,9 @@ class Promotion:
     previous_authorization_id: str | None
     revoke_at: datetime | None
     sinks: tuple[str, ...]
+    # The new PAT when the engine holds it, only to scrub it from hook output (never shown,
+    # stored or handed to a hook; patwarden.hooks.redaction).
+    secrets: tuple[Secret, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,6 +23,7 @@ from patwarden.rotation.actions import describe_error
 from patwarden.rotation.outcomes import Finding, FindingKind, Promotion
 from patwarden.rotation.ports import HookFailed, PatIssuer, RevocationTagging, Sink, StateStore
 from patwarden.rotation.records import pat_id, promoted_state, state_audit
+from patwarden.secret import Secret
 
 __all__ = [
     "PromotionHook",
@@ -154,8 +155,11 @@ def promote(
     op: Operation,
     now: Callable[[], datetime],
     hook: PromotionHook | None,
+    secret: Secret | None = None,
 ) -> list[str]:
     """Make ``op``'s new PAT current (idempotent), then run the hooks; return their notes.
+
+    ``secret`` (the new PAT, when in memory) travels on the promotion only for redaction.
 
     A failing hook never undoes the rotation: it is audited as ``hook_failed``.
     """
@@ -179,6 +183,7 @@ def promote(
         previous_authorization_id=pat_id(promoted.previous),
         revoke_at=promoted.revoke_at,
         sinks=tuple(p.sink for p in op.sinks),
+        secrets=(secret,) if secret is not None else (),
     )
     try:
         return list(hook(spec, promotion))
