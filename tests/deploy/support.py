@@ -7,6 +7,8 @@ get the lock builds it into a folder all workers share (pytest's base temp folde
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -138,3 +140,15 @@ def check_config(text: str, folder: Path) -> str:
     done = cli("config", "check", config=path)
     assert done.code == 0, f"config check refused the recipe's config:\n{done.output}"
     return done.output
+
+
+def patwarden_commands(script: str) -> list[list[str]]:
+    """The ``patwarden …`` command lines of a shell script (after ``patwarden``), for
+    :func:`cli_accepts`. Pipes and ``&&`` end a command."""
+    found: list[list[str]] = []
+    for line in script.splitlines():
+        for piece in re.split(r"\|\||&&|\||;", line):
+            words = shlex.split(piece.strip(), comments=True)
+            if words and words[0] == "patwarden":
+                found.append(words[1:])
+    return found
