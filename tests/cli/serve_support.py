@@ -22,15 +22,23 @@ from tests.support.emulator import RunningEmulator
 from tests.support.receivers import free_port
 
 
-def wait_for(what: str, check: Callable[[], Any], *, timeout: float = 30.0) -> Any:
-    """Poll *check* until it returns something truthy; fail naming *what* after *timeout*."""
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    *,
+    timeout: float = 30.0,
+    context: Callable[[], Any] | None = None,
+) -> Any:
+    """Poll *check* until it returns something truthy; fail naming *what* (and showing
+    *context*, if given) after *timeout*."""
     deadline = time.monotonic() + timeout
     while True:
         found = check()
         if found:
             return found
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            shown = f": {context()}" if context else ""
+            raise AssertionError(f"timed out waiting for {what}{shown}")
         time.sleep(0.2)
 
 

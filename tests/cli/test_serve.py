@@ -40,7 +40,7 @@ from tests.support.receivers import (
 
 pytestmark = pytest.mark.slow
 HOOK_ENV = {"SERVE_HOOK_KEY": "serve-test-signing-key"}  # a test value, not a credential
-SEEDED_AGO = 320  # seconds: lifetime 6m - rotate_before 30s - 320 s = due 10 s after seeding
+SEEDED_AGO = 350  # seconds: lifetime 8m - rotate_before 2m - 350 s = due 10 s after seeding
 
 
 @pytest.fixture
@@ -53,8 +53,8 @@ def receivers(tmp_path: Path) -> Iterator[tuple[Tls, WebhookReceiver, SmtpReceiv
 def token(sink: dict[str, Any]) -> dict[str, Any]:
     return {
         "scopes": ["vso.code"],
-        "lifetime": "6m",
-        "rotate_before": "30s",
+        "lifetime": "8m",
+        "rotate_before": "2m",
         "revoke_after": "0s",
         "sinks": [sink],
     }
@@ -95,7 +95,7 @@ def serve_config(
             "shutdown_timeout": "20s",
         },
         notifications={
-            "expiry_warning": "30s",
+            "expiry_warning": "125s",
             "relogin_warnings": ["91d", "1d"],
             "channels": [
                 {
@@ -151,6 +151,8 @@ def test_serve_end_to_end(
     login_in_process(emulator, config)
     seeded = rotate_in_the_past(emulator, config, seconds=SEEDED_AGO)
     assert seeded.returncode == 0, seeded.stderr
+    outcomes = {t["token"]: t["outcome"] for t in json.loads(seeded.stdout)["tokens"]}
+    assert outcomes == {"alpha": "rotated", "bravo": "rotated"}, seeded.stdout
     before = current_ids(config)
     planned = json.loads(cli("plan", "-o", "json", config=config).stdout)["tokens"]
     due = {row["token"]: datetime.fromisoformat(row["due_at"]) for row in planned}
@@ -220,19 +222,21 @@ def walk_through(
         assert second.stop() == 0
     assert not any(e.get("event") == "rotated" for e in second.events())
 
-    # Notifications: rolled back and expiring (30 s warning) for bravo, re-login within 91 days.
+    # Notifications: rolled back and expiring (125 s warning) for bravo, re-login within 91 days.
     wait_for(
         "bravo's notifications",
         lambda: (
             {("rotation_rolled_back:bravo", "started"), ("expiring:bravo", "started")}
             <= set(received(hooks, smtp)[1])
         ),
+        context=lambda: (received(hooks, smtp), [e["message"] for e in serve.events()]),
     )
 
     # /metrics matches the state store.
     rows = status_rows(config)
     found = serve.metrics()
     for name in ("alpha", "bravo"):
+        assert rows[name]["valid_to"], rows[name]
         expiry = datetime.fromisoformat(rows[name]["valid_to"]).timestamp()
         key = (
             "patwarden_token_expiry_timestamp_seconds",

@@ -34,7 +34,8 @@ def test_each_token_problem_is_a_condition() -> None:
         token("undone", status="failed", last_outcome="rolled_back"),
         token("stuck", status="stranded", problem="sinks hold another PAT"),
         token("drifting", status="drift", drift=("kv: the sink is empty",)),
-        token("late", status="expiring", valid_to=at + timedelta(hours=3)),
+        token("late", status="expiring", expiring=True, valid_to=at + timedelta(hours=3)),
+        token("gone", status="failed", valid_to=at - timedelta(minutes=1)),
     )
     assert kinds(snap) == {
         "rotation_failed:broken",
@@ -42,6 +43,8 @@ def test_each_token_problem_is_a_condition() -> None:
         "stranded:stuck",
         "drift:drifting",
         "expiring:late",
+        "rotation_failed:gone",
+        "expiring:gone",  # already expired counts too
     }
 
 

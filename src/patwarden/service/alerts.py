@@ -78,9 +78,9 @@ def conditions(
             found.append(_token_condition("stranded", token.name, "PAT stranded", token))
         if token.drift:
             found.append(_token_condition("drift", token.name, "sink drift not repaired", token))
-        if token.valid_to is not None and token.status in ("expiring", "failed", "drift"):
+        if token.valid_to is not None:
             left = token.valid_to - now
-            if token.status == "expiring" or left <= timedelta(0):
+            if token.expiring or left <= timedelta(0):
                 found.append(
                     Condition(
                         kind="expiring",

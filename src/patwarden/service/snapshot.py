@@ -16,6 +16,10 @@ from datetime import datetime, timedelta
 from patwarden.domain.models import AuditRecord, ManagedTokenState
 from patwarden.rotation.outcomes import Finding, TokenOutcome, TokenPlan
 
+# A token still due this long after its due time has not been rotated "in time" (a due token is
+# normally rotated within a second; this keeps the moment between due and done from alerting).
+OVERDUE_GRACE = timedelta(minutes=15)
+
 __all__ = [
     "AuditView",
     "IdentityView",
@@ -40,6 +44,7 @@ class TokenView:
     last_reason: str | None = None
     issued_at: datetime | None = None  # when the current PAT was issued
     drift: tuple[str, ...] = ()  # one line per sink that does not serve the current PAT
+    expiring: bool = False  # expires within expiry_warning and no rotation replaced it in time
     problem: str | None = None
     fix: str | None = None
 
@@ -118,6 +123,13 @@ def token_view(
     """The view of one token from its plan, state, last outcome and drift findings."""
     current = state.current if state else None
     lines = tuple(f"{f.sink or 'sink'}: {f.detail}" for f in drift)
+    due_at = plan.decision.due_at
+    unrotated = (
+        plan.problem is not None
+        or (last is not None and not last.kind.is_ok)
+        or (plan.decision.is_due and due_at is not None and now - due_at > OVERDUE_GRACE)
+    )
+    expiring = current is not None and unrotated and current.valid_to - now <= expiry_warning
     status, problem, fix = "ok", None, None
     if plan.problem:
         status, problem, fix = "failed", plan.problem, "fix the token's schedule in the config"
@@ -133,7 +145,7 @@ def token_view(
     elif lines:
         status, problem = "drift", "; ".join(lines)
         fix = "a sink no longer serves the current PAT: check who changed it"
-    elif current.valid_to - now <= expiry_warning:
+    elif expiring:
         status, problem = "expiring", f"the current PAT expires {current.valid_to.isoformat()}"
         fix = "check the last rotation's error; `patwarden rotate --token NAME` rotates it now"
     elif plan.decision.is_due:
@@ -149,6 +161,7 @@ def token_view(
         last_reason=last.reason if last else None,
         issued_at=current.valid_from if current else None,
         drift=lines,
+        expiring=expiring,
         problem=problem,
         fix=fix,
     )
