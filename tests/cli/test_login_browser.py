@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tests.support.browser import (
     answer_in_background,
     set_rotator_password,
     sign_in_url,
+    walk_sign_in_over_http,
     walk_sign_in_with_playwright,
 )
 from tests.support.clock import patwarden_argv
@@ -209,3 +211,32 @@ def test_export_refuses_a_key_the_runner_cannot_have(
     assert "identities.md#sign-in-here-run-there" in result.stderr
     assert logged_requests(emulator) == []  # refused before any sign-in
     assert not (tmp_path / "x.cache").exists()
+
+
+def test_login_browser_opens_the_system_browser(emulator: RunningEmulator, tmp_path: Path) -> None:
+    """Without --no-open the system browser gets the URL (`webbrowser`, which honours $BROWSER:
+    here a script that notes the URL, and the test walks the pages in its place)."""
+    username = set_rotator_password(emulator)
+    opened = tmp_path / "opened.url"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > "{opened}"\n')
+    browser.chmod(0o700)
+    config = write_config(emulator, tmp_path)
+    process = subprocess.Popen(
+        [*patwarden_argv(), "login", "--browser", "--config", str(config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "BROWSER": str(browser)},
+    )
+    printed, _ = sign_in_url(process.stderr)
+    deadline = time.monotonic() + 30
+    while not opened.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert opened.read_text() == printed  # the browser got exactly the URL shown
+    walk_sign_in_over_http(printed, emulator=emulator, username=username)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "No browser could be opened here" not in stderr
+    assert stdout.startswith("Logged in identity 'rotator' as ")
