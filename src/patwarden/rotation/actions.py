@@ -57,6 +57,7 @@ from patwarden.domain.models import IssuedPat, SinkRecord
 from patwarden.domain.operation import Operation, SinkStatus, Step
 from patwarden.errors import PatwardenError
 from patwarden.rotation.ports import (
+    FreshListing,
     IssueOutcomeUnknown,
     PatIssuer,
     RevocationTagging,
@@ -155,8 +156,11 @@ class ActionRunner:
         return PatCreated(pat=created.pat)
 
     def _find_marked(self, op: Operation) -> Event:
-        try:
-            marked = self.issuer.list_marked(organization=op.organization)
+        try:  # now, not a listing shared by the run: it predates the create
+            if isinstance(self.issuer, FreshListing):
+                marked = self.issuer.list_marked_fresh(organization=op.organization)
+            else:
+                marked = self.issuer.list_marked(organization=op.organization)
         except Exception as exc:
             raise StopOperation(
                 f"could not check whether the interrupted create of {op.display_name} "

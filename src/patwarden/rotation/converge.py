@@ -101,11 +101,21 @@ def fresh_ids(issuer: PatIssuer, token_name: str, organization: str) -> set[str]
     return active_ids(token_name, listed)
 
 
-def journal_known(operations: Iterable[Operation]) -> frozenset[str]:
-    """Return every PAT the journal knows for a token: each operation's new and previous PAT."""
+def journal_known(
+    operations: Iterable[Operation], marked: Iterable[IssuedPat] = ()
+) -> frozenset[str]:
+    """Return every PAT the journal knows for a token: each operation's new and previous PAT,
+    and every ``marked`` PAT whose marker names a journaled operation (a create whose answer
+    was lost: the journal never learnt its id, but it knows the operation)."""
     ids: set[str] = set()
+    journaled = set()
     for op in operations:
+        journaled.add(op.operation_id)
         ids.update(p.authorization_id for p in (op.new, op.previous) if p is not None)
+    for pat in marked:
+        marker = parse_marker(pat.display_name)
+        if marker is not None and marker.operation_id in journaled:
+            ids.add(pat.authorization_id)
     return frozenset(ids)
 
 

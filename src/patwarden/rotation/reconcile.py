@@ -159,7 +159,7 @@ def sweep(
         now=now,
         margin=margin,
         dry_run=False,
-        known=journal_known(store.operations(spec.name)),
+        known=journal_known(store.operations(spec.name), listing),
     )
     revoked = (FindingKind.ORPHAN_REVOKED, FindingKind.STRANDED_REVOKED)
     run.revoked |= {f.authorization_id for f in found if f.authorization_id and f.kind in revoked}
@@ -328,7 +328,7 @@ def preview_token(
                     now=now,
                     margin=margin,
                     dry_run=True,
-                    known=journal_known(history),
+                    known=journal_known(history, listing),
                 )
             )
         drift = find_drift(state=state, sinks=sinks)
