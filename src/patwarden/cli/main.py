@@ -48,6 +48,7 @@ _COMMANDS: dict[str, str] = {
     "revoke": "patwarden.cli.manage:revoke",
     "rotate": "patwarden.cli.rotate:rotate",
     "serve": "patwarden.cli.serve:serve",
+    "state": "patwarden.cli.state:state",
     "status": "patwarden.cli.status:status",
 }
 
