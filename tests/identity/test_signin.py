@@ -84,3 +84,14 @@ def test_declined_and_timed_out_sign_ins_say_so() -> None:
     )
     timeout = login_failure("rotator", {"error": "timeout"})
     assert "no answer came back from the browser in time" in timeout.message
+
+
+def test_a_denied_mfa_prompt_names_the_code() -> None:
+    denied = {
+        "error": "access_denied",
+        "error_description": "AADSTS500121: Authentication failed during strong authentication.",
+    }
+    err = login_failure("rotator", denied)
+    assert (
+        err.message == "login of identity 'rotator' failed: the sign-in was refused (AADSTS500121)"
+    )

@@ -78,8 +78,11 @@ def login_failure(name: str, result: dict[str, Any], *, context: str | None = No
     explanation = explain(result, context=context)
     specific = explanation.row is not None or explanation.code in KNOWN_CODES
     if error in _DEVICE_FLOW_REFUSALS and not specific:
+        code = (
+            f" (AADSTS{explanation.code})" if explanation.code and error == "access_denied" else ""
+        )
         return AuthError(
-            f"login of identity {name!r} failed: {_DEVICE_FLOW_REFUSALS[error]}",
+            f"login of identity {name!r} failed: {_DEVICE_FLOW_REFUSALS[error]}{code}",
             hint=(
                 f"run `patwarden login --identity {name}` again and finish within the time shown"
             ),
