@@ -32,8 +32,8 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("kind",),
     ),
     "patwarden_repairs": (
-        "Repairs by kind: revoked_pat (a current PAT revoked outside patwarden replaced), "
-        "orphan_revoked, revoked_previous, resumed.",
+        "Repairs by reconcile, by kind: current_lost (a current PAT revoked, expired or gone "
+        "replaced), stranded_revoked, orphan_revoked, revoked_previous, resumed.",
         ("kind",),
     ),
     "patwarden_requests": (
@@ -132,7 +132,7 @@ class MetricsCollector(Collector):
         )
         drift = GaugeMetricFamily(
             "patwarden_token_drift",
-            "Sinks of the token that do not serve what patwarden wrote (0: desired state).",
+            "What the token's last run could not bring to its desired state (0: desired state).",
             labels=["token"],
         )
         problem = GaugeMetricFamily(

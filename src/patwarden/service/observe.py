@@ -9,7 +9,7 @@ from datetime import datetime
 
 from patwarden.app.runtime import Runtime
 from patwarden.errors import PatwardenError
-from patwarden.rotation.outcomes import Finding, TokenOutcome
+from patwarden.rotation.outcomes import TokenOutcome
 from patwarden.service.snapshot import IdentityView, Snapshot, audit_views, token_view
 
 __all__ = ["observe"]
@@ -21,7 +21,6 @@ def observe(
     base: Snapshot,
     identities: Sequence[IdentityView],
     outcomes: Mapping[str, TokenOutcome],
-    drift: Mapping[str, Sequence[Finding]],
     now: datetime,
     with_audit: bool = True,
 ) -> Snapshot:
@@ -47,7 +46,6 @@ def observe(
             organization=orgs[plan.token_name],
             state=states.get(plan.token_name),
             last=outcomes.get(plan.token_name),
-            drift=drift.get(plan.token_name, ()),
             now=now,
             expiry_warning=config.notifications.expiry_warning,
         )

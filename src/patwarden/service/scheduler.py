@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 
 from patwarden.app.context import AppContext
 from patwarden.app.runtime import Runtime
-from patwarden.domain.models import ManagedTokenState, TokenSpec
+from patwarden.domain.models import TokenSpec
 from patwarden.errors import PatwardenError
-from patwarden.rotation.outcomes import Finding, FindingKind, OutcomeKind, TokenOutcome
-from patwarden.service.checks import PassResult, desired_state_repairs, run_pass
+from patwarden.rotation.outcomes import FindingKind, OutcomeKind, TokenOutcome
+from patwarden.service.checks import PassResult, run_pass
 from patwarden.service.leadership import Leadership
 from patwarden.service.logs import log_event
 from patwarden.service.metrics import Counters
@@ -39,7 +39,10 @@ __all__ = ["Backoff", "Service"]
 _STANDBY_RETRY = 5.0  # seconds between attempts to take the leadership
 _MAX_SLEEP = 30.0  # never sleep longer than this: reloads, stops and new due times are seen soon
 _AUDIT_REFRESH = timedelta(seconds=15)  # the status page's audit events: re-read at most this often
+# What reconcile repaired, by the label of patwarden_repairs_total (and a "repair" log line).
 _REPAIR_KINDS = {
+    FindingKind.CURRENT_LOST: "current_lost",
+    FindingKind.STRANDED_REVOKED: "stranded_revoked",
     FindingKind.ORPHAN_REVOKED: "orphan_revoked",
     FindingKind.REVOKED_PREVIOUS: "revoked_previous",
     FindingKind.RESUMED: "resumed",
@@ -91,7 +94,6 @@ class Service:
         self._lock = threading.Lock()
         self._owned: list[AppContext] = []  # contexts built on reload, closed by the service
         self._outcomes: dict[str, TokenOutcome] = {}
-        self._drift: dict[str, list[Finding]] = {}
         self._identities: list[IdentityView] = []
         self._request_base = 0.0
         self._wait_base = 0.0
@@ -161,14 +163,12 @@ class Service:
         else:
             due = self._due(specs, now)
             if due:
-                self._run(due, repairs={}, now=now)
+                self._run(due, now=now)
         self._refresh(self.clock.now())
 
     def _check_pass(self, specs: Sequence[TokenSpec], now: datetime) -> None:
-        states = self._states()
         eligible = [s for s in specs if not self._token_backoff.blocked(s.name, now)]
-        repairs = desired_state_repairs(self._runtime, eligible, states, now=now)
-        result = self._run(eligible, repairs=repairs, now=now)
+        result = self._run(eligible, now=now)
         if result.error is not None:
             until = self._pass_backoff.failed("pass", now)
             self.counters.add("patwarden_failures", "pass")
@@ -177,10 +177,6 @@ class Service:
         else:
             self._pass_backoff.succeeded("pass")
             self._next_check = self._after_interval(self.clock.now())
-        self._drift = {}
-        for finding in result.findings:
-            if finding.kind is FindingKind.DRIFT:
-                self._drift.setdefault(finding.token_name, []).append(finding)
         self._last_pass = self.clock.now()
 
     def _due(self, specs: Sequence[TokenSpec], now: datetime) -> list[TokenSpec]:
@@ -198,15 +194,17 @@ class Service:
             and not self._token_backoff.blocked(p.token_name, now)
         ]
 
-    def _run(
-        self, specs: Sequence[TokenSpec], *, repairs: dict[str, str], now: datetime
-    ) -> PassResult:
-        result = run_pass(self._runtime, specs, repairs=repairs, stop=self.stopping)
-        if repairs:
-            self.counters.add("patwarden_repairs", "revoked_pat", amount=len(repairs))
+    def _run(self, specs: Sequence[TokenSpec], *, now: datetime) -> PassResult:
+        result = run_pass(self._runtime, specs, stop=self.stopping)
         for finding in result.findings:
             if finding.kind in _REPAIR_KINDS:
                 self.counters.add("patwarden_repairs", _REPAIR_KINDS[finding.kind])
+                log_event(
+                    "repair",
+                    f"{finding.token_name}: {finding.kind.value}: {finding.detail}",
+                    token=finding.token_name,
+                    outcome=finding.kind.value,
+                )
         after = self.clock.now()
         for outcome in result.outcomes:
             self._outcomes[outcome.token_name] = outcome
@@ -255,7 +253,6 @@ class Service:
             base=base,
             identities=self._identities,
             outcomes=self._outcomes,
-            drift=self._drift,
             now=now,
             with_audit=fresh_audit,
         )
@@ -343,14 +340,6 @@ class Service:
         )
 
     # --- helpers ---------------------------------------------------------------------------------
-
-    def _states(self) -> dict[str, ManagedTokenState]:
-        try:
-            with self._runtime.open_store() as store:
-                return {state.token_name: state for state in store.tokens()}
-        except PatwardenError as err:
-            log_event("state_error", err.message, level=40)
-            return {}
 
     def _count_requests(self) -> None:
         context = self._runtime.context

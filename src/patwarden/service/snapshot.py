@@ -9,12 +9,12 @@ authorization id only.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from patwarden.domain.models import AuditRecord, ManagedTokenState
-from patwarden.rotation.outcomes import Finding, TokenOutcome, TokenPlan
+from patwarden.rotation.outcomes import TokenOutcome, TokenPlan
 
 # A token still due this long after its due time has not been rotated "in time" (a due token is
 # normally rotated within a second; this keeps the moment between due and done from alerting).
@@ -43,7 +43,7 @@ class TokenView:
     last_outcome: str | None = None
     last_reason: str | None = None
     issued_at: datetime | None = None  # when the current PAT was issued
-    drift: tuple[str, ...] = ()  # one line per sink that does not serve the current PAT
+    drift: tuple[str, ...] = ()  # why the token is off its desired state after its last run
     expiring: bool = False  # expires within expiry_warning and no rotation replaced it in time
     problem: str | None = None
     fix: str | None = None
@@ -116,13 +116,13 @@ def token_view(
     organization: str,
     state: ManagedTokenState | None,
     last: TokenOutcome | None,
-    drift: Sequence[Finding],
     now: datetime,
     expiry_warning: timedelta,
 ) -> TokenView:
-    """The view of one token from its plan, state, last outcome and drift findings."""
+    """The view of one token from its plan, state and last outcome."""
     current = state.current if state else None
-    lines = tuple(f"{f.sink or 'sink'}: {f.detail}" for f in drift)
+    # What the last run could not bring to the desired state (the engine's own check).
+    lines = tuple(last.problems) if last is not None else ()
     due_at = plan.decision.due_at
     unrotated = (
         plan.problem is not None
@@ -144,7 +144,7 @@ def token_view(
         fix = "the next check rotates again so every sink serves one PAT"
     elif lines:
         status, problem = "drift", "; ".join(lines)
-        fix = "a sink no longer serves the current PAT: check who changed it"
+        fix = "the last run could not repair it: check the sink and its writer's access"
     elif expiring:
         status, problem = "expiring", f"the current PAT expires {current.valid_to.isoformat()}"
         fix = "check the last rotation's error; `patwarden rotate --token NAME` rotates it now"
