@@ -10,6 +10,7 @@ import httpx
 import pytest
 import yaml
 
+from patwarden.app.context import AppContext
 from patwarden.clock import SystemClock
 from patwarden.config.model import Config, load_config
 from patwarden.domain.models import IssuedPat, ManagedTokenState
@@ -65,7 +66,7 @@ def test_organizations(tmp_path: Path) -> None:
 def test_managed_ids_come_from_the_state_store(tmp_path: Path) -> None:
     loaded = config(tmp_path)
     path = state_path(loaded)
-    assert managed_ids(path, clock=SystemClock()) == frozenset()
+    assert managed_ids(AppContext(config=loaded, clock=SystemClock())) == frozenset()
     assert not path.exists()  # reading never creates a store
     now = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -84,15 +85,17 @@ def test_managed_ids_come_from_the_state_store(tmp_path: Path) -> None:
                 previous=issued("bbbb"),
             )
         )
-    assert managed_ids(path, clock=SystemClock()) == frozenset({"aaaa", "bbbb"})
+    with AppContext(config=loaded, clock=SystemClock()) as app:
+        assert managed_ids(app) == frozenset({"aaaa", "bbbb"})
 
 
 def test_audit_log_appends_to_the_state_store(tmp_path: Path) -> None:
     from patwarden.domain.models import AuditRecord
 
-    path = tmp_path / "new" / "state.db"
+    loaded = config(tmp_path, state_dir=str(tmp_path / "new"))
+    path = state_path(loaded)
     at = datetime(2026, 11, 27, tzinfo=UTC)
-    with audit_log(path, clock=SystemClock()) as append:
+    with AppContext(config=loaded, clock=SystemClock()) as app, audit_log(app) as append:
         append(AuditRecord(at=at, kind="inventory.revoked", authorization_id="x"))
     with SqliteStateStore(path=path, now=lambda: at) as store:
         assert [(r.kind, r.authorization_id) for r in store.audit()] == [("inventory.revoked", "x")]

@@ -222,7 +222,7 @@ def inventory(
         auditor_client(
             context=app,
             identity=name,
-            managed=managed_ids(app.state_path, clock=app.clock),
+            managed=managed_ids(app),
         ) as auditor,
         scan_progress(err, enabled=sys.stderr.isatty()) as progress,
     ):
@@ -327,11 +327,9 @@ def revoke(
     )
     simulate = dry_run or not yes
     err = Console(stderr=True)
-    path, clock = app.state_path, app.clock
+    clock = app.clock
     with (
-        auditor_client(
-            context=app, identity=name, managed=managed_ids(path, clock=clock)
-        ) as auditor,
+        auditor_client(context=app, identity=name, managed=managed_ids(app)) as auditor,
         scan_progress(err, enabled=sys.stderr.isatty()) as progress,
     ):
         if simulate:
@@ -347,7 +345,7 @@ def revoke(
                 on_progress=progress,
             )
         else:
-            with audit_log(path, clock=clock) as audit:
+            with audit_log(app) as audit:
                 _, report = run_revocation(
                     source=auditor.source,
                     revoker=auditor.source,

@@ -252,7 +252,7 @@ def audit(
             hint="configured tokens: " + (", ".join(config.tokens) or "none"),
         )
     records: list[AuditRecord] = []
-    if app.state_path.exists():
+    if app.state_backend().exists():
         with app.state_store() as store:
             records = [
                 r

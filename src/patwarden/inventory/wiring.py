@@ -23,7 +23,6 @@ from patwarden.inventory.source import AzdoInventorySource, default_is_managed
 
 if TYPE_CHECKING:
     from patwarden.app.context import AppContext
-    from patwarden.clock import Clock
 
 __all__ = [
     "STATE_FILE_NAME",
@@ -107,13 +106,12 @@ def rotate_before(config: Config) -> dict[str, timedelta]:
     return {name: token.rotate_before + token.jitter for name, token in config.tokens.items()}
 
 
-def managed_ids(path: Path, *, clock: Clock) -> frozenset[str]:
-    """Return the authorization ids the state store knows; empty when there is no store yet."""
-    if not path.exists():
+def managed_ids(context: AppContext) -> frozenset[str]:
+    """Return the authorization ids the configured state knows; empty when there is no state yet
+    (a missing SQLite file is not created)."""
+    if not context.state_backend().exists():
         return frozenset()
-    from patwarden.state import SqliteStateStore
-
-    with SqliteStateStore(path=path, now=clock.now) as store:
+    with context.state_store() as store:
         ids: set[str] = set()
         for token in store.tokens():
             for issued in (token.current, token.previous):
@@ -123,16 +121,13 @@ def managed_ids(path: Path, *, clock: Clock) -> frozenset[str]:
 
 
 @contextmanager
-def audit_log(path: Path, *, clock: Clock) -> Iterator[Callable[[AuditRecord], None]]:
-    """Yield a function appending to the state store's audit log (created if missing).
+def audit_log(context: AppContext) -> Iterator[Callable[[AuditRecord], None]]:
+    """Yield a function appending to the configured state's audit log (created if missing).
 
     Raises:
         StateError: the store cannot be opened.
     """
-    from patwarden.state import SqliteStateStore
-
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with SqliteStateStore(path=path, now=clock.now) as store:
+    with context.state_store() as store:
         yield store.append_audit
 
 

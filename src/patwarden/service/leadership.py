@@ -34,6 +34,12 @@ class Leadership:
         """Whether this process holds the lock."""
         return bool(self._lock.is_locked)
 
+    @property
+    def epoch(self) -> int | None:
+        """No epochs here (:class:`patwarden.rotation.ports.Leadership`): one machine's lock file
+        cannot be taken from a live holder, so its stores need no fencing."""
+        return None
+
     def try_acquire(self, *, now: datetime) -> bool:
         """Take the lock if nobody holds it; return whether this process leads now."""
         if self.is_leader:

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import cast
 
 from patwarden.app.context import AppContext
 from patwarden.config.model import load_config
@@ -80,12 +81,18 @@ def run_service(
     logs.configure(log_format, debug=debug)
     settings = service_settings(app, listen)
     app.state_store().close()  # a damaged or newer state file stops the service up front
-    leadership = Leadership(app.state_path)
-    service = Service(
-        context=app,
-        load=lambda: AppContext(config=load_config(app.config_path), clock=app.clock),
-        leadership=leadership,
-    )
+    # Replicas on a shared state (PostgreSQL) elect a leader through the state itself, and its
+    # stores are fenced by the leader's epoch; otherwise a lock file beside state_path.
+    shared = app.leadership()
+    # Service is duck-typed on patwarden.rotation.ports.Leadership (this file lock is one too).
+    leadership = cast(Leadership, shared) if shared else Leadership(app.state_path)
+
+    def load() -> AppContext:
+        fresh = AppContext(config=load_config(app.config_path), clock=app.clock)
+        fresh.adopt_leadership(shared)  # a reload keeps the same lease and fencing
+        return fresh
+
+    service = Service(context=app, load=load, leadership=leadership)
     registry = build_registry(service.snapshot, service.counters)
     server = HttpServer(
         settings,
@@ -96,7 +103,7 @@ def run_service(
         ),
     )
     server.start()
-    log_event("serving", f"serving on {server.address} (state {app.state_path})")
+    log_event("serving", f"serving on {server.address} (state {app.state_where})")
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
