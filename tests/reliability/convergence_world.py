@@ -44,7 +44,7 @@ HELD_ROUTES = (
     r"^POST /vssps/[^/]+/_apis/tokens/pats",  # the PAT create
     r"^DELETE /vssps/[^/]+/_apis/tokens/pats",  # a revoke
     r"^PUT /secrets/",  # the Key Vault write
-    r"^PUT /devops/[^/]+/[^/]+/_apis/distributedtask/variablegroups/",  # the group write
+    r"^PUT /devops/.*/_apis/distributedtask/variablegroups/",  # the group write
 )
 
 

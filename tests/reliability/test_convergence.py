@@ -48,7 +48,7 @@ FAULT_ROUTES = (
     r"^PUT /secrets/",
     r"^GET /secrets/",
     r"^GET /devops/[^/]+/[^/]+/_apis/distributedtask/variablegroups/",
-    r"^PUT /devops/[^/]+/[^/]+/_apis/distributedtask/variablegroups/",
+    r"^PUT /devops/.*/_apis/distributedtask/variablegroups/",
     r"^GET /devops/[^/]+/_apis/projects",
 )
 
