@@ -29,6 +29,7 @@ DATE_SENSITIVE = (
     "tests/cli/test_login.py",
     "tests/cli/test_pat.py",
     "tests/cli/test_rotate.py",
+    "tests/cli/test_rotate_repairs.py",
     "tests/cli/test_serve.py",
     "tests/cli/test_status.py",
     "tests/doctor/",
