@@ -133,12 +133,14 @@ def cli_accepts(argv: list[str]) -> str:
 
 
 def check_config(text: str, folder: Path) -> str:
-    """``patwarden config check`` on a recipe's config (written 0600); returns its output."""
+    """``patwarden config check`` on a recipe's config (written 0600): valid and no warning."""
     path = folder / "patwarden.yaml"
     path.write_text(text)
     path.chmod(0o600)
     done = cli("config", "check", config=path)
     assert done.code == 0, f"config check refused the recipe's config:\n{done.output}"
+    # A recipe follows patwarden's own security advice: config check has nothing to warn about.
+    assert "warning:" not in done.output, done.output
     return done.output
 
 
@@ -146,9 +148,8 @@ def patwarden_commands(script: str) -> list[list[str]]:
     """The ``patwarden …`` command lines of a shell script (after ``patwarden``), for
     :func:`cli_accepts`. Pipes and ``&&`` end a command."""
     found: list[list[str]] = []
-    for line in script.splitlines():
+    for line in script.replace("\\\n", " ").splitlines():
         for piece in re.split(r"\|\||&&|\||;", line):
-            words = shlex.split(piece.strip(), comments=True)
-            if words and words[0] == "patwarden":
-                found.append(words[1:])
+            if piece.strip().startswith("patwarden "):
+                found.append(shlex.split(piece.strip(), comments=True)[1:])
     return found

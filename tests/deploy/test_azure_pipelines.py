@@ -2,7 +2,8 @@
 against Azure Pipelines' YAML schema, the workload identity service connection, the config.
 
 The schema is Microsoft's (vendored offline by check-jsonschema). Azure Pipelines reads every
-scalar as a string, and so does this check (PyYAML's BaseLoader).
+scalar as a string, and so does this check, except in a task's ``inputs``, which the schema types
+by the task's own input types.
 """
 
 from __future__ import annotations
@@ -29,8 +30,25 @@ def validator() -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
 
 
+def _as_pipelines_read(value: Any, *, task_inputs: bool = False) -> Any:
+    """Scalars as strings, as Azure Pipelines reads them; a task's ``inputs`` keep YAML's types,
+    since the schema types them by each task's declared input types."""
+    if task_inputs:
+        return value
+    if isinstance(value, dict):
+        return {
+            k: _as_pipelines_read(v, task_inputs=(k == "inputs" and "task" in value))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_as_pipelines_read(v) for v in value]
+    if isinstance(value, str):
+        return value
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _load(path: Path) -> dict[str, Any]:
-    data = yaml.load(path.read_text(), Loader=yaml.BaseLoader)  # noqa: S506 - strings only
+    data = _as_pipelines_read(yaml.safe_load(path.read_text()))
     assert isinstance(data, dict)
     return data
 
@@ -70,6 +88,8 @@ def test_the_writer_is_the_service_connection_and_secrets_are_mapped() -> None:
     template = _load(TEMPLATE)
     azure_cli = next(s for s in template["steps"] if s.get("task") == "AzureCLI@2")
     assert azure_cli["inputs"]["azureSubscription"] == "${{ parameters.serviceConnection }}"
+    assert azure_cli["inputs"]["addSpnToEnvironment"] is True
+    assert '"$idToken" > ~/.patwarden/oidc-token' in azure_cli["inputs"]["inlineScript"]
     assert azure_cli["env"]["PATWARDEN_CACHE_KEY"] == "$(PATWARDEN_CACHE_KEY)"
     commands = patwarden_commands(azure_cli["inputs"]["inlineScript"])
     assert [cli_accepts(c) for c in commands] == [
@@ -87,5 +107,9 @@ def test_the_config_keeps_state_in_blob_storage_and_the_cache_in_key_vault(
     assert config["state"]["backend"] == "azblob"
     assert "account_key" not in config["state"]
     assert config["identities"]["rotator"]["cache"]["kind"] == "key_vault"
-    assert config["identities"]["writer"]["kind"] == "azure_cli"
+    assert config["identities"]["rotator"]["cache"]["identity"] == "cache"
+    for name in ("cache", "writer"):  # both exchange the service connection's federated token
+        identity = config["identities"][name]
+        assert identity["kind"] == "workload_identity"
+        assert identity["token_file"] == "~/.patwarden/oidc-token"
     check_config(text, tmp_path)

@@ -3,6 +3,7 @@ scripts), the vendored GitHub workflow schema, OIDC for the writer, and the conf
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +46,19 @@ def test_the_workflow_matches_the_github_workflow_schema() -> None:
     assert "ok -- validation done" in output
 
 
-def test_it_is_scheduled_serialised_and_the_writer_uses_oidc() -> None:
+def test_it_is_scheduled_serialised_and_signs_in_with_the_jobs_oidc_token() -> None:
     workflow = _workflow()
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
     assert triggers["schedule"] == [{"cron": "17 * * * *"}]
     assert workflow["permissions"] == {"contents": "read", "id-token": "write"}
     assert workflow["concurrency"]["cancel-in-progress"] is False
     steps = workflow["jobs"]["rotate"]["steps"]
-    login = next(s for s in steps if s.get("uses", "").startswith("azure/login@"))
-    assert set(login["with"]) == {"client-id", "tenant-id", "allow-no-subscriptions"}
-    assert not [s for s in steps if "client-secret" in str(s) or "creds" in s.get("with", {})]
+    (rotate,) = [s for s in steps if s.get("name") == "Rotate"]
+    assert "audience=api://AzureADTokenExchange" in rotate["run"]
+    assert "> ~/.patwarden/oidc-token.new" in rotate["run"]
+    # No Azure secret anywhere: only the token cache's key is a GitHub secret.
+    secrets = re.findall(r"secrets\.(\w+)", WORKFLOW.read_text())
+    assert set(secrets) == {"PATWARDEN_CACHE_KEY"}
 
 
 def test_every_patwarden_command_in_the_workflow_parses() -> None:
@@ -79,5 +83,10 @@ def test_the_config_keeps_state_in_blob_storage_and_the_cache_in_key_vault(
     assert config["state"]["identity"] == "writer"
     assert "account_key" not in config["state"]
     assert config["identities"]["rotator"]["cache"]["kind"] == "key_vault"
-    assert config["identities"]["writer"]["kind"] == "azure_cli"
+    # Two federated identities on the file the workflow writes: one for the cache, one for sinks.
+    assert config["identities"]["rotator"]["cache"]["identity"] == "cache"
+    for name in ("cache", "writer"):
+        identity = config["identities"][name]
+        assert identity["kind"] == "workload_identity"
+        assert identity["token_file"] == "~/.patwarden/oidc-token"
     check_config(text, tmp_path)

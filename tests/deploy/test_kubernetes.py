@@ -112,6 +112,8 @@ def test_the_config_uses_postgresql_workload_identity_and_passes_config_check(
     config = yaml.safe_load(text)
     assert config["state"]["backend"] == "postgresql"
     assert config["identities"]["writer"]["kind"] == "workload_identity"
+    assert config["identities"]["cache"]["kind"] == "workload_identity"
+    assert config["identities"]["rotator"]["cache"]["identity"] == "cache"
     assert config["identities"]["rotator"]["cache"]["kind"] == "key_vault"
     assert config["service"]["listen"] == f"0.0.0.0:{PORT}"
     # Every variable the config reads is set from the Secret in both pods.
