@@ -1,0 +1,210 @@
+"""Scenarios that pin the engine bugs mutation testing found surviving every suite (issue 17).
+
+Each test names the planted bug it kills (A to H of the issue); each one puts a revoked PAT into
+service or causes an outage when the bug is present. They run the real engine and SQLite store
+against the in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from patwarden.domain.marker import format_marker
+from patwarden.errors import SinkError
+from patwarden.rotation.outcomes import FindingKind, OutcomeKind
+from patwarden.rotation.ports import IssueOutcomeUnknown, SinkVersion, SinkWriteMeta
+from patwarden.rotation.reconcile import adopt_token, revoke_orphans
+from patwarden.secret import Secret
+from tests.rotation.fakes import FakeSink, spec
+from tests.rotation.harness import Harness
+
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Harness:
+    return Harness(path=tmp_path / "state.db")
+
+
+def _marker(n: int, token: str = "flux-git") -> str:
+    return format_marker(token_name=token, operation_id=f"{n:032x}")
+
+
+def _rotated(world: Harness) -> str:
+    report = world.run()
+    assert report.outcomes[0].kind is OutcomeKind.ROTATED, report.outcomes[0]
+    current = world.current_id()
+    assert current is not None
+    return current
+
+
+class _BlindSink(FakeSink):
+    """A sink whose version cannot be read (``current_version`` raises) while ``blind`` is set."""
+
+    blind = False
+
+    def current_version(self) -> SinkVersion | None:
+        if self.blind:
+            raise SinkError(f"{self.name}: version metadata unreadable")
+        return super().current_version()
+
+
+class _FailingWrite(FakeSink):
+    """A sink whose write fails and, at that moment, blinds ``other`` (its version unreadable)."""
+
+    def __init__(self, name: str, other: _BlindSink) -> None:
+        super().__init__(name)
+        self.other = other
+        self.failing = False
+
+    def write(self, secret: Secret, meta: SinkWriteMeta) -> SinkVersion:
+        if self.failing:
+            self.other.blind = True
+            raise SinkError("vault is read-only")
+        return super().write(secret, meta)
+
+
+def test_a_runs_inside_the_grace_period_are_not_due_and_ok(world: Harness) -> None:
+    """Bug A (``is_active`` ``and``→``or``): a run inside the grace window reported FAILED."""
+    first = _rotated(world)
+    world.advance(23 * DAY)
+    second = _rotated(world)  # its operation now waits in its revocation tail
+
+    for _ in range(3):  # several runs, all inside revoke_after (1 day)
+        world.advance(4 * HOUR)
+        report = world.run()
+        assert report.ok, report.outcomes[0]
+        assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
+        assert world.issuer.active() == {first, second}
+        assert world.served_ids() == [second, second]
+
+    world.advance(world.token.revoke_after)
+    report = world.run()
+    assert report.ok
+    assert [f.kind for f in report.findings] == [FindingKind.REVOKED_PREVIOUS]
+    assert world.issuer.active() == {second}
+
+
+def test_b_a_sink_whose_version_is_unreadable_is_still_restored(tmp_path: Path) -> None:
+    """Bug B (``_restore`` takes an unreadable version as restored): the sink kept the new PAT."""
+    kv = _BlindSink("kv")
+    group = _FailingWrite("group", kv)
+    world = Harness(path=tmp_path / "s.db", sinks=[kv, group])
+    first = _rotated(world)
+    first_value = kv.value
+    world.advance(23 * DAY)
+    group.failing = True
+
+    report = world.run()
+
+    outcome = report.outcomes[0]
+    assert outcome.kind is OutcomeKind.ROLLED_BACK
+    assert kv.value == first_value, "kv must be restored though its version is unreadable"
+    assert world.served_ids() == [first, first]
+    assert first in world.issuer.active()
+    assert world.current_id() == first
+    world.check_invariants()
+
+
+def test_c_rollback_restores_sinks_without_authorization_ids(tmp_path: Path) -> None:
+    """Bug C (``_serves`` inverted without ids): rollback revoked the PAT such a sink served."""
+    untagged = FakeSink("kv", tags=False)
+    group = FakeSink("group")
+    world = Harness(path=tmp_path / "s.db", sinks=[untagged, group])
+    first = _rotated(world)
+    world.advance(23 * DAY)
+    group.faults.fail("write", SinkError("denied"))
+
+    report = world.run()
+
+    outcome = report.outcomes[0]
+    assert outcome.kind is OutcomeKind.ROLLED_BACK
+    assert world.served_ids() == [first, first], "the untagged sink must be restored"
+    assert outcome.new_authorization_id not in world.issuer.active()
+    assert world.issuer.active() == {first}
+    world.check_invariants()
+
+
+def test_d_adopt_takes_the_newest_of_three_marked_pats(world: Harness) -> None:
+    """Bug D (``mine[+1]``): with three or more marked PATs, adopt took the second oldest."""
+    token = spec()
+    oldest = world.issuer.add_external(display_name=_marker(1), age=3 * DAY)
+    newest = world.issuer.add_external(display_name=_marker(3), age=DAY)
+    middle = world.issuer.add_external(display_name=_marker(2), age=2 * DAY)
+    other = world.issuer.add_external(display_name=_marker(4, "other-token"), age=HOUR)
+    blind = {"kv": FakeSink("kv", tags=False, initial=("some-value", None))}
+
+    state, result = adopt_token(
+        spec=token,
+        marked=[oldest, newest, middle, other],
+        sinks=blind,
+        now=world.clock.now(),
+    )
+
+    assert state.current is not None
+    assert state.current.authorization_id == newest.authorization_id
+    assert result.current_authorization_id == newest.authorization_id
+    assert "the newest marked PAT" in result.detail
+    assert result.notes == ("2 other marked PAT(s) will be revoked by reconcile as orphans",)
+
+
+def test_f_a_lost_create_never_takes_an_unrelated_marked_pat(world: Harness) -> None:
+    """Bug F (``_find_marked`` ``and``→``or``): another operation's PAT was taken as the new one."""
+    first = _rotated(world)
+    stranger = world.issuer.add_external(display_name=_marker(7, "other-token"), age=HOUR)
+    world.advance(23 * DAY)
+    world.issuer.faults.fail("create", IssueOutcomeUnknown("timeout"))  # it never happened
+
+    report = world.run()
+
+    outcome = report.outcomes[0]
+    assert outcome.kind is OutcomeKind.FAILED
+    assert "did not complete" in outcome.reason
+    assert outcome.new_authorization_id is None
+    assert world.current_id() == first
+    assert world.served_ids() == [first, first]
+    assert world.issuer.active() == {first, stranger.authorization_id}
+    assert world.issuer.created == [first]
+    world.check_invariants()
+
+
+def test_h_one_unreadable_sink_does_not_stop_the_live_scan(world: Harness) -> None:
+    """Bug H (``_live_ids`` ``continue``→``break``): a served PAT was revoked as an orphan."""
+    world.run()
+    state = world.store.load_token("flux-git")
+    assert state is not None
+    served = world.issuer.add_external(display_name=_marker(1), age=DAY)
+    orphan = world.issuer.add_external(display_name=_marker(2), age=DAY)
+    unreadable = _BlindSink("first")
+    unreadable.blind = True
+    extra = FakeSink("extra")
+    extra.write(
+        Secret(world.issuer.pats[served.authorization_id].value),
+        SinkWriteMeta(
+            token_name="flux-git",
+            authorization_id=served.authorization_id,
+            operation_id=f"{1:032x}",
+            valid_to=served.valid_to,
+        ),
+    )
+
+    findings = revoke_orphans(
+        spec=world.token,
+        state=state,
+        operations=[],
+        marked=[served, orphan],
+        sinks={"first": unreadable, "extra": extra},
+        issuer=world.issuer,
+        now=world.clock.now(),
+        margin=HOUR,
+        dry_run=False,
+    )
+
+    assert [(f.kind, f.authorization_id) for f in findings] == [
+        (FindingKind.ORPHAN_REVOKED, orphan.authorization_id)
+    ]
+    assert served.authorization_id in world.issuer.active()
