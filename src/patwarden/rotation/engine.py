@@ -329,12 +329,12 @@ class RotationEngine:
         event: Event = Resume(at=self._clock.now(), has_secret=runner.secret is not None)
         while True:
             step = transition(op, event)
-            entered = step.state.step is not op.step
+            before, entered = op.step, step.state.step is not op.step
             op = step.state
             now = self._clock.now()
             after = records.state_after(op, self._store.load_token(op.token_name), now)
             # Audit a step once, when the operation enters it, not on every event it handles there.
-            audit = records.operation_audit(op, now) if entered else []
+            audit = records.operation_audit(op, now, came_from=before) if entered else []
             self._store.record(op, token=after, audit=audit)
             if step.action is None or isinstance(step.action, Wait):
                 return op, None

@@ -114,14 +114,19 @@ def state_audit(kind: str, state: ManagedTokenState, detail: str, now: datetime)
     )
 
 
-def operation_audit(op: Operation, now: datetime) -> list[AuditRecord]:
+def operation_audit(
+    op: Operation, now: datetime, *, came_from: Step | None = None
+) -> list[AuditRecord]:
     """Return the audit record for an operation that finished or was promoted, else nothing.
 
     An operation entering ``revoked`` gets its ``revoked_previous`` record instead, written in
     the same transaction as the step: a revocation is audited exactly once, whatever crashes.
+    With no sink to tag, the revocation goes from ``revoke_pending`` straight to ``done``
+    (``came_from``): that step carries both records.
     """
-    if op.step is Step.REVOKED and op.previous is not None:
-        return [
+    straight = op.step is Step.DONE and came_from is Step.REVOKE_PENDING and op.revoked_at
+    if (op.step is Step.REVOKED or straight) and op.previous is not None:
+        revoked = [
             AuditRecord(
                 at=now,
                 kind="revoked_previous",
@@ -131,6 +136,9 @@ def operation_audit(op: Operation, now: datetime) -> list[AuditRecord]:
                 detail=(("detail", "grace period over"), ("organization", op.organization)),
             )
         ]
+        if op.step is Step.REVOKED:
+            return revoked
+        return revoked + operation_audit(op, now)
     if not (op.step.is_terminal or op.step is Step.REVOKE_PENDING):
         return []
     detail: list[tuple[str, str | int | bool | None]] = [("step", op.step.value)]

@@ -1,0 +1,162 @@
+"""Convergence through the engine with fakes: what a run repairs, and what it reports."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from patwarden.domain.marker import format_marker
+from patwarden.errors import AzureDevOpsError, SinkError
+from patwarden.rotation.converge import drift_reasons, grace_ids, lost_current
+from patwarden.rotation.fleet import SharedListingIssuer
+from patwarden.rotation.outcomes import Finding, FindingKind, OutcomeKind
+from tests.rotation.fakes import FakeSink
+from tests.rotation.harness import Harness
+
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Harness:
+    return Harness(path=tmp_path / "state.db")
+
+
+class CheckedSink(FakeSink):
+    """A fake sink with the optional Preflight ability."""
+
+    def __init__(self, name: str, *, missing: bool = False) -> None:
+        super().__init__(name)
+        self.missing = missing
+        self.preflights = 0
+
+    def preflight(self) -> None:
+        self.preflights += 1
+        if self.missing:
+            raise SinkError(f"{self.name} does not exist")
+
+
+def test_a_current_pat_revoked_outside_patwarden_is_replaced_at_once(world: Harness) -> None:
+    world.run()
+    gone = world.current_id()
+    assert gone is not None
+    world.issuer.revoke(organization="contoso", authorization_id=gone)
+
+    [outcome] = world.run().outcomes
+
+    assert outcome.kind is OutcomeKind.ROTATED
+    assert "no longer active" in outcome.reason
+    assert outcome.converged
+    assert outcome.replaced_authorization_id is None  # nothing valid to keep for a grace period
+    assert world.served_ids() == [world.current_id()] * 2
+    assert "current_lost" in [r.kind for r in world.store.audit()]
+
+
+def test_an_expired_current_pat_is_replaced(world: Harness) -> None:
+    world.run()
+    world.advance(31 * DAY)
+    [outcome] = world.run().outcomes
+    assert outcome.kind is OutcomeKind.ROTATED
+    assert outcome.converged, outcome.problems
+
+
+def test_preflight_failure_mints_nothing(tmp_path: Path) -> None:
+    missing = CheckedSink("group", missing=True)
+    world = Harness(path=tmp_path / "s.db", sinks=[FakeSink("kv"), missing])
+    report = world.run(force={"flux-git"})
+    [outcome] = report.outcomes
+    assert outcome.kind is OutcomeKind.FAILED
+    assert outcome.reason.startswith("preflight failed, no PAT was created: fake group")
+    assert world.issuer.created == []
+    assert not report.ok
+    assert [f.kind for f in report.findings] == [FindingKind.PREFLIGHT_FAILED]
+
+
+def test_a_sink_without_the_preflight_ability_must_at_least_be_readable(tmp_path: Path) -> None:
+    plain = FakeSink("plain")
+    plain.faults.fail("current_version", SinkError("no such target"))
+    world = Harness(path=tmp_path / "s.db", sinks=[plain])
+    [outcome] = world.run().outcomes
+    assert outcome.kind is OutcomeKind.FAILED
+    assert "no such target" in outcome.reason
+    assert world.issuer.created == []
+
+
+def test_a_pat_a_failed_rollback_left_is_revoked_by_the_next_run(world: Harness) -> None:
+    world.run()
+    current = world.current_id()
+    world.sinks[1].faults.fail("write", SinkError("refused"))
+    world.issuer.faults.fail("revoke", AzureDevOpsError("HTTP 500"))
+    failed = world.run(force={"flux-git"}).outcomes[0]
+    assert failed.kind is OutcomeKind.ROLLED_BACK
+    left = failed.new_authorization_id
+    assert left in world.issuer.active()
+
+    report = world.run()  # minutes later: far inside the 1 h orphan margin
+
+    assert left not in world.issuer.active()
+    assert [f.kind for f in report.findings] == [FindingKind.STRANDED_REVOKED]
+    assert world.issuer.active() == {current}
+    assert report.ok
+
+
+def test_rotating_inside_a_grace_period_keeps_and_then_revokes_every_previous(
+    world: Harness,
+) -> None:
+    world.run()
+    ids = [world.current_id()]
+    for _ in range(3):
+        outcome = world.run(force={"flux-git"}).outcomes[0]
+        ids.append(world.current_id())
+    assert "stay(s) valid until the grace period ends" in outcome.notes[0]
+    assert outcome.converged
+    with world.store.token_lock("flux-git", timeout=1):
+        pending = grace_ids(
+            world.store.load_token("flux-git"),
+            world.store.operations("flux-git", unfinished=True),
+            world.clock.now(),
+        )
+    assert set(pending) == set(ids[:3])
+
+    revoked, notes = world.engine().revoke(world.token, previous=True, where="s.db")
+
+    assert {p.authorization_id for p in revoked} == set(ids[:3])
+    assert world.issuer.active() == {ids[3]}
+    audited = [r.authorization_id for r in world.store.audit() if r.kind == "revoked_previous"]
+    assert sorted(audited) == sorted(ids[:3])  # each once, through its rotation's tail
+    assert notes == []
+
+
+def test_a_young_unknown_marked_pat_is_a_problem_of_the_run(world: Harness) -> None:
+    world.run()
+    stranger = format_marker(token_name="flux-git", operation_id="f" * 32)
+    world.issuer.add_external(display_name=stranger, age=HOUR / 4)
+    report = world.run()
+    [outcome] = report.outcomes
+    assert outcome.kind is OutcomeKind.NOT_DUE
+    assert not outcome.converged
+    assert "still active" in outcome.problems[0]
+    assert not report.ok
+
+
+def test_a_stale_shared_listing_is_checked_again_before_rotating(world: Harness) -> None:
+    world.run()
+    shared = SharedListingIssuer(world.issuer)
+    shared.list_marked(organization="contoso")  # listed before another run rotated the token
+    world.run(force={"flux-git"})
+    world.issuer = shared  # type: ignore[assignment]
+    [outcome] = world.run().outcomes
+    assert outcome.kind is OutcomeKind.NOT_DUE, outcome.reason
+    assert outcome.converged, outcome.problems
+
+
+def test_pure_rules() -> None:
+    assert lost_current(None, set(), __import__("datetime").datetime.now()) is None
+    current = Finding(
+        kind=FindingKind.DRIFT, token_name="t", sink="kv", detail="changed", authorization_id="c"
+    )
+    other = Finding(kind=FindingKind.DRIFT, token_name="t", sink="kv", detail="serves PAT x")
+    unread = Finding(kind=FindingKind.DRIFT, token_name="t", sink="kv", detail="could not read")
+    assert drift_reasons([current, other, unread], "c") == ["drift in kv: serves PAT x"]
