@@ -105,6 +105,8 @@ def test_the_image_install_steps_run_verbatim_in_a_clean_venv(
     # The entry point is started by the kernel through its shebang: the venv's Python, no shell.
     shebang = (venv / "bin" / "patwarden").read_text().splitlines()[0]
     assert shebang == f"#!{venv}/bin/python"
+    # …which points at the interpreter by the path the runtime image has it under.
+    assert os.readlink(venv / "bin" / "python") == env["PYTHON"]
     # The state backends are in the image; bytecode is compiled (read-only root filesystem).
     run([str(venv / "bin" / "python"), "-c", "import psycopg, psycopg_pool, azure.storage.blob"])
     site = next((venv / "lib").glob("python3.*/site-packages"))
