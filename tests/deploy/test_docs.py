@@ -56,10 +56,9 @@ def test_each_page_names_every_file_of_its_recipe_and_the_four_topics(recipe: st
             assert path.name in text, f"{RECIPES[recipe]} does not mention {path.name}"
     assert "## Upgrading" in text
     assert "## How this recipe is checked" in text or "## How it is tested" in text
-    if recipe != "container":  # the image adds no identity or state of its own
-        assert "## What to create in Azure, step by step" in text
-        assert "token cache" in text
-        assert "state" in text
+    assert "## What to create in Azure, step by step" in text
+    assert "token cache" in text
+    assert "state" in text
 
 
 def test_the_readme_links_the_deployment_guide() -> None:
