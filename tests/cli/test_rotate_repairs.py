@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.support import Run, cli
+from tests.cli.support import Run, cli, let_access_tokens_expire
 from tests.conftest import RunningEmulator
 from tests.reliability.invariants import marked_pats
 from tests.support.clock import patwarden_argv
@@ -243,3 +243,24 @@ def test_rotate_json_names_the_replaced_pat_and_plan_after_revoke(
     plan = _token(cli("plan", "-o", "json", config=config))
     assert plan["due"] == "yes"
     assert plan["reason"].startswith("no current PAT (it was revoked or lost)")
+
+
+def test_status_shows_a_failed_sign_in_instead_of_the_relogin_countdown(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Defect 8: the sign-in was revoked; `rotate` fails and `status` says so, with the fix."""
+    config = _world(emulator, tmp_path)
+    assert _rotate(config).code == 0
+    username = emulator["identities"]["rotator"]["username"]
+    emulator.admin("POST", "/refresh-tokens/revoke", json={"username": username})
+    let_access_tokens_expire(config)
+    failed = _rotate(config)
+    assert failed.code == 3, failed.output
+    status = cli("status", "-o", "json", config=config)
+    assert status.code == 0, status.output
+    (rotator,) = _doc(status)["rotators"]
+    assert rotator["last_sign_in_failure"] is not None
+    assert "the grant was revoked" in rotator["last_sign_in_failure"]["reason"]
+    table = cli("status", "-o", "table", config=config)
+    assert "sign-in FAILED" in table.stdout
+    assert "patwarden login --identity rotator" in table.stdout

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +39,9 @@ from patwarden.rotation.ports import Clock, HookFailed, PatIssuer, StateStore
 if TYPE_CHECKING:
     from patwarden.app.context import AppContext
     from patwarden.config.model import Config
+    from patwarden.domain.models import AuditRecord
 
-__all__ = ["STATE_FILE", "HookFailed", "Runtime", "token_specs"]
+__all__ = ["STATE_FILE", "HookFailed", "Runtime", "last_sign_in", "token_specs"]
 
 log = logging.getLogger(__name__)
 STATE_FILE = "state.db"
@@ -258,8 +260,27 @@ class Runtime:
                 self.credentials.get(rotator).get_token(*PAT_SCOPES)
             except PatwardenError as exc:
                 failures.append(exc)
+                self.record_sign_in(rotator, failure=exc.message)
+            else:
+                self.record_sign_in(rotator, failure=None)
         if rotators and len(failures) == len(rotators):
             raise failures[0]
+
+    def record_sign_in(self, identity: str, *, failure: str | None) -> None:
+        """Audit a failed sign-in of *identity* (``sign_in_failed``, which `status` shows until
+        a later sign-in works: ``sign_in_ok``, written only after a failure). Best effort."""
+        from patwarden.domain.models import AuditRecord
+        from patwarden.errors import StateError
+
+        try:
+            with self.open_store() as store:
+                if failure is None and last_sign_in(store, identity, self.clock.now()) is None:
+                    return
+                kind = "sign_in_ok" if failure is None else "sign_in_failed"
+                detail = (("identity", identity), ("reason", failure))
+                store.append_audit(AuditRecord(at=self.clock.now(), kind=kind, detail=detail))
+        except StateError as exc:
+            log.warning("could not record the sign-in of %s: %s", identity, exc.message)
 
     def adopt(self, specs: Sequence[TokenSpec], *, replace_existing: bool) -> list[AdoptResult]:
         """Rebuild the state of *specs* from PAT markers and sink metadata (per rotator).
@@ -312,3 +333,14 @@ class Runtime:
         if failed:
             raise HookFailed("; ".join(failed), notes=notes)
         return notes
+
+
+def last_sign_in(store: StateStore, identity: str, now: datetime) -> AuditRecord | None:
+    """The last recorded sign-in failure of *identity* (in the last 90 days) if no sign-in
+    worked since, else None."""
+    latest = None
+    for record in store.audit(since=now - timedelta(days=90)):
+        detail = dict(record.detail)
+        if record.kind in ("sign_in_failed", "sign_in_ok") and detail.get("identity") == identity:
+            latest = record
+    return latest if latest is not None and latest.kind == "sign_in_failed" else None

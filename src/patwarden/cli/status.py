@@ -41,6 +41,8 @@ AUDIT_KINDS = (
     "revoke_deferred",
     "revoked_by_user",
     "revoked_previous",
+    "sign_in_failed",
+    "sign_in_ok",
     "state_missing",
     "stranded_revoked",
 )
@@ -80,6 +82,7 @@ def status(config_path: str | None, tokens: tuple[str, ...], output: str | None)
             for p, spec in zip(plans, specs, strict=True)
         ]
         rotators = [rotator_row(runtime, name) for name in _rotators(runtime, specs)]
+        _add_sign_in_failures(runtime, rotators)
     emit(
         rows,
         columns=STATUS_COLUMNS,
@@ -165,6 +168,26 @@ def _last_run_text(op: Operation | None, row: dict[str, Any]) -> str:
     for pat in row["stranded_authorization_ids"]:
         text += f"\nstranded PAT {pat} (still valid): the next `patwarden rotate` revokes it"
     return text
+
+
+def _add_sign_in_failures(runtime: Runtime, rotators: list[dict[str, Any]]) -> None:
+    """A rotator whose last sign-in failed (recorded by `rotate`) is not green, whatever its
+    cached account says: show the failure and the fix."""
+    from patwarden.app.runtime import last_sign_in
+
+    with runtime.open_store() as store:
+        for row in rotators:
+            failed = last_sign_in(store, row["identity"], now_utc())
+            row["last_sign_in_failure"] = None
+            if failed is None:
+                continue
+            reason = str(dict(failed.detail).get("reason") or "unknown")
+            row["last_sign_in_failure"] = {"at": failed.at, "reason": reason}
+            row["summary"] = (
+                f"Rotator {row['identity']!r}: sign-in FAILED at "
+                f"{failed.at:%Y-%m-%d %H:%M} UTC ({reason}); run "
+                f"`patwarden login --identity {row['identity']}`."
+            )
 
 
 def rotator_row(runtime: Runtime, name: str) -> dict[str, Any]:
