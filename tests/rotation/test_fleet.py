@@ -59,20 +59,32 @@ def simple_worker(run: TokenRunner) -> WorkerFactory:
 
 
 class Gauge:
-    """Counts how many runners are active at once."""
+    """Counts how many runners are active at once.
 
-    def __init__(self) -> None:
+    With ``meet`` set, the first ``meet`` runners wait for each other at a barrier before they
+    finish: the peak then reaches ``meet`` however loaded the machine is (no timing involved),
+    and a pool smaller than ``meet`` breaks the barrier instead of hanging.
+    """
+
+    def __init__(self, meet: int = 0) -> None:
         self.lock = threading.Lock()
         self.active = 0
         self.peak = 0
+        self.calls = 0
         self.threads: set[str] = set()
+        self.barrier = threading.Barrier(meet, timeout=30) if meet else None
 
     def run(self, spec: TokenSpec) -> RunReport:
         with self.lock:
             self.active += 1
+            self.calls += 1
+            meets = self.barrier is not None and self.calls <= self.barrier.parties
             self.peak = max(self.peak, self.active)
             self.threads.add(threading.current_thread().name)
-        time.sleep(0.03)
+        if meets and self.barrier is not None:
+            self.barrier.wait()
+        else:
+            time.sleep(0.03)
         with self.lock:
             self.active -= 1
         return outcome(spec, OutcomeKind.ROTATED)
@@ -80,7 +92,7 @@ class Gauge:
 
 @pytest.mark.parametrize("concurrency", [1, 3, 8])
 def test_concurrency_is_bounded(concurrency: int) -> None:
-    gauge = Gauge()
+    gauge = Gauge(meet=concurrency)
     report = run_fleet(specs=specs(12), worker=simple_worker(gauge.run), concurrency=concurrency)
     assert gauge.peak == concurrency
     assert len(gauge.threads) == concurrency
