@@ -166,11 +166,8 @@ class ConvergenceWorld:
     def forget(self) -> None:
         """Revoke every PAT of the token (expired ones too) and delete the state store."""
         issuer = self.rt.issuer("rotator")
-        for pat in self.marked(active_only=False):
-            if not pat["revoked"]:
-                issuer.revoke(
-                    organization=self.spec.organization, authorization_id=pat["authorizationId"]
-                )
+        for pat_id in self.marked():  # the clock only moves forward: expired ones stay expired
+            issuer.revoke(organization=self.spec.organization, authorization_id=pat_id)
         state = self.rt.state_path
         for path in (
             state,
@@ -365,17 +362,12 @@ class ConvergenceWorld:
         values["file"] = path.read_text() if path.exists() else None
         return values
 
-    def marked(self, *, active_only: bool = True) -> list[dict[str, Any]]:
-        """The rotator's PATs carrying the token's marker (only the active ones, by default)."""
-        user = self.emulator["identities"]["rotator"]["username"]
-        pats = self.admin("GET", "/pats", params={"username": user}).json()["value"]
+    def marked(self) -> list[str]:
+        """The active PATs carrying the token's marker, as Azure DevOps lists them (the PAT
+        API's own "active" filter: neither revoked nor expired)."""
+        listed = self.rt.issuer("rotator").list_marked(organization=self.spec.organization)
         prefix = f"patwarden:{self.name}:"
-        return [
-            p
-            for p in pats
-            if str(p["displayName"]).startswith(prefix)
-            and not (active_only and (p["revoked"] or p["expired"]))
-        ]
+        return [p.authorization_id for p in listed if p.display_name.startswith(prefix)]
 
     def desired_state_problems(self, report: FleetReport) -> list[str]:
         """What differs from the desired state after a clean run (empty: converged)."""
@@ -388,7 +380,7 @@ class ConvergenceWorld:
         elif not authenticates(self.http, self.emulator, next(iter(values)) or ""):
             problems.append("the sinks serve a PAT Azure DevOps refuses")
         current = self.current_id()
-        active = {p["authorizationId"] for p in self.marked()}
+        active = set(self.marked())
         if current not in active:
             problems.append(f"the current PAT {current} is not active")
         extra = active - {current} - set(self.previous_ids())
