@@ -88,6 +88,8 @@ class Fleet:
     revoke_after: str = "0s"
     orphan_margin: str = "1s"
     shared_group: bool = True  # one variable group for every token (else one group per token)
+    state: dict[str, Any] | None = None  # a `state:` section (None: SQLite in root / "state")
+    ca_bundle: str | None = None  # replaces azure.ca_bundle (the Blob state: Azurite's CA too)
     config: Path = field(init=False)
     group_ids: dict[str, int] = field(init=False, default_factory=dict)
     runs: list[Run] = field(init=False, default_factory=list)
@@ -118,6 +120,10 @@ class Fleet:
         data["state_dir"] = str(self.root / "state")
         data["rotation"] = {"orphan_margin": self.orphan_margin, "lock_timeout": "2m"}
         data["tokens"] = {name: self.token_entry(name) for name in self.tokens}
+        if self.state is not None:
+            data["state"] = self.state
+        if self.ca_bundle is not None:
+            data["azure"]["ca_bundle"] = self.ca_bundle
         return data
 
     def token_entry(self, name: str) -> dict[str, Any]:
