@@ -107,3 +107,15 @@ def test_registry_shares_one_limiter_per_identity() -> None:
     rotator.pause_for(5)
     assert registry.get("writer").remaining() == 0
     assert registry.get("rotator").remaining() == 5
+
+
+def test_waits_are_counted_for_the_service_metrics() -> None:
+    clock = FakeClock(NOW)
+    registry = RateLimiterRegistry(clock=clock.time, sleep=clock.sleep)
+    rotator = registry.get("rotator")
+    rotator.wait()
+    assert rotator.waits == 0  # nothing to wait for
+    rotator.pause_for(2)
+    rotator.wait()
+    assert rotator.waits == 1
+    assert registry.limiters() == [rotator]
