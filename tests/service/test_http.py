@@ -91,7 +91,7 @@ def test_health_readiness_and_metrics(server: HttpServer, current: list[Snapshot
         found[("patwarden_token_last_outcome", (("outcome", "rotated"), ("token", nuget.name)))]
         == 0
     )
-    assert found[("patwarden_token_drift", (("token", "argo-repo"),))] == 2
+    assert found[("patwarden_token_drift", (("token", "argo-repo"),))] == 1
     deadline = snap.identities[0].relogin_deadline
     assert deadline is not None
     relogin = ("patwarden_identity_relogin_deadline_timestamp_seconds", (("identity", "rotator"),))

@@ -75,6 +75,7 @@ def test_status_page_in_chromium(browser: Any, tmp_path: Path) -> None:
     assert requests == [server.address + "/"]
     assert shot.stat().st_size > 10_000
     assert "ok" in rows["flux-git"]
+    assert "issued 5 d 0 h ago" in rows["flux-git"]
     assert "in 25 d" in rows["flux-git"]
     assert "failed" in rows["nuget-feed"]
     assert "drift" in rows["argo-repo"]
