@@ -146,8 +146,13 @@ class ConvergenceModel(RuleBasedStateMachine):
         assert len(reports) == 2
 
 
+# Read when the module is imported: the autouse `clean_environ` fixture removes every
+# PATWARDEN_* variable before the test runs.
+_PROFILE = os.environ.get(PROFILE_ENV, "default")
+
+
 def _profile() -> tuple[int, int]:
-    name = os.environ.get(PROFILE_ENV, "default")
+    name = _PROFILE
     if name not in PROFILES:
         raise pytest.UsageError(f"{PROFILE_ENV}={name!r}: choose one of {', '.join(PROFILES)}")
     return PROFILES[name]
