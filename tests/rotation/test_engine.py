@@ -307,26 +307,36 @@ def test_no_secret_reaches_the_state_file_or_the_report(world: Harness) -> None:
         assert entry.value not in str(report.to_json())
 
 
+# (where, method, raised after the call, what the next run does: sinks readable, unreadable).
+# "fresh": nothing was created, the next run rotates once; "recovered": the crashed rotation's PAT
+# becomes current (no third PAT); "rolled_back": its PAT is revoked and a third PAT rotated in.
 CRASH_POINTS = [
-    ("issuer", "create", False),
-    ("issuer", "create", True),
-    ("sink0", "current_version", False),
-    ("sink0", "write", False),
-    ("sink0", "write", True),
-    ("sink1", "write", True),
-    ("issuer", "verify", False),
-    ("sink0", "read_back", False),
-    ("sink1", "read_back", False),
-    ("issuer", "revoke", False),
-    ("issuer", "revoke", True),
+    ("issuer", "create", False, "fresh", "fresh"),
+    ("issuer", "create", True, "rolled_back", "rolled_back"),  # the value died with the process
+    ("sink0", "current_version", False, "fresh", "fresh"),
+    ("sink0", "write", False, "rolled_back", "rolled_back"),  # no sink got the value
+    ("sink0", "write", True, "recovered", "rolled_back"),  # read back from kv, if readable
+    ("sink1", "write", True, "recovered", "rolled_back"),
+    ("issuer", "verify", False, "recovered", "rolled_back"),
+    ("sink0", "read_back", False, "recovered", "rolled_back"),
+    ("sink1", "read_back", False, "recovered", "rolled_back"),
+    ("issuer", "revoke", False, "recovered", "recovered"),  # promoted: only the tail was left
+    ("issuer", "revoke", True, "recovered", "recovered"),
 ]
 
 
-@pytest.mark.parametrize(("where", "method", "after"), CRASH_POINTS)
+@pytest.mark.parametrize(("where", "method", "after", "if_readable", "if_not"), CRASH_POINTS)
 @pytest.mark.parametrize("readable", [True, False])
 def test_crash_at_any_step_resumes_safely(
-    tmp_path: Path, where: str, method: str, after: bool, readable: bool
+    tmp_path: Path,
+    where: str,
+    method: str,
+    after: bool,
+    if_readable: str,
+    if_not: str,
+    readable: bool,
 ) -> None:
+    expected = if_readable if readable else if_not
     world = Harness(path=tmp_path / "s.db", token=spec(revoke_after=timedelta(0)))
     for sink in world.sinks:
         sink.readable = readable
@@ -337,19 +347,36 @@ def test_crash_at_any_step_resumes_safely(
 
     with pytest.raises(Crash):
         world.run()
+    crashed = list(world.issuer.created[1:])  # the PAT the crashed run created, if any
+    assert len(crashed) == (0 if expected == "fresh" else 1)
     # A new process: new store connection and engine, same state file and world.
     world.store = type(world.store)(path=world.path, now=world.clock.now)
     world.check_invariants()
     report = world.run()
     world.check_invariants()
 
-    assert report.outcomes[0].kind in (OutcomeKind.ROTATED, OutcomeKind.NOT_DUE)
     current = world.current_id()
     assert current is not None
-    assert current != first
+    created = world.issuer.created
+    kinds = [f.kind for f in report.findings]
+    if expected == "fresh":
+        assert report.outcomes[0].kind is OutcomeKind.ROTATED
+        assert created == [first, current]
+    elif expected == "recovered":
+        assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
+        assert created == [first, *crashed]
+        assert current == crashed[0], "the crashed rotation's PAT is taken over, not replaced"
+        finding = FindingKind.REVOKED_PREVIOUS if method == "revoke" else FindingKind.RESUMED
+        assert finding in kinds
+    else:
+        assert report.outcomes[0].kind is OutcomeKind.ROTATED
+        assert created == [first, *crashed, current]
+        assert crashed[0] not in world.issuer.active(), "the crashed rotation's PAT is revoked"
+        assert FindingKind.RESUMED in kinds
     assert world.served_ids() == [current, current]
     world.settle()
     assert world.issuer.active() == {current}, "no orphan or previous PAT survives"
+    assert world.issuer.created == created, "settling creates nothing more"
 
 
 def _meta() -> SinkWriteMeta:
