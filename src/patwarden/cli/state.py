@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from patwarden.cli.options import app_context, config_option
-from patwarden.config.state import StateConfig, mask_url
 from patwarden.errors import ConfigError, StateError
-from patwarden.state.dump import StateDump, check_dump
+
+if TYPE_CHECKING:
+    from patwarden.config.state import StateConfig
+    from patwarden.state.dump import StateDump
 
 _STATE_URLS = (
     "sqlite:PATH, postgresql://USER@HOST:PORT/DATABASE, azblob://ACCOUNT/CONTAINER[/BLOB] or "
@@ -22,6 +26,8 @@ def state() -> None:
 
 def _parse(url: str, option: str) -> StateConfig:
     from pydantic import ValidationError
+
+    from patwarden.config.state import StateConfig, mask_url
 
     try:
         return StateConfig.model_validate(url)
@@ -46,6 +52,9 @@ def migrate(source: str, target: str, config_path: str | None) -> None:
     PostgreSQL password (`state.password`) and the CA bundle. Stop patwarden (rotate, serve) while
     it runs; afterwards point `state:` at the new URL.
     """
+    from patwarden.config.state import mask_url
+    from patwarden.state.dump import check_dump
+
     app = app_context(config_path)
     src, dst = _parse(source, "--from"), _parse(target, "--to")
     if dst.backend == "sqlite":
@@ -88,6 +97,8 @@ def check(url: str | None, config_path: str | None) -> None:
 
     Exits 0 when sound, 6 (state error) on the first damaged record or when problems are found.
     """
+    from patwarden.state.dump import check_dump
+
     app = app_context(config_path)
     backend = app.state_backend(_parse(url, "--state") if url else None)
     if not backend.exists():
