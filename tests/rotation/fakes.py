@@ -40,6 +40,10 @@ class FakeClock:
         self.current += delta
 
 
+class WrongOrganization(BaseException):
+    """The engine called the issuer for another organization than the token's (a bug)."""
+
+
 class Faults:
     """Injected failures per method: ``before`` raises instead of acting, ``after`` after it."""
 
@@ -69,8 +73,15 @@ class _Pat:
 class FakeIssuer:
     """An Azure DevOps PAT API in memory: one user's PATs per organization."""
 
-    def __init__(self, clock: FakeClock, *, max_lifetime: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        clock: FakeClock,
+        *,
+        max_lifetime: timedelta | None = None,
+        organization: str = "contoso",
+    ) -> None:
         self.clock = clock
+        self.organization = organization  # every call must name it (raises WrongOrganization)
         self.max_lifetime = max_lifetime
         self.pats: dict[str, _Pat] = {}
         self.faults = Faults()
@@ -81,6 +92,7 @@ class FakeIssuer:
     def create(
         self, *, organization: str, display_name: str, scopes: Sequence[str], valid_to: datetime
     ) -> CreatedPat:
+        self._check(organization)
         self.faults.check_before("create")
         now = self.clock.now()
         if self.max_lifetime is not None:
@@ -99,10 +111,12 @@ class FakeIssuer:
         return CreatedPat(pat=pat, secret=Secret(value))
 
     def get(self, *, organization: str, authorization_id: str) -> IssuedPat | None:
+        self._check(organization)
         entry = self.pats.get(authorization_id)
         return None if entry is None or entry.revoked else entry.pat
 
     def list_marked(self, *, organization: str) -> Sequence[IssuedPat]:
+        self._check(organization)
         self.faults.check_before("list_marked")
         return [
             e.pat
@@ -113,6 +127,7 @@ class FakeIssuer:
         ]
 
     def revoke(self, *, organization: str, authorization_id: str) -> None:
+        self._check(organization)
         self.faults.check_before("revoke")
         entry = self.pats.get(authorization_id)
         if entry is not None and not entry.revoked:
@@ -121,11 +136,16 @@ class FakeIssuer:
         self.faults.check_after("revoke")
 
     def verify(self, *, organization: str, secret: Secret, scopes: Sequence[str]) -> None:
+        self._check(organization)
         self.faults.check_before("verify")
         if self.id_of(secret.reveal()) is None:
             raise AzureDevOpsError(f"The PAT was rejected by organization {organization!r}.")
 
     # --- test helpers -------------------------------------------------------------------------
+
+    def _check(self, organization: str) -> None:
+        if organization != self.organization:
+            raise WrongOrganization(f"called for {organization!r}, not {self.organization!r}")
 
     def id_of(self, value: str | None) -> str | None:
         """Return the id of the active PAT with ``value``."""

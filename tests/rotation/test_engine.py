@@ -48,6 +48,7 @@ def test_first_run_issues_a_pat_and_writes_every_sink(world: Harness) -> None:
     created = world.issuer.pats[world.issuer.created[0]].pat
     assert created.display_name == f"patwarden:flux-git:{outcome.operation_id}"
     assert created.valid_to == world.clock.now() + world.token.lifetime
+    assert not [n for n in outcome.notes if "clamp" in n], "nothing was clamped"
     steps = [e.step for e in world.store.journal(outcome.operation_id or "")]
     assert steps[:3] == ["planned", "creating", "created"]
     assert steps[-2:] == ["promoted", "done"]  # no previous PAT: nothing to revoke

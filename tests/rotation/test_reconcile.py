@@ -9,11 +9,12 @@ import pytest
 
 from patwarden.domain.marker import format_marker
 from patwarden.errors import AzureDevOpsError, SinkError
+from patwarden.rotation.engine import RotationEngine
 from patwarden.rotation.outcomes import FindingKind, OutcomeKind
 from patwarden.rotation.ports import SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.state.sqlite import SqliteStateStore
-from tests.rotation.fakes import T0, FakeSink
+from tests.rotation.fakes import T0, FakeSink, spec
 from tests.rotation.harness import Harness
 
 DAY = timedelta(days=1)
@@ -39,6 +40,7 @@ def test_orphans_older_than_the_margin_are_revoked_and_nothing_else(world: Harne
 
     report = world.run()
 
+    assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
     revoked = [f.authorization_id for f in report.findings if f.kind is FindingKind.ORPHAN_REVOKED]
     assert revoked == [old_orphan.authorization_id]
     assert world.issuer.active() == {
@@ -75,8 +77,76 @@ def test_dry_run_reports_orphans_without_revoking(world: Harness) -> None:
     world.run()
     orphan = world.issuer.add_external(display_name=_marker("flux-git", 1), age=DAY)
     report = world.run(dry_run=True)
+    assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
     assert [f.kind for f in report.findings] == [FindingKind.ORPHAN_FOUND]
     assert orphan.authorization_id in world.issuer.active()
+
+
+def test_several_orphans_are_revoked_in_one_run_and_one_failure_stops_none(
+    world: Harness,
+) -> None:
+    world.run()
+    current = world.current_id()
+    orphans = [
+        world.issuer.add_external(display_name=_marker("flux-git", n), age=n * DAY).authorization_id
+        for n in (1, 2, 3)
+    ]
+    world.issuer.faults.fail("revoke", AzureDevOpsError("HTTP 503"))  # the first revoke only
+
+    report = world.run()
+
+    assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
+    by_kind = {f.authorization_id: f.kind for f in report.findings}
+    assert by_kind == {
+        orphans[0]: FindingKind.ORPHAN_FOUND,
+        orphans[1]: FindingKind.ORPHAN_REVOKED,
+        orphans[2]: FindingKind.ORPHAN_REVOKED,
+    }
+    assert world.issuer.active() == {current, orphans[0]}
+    again = world.run()
+    assert [(f.kind, f.authorization_id) for f in again.findings] == [
+        (FindingKind.ORPHAN_REVOKED, orphans[0])
+    ]
+    assert world.issuer.active() == {current}
+
+
+def test_dry_run_over_several_tokens_changes_nothing_anywhere(world: Harness) -> None:
+    tokens = [spec("alpha"), spec("beta"), spec("gamma")]
+    sinks = {t.name: [FakeSink(f"{t.name}-kv")] for t in tokens}
+    engine = RotationEngine(
+        issuer=world.issuer,
+        store=world.store,
+        clock=world.clock,
+        sinks=lambda s: sinks[s.name],
+        orphan_margin_seconds=world.margin,
+    )
+    engine.run(tokens[:2])  # alpha and beta are managed; gamma never ran
+    orphans = {
+        name: world.issuer.add_external(display_name=_marker(name, n), age=DAY).authorization_id
+        for n, name in enumerate(("alpha", "beta"), 1)
+    }
+    world.advance(23 * DAY)  # alpha and beta are due
+    active, created = world.issuer.active(), list(world.issuer.created)
+    served = {name: [s.value for s in group] for name, group in sinks.items()}
+    audit = len(list(world.store.audit()))
+
+    report = engine.run(tokens, dry_run=True)
+
+    assert [(o.token_name, o.kind) for o in report.outcomes] == [
+        ("alpha", OutcomeKind.WOULD_ROTATE),
+        ("beta", OutcomeKind.WOULD_ROTATE),
+        ("gamma", OutcomeKind.WOULD_ROTATE),
+    ]
+    assert all(o.new_authorization_id is None for o in report.outcomes)
+    assert [(f.kind, f.token_name, f.authorization_id) for f in report.findings] == [
+        (FindingKind.ORPHAN_FOUND, "alpha", orphans["alpha"]),
+        (FindingKind.ORPHAN_FOUND, "beta", orphans["beta"]),
+    ]
+    assert world.issuer.active() == active
+    assert world.issuer.created == created
+    assert {name: [s.value for s in group] for name, group in sinks.items()} == served
+    assert world.store.load_token("gamma") is None
+    assert len(list(world.store.audit())) == audit
 
 
 def test_failed_orphan_revoke_is_reported_and_retried_next_run(world: Harness) -> None:
@@ -84,8 +154,12 @@ def test_failed_orphan_revoke_is_reported_and_retried_next_run(world: Harness) -
     orphan = world.issuer.add_external(display_name=_marker("flux-git", 1), age=DAY)
     world.issuer.faults.fail("revoke", AzureDevOpsError("HTTP 503"))
     report = world.run()
+    assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
     assert [f.kind for f in report.findings] == [FindingKind.ORPHAN_FOUND]
-    world.run()
+    assert "revoke failed: " in report.findings[0].detail
+    again = world.run()
+    assert again.outcomes[0].kind is OutcomeKind.NOT_DUE
+    assert [f.kind for f in again.findings] == [FindingKind.ORPHAN_REVOKED]
     assert orphan.authorization_id not in world.issuer.active()
 
 
@@ -133,6 +207,8 @@ def test_drift_without_authorization_ids_compares_versions(tmp_path: Path) -> No
     report = world.run()
     (finding,) = [f for f in report.findings if f.kind is FindingKind.DRIFT]
     assert "changed" in finding.detail
+    assert report.outcomes[0].kind is OutcomeKind.ROTATED  # the drift is repaired
+    assert world.served_ids() == [world.current_id()]
 
 
 def test_previous_is_not_revoked_while_a_sink_still_serves_it(world: Harness) -> None:
@@ -162,9 +238,13 @@ def test_unreadable_sink_blocks_revocation_until_it_answers(world: Harness) -> N
     world.advance(2 * DAY)
     world.sinks[0].faults.fail("current_version", SinkError("vault unreachable"))
     world.sinks[0].faults.fail("current_version", SinkError("vault unreachable"))
-    world.run()
+    blocked = world.run()
+    assert blocked.outcomes[0].kind is OutcomeKind.NOT_DUE
+    assert FindingKind.REVOKE_DEFERRED in [f.kind for f in blocked.findings]
     assert first in world.issuer.active()
-    world.run()
+    answered = world.run()
+    assert answered.outcomes[0].kind is OutcomeKind.NOT_DUE
+    assert [f.kind for f in answered.findings] == [FindingKind.REVOKED_PREVIOUS]
     assert first not in world.issuer.active()
 
 

@@ -7,6 +7,7 @@ against the in-memory fakes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from patwarden.rotation.outcomes import FindingKind, OutcomeKind
 from patwarden.rotation.ports import IssueOutcomeUnknown, SinkVersion, SinkWriteMeta
 from patwarden.rotation.reconcile import adopt_token, revoke_orphans
 from patwarden.secret import Secret
-from tests.rotation.fakes import FakeSink, spec
+from tests.rotation.fakes import FakeSink, WrongOrganization, spec
 from tests.rotation.harness import Harness
 
 DAY = timedelta(days=1)
@@ -208,3 +209,20 @@ def test_h_one_unreadable_sink_does_not_stop_the_live_scan(world: Harness) -> No
         (FindingKind.ORPHAN_REVOKED, orphan.authorization_id)
     ]
     assert served.authorization_id in world.issuer.active()
+
+
+def test_every_issuer_call_names_the_tokens_organization(tmp_path: Path) -> None:
+    """The fake issuer refuses (``WrongOrganization``) a call for another organization."""
+    world = Harness(path=tmp_path / "s.db")
+    world.issuer.organization = "fabrikam"
+    world.token = replace(world.token, organization="fabrikam")
+    first = _rotated(world)
+    world.advance(23 * DAY)
+    second = _rotated(world)
+    world.advance(2 * DAY)
+    world.run()
+    assert world.issuer.active() == {second} != {first}
+
+    world.token = replace(world.token, organization="contoso")
+    with pytest.raises(WrongOrganization):
+        world.run()
