@@ -180,6 +180,39 @@ def test_a_version_1_file_is_migrated_and_its_operations_read_without_the_tail_f
     assert (op.revoked_at, op.untagged) == (None, ())
 
 
+def test_a_file_made_by_the_version_1_schema_is_upgraded_and_then_rotates(tmp_path: Path) -> None:
+    """The upgrade path runs on a file exactly as schema 1 made it (tables, triggers, one row)."""
+    from patwarden.rotation.outcomes import OutcomeKind
+    from patwarden.state.sqlite import _MIGRATIONS
+    from tests.rotation.harness import Harness
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    _MIGRATIONS[0](conn)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    conn.commit()
+    conn.close()
+    path.chmod(0o600)
+
+    world = Harness(path=path)
+    assert world.store.schema_version() == SCHEMA_VERSION
+    first = world.run()
+    world.advance(timedelta(days=23))
+    second = world.run()
+    world.settle()
+
+    assert [first.outcomes[0].kind, second.outcomes[0].kind] == [OutcomeKind.ROTATED] * 2
+    assert world.issuer.active() == {world.current_id()}
+    world.store.close()
+    raw = sqlite3.connect(path)
+    rows = raw.execute("SELECT version FROM schema_version").fetchall()
+    assert rows == [(SCHEMA_VERSION,)], "upgraded in place: one version row"
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        raw.execute("DELETE FROM audit")
+    raw.close()
+
+
 def test_the_tail_fields_round_trip(tmp_path: Path) -> None:
     op = replace(_op(Step.REVOKED), revoked_at=T0 + timedelta(hours=7), untagged=("kv",))
     with _store(tmp_path / "s.db") as store:
