@@ -104,13 +104,25 @@ def run_replicas(
                     e.get("event") == "leader" for r in others for e in r.events()[counts[id(r)] :]
                 )
 
-            wait_for("a failover", took_over, timeout=FAILOVER_S + STANDBY_RETRY_S + 30)
+            wait_for(
+                f"a failover (kill {kill + 1}, {signal.Signals(signum).name})",
+                took_over,
+                timeout=FAILOVER_S + STANDBY_RETRY_S + 30,
+            )
             figures.failovers.append(time.monotonic() - signalled)
             if signum == signal.SIGKILL:
                 leader.process.wait(30)
                 replicas.remove(leader)
             else:
                 leader.signal(signal.SIGCONT)  # it wakes up fenced and stands by
+                seen = counts[id(leader)]
+                wait_for(
+                    f"the continued leader to stand by (kill {kill + 1})",
+                    lambda leader=leader, seen=seen: any(
+                        e.get("event") == "standby" for e in leader.events()[seen:]
+                    ),
+                    timeout=60,
+                )
             replicas.append(start())
         wait_for("every token rotated", lambda: _all_rotated(url, tokens), timeout=120)
     finally:
