@@ -91,14 +91,13 @@ class _Sqlite:
 class _Shared:
     """PostgreSQL or Azure Blob: one backend object, stores are views over it."""
 
-    def __init__(self, backend: Any, where: str) -> None:
+    def __init__(self, backend: Any, where: str, *, postgresql: bool) -> None:
         self._backend = backend
         self.where = where
+        self._postgresql = postgresql
 
     def open(self, *, fence: Leadership | None = None) -> Any:
-        from patwarden.state.postgres import PostgresBackend
-
-        if isinstance(self._backend, PostgresBackend):
+        if self._postgresql:
             return self._backend.store(fence=fence)
         return self._backend.store()
 
@@ -113,9 +112,7 @@ class _Shared:
         self.open().import_dump(dump)
 
     def leadership(self, failover: timedelta) -> Leadership | None:
-        from patwarden.state.postgres import PostgresBackend
-
-        if not isinstance(self._backend, PostgresBackend):
+        if not self._postgresql:
             return None
         from patwarden.state.pg_leader import PostgresLeadership
 
@@ -147,12 +144,12 @@ def build_backend(
         backend = PostgresBackend(
             url=str(state.url), password=password, pool_size=state.pool_size, now=clock.now
         )
-        return _Shared(backend, backend.where)
+        return _Shared(backend, backend.where, postgresql=True)
     from patwarden.state.azblob import AzureBlobBackend
 
     client = _blob_client(state, config=config, credentials=credentials)
     blob = AzureBlobBackend(client=client, lease_duration=state.lease_duration, now=clock.now)
-    return _Shared(blob, blob.where)
+    return _Shared(blob, blob.where, postgresql=False)
 
 
 def _blob_client(state: StateConfig, *, config: Config, credentials: CredentialSet) -> Any:
