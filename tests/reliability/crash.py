@@ -52,9 +52,15 @@ def strace_skip_reason() -> str | None:
     return "strace cannot trace processes here (install Debian's strace; CI requires it)"
 
 
+# The interpreter writes no bytecode cache (its renames land outside the world's directory and
+# vary from run to run), so the N-th traced call of a reference run is the N-th of a killed one.
+_NO_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "1"}
+
+
 def _strace(syscalls: Sequence[str], *extra: str) -> list[str]:
     names = ",".join(syscalls)
-    return ["strace", "-f", "-qq", "-e", f"trace={names}", *extra]
+    # -y: a call on a file descriptor names its file, so a test can tell where each call lands.
+    return ["strace", "-f", "-qq", "-y", "-e", f"trace={names}", *extra]
 
 
 def trace_syscalls(
@@ -62,7 +68,7 @@ def trace_syscalls(
 ) -> tuple[Run, list[str]]:
     """Run ``patwarden ARGS`` to the end under strace; return the run and each call's line."""
     log = world.root / "out" / f"strace-{world.runs + 1}.log"
-    process = world.start(*args, wrapper=[*_strace(syscalls, "-o", str(log))])
+    process = world.start(*args, env=_NO_BYTECODE, wrapper=[*_strace(syscalls, "-o", str(log))])
     code = process.wait(timeout=180)
     stdout, stderr = world.output(process)
     calls = [
@@ -80,6 +86,6 @@ def run_until_syscall(
     """Run ``patwarden ARGS`` under strace; SIGKILL it on entry to the ``nth`` matching call."""
     names = ",".join(syscalls)
     wrapper = _strace(syscalls, "-o", "/dev/null", "-e", f"inject={names}:signal=KILL:when={nth}")
-    process = world.start(*args, wrapper=wrapper)
+    process = world.start(*args, env=_NO_BYTECODE, wrapper=wrapper)
     code = process.wait(timeout=180)
     return Killed(killed=code in (-9, 137), code=code)
