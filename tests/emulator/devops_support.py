@@ -9,16 +9,23 @@ per emulator process.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from tests.conftest import RunningEmulator
+from tests.support import clock
 from tests.support.device_codes import device_code_token
 from tests.support.pats import bearer
 from tests.support.tokens import client_credentials_token
 
 PAT_API = "7.1-preview.1"
+
+
+def valid_to(days: int = 90) -> str:
+    """An expiry ``days`` after the tests' clock (never a fixed date that one day passes)."""
+    return (clock.now() + timedelta(days=days)).strftime("%Y-%m-%dT00:00:00Z")
 
 
 @dataclass
@@ -88,7 +95,7 @@ class Ado:
         """Create a PAT as the rotator and return the ``patToken`` (asserting success)."""
         body.setdefault("displayName", "test-token")
         body.setdefault("scope", "vso.code")
-        body.setdefault("validTo", "2099-01-01T00:00:00Z")
+        body.setdefault("validTo", valid_to())
         response = self.pats("POST", json=body)
         assert response.status_code == 200, response.text
         result = response.json()
@@ -101,7 +108,7 @@ class Ado:
         body.setdefault("username", self.rotator)
         body.setdefault("displayName", "admin-made")
         body.setdefault("scope", "vso.code")
-        body.setdefault("validTo", "2099-01-01T00:00:00Z")
+        body.setdefault("validTo", valid_to())
         result: dict[str, Any] = self.admin("POST", "/pats", json=body)
         return result
 

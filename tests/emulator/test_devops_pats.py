@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from tests.emulator.devops_support import Ado
+from tests.emulator.devops_support import Ado, valid_to
 from tests.support import clock
 from tests.support.pats import SUPPRESS, basic, bearer
 
@@ -26,17 +26,18 @@ def _parse(value: str) -> dt.datetime:
 
 # create / get / list / update / revoke ---------------------------------------------------------
 def test_create_returns_token_once_and_stores_only_its_hash(ado: Ado) -> None:
+    day = valid_to()[:10]
     created = ado.create_pat(
         displayName="ci-feed-reader",
         scope="vso.packaging vso.code",
-        validTo="2099-07-01T00:00:23.319Z",
+        validTo=f"{day}T00:00:23.319Z",
         targetAccounts=["00000000-0000-0000-0000-000000000000"],
     )
     token = created["token"]
     assert token.startswith("pwemu_")  # never mistaken for a real PAT by a secret scanner
     assert len(token) >= 52 + len("pwemu_")
     assert token.removeprefix("pwemu_").isalnum()
-    assert created["validTo"] == "2099-07-01T00:00:23.32Z"  # SQL datetime rounding (§1.4)
+    assert created["validTo"] == f"{day}T00:00:23.32Z"  # SQL datetime rounding (§1.4)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", created["validFrom"])
     assert created["targetAccounts"] == [ado.emulator["organization_id"]]  # request field ignored
     assert created["scope"] == "vso.packaging vso.code"
@@ -151,9 +152,12 @@ def test_revoke_status_can_be_switched_to_200(ado: Ado) -> None:
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"displayName": "", "scope": "vso.code", "validTo": "2099-01-01"}, "displayNameRequired"),
-        ({"displayName": "x", "scope": "vso.nope", "validTo": "2099-01-01"}, "invalidScope"),
-        ({"displayName": "x", "scope": "vso.pats", "validTo": "2099-01-01"}, "invalidScope"),
+        (
+            {"displayName": "", "scope": "vso.code", "validTo": valid_to()[:10]},
+            "displayNameRequired",
+        ),
+        ({"displayName": "x", "scope": "vso.nope", "validTo": valid_to()[:10]}, "invalidScope"),
+        ({"displayName": "x", "scope": "vso.pats", "validTo": valid_to()[:10]}, "invalidScope"),
         ({"displayName": "x", "scope": "vso.code", "validTo": "2001-01-01"}, "invalidValidTo"),
         ({"displayName": "x", "scope": "vso.code", "validTo": "soon"}, "invalidValidTo"),
     ],

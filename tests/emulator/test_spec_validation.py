@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.emulator.devops_support import Ado
+from tests.emulator.devops_support import Ado, valid_to
 from tests.emulator.spec_support import load_specs, validate_response
 from tests.support.pats import bearer
 
@@ -73,7 +73,7 @@ def _admin_headers(ado: Ado) -> dict[str, str]:
 
 
 def pats_create(ado: Ado) -> Answer:
-    body = {"displayName": "spec", "scope": "vso.code", "validTo": "2099-01-01T00:00:00Z"}
+    body = {"displayName": "spec", "scope": "vso.code", "validTo": valid_to()}
     return _answer(ado.pats("POST", json={**body, "allOrgs": False}))
 
 
