@@ -94,6 +94,7 @@ def test_the_image_install_steps_run_verbatim_in_a_clean_venv(
     for path in (dist.requirements, dist.wheel):
         shutil.copy2(path, context / path.name)
     env = {**tool_env(), **parsed.stage("build").env()}
+    env.pop("PYTHONPATH", None)  # the image has none; nothing of this checkout may leak in
     env["VENV"], env["DIST"] = str(tmp_path / "opt-patwarden"), str(context)
     env["PYTHON"] = _python(env["PYTHON"])
     assert (TOOLS_BIN / "uv").exists(), "the pinned uv is missing: run `make install`"
