@@ -264,3 +264,23 @@ def test_status_shows_a_failed_sign_in_instead_of_the_relogin_countdown(
     table = cli("status", "-o", "table", config=config)
     assert "sign-in FAILED" in table.stdout
     assert "patwarden login --identity rotator" in table.stdout
+
+
+def test_plan_after_the_state_was_lost_says_rotate_would_refuse(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Defect 8: `plan` said "due" while `rotate` refuses a token whose state was lost."""
+    config = _world(emulator, tmp_path)
+    assert _rotate(config).code == 0
+    (tmp_path / "state" / "state.db").unlink()
+    offline = _token(cli("plan", "-o", "json", config=config))
+    assert "patwarden adopt" in offline["note"]
+    checked = cli("plan", "--preflight", "-o", "json", config=config)
+    assert checked.code == 1, checked.output
+    assert any(
+        line.startswith("state: FAILED") and "patwarden adopt" in line
+        for line in _token(checked)["preflight"]
+    )
+    refused = _rotate(config)
+    assert refused.code != 0
+    assert "patwarden adopt" in _token(refused)["reason"]
