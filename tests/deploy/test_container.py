@@ -109,10 +109,15 @@ def test_the_image_install_steps_run_verbatim_in_a_clean_venv(
     # …which points at the interpreter by the path the runtime image has it under.
     assert os.readlink(venv / "bin" / "python") == env["PYTHON"]
     # The state backends are in the image; bytecode is compiled (read-only root filesystem).
-    run([str(venv / "bin" / "python"), "-c", "import psycopg, psycopg_pool, azure.storage.blob"])
+    run(
+        [str(venv / "bin" / "python"), "-c", "import psycopg, psycopg_pool, azure.storage.blob"],
+        env=env,
+    )
     site = next((venv / "lib").glob("python3.*/site-packages"))
     assert list((site / "patwarden" / "cli").glob("__pycache__/main.*.pyc"))
     # The installed patwarden is the wheel, not this checkout.
-    where = run([str(venv / "bin" / "python"), "-c", "import patwarden; print(patwarden.__file__)"])
+    where = run(
+        [str(venv / "bin" / "python"), "-c", "import patwarden; print(patwarden.__file__)"], env=env
+    )
     assert where.strip() == str(site / "patwarden" / "__init__.py")
     assert os.access(venv / "bin" / "patwarden", os.X_OK)
