@@ -133,3 +133,69 @@ def test_a_plaintext_cache_swapped_into_a_keyed_vault_secret_is_refused(
     )
     with pytest.raises(AuthError, match="unencrypted token cache, but a cache key is configured"):
         sealed_store.load()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("route", "status", "action", "expected"),
+    [
+        ("^GET /secrets/rotator-cache", 403, "load", r"identity 'writer' may not read secret"),
+        ("^PUT /secrets/rotator-cache", 403, "save", r"identity 'writer' may not write secret"),
+        ("^PUT /secrets/rotator-cache", 409, "save", r"Key Vault refused to write .*\(HTTP 409"),
+        ("^PUT /secrets/rotator-cache", 403, "delete", r"identity 'writer' may not clear secret"),
+        ("^GET /secrets/rotator-cache", 400, "load", r"Key Vault refused to read .*\(HTTP 400"),
+    ],
+)
+def test_key_vault_errors_of_the_cache_are_clear_and_keep_what_was_stored(
+    emulator: RunningEmulator,
+    stores: tuple[KeyVaultCacheStore, KeyVaultCacheStore, CacheCipher | None],
+    route: str,
+    status: int,
+    action: str,
+    expected: str,
+) -> None:
+    store, reader, _ = stores
+    store.save(envelope(T0, msal=f'{{"rt": "{REFRESH_TOKEN}"}}'))
+    store.load()
+    emulator.admin("POST", "/faults", json={"route": route, "kind": "status", "status": status})
+    try:
+        call = {
+            "load": store.load,
+            "save": lambda: store.save(envelope(T0 + timedelta(hours=1))),
+            "delete": store.delete,
+        }[action]
+        with pytest.raises(AuthError, match=expected) as failed:
+            call()
+    finally:
+        emulator.admin("DELETE", "/faults")
+    assert REFRESH_TOKEN not in str(failed.value)
+    assert "rotator-cache" in str(failed.value)
+    # Nothing was lost: the cache written before the failure is still there, whole.
+    assert reader.load() == envelope(T0, msal=f'{{"rt": "{REFRESH_TOKEN}"}}')
+
+
+@pytest.mark.slow
+def test_an_unreachable_vault_is_named_with_network_advice() -> None:
+    from azure.core.credentials import AccessToken
+
+    from patwarden.config.schema import AzureConfig
+
+    class Static:
+        def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            return AccessToken("t", 2**31)
+
+    closed = "https://127.0.0.1:9"  # nothing listens on the discard port
+    store = KeyVaultCacheStore(
+        client_factory=lambda: secret_client(
+            vault_url=closed,
+            credential=Static(),
+            azure=AzureConfig(custom_vault_hosts={"127.0.0.1": "emulator"}),
+        ),
+        vault_url=closed,
+        secret="rotator-cache",
+        identity="writer",
+        cipher=None,
+    )
+    with pytest.raises(AuthError, match="cannot reach Key Vault to read secret") as failed:
+        store.load()
+    assert "vault_url" in (failed.value.hint or "")
