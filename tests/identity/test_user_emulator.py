@@ -7,6 +7,8 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -134,6 +136,41 @@ def test_entra_outage_is_not_mistaken_for_a_needed_relogin(
     emulator.admin("DELETE", "/faults")
     code, summary, _ = get_token_in_new_process(config, "rotator", ADO_DEFAULT, env=key_env)
     assert code == 0, summary  # the sign-in survived the outage
+
+
+@pytest.mark.parametrize("kind", ["reset", "hold-drop"])
+def test_a_network_failure_reaching_entra_is_an_auth_error_and_keeps_the_sign_in(
+    emulator: RunningEmulator, tmp_path: Path, key_env: dict[str, str], kind: str
+) -> None:
+    """The connection to the token endpoint is reset (MSAL's requests raise): no traceback, no
+    relogin demanded, the cache is left as it was."""
+    config, rotator = logged_in(emulator, tmp_path)
+    route = r"^POST /[^/]+/oauth2/v2\.0/token$"
+    if kind == "reset":
+        emulator.admin("POST", "/faults", json={"route": route, "kind": "reset"})
+        try:
+            with pytest.raises(AuthError) as caught:
+                rotator.get_token(ADO_DEFAULT)
+        finally:
+            emulator.admin("DELETE", "/faults")
+    else:
+        emulator.admin("POST", "/faults", json={"route": route, "kind": "hold"})
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(rotator.get_token, ADO_DEFAULT)
+            for _ in range(200):
+                if emulator.admin("GET", "/faults/held").json()["held"]:
+                    break
+                time.sleep(0.05)
+            emulator.admin("POST", "/faults/release", json={"action": "drop"})
+            emulator.admin("DELETE", "/faults")
+            with pytest.raises(AuthError) as caught:
+                pending.result(timeout=60)
+    message = str(caught.value)
+    assert not isinstance(caught.value, ReloginRequired)
+    assert "cannot reach Entra ID at " in message
+    assert "check network access" in message
+    code, summary, _ = get_token_in_new_process(config, "rotator", ADO_DEFAULT, env=key_env)
+    assert code == 0, summary  # the sign-in survived
 
 
 def test_login_as_the_wrong_user_is_refused_and_nothing_is_stored(

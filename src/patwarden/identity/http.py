@@ -84,7 +84,12 @@ def entra_call(*, authority: str, action: str) -> Iterator[None]:
 
     try:
         yield
-    except requests.exceptions.SSLError:
+    except requests.exceptions.SSLError as err:
+        if "certificate verify failed" not in str(err).lower():  # a reset or EOF mid-TLS
+            raise AuthError(
+                f"cannot reach Entra ID at {authority} to {action}: connection broken mid-TLS",
+                hint="check network access and azure.authority_host; then retry",
+            ) from None
         raise AuthError(
             f"TLS verification failed talking to {authority} (to {action})",
             hint="if a proxy or emulator uses its own CA, set azure.ca_bundle to its PEM file",
