@@ -12,7 +12,7 @@ from tests.reliability.figures import record
 from tests.support.replicas import FAILOVER_S, STANDBY_RETRY_S, run_replicas
 from tests.support.state_servers import PostgresServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("state-backends")]
+pytestmark = pytest.mark.slow
 
 
 def test_leaders_killed_and_stopped_fail_over_without_double_rotations(

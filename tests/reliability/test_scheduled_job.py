@@ -25,7 +25,7 @@ from tests.reliability.leaks import LeakScanner
 from tests.reliability.test_state_backends import fleet_state, scan_state
 from tests.support.configs import save_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("state-backends")]
+pytestmark = pytest.mark.slow
 
 TOKENS = ("nightly-a", "nightly-b")
 LATE = ("late-c", "late-d")  # added to the config before the overlapping runs: due at once

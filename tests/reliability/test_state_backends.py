@@ -28,7 +28,7 @@ from tests.state.test_azblob import trust_both
 from tests.support import clock
 from tests.support.state_servers import AzuriteServer, PostgresServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("state-backends")]
+pytestmark = pytest.mark.slow
 
 BACKENDS = ("postgresql", "azblob")
 SUBSET = ("first-create-acted-client-died", "kv-write-acted-client-died", "revoke-answer-lost")

@@ -120,7 +120,24 @@ def start_postgres(base: Path) -> PostgresServer:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=base, **owner,
     )  # fmt: skip
     _wait_port(port, process, "postgres", 30)
-    return PostgresServer(port=port, user=user, process=process)
+    server = PostgresServer(port=port, user=user, process=process)
+    _wait_accepting(server)
+    return server
+
+
+def _wait_accepting(server: PostgresServer, timeout: float = 30) -> None:
+    """The port opens before the server accepts sessions ("the database system is starting up")."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(server.url(), connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
