@@ -19,7 +19,7 @@ from patwarden.rotation.outcomes import FindingKind, OutcomeKind
 from patwarden.rotation.ports import IssueOutcomeUnknown, SinkVersion, SinkWriteMeta
 from patwarden.rotation.reconcile import adopt_token, revoke_orphans
 from patwarden.secret import Secret
-from tests.rotation.fakes import FakeSink, WrongOrganization, spec
+from tests.rotation.fakes import Crash, FakeSink, WrongOrganization, spec
 from tests.rotation.harness import Harness
 
 DAY = timedelta(days=1)
@@ -226,3 +226,83 @@ def test_every_issuer_call_names_the_tokens_organization(tmp_path: Path) -> None
     world.token = replace(world.token, organization="contoso")
     with pytest.raises(WrongOrganization):
         world.run()
+
+
+# --- sink errors while restoring and recovering ------------------------------------------------
+
+
+def test_a_restore_that_raises_keeps_the_new_pat_and_the_next_run_repairs(world: Harness) -> None:
+    first = _rotated(world)
+    world.advance(23 * DAY)
+    kv, group = world.sinks
+    group.faults.fail("write", SinkError("denied"))
+    kv.faults.fail("restore", SinkError("vault is locked"))
+
+    report = world.run()
+
+    outcome = report.outcomes[0]
+    new = outcome.new_authorization_id
+    assert outcome.kind is OutcomeKind.ROLLED_BACK
+    assert new in world.issuer.active(), "kv still serves it: it must not be revoked"
+    assert world.served_ids() == [new, first]
+    statuses = {s.sink: s.status for s in outcome.sinks}
+    assert statuses["fake kv"] == "still holds the new PAT (restore failed)"
+    world.check_invariants()
+
+    third = _rotated(world)
+    world.settle()
+    assert world.issuer.active() == {third}
+    assert world.served_ids() == [third, third]
+
+
+def _crash_after_both_writes(world: Harness) -> tuple[str, str]:
+    first = _rotated(world)
+    world.advance(23 * DAY)
+    world.sinks[1].faults.fail("write", Crash(), after=True)
+    with pytest.raises(Crash):
+        world.run()
+    world.store = type(world.store)(path=world.path, now=world.clock.now)
+    return first, world.issuer.created[-1]
+
+
+def test_recovery_reads_the_value_back_from_another_sink_when_one_raises(
+    world: Harness,
+) -> None:
+    _, crashed = _crash_after_both_writes(world)
+    world.sinks[0].faults.fail("read_back", SinkError("kv unreachable"))
+
+    report = world.run()
+
+    assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
+    assert world.current_id() == crashed
+    assert len(world.issuer.created) == 2
+    assert world.served_ids() == [crashed, crashed]
+    world.check_invariants()
+
+
+def test_recovery_with_every_sink_failing_rolls_back_then_converges_in_the_same_run(
+    world: Harness,
+) -> None:
+    """Nothing can be read back and kv's restore fails: the crashed rotation fails, a fresh one
+    overwrites every sink, and the crashed PAT, then served by nobody, is revoked as stranded."""
+    first, crashed = _crash_after_both_writes(world)
+    for sink in world.sinks:
+        sink.faults.fail("read_back", SinkError(f"{sink.name} unreachable"))
+    world.sinks[0].faults.fail("restore", SinkError("vault is locked"))
+
+    report = world.run()
+    world.check_invariants()
+
+    outcome = report.outcomes[0]
+    assert outcome.kind is OutcomeKind.ROTATED
+    assert "no sink holding it could be read back" in outcome.notes[0]
+    third = world.current_id()
+    assert world.issuer.created == [first, crashed, third]
+    assert world.served_ids() == [third, third]
+    assert world.issuer.active() == {first, third}  # first: the previous PAT, in its grace
+    assert [(f.kind, f.authorization_id) for f in report.findings][-1] == (
+        FindingKind.STRANDED_REVOKED,
+        crashed,
+    )
+    world.settle()
+    assert world.issuer.active() == {third}
