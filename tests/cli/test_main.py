@@ -41,3 +41,21 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["no-such-command"])
     assert result.exit_code == 2
     assert "No such command" in result.output
+
+
+def test_a_closed_stdout_is_not_reported_as_a_bug() -> None:
+    # `patwarden config schema | head -c 1`: the reader is gone before the document is written.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "patwarden", "config", "schema"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=60) == 141
+    assert "unexpected" not in stderr
+    assert "BrokenPipe" not in stderr
