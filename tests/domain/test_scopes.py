@@ -16,6 +16,8 @@ def test_the_known_list_has_full_access_and_no_entra_only_permission() -> None:
     assert FULL_ACCESS_SCOPE in KNOWN_PAT_SCOPES
     assert {"vso.code", "vso.packaging_write", "vso.variablegroups_manage"} <= KNOWN_PAT_SCOPES
     assert not ENTRA_ONLY_SCOPES & KNOWN_PAT_SCOPES
+    # Entra permissions that Azure DevOps refuses on a PAT (invalidScope), each one named.
+    assert {"vso.pats", "vso.pats_manage", "user_impersonation"} == ENTRA_ONLY_SCOPES
 
 
 @pytest.mark.parametrize(

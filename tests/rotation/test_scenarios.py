@@ -153,6 +153,25 @@ def test_d_adopt_takes_the_newest_of_three_marked_pats(world: Harness) -> None:
     assert result.notes == ("2 other marked PAT(s) will be revoked by reconcile as orphans",)
 
 
+def test_adopt_with_sinks_serving_different_pats_takes_the_newest_and_says_so(
+    world: Harness,
+) -> None:
+    older = world.issuer.add_external(display_name=_marker(1), age=2 * DAY)
+    newer = world.issuer.add_external(display_name=_marker(2), age=DAY)
+    sinks = {
+        "kv": FakeSink("kv", initial=("v1", newer.authorization_id)),
+        "group": FakeSink("group", initial=("v2", older.authorization_id)),
+    }
+    state, result = adopt_token(
+        spec=spec(), marked=[older, newer], sinks=sinks, now=world.clock.now()
+    )
+    assert state.current == newer
+    assert "the sinks serve different PATs; the newest is taken as current" in result.notes
+    same = {"kv": FakeSink("kv", initial=("v1", newer.authorization_id))}
+    _, alone = adopt_token(spec=spec(), marked=[older, newer], sinks=same, now=world.clock.now())
+    assert not [n for n in alone.notes if "different PATs" in n]
+
+
 def test_f_a_lost_create_never_takes_an_unrelated_marked_pat(world: Harness) -> None:
     """Bug F (``_find_marked`` ``and``→``or``): another operation's PAT was taken as the new one."""
     first = _rotated(world)
