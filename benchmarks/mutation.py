@@ -11,7 +11,8 @@ actions, reconcile, converge, tail, records) and the SQLite state store. Operato
 ``is not``), ``not x``→``x``, ``True``↔``False``, ``n``→``n+1``, unary ``-``→``+``, ``+``↔``-``,
 ``continue``↔``break``, ``return x``→``return None`` and string constants. A string that is only
 text for people (inside an f-string, an exception's or a log call's argument, a ``reason=``/
-``detail=`` keyword) is a *message-only* mutant: listed separately and left out of the score.
+``detail=`` keyword, or any string of three words or more) is a *message-only* mutant: listed
+separately and left out of the score.
 
     .venv/bin/python benchmarks/mutation.py [--sample 120] [--seed 17] [--budget 1800] [--list]
 
@@ -128,6 +129,11 @@ def _message_nodes(tree: ast.AST) -> set[int]:
     return ids
 
 
+def _is_prose(value: object) -> bool:
+    """A string of three words or more is text for people (keys and names have no spaces)."""
+    return isinstance(value, str) and value.count(" ") >= 2
+
+
 def _describe(node: ast.AST) -> list[str]:
     """The mutations of one node, as descriptions (empty: not mutated)."""
     if isinstance(node, ast.BoolOp):
@@ -202,7 +208,9 @@ def mutants(path: str) -> Iterator[Mutant]:
         if id(node) in skip:
             continue
         for what in _describe(node):
-            message_only = isinstance(node, ast.Constant) and id(node) in messages
+            message_only = isinstance(node, ast.Constant) and (
+                id(node) in messages or _is_prose(node.value)
+            )
             line = getattr(node, "lineno", 0)
             yield Mutant(path, index, line, what, message_only)
 
