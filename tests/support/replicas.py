@@ -126,10 +126,12 @@ def run_replicas(
             replicas.append(start())
         wait_for("every token rotated", lambda: _all_rotated(url, tokens), timeout=120)
     finally:
-        for replica in replicas:
+        for replica in replicas:  # all at once: each takes a moment to shut down
             if replica.process.poll() is None:
                 replica.signal(signal.SIGCONT)
-                replica.stop()
+                replica.signal(signal.SIGTERM)
+        for replica in replicas:
+            replica.stop()
     figures.double_rotations = _double_rotations(url, tokens)
     figures.writes_after_fencing = _writes_after_fencing(url)
     return figures
