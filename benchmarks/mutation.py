@@ -251,6 +251,9 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=0, help="stop after S seconds (0: none)")
     parser.add_argument("--timeout", type=float, default=300, help="per mutant, in seconds")
     parser.add_argument("--list", action="store_true", help="count and list mutants, run none")
+    parser.add_argument(
+        "--only", action="append", default=[], help="run the mutant printed as PATH:LINE: WHAT"
+    )
     parser.add_argument("targets", nargs="*", default=list(TARGETS))
     args = parser.parse_args()
 
@@ -263,6 +266,8 @@ def main() -> int:
             print(("message-only " if m.message_only else "") + str(m))
         return 0
     chosen = behaviour
+    if args.only:
+        chosen = [m for m in behaviour if str(m) in args.only]
     if args.sample and args.sample < len(behaviour):
         chosen = random.Random(args.seed).sample(behaviour, args.sample)  # random order: a
         # budget cut leaves a fair sample
