@@ -84,9 +84,10 @@ class PostgresLeadership:
             row = conn.execute(
                 "SELECT backend_pid FROM patwarden_leader WHERE id = 1 AND expires_at < now()"
             ).fetchone()
-            if row is None or row[0] is None:
+            if row is None:
                 return False  # a live leader
-            conn.execute("SELECT pg_terminate_backend(%s)", (int(row[0]),))
+            if row[0] is not None:  # lapsed, not released: the holder hangs; end its session
+                conn.execute("SELECT pg_terminate_backend(%s)", (int(row[0]),))
             if not advisory_lock(conn, LEADER_KEY, 5.0):
                 return False
         seconds = self._failover.total_seconds()
@@ -162,6 +163,7 @@ class PostgresLeadership:
                         " backend_pid = NULL WHERE id = 1 AND epoch = %s",
                         (epoch,),
                     )
+                    self._conn.execute("SELECT pg_advisory_unlock(%s)", (LEADER_KEY,))
                 except psycopg.Error as exc:
                     log.warning("leadership: %s", self._backend.error(exc))
             self._drop()
