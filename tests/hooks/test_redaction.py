@@ -69,7 +69,10 @@ def test_rotate_with_a_hook_that_prints_the_pat_stores_and_shows_no_secret(
 ) -> None:
     # The repro: `sh -c 'echo "token: $(cat SINKFILE)"; exit 1'` as the on_rotate command.
     pat_file = sink_dir(tmp_path) / "leaky.pat"
-    hook = {"command": ["sh", "-c", f'echo "token: $(cat {pat_file})"; exit 1']}
+    # The second rotation's hook also prints the previous PAT (kept by the file sink): the engine
+    # never holds its value, so only its shape redacts it (docs/security.md, "Hooks").
+    leak = f'echo "token: $(cat {pat_file})"; cat {pat_file}.previous 2>/dev/null; exit 1'
+    hook = {"command": ["sh", "-c", leak]}
     entry = token_entry(emulator, tmp_path, "leaky", group=False, on_rotate=hook)
     config = write_config(emulator, tmp_path, tokens={"leaky": entry})
     login_in_process(emulator, config)
@@ -126,3 +129,32 @@ def test_promotion_notes_scrub_the_new_pat_it_carries(tmp_path: Path) -> None:
     (note,) = promotion_notes(spec=spec, promotion=promotion)
     assert "short-unshaped-value" not in note
     assert f"got {REDACTED}" in note
+
+
+@pytest.mark.parametrize("previous", [PAT84, LEGACY], ids=["pat-84", "legacy-52"])
+def test_the_previous_pat_is_redacted_by_its_shape_in_notes_and_the_audit_detail(
+    previous: str,
+) -> None:
+    # The engine holds only the new PAT; the previous one (never read back from a sink) is not a
+    # known value, so its shape must catch it in what is shown and what the audit stores.
+    from patwarden.config.hooks import HookSpec
+    from patwarden.hooks.runner import promotion_notes
+    from patwarden.rotation.outcomes import Promotion
+
+    promotion = Promotion(
+        token_name="flux",
+        organization="contoso",
+        operation_id="op",
+        authorization_id="new-id",
+        valid_to=now(),
+        previous_authorization_id="old-id",
+        revoke_at=now(),
+        sinks=("file",),
+        secrets=(Secret("n" * 20 + "AZDO" + "m" * 60),),
+    )
+    spec = HookSpec(command=("sh", "-c", f"echo 'old one: {previous}'; exit 1"))
+    (note,) = promotion_notes(spec=spec, promotion=promotion)
+    # `rotate` prints the notes; the runtime audits `hook_failed` with the failed notes joined.
+    assert previous not in note
+    assert previous[:30] not in note and previous[-30:] not in note
+    assert f"old one: {REDACTED}" in note
