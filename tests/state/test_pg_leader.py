@@ -131,7 +131,7 @@ def test_a_paused_leader_is_replaced_after_the_lease_and_fenced(
         assert replica.stdout.readline().split() == ["fenced", "False"]
         assert replica.wait(10) == 0
         assert backend.store().journal_epochs("a" * 32) == [1]  # nothing after fencing
-        assert failover < FAILOVER.total_seconds() + 2
+        assert failover < FAILOVER.total_seconds()  # the lease is failover less two retries
         standby.release()
     finally:
         replica.kill()
@@ -139,3 +139,14 @@ def test_a_paused_leader_is_replaced_after_the_lease_and_fenced(
         replica.stdout.close()
         replica.stdin.close()
         backend.close()
+
+
+def test_the_lease_leaves_a_standby_time_to_take_over_within_failover(
+    backend: PostgresBackend,
+) -> None:
+    default = PostgresLeadership(backend, failover=timedelta(seconds=30))
+    assert default.retry_interval == timedelta(seconds=3)
+    assert default.lease == timedelta(seconds=24)
+    long = PostgresLeadership(backend, failover=timedelta(minutes=5))
+    assert long.retry_interval == timedelta(seconds=5)  # never slower than serve's usual retry
+    assert long.lease + 2 * long.retry_interval == timedelta(minutes=5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from patwarden.clock import Clock  # re-exported: the engine's port for time
@@ -196,6 +196,11 @@ class Leadership(Protocol):
     @property
     def epoch(self) -> int | None:
         """The epoch this process leads in, or ``None`` when it does not lead."""
+        ...
+
+    @property
+    def retry_interval(self) -> timedelta:
+        """How long a standby waits between attempts (short enough to fail over in time)."""
         ...
 
     def try_acquire(self, *, now: datetime) -> bool:

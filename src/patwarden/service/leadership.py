@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import filelock
 
 __all__ = ["Leadership"]
+
+_RETRY = timedelta(seconds=5)
 
 
 class Leadership:
@@ -39,6 +41,11 @@ class Leadership:
         """No epochs here (:class:`patwarden.rotation.ports.Leadership`): one machine's lock file
         cannot be taken from a live holder, so its stores need no fencing."""
         return None
+
+    @property
+    def retry_interval(self) -> timedelta:
+        """A standby retries every 5 s (the OS frees the lock when the leader dies)."""
+        return _RETRY
 
     def try_acquire(self, *, now: datetime) -> bool:
         """Take the lock if nobody holds it; return whether this process leads now."""

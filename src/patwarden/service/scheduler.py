@@ -36,7 +36,6 @@ from patwarden.service.snapshot import IdentityView, Snapshot
 
 __all__ = ["Backoff", "Service"]
 
-_STANDBY_RETRY = 5.0  # seconds between attempts to take the leadership
 _MAX_SLEEP = 30.0  # never sleep longer than this: reloads, stops and new due times are seen soon
 _AUDIT_REFRESH = timedelta(seconds=15)  # the status page's audit events: re-read at most this often
 # What reconcile repaired, by the label of patwarden_repairs_total (and a "repair" log line).
@@ -151,7 +150,7 @@ class Service:
         if now >= self._next_sign_in:
             self._check_sign_ins(now)
         self._refresh(now)  # what the leader did shows here too (read from the shared state)
-        self._wake.wait(_STANDBY_RETRY)
+        self._wake.wait(self.leadership.retry_interval.total_seconds())
         self._wake.clear()
 
     def _tick(self, now: datetime) -> None:

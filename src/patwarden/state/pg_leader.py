@@ -2,11 +2,15 @@
 
 The leader holds the session advisory lock :data:`LEADER_KEY` on a connection of its own and the
 lease row ``patwarden_leader`` (epoch, holder, backend pid, expiry), renewed by a background
-thread every third of ``failover``. A standby takes over
+thread every third of the lease. A standby tries every :attr:`PostgresLeadership.retry_interval`
+(a tenth of ``failover``, at most 5 s) and takes over
 
-- at once when the leader's process or connection dies (the server drops its advisory lock);
+- at its next attempt when the leader's process or connection dies (the server drops its
+  advisory lock);
 - when the lease has lapsed (the leader is paused or cut off): it terminates the old leader's
-  session, which frees the lock.
+  session, which frees the lock. The lease is ``failover`` less two retry intervals (one for the
+  standby's next attempt, one for the takeover itself), so either way a standby leads within
+  ``failover`` of the leader's last renewal.
 
 Each takeover increments ``epoch``. Stores fenced by this leadership
 (:meth:`patwarden.state.postgres.PostgresBackend.store` with ``fence=``) check the epoch inside
@@ -33,6 +37,7 @@ __all__ = ["LEADER_KEY", "PostgresLeadership"]
 
 log = logging.getLogger(__name__)
 LEADER_KEY = lock_key("leader", "serve")
+_MAX_RETRY = timedelta(seconds=5)
 
 
 class PostgresLeadership:
@@ -41,6 +46,8 @@ class PostgresLeadership:
     def __init__(self, backend: PostgresBackend, *, failover: timedelta) -> None:
         self._backend = backend
         self._failover = failover
+        self._retry = min(_MAX_RETRY, failover / 10)
+        self._lease = failover - 2 * self._retry
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         self._epoch: int | None = None
@@ -60,6 +67,16 @@ class PostgresLeadership:
     def epoch(self) -> int | None:
         """The epoch this process leads in, or ``None``."""
         return self._epoch
+
+    @property
+    def retry_interval(self) -> timedelta:
+        """How often a standby tries to take over: a tenth of ``failover``, at most 5 s."""
+        return self._retry
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a renewal holds the lease: ``failover`` less two retry intervals."""
+        return self._lease
 
     def try_acquire(self, *, now: datetime) -> bool:
         """Lead if the leader is gone or its lease lapsed; renew when leading already."""
@@ -88,9 +105,9 @@ class PostgresLeadership:
                 return False  # a live leader
             if row[0] is not None:  # lapsed, not released: the holder hangs; end its session
                 conn.execute("SELECT pg_terminate_backend(%s)", (int(row[0]),))
-            if not advisory_lock(conn, LEADER_KEY, 5.0):
+            if not advisory_lock(conn, LEADER_KEY, self._retry.total_seconds()):
                 return False
-        seconds = self._failover.total_seconds()
+        seconds = self._lease.total_seconds()
         with conn.transaction():
             row = conn.execute(
                 "UPDATE patwarden_leader SET epoch = epoch + 1, holder = %s,"
@@ -116,7 +133,7 @@ class PostgresLeadership:
             cursor = self._session().execute(
                 "UPDATE patwarden_leader SET expires_at = now() + make_interval(secs => %s)"
                 " WHERE id = 1 AND epoch = %s",
-                (self._failover.total_seconds(), epoch),
+                (self._lease.total_seconds(), epoch),
             )
             if cursor.rowcount == 1:
                 return True
@@ -126,7 +143,7 @@ class PostgresLeadership:
         return False
 
     def _renew_loop(self) -> None:
-        interval = self._failover.total_seconds() / 3
+        interval = self._lease.total_seconds() / 3
         while not self._stop.wait(interval):
             with self._lock:
                 if self._epoch is None or not self._renew():
