@@ -142,6 +142,82 @@ def test_the_key_vault_sink_pins_the_audience_too(fake_vault: FakeVault) -> None
     assert set(fake_vault.bearers) == {f"token-for {PUBLIC_VAULT_SCOPE}"}
 
 
+USGOV_SCOPE = "https://vault.usgovcloudapi.net/.default"
+CHINA_SCOPE = "https://vault.azure.cn/.default"
+
+
+@pytest.mark.parametrize(
+    ("entry", "scope"),
+    [
+        ("private_endpoint", USGOV_SCOPE),  # no audience named: the configured cloud's
+        ({"kind": "private_endpoint"}, USGOV_SCOPE),
+        ({"cloud": "china"}, CHINA_SCOPE),
+        (
+            {"scope": "https://vault.sovereign.example/.default"},
+            "https://vault.sovereign.example/.default",
+        ),
+    ],
+    ids=["plain", "mapping", "cloud", "scope"],
+)
+def test_a_private_endpoint_of_a_sovereign_cloud_gets_that_clouds_vault_token(
+    fake_vault: FakeVault, entry: object, scope: str
+) -> None:
+    # The attack: a private-endpoint vault of US Gov on a custom host name used to get a token
+    # for the public cloud's vault audience (useless there, and the wrong audience to hand out).
+    credential = RecordingCredential()
+    azure = AzureConfig.model_validate(
+        {
+            "authority_host": "https://login.microsoftonline.us",
+            "ca_bundle": fake_vault.ca_bundle,
+            "custom_vault_hosts": {"127.0.0.1": entry},
+        }
+    )
+    client = secret_client(vault_url=fake_vault.url, credential=credential, azure=azure)
+    client.get_secret("patwarden-cache")
+    assert credential.asked == [(scope,)]
+    assert fake_vault.bearers == [f"token-for {scope}"]
+    assert PUBLIC_VAULT_SCOPE not in credential.asked[0]
+    sink_credential = RecordingCredential()
+    context = SinkContext(
+        credential=lambda name: sink_credential,
+        ca_bundle=fake_vault.ca_bundle,
+        vault_scope=azure.vault_scope,
+    )
+    sink = KeyVaultSink.from_spec(
+        {"kind": "key_vault", "vault_url": fake_vault.url, "secret": "flux", "identity": "writer"},
+        context,
+    )
+    try:
+        sink.write(fake_pat(), fake_meta())
+    finally:
+        sink.close()
+    assert set(sink_credential.asked) == {(scope,)}
+
+
+def test_a_microsoft_vault_host_keeps_its_own_clouds_scope_whatever_the_config() -> None:
+    azure = AzureConfig.model_validate(
+        {"authority_host": "https://login.microsoftonline.us", "custom_vault_hosts": {}}
+    )
+    assert azure.vault_scope("https://ops.vault.azure.cn") == CHINA_SCOPE
+    assert azure.vault_scope("https://kv.internal.example") == USGOV_SCOPE
+    assert AzureConfig().vault_scope("https://kv.internal.example") == PUBLIC_VAULT_SCOPE
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"scope": "https://vault.example/not-default"},
+        {"cloud": "mars"},
+        {"cloud": "china", "scope": CHINA_SCOPE},
+    ],
+)
+def test_a_custom_vault_host_entry_with_a_bad_audience_is_refused(entry: object) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        AzureConfig.model_validate({"custom_vault_hosts": {"kv.internal.example": entry}})
+
+
 @pytest.mark.parametrize(
     ("vault_url", "scope"),
     [

@@ -23,6 +23,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from patwarden.config.clouds import (
+    CloudName,
+    authority_cloud,
+    cloud_vault_scope,
+    domain_cloud,
+)
 from patwarden.config.refs import (
     KEY_VAULT_NAME_PATTERN,
     REF_MODELS,
@@ -61,6 +67,27 @@ WELL_KNOWN_AUTHORITY_HOSTS = frozenset(
 # --- Azure endpoints ---------------------------------------------------------------------------
 
 
+VaultHostKind = Literal["private_endpoint", "emulator"]
+
+
+class CustomVaultHost(StrictModel):
+    """A vault host outside the cloud's vault domain, with the audience of its tokens."""
+
+    kind: VaultHostKind = "private_endpoint"
+    cloud: CloudName | None = None
+    scope: HttpsUrl | None = Field(
+        default=None,
+        pattern=r"^https://[^/]+/\.default$",
+        examples=["https://vault.usgovcloudapi.net/.default"],
+    )
+
+    @model_validator(mode="after")
+    def _one_audience(self) -> CustomVaultHost:
+        if self.cloud is not None and self.scope is not None:
+            raise PydanticCustomError("vault_audience", "name either cloud or scope, not both")
+        return self
+
+
 class AzureConfig(StrictModel):
     """Where Entra ID and Azure DevOps live. Defaults are public Azure; override for an emulator."""
 
@@ -69,10 +96,29 @@ class AzureConfig(StrictModel):
     vssps_url: HttpsUrl = PUBLIC_VSSPS_URL
     tenant_id: TenantId | None = None
     ca_bundle: ConfigPath | None = None
-    # Vault hosts outside the cloud's vault domain that are meant (config check warns otherwise).
-    custom_vault_hosts: dict[str, Literal["private_endpoint", "emulator"]] = Field(
+    # Vault hosts outside the cloud's vault domain that are meant (config check warns otherwise),
+    # optionally with the cloud or exact scope of their tokens (default: the configured cloud's).
+    custom_vault_hosts: dict[str, VaultHostKind | CustomVaultHost] = Field(
         default_factory=dict, examples=[{"kv.internal.example": "private_endpoint"}]
     )
+
+    def vault_scope(self, vault_url: str) -> str:
+        """The only scope a Key Vault token for *vault_url* is asked for (docs/security.md).
+
+        A Microsoft vault domain names its cloud; a custom host takes its ``custom_vault_hosts``
+        entry's ``scope`` or ``cloud``, else the configured cloud's (``authority_host``; public
+        for an unknown authority such as the emulator).
+        """
+        cloud = domain_cloud(vault_url)
+        if cloud is not None:
+            return cloud_vault_scope(cloud)
+        entry = self.custom_vault_hosts.get((urlsplit(vault_url).hostname or "").lower())
+        if isinstance(entry, CustomVaultHost):
+            if entry.scope is not None:
+                return entry.scope
+            if entry.cloud is not None:
+                return cloud_vault_scope(entry.cloud)
+        return cloud_vault_scope(authority_cloud(self.authority_host) or "public")
 
     @property
     def is_well_known_authority(self) -> bool:

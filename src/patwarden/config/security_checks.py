@@ -17,17 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from patwarden.config.clouds import CLOUD_VAULT_SUFFIX, authority_cloud
 from patwarden.config.problems import Problem
 from patwarden.config.refs import KeyVaultRef
 from patwarden.config.schema import Config, KeyVaultCacheConfig
 
-# The vault domain of each cloud, by its Entra authority host.
-_CLOUD_VAULT_SUFFIX = {
-    "login.microsoftonline.com": ".vault.azure.net",
-    "login.chinacloudapi.cn": ".vault.azure.cn",
-    "login.microsoftonline.us": ".vault.usgovcloudapi.net",
-    "login.microsoftonline.de": ".vault.microsoftazure.de",
-}
 SECURITY_DOCS_HINT = "see docs/security.md"
 
 
@@ -38,7 +32,8 @@ def host_of(url: str) -> str:
 
 def vault_suffix(config: Config) -> str | None:
     """The vault DNS suffix of the configured cloud, or None for an unknown authority."""
-    return _CLOUD_VAULT_SUFFIX.get(host_of(config.azure.authority_host))
+    cloud = authority_cloud(config.azure.authority_host)
+    return None if cloud is None else CLOUD_VAULT_SUFFIX[cloud]
 
 
 def vault_urls(config: Config) -> Iterator[tuple[str, str]]:

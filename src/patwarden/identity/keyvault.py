@@ -25,13 +25,16 @@ AZURE_VAULT_SUFFIXES = (
 PUBLIC_VAULT_SCOPE = "https://vault.azure.net/.default"
 
 
-def vault_scope(vault_url: str) -> str:
+def vault_scope(vault_url: str, azure: AzureConfig | None = None) -> str:
     """The only scope a Key Vault token is ever asked for, whatever the vault's challenge says.
 
     ``https://vault.<suffix>/.default`` for a vault in a sovereign cloud (``*.vault.azure.cn``,
-    ``*.vault.usgovcloudapi.net``, ...), else the public cloud's ``https://vault.azure.net/.default``
-    (private endpoints and the emulator included).
+    ``*.vault.usgovcloudapi.net``, ...). A custom host name (a private endpoint, the emulator) gets
+    what ``azure`` says (:meth:`AzureConfig.vault_scope`: its ``custom_vault_hosts`` entry's cloud
+    or scope, else the configured cloud's); without ``azure``, the public cloud's.
     """
+    if azure is not None:
+        return azure.vault_scope(vault_url)
     host = (urlsplit(vault_url).hostname or "").lower()
     for suffix in AZURE_VAULT_SUFFIXES:
         if host.endswith(suffix):
@@ -95,7 +98,7 @@ def secret_client(
 
     return SecretClient(
         vault_url,
-        VaultScopedCredential(credential, scope=vault_scope(vault_url)),
+        VaultScopedCredential(credential, scope=vault_scope(vault_url, azure)),
         verify_challenge_resource=is_azure_vault_host(vault_url),
         connection_verify=azure.verify,
     )

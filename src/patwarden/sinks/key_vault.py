@@ -116,9 +116,8 @@ class KeyVaultSink:
         if context.ca_bundle:
             options["connection_verify"] = verify
         # The token's audience is pinned to Key Vault, whatever the vault's challenge names.
-        credential = VaultScopedCredential(
-            context.credential(parsed.identity), scope=vault_scope(parsed.vault_url)
-        )
+        scope = (context.vault_scope or vault_scope)(parsed.vault_url)
+        credential = VaultScopedCredential(context.credential(parsed.identity), scope=scope)
         client = SecretClient(
             parsed.vault_url,
             credential,

@@ -61,7 +61,8 @@ class SinkContext:
     HTTPS client must trust in addition to the system store (None: system store only);
     ``lock(name)`` holds a lock shared by every patwarden run on the same state, for writes that
     read, change and put back something other tokens share (None: threads of this process only,
-    see :mod:`patwarden.sinks.locks`).
+    see :mod:`patwarden.sinks.locks`); ``vault_scope(url)`` is the only audience a Key Vault
+    token for *url* may be asked for (the configured cloud's for a custom host name).
     """
 
     credential: Callable[[str], TokenCredential]
@@ -70,6 +71,8 @@ class SinkContext:
     ca_bundle: str | None = None
     clock: Clock | None = None
     lock: Callable[[str], AbstractContextManager[None]] | None = None
+    # The Key Vault scope for a vault URL (``AzureConfig.vault_scope``; None: by its host only).
+    vault_scope: Callable[[str], str] | None = None
 
 
 def parse_spec(model: type[_Spec], spec: _Spec | Mapping[str, Any]) -> _Spec:

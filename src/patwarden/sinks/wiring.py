@@ -109,6 +109,7 @@ class SinkWiring:
             ca_bundle=self.ca_bundle,
             clock=self._clock,
             lock=functools.partial(shared_lock, self._config.state_dir / SINK_LOCKS_DIR),
+            vault_scope=self._config.azure.vault_scope,
         )
 
     def build(
