@@ -102,7 +102,7 @@ class StateConfig(StrictModel):
     url: str | None = Field(default=None, examples=["postgresql://patwarden@db.internal/patwarden"])
     password: SecretRef | None = None
     pool_size: int = Field(default=4, ge=1, le=64)
-    # serve replicas: a standby takes over this long after the leader stops renewing its lease
+    # serve replicas: a standby leads within this long after the leader dies or stops renewing
     failover: Duration = timedelta(seconds=30)
     # azblob
     account_url: str | None = Field(
