@@ -10,6 +10,7 @@ import pytest
 from patwarden.config.model import load_config
 from patwarden.errors import AuthError
 from patwarden.identity.cache_crypto import generate_cache_key
+from patwarden.identity.cache_generation import RollbackGuard
 from patwarden.identity.credential_set import CredentialSet
 from patwarden.identity.keyvault import secret_client
 from patwarden.identity.keyvault_store import KeyVaultCacheStore
@@ -164,8 +165,11 @@ def test_rotator_cache_in_key_vault_survives_a_new_process(
     creds = CredentialSet(load_config(config))
     rotator = creds.user("rotator")
     record = rotator.login(out=ApprovingStream(emulator), timeout=60)
-    assert isinstance(rotator.store, KeyVaultCacheStore)
-    assert not (tmp_path / "state" / "rotator.cache").exists()  # no disk involved
+    guard = rotator.store  # the Key Vault store behind the rollback guard (cache_generation)
+    assert isinstance(guard, RollbackGuard)
+    assert isinstance(guard.inner, KeyVaultCacheStore)
+    assert not (tmp_path / "state" / "rotator.cache").exists()  # no cache on disk
+    assert guard.seen() == 1  # only its generation record is
     client = secret_client(
         vault_url=vault, credential=creds.get("writer"), azure=creds.config.azure
     )

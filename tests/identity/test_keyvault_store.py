@@ -199,3 +199,25 @@ def test_an_unreachable_vault_is_named_with_network_advice() -> None:
     with pytest.raises(AuthError, match="cannot reach Key Vault to read secret") as failed:
         store.load()
     assert "vault_url" in (failed.value.hint or "")
+
+
+def test_an_older_key_vault_version_set_again_is_refused(
+    stores: tuple[KeyVaultCacheStore, KeyVaultCacheStore, CacheCipher | None], tmp_path: Path
+) -> None:
+    # The rollback: whoever may `set` the cache secret copies an older version's value back.
+    from patwarden.identity.cache_generation import CacheRolledBack, guarded
+
+    first, _, _ = stores
+    guard = guarded(first, state_dir=tmp_path / "state", identity="rotator")
+    guard.save(envelope(T0))
+    old_value = first.client.get_secret("rotator-cache").value
+    assert old_value is not None
+    loaded = guard.load()
+    assert loaded is not None
+    guard.save(envelope(T0 + timedelta(hours=1)))
+    first.client.set_secret(
+        "rotator-cache", old_value, content_type="application/x-patwarden-token-cache+aes256gcm"
+    )
+    assert first.load() is not None  # it opens: same key, same identity binding
+    with pytest.raises(CacheRolledBack, match="generation 1"):
+        guard.load()

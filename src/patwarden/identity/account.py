@@ -82,6 +82,9 @@ class CacheEnvelope:
 
     account: AccountRecord | None
     msal_cache: str = field(repr=False)  # MSAL's serialized cache: holds the refresh token
+    # Raised by one on every save (patwarden.identity.cache_generation): sealed with the cache, so
+    # an older copy put back is told apart. 0 in caches written before it was recorded.
+    generation: int = 0
 
     def to_bytes(self) -> bytes:
         """Serialize (plaintext: the store encrypts it)."""
@@ -90,6 +93,7 @@ class CacheEnvelope:
             "version": VERSION,
             "account": self.account.to_json() if self.account else None,
             "msal": self.msal_cache,
+            "generation": self.generation,
         }
         return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
@@ -111,7 +115,8 @@ class CacheEnvelope:
                     hint="upgrade patwarden, or log out and log in again with this version",
                 )
             account = AccountRecord.from_json(body["account"]) if body.get("account") else None
-            return cls(account=account, msal_cache=str(body["msal"]))
+            generation = int(body.get("generation") or 0)
+            return cls(account=account, msal_cache=str(body["msal"]), generation=generation)
         except CacheFormatError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):

@@ -232,6 +232,12 @@ class CredentialSet:
         )
 
     def _open_store(self, name: str, identity: UserIdentity, create_key: bool) -> CacheStore:
+        from patwarden.identity.cache_generation import guarded
+
+        store = self._open_raw_store(name, identity, create_key)
+        return guarded(store, state_dir=self.config.state_dir, identity=name)
+
+    def _open_raw_store(self, name: str, identity: UserIdentity, create_key: bool) -> CacheStore:
         cache = identity.cache
         azure = self.config.azure
         cipher = cache_cipher(
