@@ -9,7 +9,6 @@ metadata (never the value) lives in the sidecar ``<path>.patwarden.json``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -33,6 +32,11 @@ from patwarden.sinks.errors import (
     SinkRefused,
     SinkUnavailable,
 )
+from patwarden.sinks.file_sidecar import SIDECAR_FORMAT as _SIDECAR_FORMAT
+from patwarden.sinks.file_sidecar import Record as _Record
+from patwarden.sinks.file_sidecar import Sidecar as _Sidecar
+from patwarden.sinks.file_sidecar import inode as _inode
+from patwarden.sinks.file_sidecar import stamp as _stamp
 from patwarden.sinks.spec import SinkContext, SinkSpec, parse_spec
 
 logger = logging.getLogger(__name__)
@@ -42,7 +46,6 @@ PREVIOUS_SUFFIX = ".previous"
 SIDECAR_SUFFIX = ".patwarden.json"
 UNMANAGED_REF = "unmanaged"  # a file that was there before patwarden managed it
 STALE_TEMP_AGE = 300.0  # seconds: a temp file this old is left by a killed write, not a live one
-_SIDECAR_FORMAT = 1
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
@@ -80,68 +83,6 @@ class FileSinkSpec(SinkSpec):
     def target(self, organization: str | None) -> tuple[str, ...]:
         """The file's path."""
         return (self.kind, str(self.path))
-
-
-@dataclass(frozen=True)
-class _Record:
-    """One version as the sidecar records it (no secret)."""
-
-    ref: str
-    authorization_id: str | None = None
-    operation_id: str | None = None
-    token_name: str | None = None
-    valid_to: str | None = None
-    # The inode of the file that held this version at the sink's path (None: not recorded, as
-    # in sidecars of older versions). It tells which version the file holds after a crash.
-    inode: int | None = None
-
-    def version(self) -> SinkVersion:
-        return SinkVersion(ref=self.ref, authorization_id=self.authorization_id)
-
-    def at(self, inode: int | None) -> _Record:
-        return dataclasses.replace(self, inode=inode)
-
-    @classmethod
-    def parse(cls, raw: object) -> _Record | None:
-        if raw is None:
-            return None
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("ref"), str):
-            raise ValueError("a version record needs a string `ref`")
-        fields = ("authorization_id", "operation_id", "token_name", "valid_to")
-        values = {name: raw.get(name) for name in fields}
-        if any(value is not None and not isinstance(value, str) for value in values.values()):
-            raise ValueError("version record fields must be strings")
-        inode = raw.get("inode")
-        if inode is not None and (not isinstance(inode, int) or isinstance(inode, bool)):
-            raise ValueError("`inode` must be a number")
-        return cls(ref=raw["ref"], inode=inode, **values)
-
-
-@dataclass(frozen=True)
-class _Sidecar:
-    current: _Record | None
-    previous: _Record | None
-    kept_inode: int | None = None  # the inode of <path>.previous, which holds ``previous``
-
-    def dump(self) -> bytes:
-        def record(value: _Record | None) -> dict[str, Any] | None:
-            return None if value is None else dict(value.__dict__)
-
-        body = {
-            "format": _SIDECAR_FORMAT,
-            "current": record(self.current),
-            "previous": record(self.previous),
-            "kept_inode": self.kept_inode,
-        }
-        return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
-
-    def holding(self, inode: int | None) -> _Record | None:
-        """The version a file with ``inode`` at the sink's path holds (None: neither)."""
-        if self.current is not None and self.current.inode in (None, inode):
-            return self.current
-        if self.previous is not None and inode is not None and self.previous.inode == inode:
-            return self.previous  # killed after recording the write but before the replace
-        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -246,12 +187,12 @@ class FileSink:
         temp: Path | None = None
         try:
             temp = safe_files.write_temp(directory, self.path.name, content)
-            kept_inode = None
+            kept_inode, kept_stamp = None, None
             if old_content is not None:
                 kept = safe_files.write_temp(directory, self.previous_path.name, old_content)
                 safe_files.replace(kept, self.previous_path)
-                kept_inode = _inode(self.previous_path)
-            sidecar = _Sidecar(record.at(_inode(temp)), previous, kept_inode)
+                kept_inode, kept_stamp = _inode(self.previous_path), _stamp(self.previous_path)
+            sidecar = _Sidecar(record.at(_inode(temp)), previous, kept_inode, kept_stamp)
             safe_files.write_atomic(self.sidecar_path, sidecar.dump())
             safe_files.replace(temp, self.path)
         except OSError as err:
@@ -335,8 +276,18 @@ class FileSink:
             kept = body.get("kept_inode")
             if kept is not None and (not isinstance(kept, int) or isinstance(kept, bool)):
                 raise ValueError("`kept_inode` must be a number")
+            stamp = body.get("kept_stamp")
+            if stamp is not None and not (
+                isinstance(stamp, list)
+                and len(stamp) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in stamp)
+            ):
+                raise ValueError("`kept_stamp` must be two numbers")
             return _Sidecar(
-                _Record.parse(body.get("current")), _Record.parse(body.get("previous")), kept
+                _Record.parse(body.get("current")),
+                _Record.parse(body.get("previous")),
+                kept,
+                None if stamp is None else (stamp[0], stamp[1]),
             )
         except ValueError as err:
             raise SinkReadFailed(
@@ -382,16 +333,10 @@ class FileSink:
             return False
         if sidecar.kept_inode is not None and _inode(self.previous_path) != sidecar.kept_inode:
             return False  # <path>.previous is not the copy of that version
+        if sidecar.kept_stamp is not None and _stamp(self.previous_path) != sidecar.kept_stamp:
+            return False  # a later file that was given the same (freed) inode number
         os.replace(self.previous_path, self.path)
         safe_files.fsync_directory(self.path.parent)
         restored = _Sidecar(kept.at(_inode(self.path)), None)
         safe_files.write_atomic(self.sidecar_path, restored.dump())
         return True
-
-
-def _inode(path: Path) -> int | None:
-    """The inode of ``path`` itself (a link is not followed), or None if it is not there."""
-    try:
-        return os.lstat(path).st_ino
-    except FileNotFoundError:
-        return None
