@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 
 from patwarden.config.hooks import HookSpec
 from patwarden.errors import ConfigError
@@ -28,6 +25,7 @@ from patwarden.hooks.runner import (
     run_hooks,
 )
 from patwarden.rotation.outcomes import Promotion
+from tests.support.receivers import Tls, make_tls, serve_https
 
 EVENT = HookEvent(
     token_name="flux-git",
@@ -139,17 +137,13 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, str]:
-    ca = trustme.CA()
-    bundle = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    return ca, str(bundle)
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    return make_tls(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture
-def receiver(tls: tuple[trustme.CA, str]) -> Iterator[Receiver]:
-    ca, bundle = tls
-    state = Receiver(url="", ca_bundle=bundle)
+def receiver(tls: Tls) -> Iterator[Receiver]:
+    state = Receiver(url="", ca_bundle=str(tls.ca_bundle))
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -167,20 +161,9 @@ def receiver(tls: tuple[trustme.CA, str]) -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    state.url = f"https://127.0.0.1:{server.server_address[1]}{WEBHOOK_PATH}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serve_https(tls, Handler) as url:
+        state.url = url + WEBHOOK_PATH
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def test_webhook_posts_a_teams_and_slack_compatible_body(receiver: Receiver) -> None:
@@ -229,8 +212,10 @@ def test_webhook_url_path_never_appears_in_results(receiver: Receiver) -> None:
         assert result.target.startswith("https://127.0.0.1:")
 
 
-def test_unreachable_webhook_is_a_failed_result(tls: tuple[trustme.CA, str]) -> None:
-    result = post_webhook("https://127.0.0.1:9/hook", event=EVENT, timeout=5, ca_bundle=tls[1])
+def test_unreachable_webhook_is_a_failed_result(tls: Tls) -> None:
+    result = post_webhook(
+        "https://127.0.0.1:9/hook", event=EVENT, timeout=5, ca_bundle=str(tls.ca_bundle)
+    )
     assert not result.ok
     assert "could not reach https://127.0.0.1:9/" in result.detail
 

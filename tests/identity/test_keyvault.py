@@ -9,17 +9,14 @@ that resource, and the credential records what it was asked for.
 from __future__ import annotations
 
 import json
-import ssl
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from azure.core.credentials import AccessToken
 
 from patwarden.config.schema import AzureConfig
@@ -33,6 +30,7 @@ from patwarden.identity.keyvault import (
 from patwarden.plugins.testing import fake_meta, fake_pat
 from patwarden.sinks.key_vault import KeyVaultSink
 from patwarden.sinks.spec import SinkContext
+from tests.support.receivers import make_tls, serve_https
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
@@ -59,10 +57,8 @@ class RecordingCredential:
 
 @pytest.fixture
 def fake_vault(tmp_path: Path) -> Iterator[FakeVault]:
-    ca = trustme.CA()
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    state = FakeVault(ca_bundle=str(bundle))
+    tls = make_tls(tmp_path)
+    state = FakeVault(ca_bundle=str(tls.ca_bundle))
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
@@ -100,20 +96,9 @@ def fake_vault(tmp_path: Path) -> Iterator[FakeVault]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    state.url = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serve_https(tls, Handler) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def test_a_fake_vault_naming_azure_devops_gets_only_a_vault_token(fake_vault: FakeVault) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,15 @@ T = TypeVar("T")
 def route(name: str, token: str) -> str:
     """The regex of the request *name* (a key of :data:`ROUTES`) for *token*."""
     return ROUTES[name].format(token=token)
+
+
+def create_requests(emulator: RunningEmulator) -> list[dict[str, Any]]:
+    """The PAT create requests in the emulator's request log."""
+    return [
+        entry
+        for entry in emulator.admin("GET", "/requests").json()["requests"]
+        if re.search(route("create", ""), f"{entry['method']} {entry['path'].split('?')[0]}")
+    ]
 
 
 def variable(token: str) -> str:

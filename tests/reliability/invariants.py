@@ -38,6 +38,29 @@ class Run:
         return {t["token"]: t["outcome"] for t in self.document()["tokens"]}
 
 
+def rotated_once_problems(runs: Sequence[Run], tokens: Sequence[str]) -> list[str]:
+    """What is wrong with concurrent ``rotate -o json`` *runs* that should, between them, have
+    rotated each of *tokens* exactly once (each run exits 0; every other outcome is
+    ``not_due`` or ``skipped``)."""
+    problems = [f"a run exited {run.code}: {run.stderr[-2000:]}" for run in runs if run.code]
+    if problems:
+        return problems
+    rotated: dict[str, int] = {}
+    for run in runs:
+        for token, outcome in run.outcomes().items():
+            if outcome == "rotated":
+                rotated[token] = rotated.get(token, 0) + 1
+            elif outcome not in ("not_due", "skipped"):
+                problems.append(f"{token}: {outcome}")
+    problems += [
+        f"{token} rotated {rotated.get(token, 0)} times"
+        for token in tokens
+        if rotated.get(token) != 1
+    ]
+    problems += [f"{token} rotated but not asked for" for token in rotated if token not in tokens]
+    return problems
+
+
 def wait_until(predicate: Callable[[], T], *, timeout: float, interval: float = 0.02) -> T:
     """Poll *predicate* until it returns something truthy; return it (or the last value)."""
     deadline = time.monotonic() + timeout

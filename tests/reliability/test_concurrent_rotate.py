@@ -16,7 +16,6 @@ suite; see docs/reliability-crash-and-soak.md).
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunningEmulator
-from tests.reliability.crash_support import Fleet, route
+from tests.reliability.crash_support import Fleet, create_requests
 from tests.reliability.figures import record
+from tests.reliability.invariants import rotated_once_problems
 from tests.reliability.leaks import LeakScanner
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("concurrent-rotate")]
@@ -52,23 +52,9 @@ def test_four_processes_rotate_each_due_token_exactly_once(
         seconds = time.monotonic() - started
         fleet.clear_faults()
 
-        for run in runs:
-            assert run.code == 0, (run.code, run.stdout[-2000:], run.stderr[-2000:])
-        rotated = Counter(
-            token
-            for run in runs
-            for token, outcome in run.outcomes().items()
-            if outcome == "rotated"
-        )
-        assert rotated == dict.fromkeys(TOKENS, 1)
-        others = {o for run in runs for o in run.outcomes().values() if o != "rotated"}
-        assert others <= {"not_due", "skipped"}
+        assert rotated_once_problems(runs, TOKENS) == []
 
-        creates = [
-            entry
-            for entry in emulator.admin("GET", "/requests").json()["requests"]
-            if re.search(route("create", ""), f"{entry['method']} {entry['path'].split('?')[0]}")
-        ]
+        creates = create_requests(emulator)
         assert len(creates) == len(TOKENS)
         assert all(entry["status"] == 200 for entry in creates)
         promoted = Counter(r["token"] for r in fleet.audit() if r["kind"] == "promoted")

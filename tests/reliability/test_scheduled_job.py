@@ -10,7 +10,6 @@ overlap on newly due tokens and no token is rotated twice.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningEmulator
-from tests.reliability.crash_support import Fleet, route
+from tests.reliability.crash_support import Fleet, create_requests
 from tests.reliability.figures import record
+from tests.reliability.invariants import rotated_once_problems
 from tests.reliability.leaks import LeakScanner
 from tests.reliability.test_state_backends import fleet_state, scan_state
 from tests.support.configs import save_config
@@ -94,20 +94,8 @@ def test_five_runs_on_fresh_agents_then_two_overlapping_runs(
         second = agents.start("rotate", "-o", "json")
         runs = [agents.finish(first), agents.finish(second)]
         agents.clear_faults()
-        for run in runs:
-            assert run.code == 0, (run.code, run.stdout[-2000:], run.stderr[-2000:])
-        rotated = Counter(
-            token
-            for run in runs
-            for token, outcome in run.outcomes().items()
-            if outcome == "rotated"
-        )
-        assert rotated == dict.fromkeys(LATE, 1)
-        creates = [
-            entry
-            for entry in emulator.admin("GET", "/requests").json()["requests"]
-            if re.search(route("create", ""), f"{entry['method']} {entry['path'].split('?')[0]}")
-        ]
+        assert rotated_once_problems(runs, LATE) == []
+        creates = create_requests(emulator)
         assert len(creates) == len(LATE)
         for token in (*TOKENS, *LATE):
             assert agents.settled_problems(token) == [], token

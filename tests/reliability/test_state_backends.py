@@ -9,7 +9,6 @@ emulator). The state itself is scanned for secrets too.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -20,8 +19,9 @@ import pytest
 from patwarden.app.context import AppContext
 from patwarden.config.model import load_config
 from tests.conftest import RunningEmulator
-from tests.reliability.crash_support import Fleet, route
+from tests.reliability.crash_support import Fleet, create_requests
 from tests.reliability.figures import record
+from tests.reliability.invariants import rotated_once_problems
 from tests.reliability.leaks import LeakScanner
 from tests.reliability.test_crash_matrix import POINTS, crash_and_recover
 from tests.state.test_azblob import trust_both
@@ -111,22 +111,8 @@ def test_concurrent_processes_rotate_each_due_token_exactly_once(
         emulator.admin("DELETE", "/requests")
         processes = [fleet.start("rotate", "-o", "json") for _ in range(PROCESSES)]
         runs = [fleet.finish(process) for process in processes]
-        for run in runs:
-            assert run.code == 0, (run.code, run.stdout[-2000:], run.stderr[-2000:])
-        rotated = Counter(
-            token
-            for run in runs
-            for token, outcome in run.outcomes().items()
-            if outcome == "rotated"
-        )
-        assert rotated == dict.fromkeys(TOKENS, 1)
-        others = {o for run in runs for o in run.outcomes().values() if o != "rotated"}
-        assert others <= {"not_due", "skipped"}
-        creates = [
-            entry
-            for entry in emulator.admin("GET", "/requests").json()["requests"]
-            if re.search(route("create", ""), f"{entry['method']} {entry['path'].split('?')[0]}")
-        ]
+        assert rotated_once_problems(runs, TOKENS) == []
+        creates = create_requests(emulator)
         assert len(creates) == len(TOKENS)
         promoted = Counter(r["token"] for r in fleet.audit() if r["kind"] == "promoted")
         assert promoted == dict.fromkeys(TOKENS, 1)

@@ -89,17 +89,25 @@ def webhook_receiver(tls: Tls) -> Iterator[WebhookReceiver]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serve_https(tls, Handler) as url:
+        receiver.url = url
+        yield receiver
+
+
+@contextmanager
+def serve_https(tls: Tls, handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve *handler* over HTTPS on 127.0.0.1 (a free port) with *tls*; yield the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     server.socket = tls.server.wrap_socket(server.socket, server_side=True)
-    receiver.url = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield receiver
+        yield f"https://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(timeout=5)
 
 
 @dataclass
