@@ -205,10 +205,17 @@ def test_a_cae_challenge_after_revocation_stops_with_the_relogin_reason(
     emulator.admin("DELETE", "/requests")
 
     rotated = cli("rotate", "-o", "json", config=config)
-    assert rotated.code != 0, rotated.output
-    (token,) = json.loads(rotated.stdout)["tokens"]
+    # Every token failed for one reason, the rotator's sign-in: exit 3 (sign-in), not 8, and the
+    # document and stderr say why and how to fix it.
+    assert rotated.code == 3, rotated.output
+    document = json.loads(rotated.stdout)
+    (token,) = document["tokens"]
     assert token["outcome"] == "failed"
     assert "cannot get a token silently: the grant was revoked" in token["reason"]
+    assert document["exit_code"] == 3
+    assert document["error"]["type"] == "ReloginRequired"
+    assert "patwarden login" in document["error"]["hint"]
+    assert "the grant was revoked" in rotated.stderr
     calls = _cae_log(emulator)
     # Each PAT API call is challenged once; the refresh with the claims is refused (50173) and
     # the call is not resent: no loop, nothing created.

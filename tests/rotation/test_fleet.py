@@ -6,12 +6,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from patwarden.domain.models import CreatedPat, IssuedPat, TokenSpec
-from patwarden.errors import AzureDevOpsError, StateError
+from patwarden.errors import AzureDevOpsError, ReloginRequired, StateError
 from patwarden.rotation.fleet import (
     EXIT_ALL_FAILED,
     EXIT_OK,
@@ -156,6 +157,31 @@ def test_exit_codes_say_all_some_or_none(
     )
     assert (report.status, report.exit_code) == (status, code)
     assert EXIT_ALL_FAILED not in (2, 3, 4, 5, 6, 7)  # distinct from every error class's code
+
+
+@pytest.mark.parametrize(
+    ("kinds", "code"),
+    [
+        ([OutcomeKind.FAILED, OutcomeKind.FAILED], 3),  # one cause explains every failure
+        ([OutcomeKind.ROTATED, OutcomeKind.FAILED], EXIT_SOME_FAILED),  # the sign-in worked once
+        ([OutcomeKind.ROTATED, OutcomeKind.NOT_DUE], EXIT_OK),
+    ],
+)
+def test_a_cause_sets_the_exit_code_only_when_every_token_failed(
+    kinds: list[OutcomeKind], code: int
+) -> None:
+    given = dict(zip([s.name for s in specs(len(kinds))], kinds, strict=True))
+    report = run_fleet(
+        specs=specs(len(kinds)),
+        worker=simple_worker(lambda spec: outcome(spec, given[spec.name])),
+        concurrency=2,
+    )
+    lost = ReloginRequired("the grant was revoked", hint="run `patwarden login`")
+    caused = replace(report, cause=lost)
+    assert caused.exit_code == code
+    document = caused.to_json()
+    assert document["exit_code"] == code
+    assert ("error" in document) is (code == 3)
 
 
 def test_progress_is_reported_once_per_token() -> None:

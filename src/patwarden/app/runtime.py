@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from patwarden.app.issuers import OfflineIssuer
 from patwarden.app.specs import token_specs
 from patwarden.domain.models import IssuedPat, TokenSpec
-from patwarden.errors import PatwardenError
+from patwarden.errors import AuthError, PatwardenError
 from patwarden.rotation.adapters import AzdoPatIssuer, SystemClock
 from patwarden.rotation.engine import RotationEngine
 from patwarden.rotation.fleet import (
@@ -235,12 +236,24 @@ class Runtime:
 
                 yield run_one
 
-        return run_fleet(
+        report = run_fleet(
             specs=specs,
             worker=worker,
             concurrency=concurrency or self.config.rotation.concurrency,
             on_progress=on_progress,
         )
+        return replace(report, cause=self._sign_in_lost(specs)) if report.failed else report
+
+    def _sign_in_lost(self, specs: Sequence[TokenSpec]) -> AuthError | None:
+        """The sign-in failure of the run's rotators when each of them failed its last sign-in
+        (their sessions were revoked mid-run): it explains every failure; None otherwise."""
+        refusals = []
+        for rotator in dict.fromkeys(self.rotator_for(spec.name) for spec in specs):
+            refusal = getattr(self.credentials.get(rotator), "refusal", None)
+            if not isinstance(refusal, AuthError):
+                return None
+            refusals.append(refusal)
+        return refusals[0] if refusals else None
 
     def check_sign_in(self, specs: Sequence[TokenSpec]) -> None:
         """Get a PAT-API token for each rotator of *specs* before any token runs.

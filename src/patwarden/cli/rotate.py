@@ -4,7 +4,8 @@
 bounded pool of workers, shows progress on stderr when stderr is a terminal, prints one line per
 token (or ``--output json``) and exits 0 when every token succeeded or nothing was due, 1 when
 some failed and 8 when all failed. Config problems exit 2 and a rotator that cannot sign in 3,
-before anything runs; with ``--output json`` such a failure still prints a JSON document.
+before anything runs or when every token failed because its sign-in stopped working mid-run;
+with ``--output json`` such a failure still prints a JSON document.
 """
 
 from __future__ import annotations
@@ -196,7 +197,8 @@ def rotate(
 
     Exit codes: 0 every token is in its desired state at the end of the run, 1 some tokens are
     not (failed, rolled back, or a problem that could not be repaired), 8 none of those with
-    work to do are, 2 invalid config, 3 the rotator cannot sign in. See docs/rotation.md.
+    work to do are, 2 invalid config, 3 the rotator cannot sign in (before the run, or every
+    token failed because its sign-in stopped working mid-run). See docs/rotation.md.
     """
     with open_runtime(config_path) as runtime:
         specs = runtime.specs(tokens)
@@ -210,6 +212,8 @@ def rotate(
                 on_progress=on_progress,
             )
     show_report(report, output=output, dry_run=dry_run)
+    if report.cause is not None and report.exit_code == report.cause.exit_code:
+        raise report.cause  # every token failed for it: say why once, exit with its code
     ctx.exit(report.exit_code)
 
 

@@ -86,6 +86,9 @@ class UserCredential:
         self._app: Any = None
         self._cache: Any = None
         self._tokens: dict[tuple[str, ...], AccessToken] = {}
+        # Why the last silent sign-in failed (None once one worked): a run that fails because the
+        # rotator's sessions were revoked mid-run exits with this error's code, not "all failed".
+        self.refusal: AuthError | None = None
 
     def __repr__(self) -> str:
         settings = self.settings
@@ -170,9 +173,19 @@ class UserCredential:
             ReloginRequired: not logged in, or Entra wants an interactive sign-in (says why).
             AuthError: Entra unreachable, TLS failure, or a configuration problem (app, tenant).
         """
+        wanted = tuple(scopes) or PAT_SCOPES
+        with self._lock:
+            try:
+                token = self._get_token(wanted, claims)
+            except AuthError as exc:
+                self.refusal = exc
+                raise
+            self.refusal = None
+            return token
+
+    def _get_token(self, wanted: tuple[str, ...], claims: str | None) -> AccessToken:
         from azure.core.credentials import AccessToken
 
-        wanted = tuple(scopes) or PAT_SCOPES
         with self._lock:
             cached = self._tokens.get(wanted)
             if (

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from patwarden.domain.models import CreatedPat, IssuedPat, TokenSpec
+from patwarden.errors import PatwardenError
 from patwarden.rotation.actions import describe_error
 from patwarden.rotation.outcomes import Finding, OutcomeKind, RunReport, TokenOutcome
 from patwarden.rotation.ports import PatIssuer
@@ -74,6 +75,9 @@ class FleetReport:
     findings: tuple[Finding, ...] = ()
     concurrency: int = 1
     seconds: float = 0.0
+    # Why every token failed when one cause explains it (the rotators' sign-in stopped working
+    # mid-run: sessions revoked, password reset): the run exits with its code, not 8.
+    cause: PatwardenError | None = None
 
     @property
     def failed(self) -> tuple[TokenOutcome, ...]:
@@ -94,7 +98,10 @@ class FleetReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all succeeded or nothing was due, 1 some failed, 8 all failed."""
+        """0 all succeeded or nothing was due, 1 some failed, 8 all failed — or, when all failed
+        for one :attr:`cause`, that error's code (3: the rotator cannot sign in)."""
+        if self.cause is not None and self.status is FleetStatus.ALL_FAILED:
+            return self.cause.exit_code
         return {
             FleetStatus.OK: EXIT_OK,
             FleetStatus.SOME_FAILED: EXIT_SOME_FAILED,
@@ -118,6 +125,14 @@ class FleetReport:
             concurrency=self.concurrency,
             seconds=round(self.seconds, 3),
         )
+        if self.cause is not None and self.status is FleetStatus.ALL_FAILED:
+            cause = self.cause
+            document["error"] = {
+                "type": type(cause).__name__,
+                "message": cause.message,
+                "hint": cause.hint,
+                "docs": cause.docs,
+            }
         return document
 
 
