@@ -9,25 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from patwarden.azdo import validation
-from patwarden.azdo.constants import DEFAULT_SCOPE, GRAPH_API_VERSION
+from patwarden.azdo.constants import GRAPH_API_VERSION
 from patwarden.azdo.models import GraphUser
 from patwarden.azdo.paging import header_token, iter_page_items
-from patwarden.azdo.transport import AzdoTransport, Bearer, ServiceUrls
+from patwarden.azdo.resource import ResourceClient
 
 
-class GraphClient:
+class GraphClient(ResourceClient):
     """List an organization's users (thread-safe)."""
-
-    def __init__(
-        self,
-        *,
-        transport: AzdoTransport,
-        urls: ServiceUrls,
-        scopes: tuple[str, ...] = (DEFAULT_SCOPE,),
-    ) -> None:
-        self._transport = transport
-        self._urls = urls
-        self._auth = Bearer(scopes)
 
     def iter_users(
         self, *, org: str, subject_types: Sequence[str] | None = None

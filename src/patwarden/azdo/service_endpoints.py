@@ -21,11 +21,11 @@ from types import MappingProxyType
 from typing import Any
 
 from patwarden.azdo import validation
-from patwarden.azdo.constants import DEFAULT_SCOPE, SERVICE_ENDPOINT_API_VERSION
+from patwarden.azdo.constants import SERVICE_ENDPOINT_API_VERSION
 from patwarden.azdo.errors import AzdoNotFound
 from patwarden.azdo.models import as_object, optional_bool, optional_str, required_str
+from patwarden.azdo.resource import ResourceClient
 from patwarden.azdo.responses import json_body
-from patwarden.azdo.transport import AzdoTransport, Bearer, ServiceUrls
 from patwarden.errors import ConfigError
 from patwarden.secret import Secret
 
@@ -157,19 +157,8 @@ def secret_update(
     )
 
 
-class ServiceEndpointClient:
+class ServiceEndpointClient(ResourceClient):
     """Read and replace service connections (thread-safe)."""
-
-    def __init__(
-        self,
-        *,
-        transport: AzdoTransport,
-        urls: ServiceUrls,
-        scopes: tuple[str, ...] = (DEFAULT_SCOPE,),
-    ) -> None:
-        self._transport = transport
-        self._urls = urls
-        self._auth = Bearer(scopes)
 
     def get(self, *, org: str, project: str, endpoint_id: str) -> ServiceEndpoint:
         """Return service connection *endpoint_id* of *project*.

@@ -9,28 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from patwarden.azdo import validation
-from patwarden.azdo.constants import DEFAULT_SCOPE, TOKEN_ADMIN_API_VERSION
+from patwarden.azdo.constants import TOKEN_ADMIN_API_VERSION
 from patwarden.azdo.models import SessionToken
 from patwarden.azdo.paging import body_token, iter_page_items
-from patwarden.azdo.transport import AzdoTransport, Bearer, ServiceUrls
+from patwarden.azdo.resource import ResourceClient
 from patwarden.errors import ConfigError
 
 MAX_PAGE_SIZE = 100
 
 
-class TokenAdminClient:
+class TokenAdminClient(ResourceClient):
     """View and revoke other users' PATs in an organization (caller must be a PCA)."""
-
-    def __init__(
-        self,
-        *,
-        transport: AzdoTransport,
-        urls: ServiceUrls,
-        scopes: tuple[str, ...] = (DEFAULT_SCOPE,),
-    ) -> None:
-        self._transport = transport
-        self._urls = urls
-        self._auth = Bearer(scopes)
 
     def _base(self, org: str) -> str:
         return f"{self._urls.vssps_url}/{validation.organization(org)}/_apis/tokenadmin"

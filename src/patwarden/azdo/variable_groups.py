@@ -17,12 +17,12 @@ from types import MappingProxyType
 from typing import Any
 
 from patwarden.azdo import validation
-from patwarden.azdo.constants import DEFAULT_SCOPE, DISTRIBUTED_TASK_API_VERSION
+from patwarden.azdo.constants import DISTRIBUTED_TASK_API_VERSION
 from patwarden.azdo.errors import AzdoNotFound
 from patwarden.azdo.models import as_object, optional_bool, optional_str, required_str
+from patwarden.azdo.resource import ResourceClient
 from patwarden.azdo.responses import json_body, unexpected
 from patwarden.azdo.timestamps import parse_datetime
-from patwarden.azdo.transport import AzdoTransport, Bearer, ServiceUrls
 from patwarden.errors import ConfigError
 from patwarden.secret import Secret
 
@@ -216,19 +216,8 @@ def secret_update(group: VariableGroup, *, variable: str, value: Secret) -> Vari
     )
 
 
-class VariableGroupClient:
+class VariableGroupClient(ResourceClient):
     """Read and replace variable groups (thread-safe)."""
-
-    def __init__(
-        self,
-        *,
-        transport: AzdoTransport,
-        urls: ServiceUrls,
-        scopes: tuple[str, ...] = (DEFAULT_SCOPE,),
-    ) -> None:
-        self._transport = transport
-        self._urls = urls
-        self._auth = Bearer(scopes)
 
     def get(self, *, org: str, project: str, group_id: int) -> VariableGroup:
         """Return the group *group_id* of *project*.
