@@ -1,12 +1,20 @@
 """Azure DevOps rate limiting (contract §5), off by default.
 
 ``PUT /_admin/rate-limit {"enabled", "limit", "window_seconds", "delay_threshold"?, "delay_ms"?}``
-gives every identity a budget of ``limit`` Azure DevOps requests per sliding window. While it is
-on, every Azure DevOps response carries ``X-RateLimit-Resource``, ``-Limit``, ``-Remaining`` and
-``-Reset``. Past ``delay_threshold`` requests in the window, each request is delayed ``delay_ms``
-and also carries ``X-RateLimit-Delay`` and ``Retry-After`` (``Remaining`` is then 0, as the
-service reports once it delays). Past ``limit``, requests are refused with 429, ``Retry-After``
-and the ``TF400733`` VSS error, without reaching the service. ``GET`` returns the settings.
+gives every identity a budget of ``limit`` Azure DevOps requests (one TSTU each) per sliding
+window. While it is on, every Azure DevOps response carries ``X-RateLimit-Resource``, ``-Limit``,
+``-Remaining`` and ``-Reset`` with the meanings Microsoft documents
+(https://learn.microsoft.com/azure/devops/integrate/concepts/rate-limits, "HTTP response
+headers"): Limit and Remaining count the TSTUs allowed and left *before delays are imposed*
+(``delay_threshold`` when set, else ``limit``), and Reset is the Unix time at which usage would be
+back to 0 if all consumption stopped now, on the service's clock: the business clock
+(:mod:`patwarden_emulator.clock`), which the Azure DevOps answers' ``Date`` header follows too.
+Past ``delay_threshold`` requests in the window, each request is delayed ``delay_ms`` and also
+carries ``X-RateLimit-Delay`` and ``Retry-After`` (``Remaining`` is then 0, as the service
+reports once it delays). Past ``limit``, requests are refused with 429, ``Retry-After`` (until the
+oldest counted request leaves the window) and the ``TF400733`` VSS error, without reaching the
+service. ``GET`` returns the settings. The window itself is measured on the monotonic clock, so
+moving the business clock does not empty or overfill it.
 
 The identity is derived from the ``Authorization`` header without verifying it (a bearer token's
 ``oid``/``appid``, or a PAT's owner), and is never logged.
@@ -31,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from patwarden_emulator import clock
 from patwarden_emulator.context import Emulator
 from patwarden_emulator.devops.state import devops_state
 from patwarden_emulator.requestlog import ASGIApp, Message, Receive, Scope, Send
@@ -107,9 +116,14 @@ class RateLimiter:
         self.settings = settings
         self.windows.clear()
 
-    def check(self, key: str, *, now: float) -> Verdict:
-        """Count one request of *key* (unless it is blocked) and say what to do with it."""
+    def check(self, key: str, *, now: float, server_now: float | None = None) -> Verdict:
+        """Count one request of *key* (unless it is blocked) and say what to do with it.
+
+        *now* measures the window (monotonic seconds); *server_now* is the same instant on the
+        service's clock (Unix seconds, default *now*), which ``reset_at`` is expressed in.
+        """
         s = self.settings
+        shift = (now if server_now is None else server_now) - now
         window = self.windows.setdefault(key, deque())
         while window and window[0] <= now - s.window_seconds:
             window.popleft()
@@ -117,7 +131,7 @@ class RateLimiter:
             return Verdict(
                 blocked=True,
                 remaining=0,
-                reset_at=math.ceil(window[-1] + s.window_seconds),
+                reset_at=math.ceil(window[-1] + s.window_seconds + shift),
                 retry_after=window[0] + s.window_seconds - now,
             )
         window.append(now)
@@ -125,11 +139,17 @@ class RateLimiter:
         delayed = s.delay_threshold is not None and used > s.delay_threshold
         return Verdict(
             blocked=False,
-            remaining=0 if delayed else s.limit - used,
-            reset_at=math.ceil(now + s.window_seconds),
+            remaining=0 if delayed else max(0, advertised_limit(s) - used),
+            reset_at=math.ceil(now + s.window_seconds + shift),
             retry_after=window[0] + s.window_seconds - now if delayed else 0.0,
             delay_seconds=s.delay_ms / 1000 if delayed else 0.0,
         )
+
+
+def advertised_limit(settings: RateLimitSettings) -> int:
+    """``X-RateLimit-Limit``: the TSTUs allowed before delays are imposed (Microsoft's meaning)."""
+    threshold = settings.delay_threshold
+    return settings.limit if threshold is None else min(threshold, settings.limit)
 
 
 def limiter_of(emu: Emulator) -> RateLimiter:
@@ -168,13 +188,12 @@ class RateLimitMiddleware:
         key = identity_key(
             None if raw is None else raw.decode("latin-1"), pat_owner=self._pat_owner
         )
-        now = time.time()
-        verdict = self.limiter.check(key, now=now)
+        verdict = self.limiter.check(key, now=time.monotonic(), server_now=clock.now().timestamp())
         if verdict.blocked:
             extra, body = throttle_error(
                 path=scope["path"],
                 retry_after=verdict.retry_after,
-                limit=settings.limit,
+                limit=advertised_limit(settings),
                 resource=RESOURCE,
             )
             extra = [(k, v) for k, v in extra if k != b"x-ratelimit-reset"]
@@ -184,7 +203,7 @@ class RateLimitMiddleware:
             return
         rate_headers = [
             (b"x-ratelimit-resource", RESOURCE.encode()),
-            (b"x-ratelimit-limit", str(settings.limit).encode()),
+            (b"x-ratelimit-limit", str(advertised_limit(settings)).encode()),
             (b"x-ratelimit-remaining", str(verdict.remaining).encode()),
             (b"x-ratelimit-reset", str(verdict.reset_at).encode()),
         ]

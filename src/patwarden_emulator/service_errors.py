@@ -13,6 +13,8 @@ import time
 import uuid
 from typing import Any, Literal
 
+from patwarden_emulator import clock
+
 Service = Literal["devops", "keyvault", "entra"]
 
 _KEY_VAULT_CODES = {
@@ -108,7 +110,8 @@ def throttle_error(
                 "x-ratelimit-resource": resource,
                 "x-ratelimit-limit": str(limit),
                 "x-ratelimit-remaining": "0",
-                "x-ratelimit-reset": str(math.ceil(time.time() + seconds)),
+                # On the service's clock, like the Date header of Azure DevOps answers.
+                "x-ratelimit-reset": str(math.ceil(clock.now().timestamp() + seconds)),
             }
         )
         document = vss_error(

@@ -39,7 +39,35 @@ DATE_NOW = parsedate_to_datetime("Fri, 15 Jan 2027 08:00:00 GMT").timestamp()
                 "X-RateLimit-Delay": "2",
             },
             NOW,
-            60.0,
+            5.0,  # Retry-After says when to resume; Reset (all usage gone) would over-wait
+        ),
+        # With a Limit the pacer spreads the requests: Remaining 0 alone pauses nothing.
+        (
+            {
+                "X-RateLimit-Limit": "200",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(NOW + 60),
+            },
+            NOW,
+            None,
+        ),
+        # Reset and an HTTP-date Retry-After are read against the service's Date, not our clock.
+        (
+            {
+                "Date": "Fri, 15 Jan 2027 08:00:00 GMT",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(DATE_NOW + 300),
+            },
+            DATE_NOW - 3,
+            300.0,
+        ),
+        (
+            {
+                "Date": "Fri, 15 Jan 2027 08:00:00 GMT",
+                "Retry-After": "Fri, 15 Jan 2027 08:00:10 GMT",
+            },
+            DATE_NOW + 4,
+            10.0,
         ),
     ],
 )

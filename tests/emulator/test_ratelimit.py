@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import time
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -106,7 +107,9 @@ def test_delay_threshold_delays_and_says_so(emulator: RunningEmulator) -> None:
     configure(emulator, enabled=True, limit=10, window_seconds=60, delay_threshold=1, delay_ms=300)
     first = call(emulator, f"Bearer {devops_token(emulator)}")
     assert "X-RateLimit-Delay" not in first.headers
-    assert first.headers["X-RateLimit-Remaining"] == "9"
+    # Limit and Remaining count the TSTUs allowed before delays are imposed (Microsoft's meaning).
+    assert first.headers["X-RateLimit-Limit"] == "1"
+    assert first.headers["X-RateLimit-Remaining"] == "0"
     started = time.monotonic()
     second = call(emulator, f"Bearer {devops_token(emulator)}")
     assert time.monotonic() - started >= 0.3
@@ -144,3 +147,21 @@ def test_identity_key_is_stable_and_never_contains_the_credential() -> None:
     assert identity_key(owned, pat_owner={pat: "A"}.get) == identity_key(bearer({"oid": "A"}))
     assert identity_key(None) == identity_key("") == "anonymous"
     assert identity_key("Bearer not-a-jwt").startswith("digest:")
+
+
+def test_reset_and_date_follow_the_services_clock(emulator: RunningEmulator) -> None:
+    """Reset is Unix time on the service's clock (the business clock), and so is Date."""
+    configure(emulator, enabled=True, limit=5, window_seconds=30)
+    ahead = emulator.admin("GET", "/clock").json()["offset_seconds"] + 3600.0
+    emulator.admin("PUT", "/clock", json={"offset_seconds": ahead})
+    try:
+        response = call(emulator, f"Bearer {devops_token(emulator)}")
+        date = parsedate_to_datetime(response.headers["Date"]).timestamp()
+        assert 30 <= int(response.headers["X-RateLimit-Reset"]) - date <= 32
+        assert date - time.time() > 3590  # the business clock, not the wall clock
+        vault = call(emulator, "Bearer x", path="/secrets?api-version=7.5")
+        vault_date = parsedate_to_datetime(vault.headers["Date"]).timestamp()
+        assert abs(vault_date - time.time()) < 5  # Key Vault keeps the wall clock
+        assert response.headers.get_list("Date") == [response.headers["Date"]]  # only one
+    finally:
+        emulator.admin("PUT", "/clock", json={"offset_seconds": ahead - 3600.0})

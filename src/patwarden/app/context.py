@@ -128,12 +128,17 @@ class AppContext:
 
     @property
     def rate_limiters(self) -> RateLimiterRegistry:
-        """One rate limiter per identity, shared by every client and thread acting as it."""
+        """One rate limiter per (identity, resource), shared by every client and worker thread
+        acting as it, so the workers pace one budget together."""
         with self._lock:
             if self._rate_limiters is None:
                 from patwarden.azdo.ratelimit import RateLimiterRegistry
 
-                self._rate_limiters = RateLimiterRegistry()
+                # The run's clock (Unix seconds): pacing uses its differences, and Reset is read
+                # against the answer's Date, so a skewed clock paces and pauses the same.
+                self._rate_limiters = RateLimiterRegistry(
+                    clock=lambda: self.clock.now().timestamp()
+                )
             return self._rate_limiters
 
     @property

@@ -207,7 +207,7 @@ class AzdoTransport:
         claims: str | None = None  # set once Azure DevOps answered a CAE claims challenge
         while True:
             attempt += 1
-            self._limiter.wait(max_wait=self._retry.max_advised_wait)
+            ticket = self._limiter.acquire(max_wait=self._retry.max_advised_wait)
             headers = self._auth_headers(auth, action=action, claims=claims)
             if content is not None:
                 headers["Content-Type"] = "application/json"
@@ -222,7 +222,9 @@ class AzdoTransport:
             if isinstance(auth, Bearer) and (retry := claims_to_retry(response, claims, action)):
                 claims, attempt = retry, attempt - 1  # CAE: refused before acting; resent once
                 continue
-            advised = self._limiter.observe(response.headers)
+            advised = self._limiter.observe(
+                response.headers, ticket=ticket, status=response.status_code
+            )
             if attempt < self._retry.attempts and self._should_retry(response, idempotent):
                 self._back_off(response, advised, attempt=attempt, action=action)
                 continue
