@@ -1,314 +1,280 @@
 """Mutation testing of the rotation core: plant small bugs, count how many the tests catch.
 
-A small AST mutator of our own (mutmut 3 mutates ``src/`` in place and trampolines every
-function; this one never touches the working tree): each mutant is written into a private copy
-of ``src/`` that is put first on ``PYTHONPATH`` (subprocesses the tests start inherit it), and the
-test subset runs with ``-x``. A failing run kills the mutant; a timeout counts as killed too.
+A small AST mutator of our own (``mutation_ops.py``; mutmut 3 mutates ``src/`` in place and
+trampolines every function, this one never touches the working tree): each mutant is written
+into a private copy of ``src/`` put first on ``PYTHONPATH`` (subprocesses the tests start
+inherit it), and the tests that cover it run with ``-x``: a failing run kills the mutant, and so
+does a timeout (three times the tests' traced time, plus 20 s).
 
-Targets (default): ``src/patwarden/domain/``, the engine (``src/patwarden/rotation/`` engine,
-actions, reconcile, converge, tail, records) and the SQLite state store. Operators:
-``and``↔``or``, comparison flips (``==``↔``!=``, ``<``↔``>=``, ``in``↔``not in``, ``is``↔
-``is not``), ``not x``→``x``, ``True``↔``False``, ``n``→``n+1``, unary ``-``→``+``, ``+``↔``-``,
-``continue``↔``break``, ``return x``→``return None`` and string constants. A string that is only
-text for people (inside an f-string, an exception's or a log call's argument, a ``reason=``/
-``detail=`` keyword, or any string of three words or more) is a *message-only* mutant: listed
-separately and left out of the score.
+Targets: ``src/patwarden/domain/``, the engine (every module of ``src/patwarden/rotation/``) and
+the state store's core (``state/sqlite.py``, ``state/codec.py``, ``state/dump.py``). The test pool
+is ``tests/domain``, ``tests/rotation`` and the store's tests; one traced run of the pool
+(``mutation_trace.py``, cached by the text of ``src/`` and ``tests/``) records which tests execute
+which lines. A mutant runs the tests that execute its lines; a mutant on a line no test executes
+in-process (module-level code, run at import) runs every test that executes any line of its file.
 
-    .venv/bin/python benchmarks/mutation.py [--sample 120] [--seed 17] [--budget 1800] [--list]
+Message-only mutants (strings that are only text for people) and the mutants listed in
+``mutation_equivalent.txt`` (by stable id, each with its reason) are listed, never run, never
+scored. ``--sample N`` takes the N behaviour mutants whose ids hash first under ``--seed``: a
+mutant's place in the sample does not depend on how many others there are. ``--results FILE``
+keeps verdicts between runs: a run skips mutants already there (``--retry-survivors`` reruns the
+survivors), so a large sample runs in chunks of ``--budget`` seconds.
 
-The last line printed is ``mutation_score=N`` (killed / run, in percent, message-only excluded).
+    .venv/bin/python benchmarks/mutation.py --sample 300 --seed 17 --budget 900 \\
+        --results /tmp/mutation-17.jsonl     # repeat until "0 left"; the figures print each time
+    .venv/bin/python benchmarks/mutation.py --list       # every mutant with its id
+    .venv/bin/python benchmarks/mutation.py --only ID    # rerun one mutant
+
+The last line printed is ``mutation_score=N`` (killed / scored, in percent; message-only and
+listed equivalent mutants are not scored).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import copy
+import hashlib
+import json
 import os
-import random
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from mutation_ops import Mutant, mutants, mutated_source
 
 ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
 TARGETS = (
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "src/patwarden/domain").glob("*.py")),
-    *(
-        f"src/patwarden/rotation/{name}.py"
-        for name in ("engine", "actions", "reconcile", "converge", "tail", "records")
-    ),
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "src/patwarden/rotation").glob("*.py")),
     "src/patwarden/state/sqlite.py",
+    "src/patwarden/state/codec.py",
+    "src/patwarden/state/dump.py",
 )
-TESTS = (
+POOL = (
     "tests/domain",
     "tests/rotation",
     "tests/state/test_sqlite.py",
     "tests/state/test_contract.py",
+    "tests/state/test_dump.py",
 )
-PYTEST_ARGS = ("-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-k", "not postgresql")
-_FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {
-    ast.Eq: ast.NotEq,
-    ast.NotEq: ast.Eq,
-    ast.Lt: ast.GtE,
-    ast.GtE: ast.Lt,
-    ast.Gt: ast.LtE,
-    ast.LtE: ast.Gt,
-    ast.Is: ast.IsNot,
-    ast.IsNot: ast.Is,
-    ast.In: ast.NotIn,
-    ast.NotIn: ast.In,
-}
-_MESSAGE_KEYWORDS = {"reason", "detail", "message", "help", "hint", "note"}
+PYTEST_ARGS = ("-q", "-p", "no:randomly", "-p", "no:cacheprovider")
+EQUIVALENT = HERE / "mutation_equivalent.txt"
+_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class Mutant:
-    path: str
-    index: int  # position of the node in ast.walk order
-    line: int
-    what: str
-    message_only: bool
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.what}"
+def equivalents() -> dict[str, str]:
+    """The listed equivalent mutants: id -> reason (``ID  # reason`` per line)."""
+    listed = {}
+    for line in EQUIVALENT.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, reason = line.partition("  # ")
+            listed[key.strip()] = reason.strip()
+    return listed
 
 
-def _skipped_nodes(tree: ast.AST) -> set[int]:
-    """Ids of nodes never mutated: docstrings, annotations, ``__all__``, type-only code."""
-    skip: set[int] = set()
-
-    def skip_all(node: ast.AST | None) -> None:
-        if node is not None:
-            skip.update(id(n) for n in ast.walk(node))
-
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                skip_all(body[0])
-        if isinstance(node, ast.AnnAssign):
-            skip_all(node.annotation)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            skip_all(node.returns)
-            for arg in (*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs):
-                skip_all(arg.annotation)
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
-        ):
-            skip_all(node)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip_all(node)
-        if isinstance(node, ast.Call) and ast.unparse(node.func) in {"TypeVar", "cast"}:
-            skip_all(node)
-    return skip
+def _tree_digest(src: Path) -> str:
+    digest = hashlib.sha256()
+    for root in (src, ROOT / "tests", HERE / "mutation_trace.py"):
+        for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
-def _message_nodes(tree: ast.AST) -> set[int]:
-    """Ids of string constants that are only text for people."""
-    ids: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.JoinedStr):
-            ids.update(id(n) for n in ast.walk(node))
-        elif isinstance(node, ast.Raise) and node.exc is not None:
-            ids.update(id(n) for n in ast.walk(node.exc) if isinstance(n, ast.Constant))
-        elif isinstance(node, ast.Call):
-            func = ast.unparse(node.func)
-            if func.startswith(("_log.", "log.", "logger.", "logging.")) or func.endswith(
-                ("Error", "Exception", "notes.append", "problems.append")
-            ):
-                for arg in node.args:
-                    ids.update(id(n) for n in ast.walk(arg))
-            for kw in node.keywords:
-                if kw.arg in _MESSAGE_KEYWORDS:
-                    ids.update(id(n) for n in ast.walk(kw.value))
-    return ids
+def trace(src: Path, files: list[str]) -> dict[str, dict[str, Any]]:
+    """Per test of the pool (run order): outcome, seconds, lines of ``files`` it executes."""
+    cache = Path(tempfile.gettempdir()) / f"patwarden-mutation-trace-{_tree_digest(src)}.json"
+    if cache.exists():
+        traced: dict[str, dict[str, Any]] = json.loads(cache.read_text())
+        return traced
+    print("tracing which tests execute which lines (one run of the pool) ...", flush=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join((str(src), str(HERE))),
+        PYTHONDONTWRITEBYTECODE="1",
+        MUTATION_TRACE_SRC=str(src),
+        MUTATION_TRACE_FILES=os.pathsep.join(files),
+        MUTATION_TRACE_OUT=str(cache) + ".part",
+    )
+    argv = [sys.executable, "-m", "pytest", *PYTEST_ARGS, "-p", "mutation_trace"]
+    subprocess.run([*argv, "-k", "not postgresql", *POOL], cwd=ROOT, env=env, check=False)
+    Path(str(cache) + ".part").rename(cache)
+    traced = json.loads(cache.read_text())
+    return traced
 
 
-def _is_prose(value: object) -> bool:
-    """A string of three words or more is text for people (keys and names have no spaces)."""
-    return isinstance(value, str) and value.count(" ") >= 2
+def select(mutant: Mutant, traced: dict[str, dict[str, Any]]) -> list[str]:
+    """The tests that execute ``mutant``'s lines, else those that execute any line of its file,
+    else the whole pool; never a test that fails without any mutant."""
+    lines = set(range(mutant.line, mutant.end_line + 1))
+    usable = {t: v for t, v in traced.items() if v.get("outcome") == "passed"}
+    hit = [t for t, v in usable.items() if lines & set(v.get("lines", {}).get(mutant.path, ()))]
+    if not hit:
+        hit = [t for t, v in usable.items() if v.get("lines", {}).get(mutant.path)]
+    return hit or list(usable)
 
 
-def _describe(node: ast.AST) -> list[str]:
-    """The mutations of one node, as descriptions (empty: not mutated)."""
-    if isinstance(node, ast.BoolOp):
-        return ["and -> or" if isinstance(node.op, ast.And) else "or -> and"]
-    if isinstance(node, ast.Compare):
-        return [
-            f"{type(op).__name__} -> {_FLIP[type(op)].__name__}"
-            for op in node.ops
-            if type(op) in _FLIP
-        ][:1]
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return ["drop not"]
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return ["unary - -> +"]
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-        return ["+ -> -" if isinstance(node.op, ast.Add) else "- -> +"]
-    if isinstance(node, ast.Constant):
-        if isinstance(node.value, bool):
-            return [f"{node.value} -> {not node.value}"]
-        if isinstance(node.value, int):
-            return [f"{node.value} -> {node.value + 1}"]
-        if isinstance(node.value, str) and node.value:
-            return [f"string {node.value[:30]!r} -> 'XX'+..."]
-    if isinstance(node, ast.Continue):
-        return ["continue -> break"]
-    if isinstance(node, ast.Break):
-        return ["break -> continue"]
-    if (
-        isinstance(node, ast.Return)
-        and node.value is not None
-        and not (isinstance(node.value, ast.Constant) and node.value.value is None)
-    ):
-        return ["return x -> return None"]
-    return []
-
-
-def _apply(node: ast.AST) -> ast.AST:
-    """Return ``node`` mutated (``node`` is a deep copy the caller owns)."""
-    if isinstance(node, ast.BoolOp):
-        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
-    elif isinstance(node, ast.Compare):
-        for i, op in enumerate(node.ops):
-            if type(op) in _FLIP:
-                node.ops[i] = _FLIP[type(op)]()
-                break
-    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return node.operand
-    elif isinstance(node, ast.UnaryOp):
-        node.op = ast.UAdd()
-    elif isinstance(node, ast.BinOp):
-        node.op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
-    elif isinstance(node, ast.Constant):
-        if isinstance(node.value, bool):
-            node.value = not node.value
-        elif isinstance(node.value, int):
-            node.value += 1
-        else:
-            node.value = "XX" + str(node.value)
-    elif isinstance(node, ast.Continue):
-        return ast.Break()
-    elif isinstance(node, ast.Break):
-        return ast.Continue()
-    elif isinstance(node, ast.Return):
-        node.value = ast.Constant(value=None)
-    return node
-
-
-def mutants(path: str) -> Iterator[Mutant]:
-    tree = ast.parse((ROOT / path).read_text())
-    skip, messages = _skipped_nodes(tree), _message_nodes(tree)
-    for index, node in enumerate(ast.walk(tree)):
-        if id(node) in skip:
-            continue
-        for what in _describe(node):
-            message_only = isinstance(node, ast.Constant) and (
-                id(node) in messages or _is_prose(node.value)
-            )
-            line = getattr(node, "lineno", 0)
-            yield Mutant(path, index, line, what, message_only)
-
-
-class _Swap(ast.NodeTransformer):
-    def __init__(self, target: int) -> None:
-        self.target = target
-
-    def visit(self, node: ast.AST) -> ast.AST:
-        if id(node) == self.target:
-            return _apply(node)
-        visited: ast.AST = super().visit(node)
-        return visited
-
-
-def mutated_source(mutant: Mutant) -> str:
-    tree = ast.parse((ROOT / mutant.path).read_text())
-    tree = copy.deepcopy(tree)
-    node = list(ast.walk(tree))[mutant.index]
-    new = _Swap(id(node)).visit(tree)
-    return ast.unparse(ast.fix_missing_locations(new))
-
-
-def run_tests(src: Path, timeout: float) -> str:
+def run_tests(src: Path, tests: list[str], timeout: float) -> tuple[str, str]:
+    """(verdict, the first failing test or "")."""
     env = dict(os.environ, PYTHONPATH=str(src), PYTHONDONTWRITEBYTECODE="1")
-    argv = [sys.executable, "-m", "pytest", *PYTEST_ARGS, *TESTS]
+    argv = [sys.executable, "-m", "pytest", "-x", *PYTEST_ARGS, *tests]
     try:
         done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return "timeout"
-    return "survived" if done.returncode == 0 else "killed"
+        return "timeout", ""
+    if done.returncode == 0:
+        return "survived", ""
+    failed = _FAILED.search(done.stdout.decode(errors="replace"))
+    return "killed", failed.group(1) if failed else f"exit {done.returncode}"
+
+
+def _sample(pool: list[Mutant], n: int, seed: int) -> list[Mutant]:
+    def rank(m: Mutant) -> str:
+        return hashlib.sha256(f"{seed}:{m.key}".encode()).hexdigest()
+
+    return sorted(pool, key=rank)[:n] if n else pool
+
+
+def _load(path: Path | None) -> dict[str, dict[str, Any]]:
+    if path is None or not path.exists():
+        return {}
+    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return {row["id"]: row for row in rows}
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--sample", type=int, default=0, help="run N mutants (0: all)")
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--budget", type=float, default=0, help="stop after S seconds (0: none)")
+    parser.add_argument("--timeout", type=float, default=300, help="at most, per mutant (s)")
+    parser.add_argument("--results", type=Path, help="a JSON-lines file kept between runs")
+    parser.add_argument("--retry-survivors", action="store_true")
+    parser.add_argument("--list", action="store_true", help="list the mutants and ids, run none")
+    parser.add_argument("--only", action="append", default=[], help="run the mutant with this id")
+    parser.add_argument("targets", nargs="*", default=list(TARGETS))
+    return parser.parse_args()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sample", type=int, default=0, help="run N mutants at random (0: all)")
-    parser.add_argument("--seed", type=int, default=17)
-    parser.add_argument("--budget", type=float, default=0, help="stop after S seconds (0: none)")
-    parser.add_argument("--timeout", type=float, default=300, help="per mutant, in seconds")
-    parser.add_argument("--list", action="store_true", help="count and list mutants, run none")
-    parser.add_argument(
-        "--only", action="append", default=[], help="run the mutant printed as PATH:LINE: WHAT"
-    )
-    parser.add_argument("targets", nargs="*", default=list(TARGETS))
-    args = parser.parse_args()
-
-    every = [m for path in args.targets for m in mutants(path)]
-    behaviour = [m for m in every if not m.message_only]
-    message_only = [m for m in every if m.message_only]
-    print(f"mutants: {len(every)} ({len(behaviour)} behaviour, {len(message_only)} message-only)")
-    if args.list:
-        for m in every:
-            print(("message-only " if m.message_only else "") + str(m))
-        return 0
-    chosen = behaviour
-    if args.only:
-        chosen = [m for m in behaviour if str(m) in args.only]
-    if args.sample and args.sample < len(behaviour):
-        chosen = random.Random(args.seed).sample(behaviour, args.sample)  # random order: a
-        # budget cut leaves a fair sample
+    args = _parse()
+    listed = equivalents()
     with tempfile.TemporaryDirectory(prefix="patwarden-mutants-") as tmp:
-        src = Path(tmp) / "src"
+        src = Path(tmp) / "src"  # the mutants come from this copy: others may edit src/ meanwhile
         shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
-        if run_tests(src, args.timeout) != "survived":
-            print("the tests fail without any mutant: fix them first", file=sys.stderr)
-            return 2
-        started, results = time.monotonic(), []
-        for n, mutant in enumerate(chosen, 1):
+        texts = {path: (src.parent / path).read_text() for path in args.targets}
+        every = [m for path in args.targets for m in mutants(path, texts[path])]
+        behaviour = [m for m in every if not m.message_only]
+        message_only = [m for m in every if m.message_only]
+        print(
+            f"mutants: {len(every)} ({len(behaviour)} behaviour, {len(message_only)} message-only)"
+        )
+        if args.list:
+            for m in every:
+                tag = (
+                    "message-only " if m.message_only else "equivalent " if m.key in listed else ""
+                )
+                print(f"{tag}{m}  id={m.key}")
+            return 0
+        stale = set(listed) - {m.key for m in every}
+        if stale and args.targets == list(TARGETS):
+            print(f"{len(stale)} listed equivalent ids match no mutant now: {sorted(stale)}")
+        sample = [m for m in behaviour if m.key in args.only] or _sample(
+            behaviour, args.sample, args.seed
+        )
+        equivalent = [m for m in sample if m.key in listed]
+        scored = [m for m in sample if m.key not in listed]
+        done = _load(args.results)
+        todo = [
+            m
+            for m in scored
+            if m.key not in done
+            or args.only
+            or (args.retry_survivors and done[m.key]["verdict"] == "survived")
+        ]
+        print(
+            f"sample: {len(sample)} (seed {args.seed}): {len(equivalent)} listed equivalent, "
+            f"{len(scored)} scored, {len(todo)} to run"
+        )
+        traced = trace(src, list(args.targets)) if todo else {}
+        broken = [t for t, v in traced.items() if v.get("outcome") != "passed"]
+        if broken:
+            print(f"{len(broken)} tests fail without any mutant, never selected: {broken}")
+        started = time.monotonic()
+        for n, mutant in enumerate(todo, 1):
             if args.budget and time.monotonic() - started > args.budget:
-                print(f"budget of {args.budget:.0f} s spent: {n - 1} of {len(chosen)} run")
+                print(f"budget of {args.budget:.0f} s spent: {len(todo) - n + 1} left")
                 break
-            original = (src.parent / mutant.path).read_text()
+            tests = select(mutant, traced)
+            limit = min(args.timeout, 20 + 3 * sum(traced[t].get("seconds", 1) for t in tests))
+            t0 = time.monotonic()
             try:
-                (src.parent / mutant.path).write_text(mutated_source(mutant))
-                verdict = run_tests(src, args.timeout)
+                (src.parent / mutant.path).write_text(mutated_source(mutant, texts[mutant.path]))
+                verdict, by = run_tests(src, tests, limit)
             finally:
-                (src.parent / mutant.path).write_text(original)
-            results.append((mutant, verdict))
-            print(f"[{n}/{len(chosen)}] {verdict:8} {mutant}", flush=True)
-    killed = sum(1 for _, v in results if v != "survived")
+                (src.parent / mutant.path).write_text(texts[mutant.path])
+            row = {
+                "id": mutant.key,
+                "mutant": str(mutant),
+                "verdict": verdict,
+                "by": by,
+                "tests": len(tests),
+                "seconds": round(time.monotonic() - t0, 1),
+            }
+            done[mutant.key] = row
+            if args.results:
+                with args.results.open("a") as out:
+                    out.write(json.dumps(row) + "\n")
+            print(
+                f"[{n}/{len(todo)}] {verdict:8} {mutant} ({len(tests)} tests, "
+                f"{row['seconds']} s) {by}",
+                flush=True,
+            )
+    report(scored, equivalent, message_only, listed, done)
+    return 0
+
+
+def report(
+    scored: list[Mutant],
+    equivalent: list[Mutant],
+    message_only: list[Mutant],
+    listed: dict[str, str],
+    done: dict[str, dict[str, Any]],
+) -> None:
+    ran = [(m, done[m.key]) for m in scored if m.key in done]
+    killed = sum(1 for _, row in ran if row["verdict"] != "survived")
     print("\nsurvivors:")
-    for mutant, verdict in results:
-        if verdict == "survived":
-            print(f"  {mutant}")
+    for mutant, row in ran:
+        if row["verdict"] == "survived":
+            print(f"  {mutant}  id={mutant.key}")
+    print(
+        f"\nequivalent mutants in the sample (listed in {EQUIVALENT.name}, not run, not scored): "
+        f"{len(equivalent)}"
+    )
+    for mutant in equivalent:
+        print(f"  {mutant}: {listed[mutant.key]}")
     print(f"\nmessage-only mutants (not run, not scored): {len(message_only)}")
     for mutant in message_only:
         print(f"  {mutant}")
     per_file: dict[str, list[int]] = {}
-    for mutant, verdict in results:
+    for mutant, row in ran:
         tally = per_file.setdefault(mutant.path, [0, 0])
-        tally[0] += verdict != "survived"
+        tally[0] += row["verdict"] != "survived"
         tally[1] += 1
     print("\nper file (killed/run):")
     for path, (k, r) in sorted(per_file.items()):
         print(f"  {path}: {k}/{r}")
-    print(f"\nrun={len(results)} killed={killed} survived={len(results) - killed}")
-    print(f"mutation_score={round(100 * killed / len(results)) if results else 0}")
-    return 0
+    seconds = sum(row["seconds"] for _, row in ran)
+    print(
+        f"\nscored={len(scored)} run={len(ran)} killed={killed} survived={len(ran) - killed} "
+        f"equivalent={len(equivalent)} message_only={len(message_only)} "
+        f"left={len(scored) - len(ran)} mutant_seconds={seconds:.0f}"
+    )
+    print(f"mutation_score={round(100 * killed / len(ran)) if ran else 0}")
 
 
 if __name__ == "__main__":

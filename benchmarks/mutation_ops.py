@@ -1,0 +1,246 @@
+"""The mutator of ``benchmarks/mutation.py``: which small bugs are planted, where, and their ids.
+
+Operators: ``and``↔``or``, comparison flips (``==``↔``!=``, ``<``↔``>=``, ``in``↔``not in``,
+``is``↔``is not``), ``not x``→``x``, ``True``↔``False``, ``n``→``n+1``, unary ``-``→``+``,
+``+``↔``-``, ``continue``↔``break``, ``return x``→``return None`` and string constants.
+
+Never mutated: docstrings, annotations, ``__all__``, ``TYPE_CHECKING`` blocks, ``TypeVar``/``cast``
+arguments, and the flags of ``@dataclass(...)`` (``frozen``, ``kw_only``, ``slots``): like
+annotations they are declarations mypy strict checks at every use (an assignment to a frozen
+field, a positional argument to a keyword-only one), not behaviour a test can observe.
+
+A string that is only text for people (inside an f-string, an exception's or a log call's
+argument, a ``reason=``/``detail=`` keyword, or any string of three words or more) is a
+*message-only* mutant: listed separately, never run, never scored.
+
+Each mutant has a stable id, ``PATH:FUNCTION:WHAT:HASH`` (the hash is of the mutated node's source
+text), which survives edits elsewhere in the file; the equivalent-mutant list uses it.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Lt: ast.GtE,
+    ast.GtE: ast.Lt,
+    ast.Gt: ast.LtE,
+    ast.LtE: ast.Gt,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+}
+_MESSAGE_KEYWORDS = {"reason", "detail", "message", "help", "hint", "note"}
+_DECLARATION_FLAGS = {"frozen", "kw_only", "slots"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    path: str  # relative to the repository root, e.g. src/patwarden/rotation/engine.py
+    index: int  # position of the node in ast.walk order (of the file as parsed)
+    line: int
+    end_line: int
+    what: str
+    message_only: bool
+    key: str  # the stable id
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.what}"
+
+
+def _skipped_nodes(tree: ast.AST) -> set[int]:
+    """Ids of nodes never mutated (see the module docstring)."""
+    skip: set[int] = set()
+
+    def skip_all(node: ast.AST | None) -> None:
+        if node is not None:
+            skip.update(id(n) for n in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                skip_all(body[0])
+        if isinstance(node, ast.AnnAssign):
+            skip_all(node.annotation)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            skip_all(node.returns)
+            for arg in (*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs):
+                skip_all(arg.annotation)
+        if isinstance(node, ast.ClassDef):
+            for deco in node.decorator_list:
+                if isinstance(deco, ast.Call) and ast.unparse(deco.func).endswith("dataclass"):
+                    for kw in deco.keywords:
+                        if kw.arg in _DECLARATION_FLAGS:
+                            skip_all(kw.value)
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            skip_all(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip_all(node)
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in {"TypeVar", "cast"}:
+            skip_all(node)
+    return skip
+
+
+def _message_nodes(tree: ast.AST) -> set[int]:
+    """Ids of string constants that are only text for people."""
+    ids: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            ids.update(id(n) for n in ast.walk(node))
+        elif isinstance(node, ast.Raise) and node.exc is not None:
+            ids.update(id(n) for n in ast.walk(node.exc) if isinstance(n, ast.Constant))
+        elif isinstance(node, ast.Call):
+            func = ast.unparse(node.func)
+            if func.startswith(("_log.", "log.", "logger.", "logging.")) or func.endswith(
+                ("Error", "Exception", "notes.append", "problems.append")
+            ):
+                for arg in node.args:
+                    ids.update(id(n) for n in ast.walk(arg))
+            for kw in node.keywords:
+                if kw.arg in _MESSAGE_KEYWORDS:
+                    ids.update(id(n) for n in ast.walk(kw.value))
+    return ids
+
+
+def _is_prose(value: object) -> bool:
+    """A string of three words or more is text for people (keys and names have no spaces)."""
+    return isinstance(value, str) and value.count(" ") >= 2
+
+
+def _describe(node: ast.AST) -> list[str]:
+    """The mutations of one node, as descriptions (empty: not mutated)."""
+    if isinstance(node, ast.BoolOp):
+        return ["and -> or" if isinstance(node.op, ast.And) else "or -> and"]
+    if isinstance(node, ast.Compare):
+        return [
+            f"{type(op).__name__} -> {_FLIP[type(op)].__name__}"
+            for op in node.ops
+            if type(op) in _FLIP
+        ][:1]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return ["drop not"]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return ["unary - -> +"]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        return ["+ -> -" if isinstance(node.op, ast.Add) else "- -> +"]
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool):
+            return [f"{node.value} -> {not node.value}"]
+        if isinstance(node.value, int):
+            return [f"{node.value} -> {node.value + 1}"]
+        if isinstance(node.value, str) and node.value:
+            return [f"string {node.value[:30]!r} -> 'XX'+..."]
+    if isinstance(node, ast.Continue):
+        return ["continue -> break"]
+    if isinstance(node, ast.Break):
+        return ["break -> continue"]
+    if (
+        isinstance(node, ast.Return)
+        and node.value is not None
+        and not (isinstance(node.value, ast.Constant) and node.value.value is None)
+    ):
+        return ["return x -> return None"]
+    return []
+
+
+def _apply(node: ast.AST) -> ast.AST:
+    """Return ``node`` mutated (``node`` is a deep copy the caller owns)."""
+    if isinstance(node, ast.BoolOp):
+        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+    elif isinstance(node, ast.Compare):
+        for i, op in enumerate(node.ops):
+            if type(op) in _FLIP:
+                node.ops[i] = _FLIP[type(op)]()
+                break
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return node.operand
+    elif isinstance(node, ast.UnaryOp):
+        node.op = ast.UAdd()
+    elif isinstance(node, ast.BinOp):
+        node.op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
+    elif isinstance(node, ast.Constant):
+        if isinstance(node.value, bool):
+            node.value = not node.value
+        elif isinstance(node.value, int):
+            node.value += 1
+        else:
+            node.value = "XX" + str(node.value)
+    elif isinstance(node, ast.Continue):
+        return ast.Break()
+    elif isinstance(node, ast.Break):
+        return ast.Continue()
+    elif isinstance(node, ast.Return):
+        node.value = ast.Constant(value=None)
+    return node
+
+
+def _owners(tree: ast.AST) -> dict[int, str]:
+    """The qualified name of the function or class each node is in (``<module>`` outside)."""
+    owner: dict[int, str] = {}
+
+    def visit(node: ast.AST, name: str) -> None:
+        owner[id(node)] = name
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                inner = child.name if name == "<module>" else f"{name}.{child.name}"
+                owner[id(child)] = name
+                for grandchild in ast.iter_child_nodes(child):
+                    visit(grandchild, inner)
+            else:
+                visit(child, name)
+
+    visit(tree, "<module>")
+    return owner
+
+
+def mutants(path: str, source: str) -> Iterator[Mutant]:
+    """Every mutant of the file ``path`` (relative to the repository root) whose text is
+    ``source``."""
+    tree = ast.parse(source)
+    skip, messages, owners = _skipped_nodes(tree), _message_nodes(tree), _owners(tree)
+    seen: dict[str, int] = {}
+    for index, node in enumerate(ast.walk(tree)):
+        if id(node) in skip:
+            continue
+        for what in _describe(node):
+            message_only = isinstance(node, ast.Constant) and (
+                id(node) in messages or _is_prose(node.value)
+            )
+            digest = hashlib.sha1(ast.unparse(node).encode(), usedforsecurity=False)
+            op = "string" if what.startswith("string") else what.replace(" ", "")
+            key = f"{path}:{owners.get(id(node), '<module>')}:{op}:{digest.hexdigest()[:8]}"
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > 1:  # the same text twice in one function: number them in walk order
+                key = f"{key}#{seen[key]}"
+            line = getattr(node, "lineno", 0)
+            end = getattr(node, "end_lineno", None) or line
+            yield Mutant(path, index, line, end, what, message_only, key)
+
+
+class _Swap(ast.NodeTransformer):
+    def __init__(self, target: int) -> None:
+        self.target = target
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if id(node) == self.target:
+            return _apply(node)
+        visited: ast.AST = super().visit(node)
+        return visited
+
+
+def mutated_source(mutant: Mutant, source: str) -> str:
+    """``source`` (the text ``mutant`` was found in) with ``mutant`` applied."""
+    tree = copy.deepcopy(ast.parse(source))
+    node = list(ast.walk(tree))[mutant.index]
+    new = _Swap(id(node)).visit(tree)
+    return ast.unparse(ast.fix_missing_locations(new))
