@@ -8,7 +8,7 @@ from pathlib import Path
 
 from patwarden.domain.models import TokenSpec
 from patwarden.rotation.engine import RotationEngine
-from patwarden.rotation.outcomes import RunReport
+from patwarden.rotation.outcomes import OutcomeKind, RunReport
 from patwarden.state.sqlite import SqliteStateStore
 from tests.rotation.fakes import FakeClock, FakeIssuer, FakeSink, spec
 
@@ -79,3 +79,12 @@ class Harness:
         self.advance(self.token.revoke_after + timedelta(seconds=self.margin + 1))
         self.run()
         self.check_invariants()
+
+
+def rotate_once(world: Harness) -> str:
+    """Run once, check that it rotated, and return the new current PAT's id."""
+    report = world.run()
+    assert report.outcomes[0].kind is OutcomeKind.ROTATED, report.outcomes[0]
+    current = world.current_id()
+    assert current is not None
+    return current
