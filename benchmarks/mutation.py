@@ -129,7 +129,9 @@ def run_tests(src: Path, tests: list[str], timeout: float) -> tuple[str, str]:
     if done.returncode == 0:
         return "survived", ""
     failed = _FAILED.search(done.stdout.decode(errors="replace"))
-    return "killed", failed.group(1) if failed else f"exit {done.returncode}"
+    if done.returncode != 1 or failed is None:  # not a test failure: the selection went stale
+        return "error", f"pytest exit {done.returncode}"
+    return "killed", failed.group(1)
 
 
 def _sample(pool: list[Mutant], n: int, seed: int) -> list[Mutant]:
@@ -193,6 +195,7 @@ def main() -> int:
             m
             for m in scored
             if m.key not in done
+            or done[m.key]["verdict"] == "error"
             or args.only
             or (args.retry_survivors and done[m.key]["verdict"] == "survived")
         ]
@@ -245,7 +248,10 @@ def report(
     listed: dict[str, str],
     done: dict[str, dict[str, Any]],
 ) -> None:
-    ran = [(m, done[m.key]) for m in scored if m.key in done]
+    errors = [m for m in scored if done.get(m.key, {}).get("verdict") == "error"]
+    for mutant in errors:
+        print(f"error (tests changed under the run? rerun it): {mutant}  id={mutant.key}")
+    ran = [(m, done[m.key]) for m in scored if m.key in done and m not in errors]
     killed = sum(1 for _, row in ran if row["verdict"] != "survived")
     print("\nsurvivors:")
     for mutant, row in ran:
