@@ -21,6 +21,7 @@ from patwarden.domain.models import IssuedPat, ManagedTokenState, TokenSpec
 from patwarden.domain.operation import Operation, Step
 from patwarden.rotation import tail
 from patwarden.rotation.actions import describe_error
+from patwarden.rotation.listing import indexed, marked_for
 from patwarden.rotation.outcomes import Finding, FindingKind
 from patwarden.rotation.ports import FreshListing, PatIssuer, Preflight, Sink, StateStore
 
@@ -70,7 +71,7 @@ def list_marked(issuer: PatIssuer, orgs: Iterable[str]) -> dict[str, list[Issued
     listed: dict[str, list[IssuedPat] | str] = {}
     for org in sorted(orgs):
         try:
-            listed[org] = list(issuer.list_marked(organization=org))
+            listed[org] = indexed(issuer.list_marked(organization=org))
         except Exception as exc:
             listed[org] = describe_error(exc)
     return listed
@@ -78,12 +79,7 @@ def list_marked(issuer: PatIssuer, orgs: Iterable[str]) -> dict[str, list[Issued
 
 def active_ids(token_name: str, listing: Sequence[IssuedPat]) -> set[str]:
     """Return the authorization ids of ``token_name``'s active marked PATs in ``listing``."""
-    ids = set()
-    for pat in listing:
-        marker = parse_marker(pat.display_name)
-        if marker is not None and marker.token_name == token_name:
-            ids.add(pat.authorization_id)
-    return ids
+    return {pat.authorization_id for pat in marked_for(token_name, listing)}
 
 
 def fresh_ids(issuer: PatIssuer, token_name: str, organization: str) -> set[str] | str:

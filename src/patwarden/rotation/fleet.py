@@ -22,6 +22,7 @@ from datetime import datetime
 from patwarden.domain.models import CreatedPat, IssuedPat, TokenSpec
 from patwarden.errors import PatwardenError
 from patwarden.rotation.actions import describe_error
+from patwarden.rotation.listing import MarkedListing
 from patwarden.rotation.outcomes import Finding, OutcomeKind, RunReport, TokenOutcome
 from patwarden.rotation.ports import PatIssuer
 from patwarden.secret import Secret
@@ -251,10 +252,11 @@ class SharedListingIssuer:
         self._inner = inner
         self._lock = threading.Lock()
         self._org_locks: dict[str, threading.Lock] = {}
-        self._listed: dict[str, tuple[IssuedPat, ...]] = {}
+        self._listed: dict[str, MarkedListing] = {}
 
     def list_marked(self, *, organization: str) -> Sequence[IssuedPat]:
-        """Return the marked PATs of *organization* as first listed in this run.
+        """Return the marked PATs of *organization* as first listed in this run (one
+        :class:`~patwarden.rotation.listing.MarkedListing`, indexed by token, shared read-only).
 
         Raises:
             AzureDevOpsError: the listing failed.
@@ -263,10 +265,10 @@ class SharedListingIssuer:
             org_lock = self._org_locks.setdefault(organization, threading.Lock())
         with org_lock:
             if organization not in self._listed:
-                self._listed[organization] = tuple(
+                self._listed[organization] = MarkedListing(
                     self._inner.list_marked(organization=organization)
                 )
-            return list(self._listed[organization])
+            return self._listed[organization]  # indexed once; every worker only reads it
 
     def list_marked_fresh(self, *, organization: str) -> Sequence[IssuedPat]:
         """List the marked PATs of *organization* again now (the shared list is kept).

@@ -25,6 +25,7 @@ from patwarden.rotation.converge import (
     journal_known,
     lost_current,
 )
+from patwarden.rotation.listing import marked_for
 from patwarden.rotation.outcomes import AdoptResult, Finding, FindingKind, OutcomeKind, TokenOutcome
 from patwarden.rotation.ports import PatIssuer, Sink, StateStore
 from patwarden.rotation.records import state_audit, stranded_reason
@@ -39,16 +40,6 @@ __all__ = [
     "revoke_orphans",
     "sweep",
 ]
-
-
-def marked_for(token_name: str, marked: Sequence[IssuedPat]) -> list[IssuedPat]:
-    """Return the marked PATs that belong to ``token_name``."""
-    mine = []
-    for pat in marked:
-        marker = parse_marker(pat.display_name)
-        if marker is not None and marker.token_name == token_name:
-            mine.append(pat)
-    return mine
 
 
 def _live_ids(sinks: Mapping[str, Sink]) -> tuple[set[str], list[str]]:
@@ -149,17 +140,18 @@ def sweep(
         if listing is not None:
             run.notes.append(f"orphan check skipped: {listing}")
         return
+    mine = marked_for(spec.name, listing)  # by the listing's index: O(this token's PATs)
     found = revoke_orphans(
         spec=spec,
         state=state,
         operations=store.operations(spec.name, unfinished=True),
-        marked=[pat for pat in listing if pat.authorization_id not in run.revoked],
+        marked=[pat for pat in mine if pat.authorization_id not in run.revoked],
         sinks=run.sinks,
         issuer=issuer,
         now=now,
         margin=margin,
         dry_run=False,
-        known=journal_known(store.operations(spec.name), listing),
+        known=journal_known(store.operations(spec.name), mine),
     )
     revoked = (FindingKind.ORPHAN_REVOKED, FindingKind.STRANDED_REVOKED)
     run.revoked |= {f.authorization_id for f in found if f.authorization_id and f.kind in revoked}
@@ -317,6 +309,7 @@ def preview_token(
     findings: list[Finding] = []
     if state is not None:
         if listing is not None:
+            listing = marked_for(spec.name, listing)  # only this token's PATs matter here
             findings.extend(
                 revoke_orphans(
                     spec=spec,
