@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import email.utils
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
@@ -8,7 +10,12 @@ import httpx
 import pytest
 
 from patwarden.azdo.errors import AzdoRateLimited
-from patwarden.azdo.ratelimit import RateLimiter, RateLimiterRegistry, advised_wait
+from patwarden.azdo.ratelimit import (
+    CLOCK_TOLERANCE,
+    RateLimiter,
+    RateLimiterRegistry,
+    advised_wait,
+)
 
 from .conftest import FakeClock
 
@@ -147,3 +154,37 @@ def test_waits_are_counted_for_the_service_metrics() -> None:
     rotator.wait()
     assert rotator.waits == 1
     assert registry.limiters() == [rotator]
+
+
+@pytest.mark.parametrize("behind", [1.0, 5.0])
+def test_a_pause_a_little_over_the_limit_is_tolerated_but_a_long_one_still_fails(
+    behind: float,
+) -> None:
+    """Without a Date header Reset is read against our clock: a few seconds of skew are
+    tolerated (CLOCK_TOLERANCE), a pause well beyond the limit still fails fast."""
+    clock = FakeClock(NOW)
+    limiter = RateLimiter(clock=clock.time, sleep=clock.sleep)
+    reset = NOW + behind + 300  # 300 s on the service's clock, which is ahead of ours
+    limiter.observe(httpx.Headers({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}))
+    assert limiter.wait(max_wait=300) == 300 + behind
+    limiter.pause_for(300 + CLOCK_TOLERANCE + 1)
+    with pytest.raises(AzdoRateLimited):
+        limiter.wait(max_wait=300)
+
+
+def test_acquire_paces_every_thread_of_the_identity() -> None:
+    """After one answer with the budget headers, requests go an even interval apart."""
+    clock = FakeClock(NOW)
+    limiter = RateLimiter(clock=clock.time, sleep=clock.sleep)
+    first = limiter.acquire()
+    date = email.utils.formatdate(NOW, usegmt=True)
+    budget = {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "199", "Date": date}
+    limiter.observe(
+        httpx.Headers({**budget, "X-RateLimit-Reset": str(int(NOW) + 30)}), ticket=first, status=200
+    )
+    assert limiter.interval() == pytest.approx(30 / 196, abs=0.01)
+    sent = [limiter.acquire().sent_at for _ in range(20)]
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert all(gap == pytest.approx(limiter.interval()) for gap in gaps)
+    assert limiter.paced >= 19
+    assert limiter.waits == 0  # pacing is not a pause the service asked for

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import email.utils
 import json
 import ssl
 import time
@@ -203,6 +204,25 @@ def test_an_advised_wait_beyond_the_limit_fails_fast(
         send(h)
     assert clock.sleeps == []
     assert len(h.requests) == 1
+
+
+@pytest.mark.parametrize("with_date", [True, False])
+@pytest.mark.parametrize("behind", [1.0, 3.0, 5.0])
+def test_a_reset_wait_equal_to_the_limit_passes_with_the_client_clock_behind(
+    make_harness: MakeHarness, clock: FakeClock, behind: float, with_date: bool
+) -> None:
+    """The bug: Reset 300 s ahead of the service (= max_advised_wait) read against a client
+    clock 1 s behind made a 301 s wait, over the limit: every remaining token failed."""
+    service_now = clock.time() + behind
+    headers = {
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(service_now + 300)),
+    }
+    if with_date:  # read against the service's own clock: exactly 300 s
+        headers["Date"] = email.utils.formatdate(service_now, usegmt=True)
+    h = make_harness(sequence(httpx.Response(429, headers=headers), json_response(200, {})))
+    assert send(h).status_code == 200
+    assert clock.sleeps == [300.0 if with_date else 300.0 + behind]
 
 
 @pytest.mark.parametrize(

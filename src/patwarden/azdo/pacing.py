@@ -16,11 +16,12 @@ without ever reaching 0:
   of the service changes nothing; with many answers the bound tightens to the window plus the
   round-trip time (``Date`` and ``Reset`` have one-second resolution);
 - it mirrors the service's sliding window with its own send times: never more than
-  ``limit - margin`` sends in any window (a burst sent before the first answer is absorbed by a
-  short hold, not a whole-window stall);
-- and it trusts the service's count: when Remaining, less the requests sent since that answer,
-  reaches 0 (another process is using the identity), the next slot moves back by as many
-  intervals as the budget is short.
+  ``limit - margin`` sends in any window;
+- it trusts the service's count: what an answer says was used beyond our own sends in the window
+  (another process using the identity) is taken off the budget, and the rest is spread over the
+  window, until answers show that usage gone;
+- until the first answer, one request goes alone (for at most :data:`PROBE_HOLD` seconds): the
+  workers of a process do not burst before the budget is known.
 
 Not thread-safe: :class:`patwarden.azdo.ratelimit.RateLimiter` calls it under its lock. Times are
 seconds on the caller's clock; nothing here reads a clock or sleeps.
@@ -29,10 +30,12 @@ seconds on the caller's clock; nothing here reads a clock or sleeps.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 
 MARGIN_FRACTION = 0.02  # of the limit, kept unused: room for requests in flight and rounding
+PROBE_HOLD = 1.0  # seconds the other requests wait for the first answer (it may never come)
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,10 @@ class Pacer:
         self._window_high: float | None = None  # window + that offset, an upper bound (Reset)
         self._next = -math.inf
         self._issued = 0
-        self._sent: deque[float] = deque()
-        self._reported: tuple[int, int, float] | None = None  # (ticket, remaining, received at)
+        self._sent: deque[float] = deque()  # our send times in the last two windows, in order
+        self._first: float | None = None  # when the first request went
+        self._answered = False
+        self._foreign = 0  # requests the service counted in its window that we did not send
 
     def window(self) -> float | None:
         """The budget's window length in seconds as learnt so far (an upper bound), or None."""
@@ -73,28 +78,34 @@ class Pacer:
         margin = max(1, math.ceil(self.limit * self._margin_fraction))
         return max(1, self.limit - margin)
 
+    def ours(self) -> int | None:
+        """Requests per window left to us: the budget less what others spent (None: unknown)."""
+        budget = self.budget()
+        return None if budget is None else max(1, budget - self._foreign)
+
     def interval(self) -> float:
         """Seconds between two slots (0 until a limit and a window are known)."""
-        window, budget = self.window(), self.budget()
-        return 0.0 if window is None or budget is None else window / budget
+        window, ours = self.window(), self.ours()
+        return 0.0 if window is None or ours is None else window / ours
 
-    def reserve(self, now: float) -> tuple[int, float]:
-        """Take the next slot: return (ticket, the time the request may be sent, >= *now*)."""
+    def reserve(self, now: float) -> tuple[int, float] | None:
+        """Take the next slot: return (ticket, the time the request may be sent, >= *now*), or
+        None while the first request's answer is awaited (ask again a little later)."""
+        if not self._answered and self._first is not None and now < self._first + PROBE_HOLD:
+            return None
         slot = max(now, self._next)
-        window, budget = self.window(), self.budget()
-        if window is not None and budget is not None and self.limit is not None:
-            while self._sent and self._sent[0] <= slot - window:
+        window, ours = self.window(), self.ours()
+        if window is not None and ours is not None:
+            while self._sent and self._sent[0] <= slot - 2 * window:  # answers may be late
                 self._sent.popleft()
-            if len(self._sent) >= budget:  # our own sends would overfill the sliding window
-                slot = max(slot, self._sent[-budget] + window)
-            if self._reported is not None:
-                ticket, remaining, at = self._reported
-                left = remaining - (self._issued - ticket - 1)
-                if left <= 0:  # the service counts more than we sent: someone else uses it too
-                    slot = max(slot, at + (1 - left) * window / self.limit)
-            self._next = slot + window / budget
+            inside = len(self._sent) - bisect_right(self._sent, slot - window)
+            if inside >= ours:  # our own sends would overfill the sliding window
+                slot = max(slot, self._sent[-ours] + window)
+            self._next = slot + window / ours
         else:
             self._next = slot
+        if self._first is None:
+            self._first = slot
         ticket = self._issued
         self._issued += 1
         self._sent.append(slot)
@@ -102,6 +113,7 @@ class Pacer:
 
     def learn(self, budget: Budget, *, ticket: int, sent_at: float, received_at: float) -> None:
         """Take in the budget headers of the answer to *ticket*'s request."""
+        self._answered = True
         if budget.limit is not None and budget.limit > 0:
             self.limit = budget.limit
         if budget.date is not None:
@@ -110,5 +122,9 @@ class Pacer:
         if budget.reset is not None and not budget.blocked:
             high = budget.reset - sent_at
             self._window_high = high if self._window_high is None else min(self._window_high, high)
-        if budget.remaining is not None and (self._reported is None or ticket > self._reported[0]):
-            self._reported = (ticket, budget.remaining, received_at)
+        window = self.window()
+        if budget.remaining is not None and self.limit is not None and window is not None:
+            # What the service counted in its window with this request, less our own sends.
+            used = self.limit - budget.remaining
+            mine = bisect_right(self._sent, sent_at) - bisect_right(self._sent, sent_at - window)
+            self._foreign = max(0, used - mine)

@@ -39,6 +39,7 @@ AZURE_DEVOPS = "azure-devops"  # the resource every Azure DevOps client counts a
 # Seconds a pause may exceed the longest allowed wait: Date and Reset have one-second resolution,
 # and without a Date header Reset is read against our clock, which may be a few seconds off.
 CLOCK_TOLERANCE = 5.0
+_PROBE_POLL = 0.01  # seconds between looks for the first answer (see pacing.PROBE_HOLD)
 
 
 def _number(value: str | None) -> float | None:
@@ -222,8 +223,13 @@ class RateLimiter:
             AzdoRateLimited: as :meth:`wait`.
         """
         self.wait(max_wait=max_wait)
-        with self._lock:
-            number, slot = self._pacer.reserve(self._clock())
+        while True:
+            with self._lock:
+                reserved = self._pacer.reserve(self._clock())
+            if reserved is not None:
+                break
+            self._sleep(_PROBE_POLL)  # the first request's answer tells the budget
+        number, slot = reserved
         if (ahead := slot - self._clock()) > 0:
             self.paced += 1
             self._sleep(ahead)
