@@ -10,8 +10,9 @@ Targets: ``src/patwarden/domain/``, the engine (every module of ``src/patwarden/
 the state store's core (``state/sqlite.py``, ``state/codec.py``, ``state/dump.py``). The test pool
 is ``tests/domain``, ``tests/rotation`` and the store's tests; one traced run of the pool
 (``mutation_trace.py``, cached by the text of ``src/`` and ``tests/``) records which tests execute
-which lines. A mutant runs the tests that execute its lines; a mutant on a line no test executes
-in-process (module-level code, run at import) runs every test that executes any line of its file.
+which lines. A mutant runs the tests that execute its lines, the quickest first; a mutant on a line
+no test executes in-process (module-level code, run at import) runs every test that executes any
+line of its file.
 
 Message-only mutants (strings that are only text for people) and the mutants listed in
 ``mutation_equivalent.txt`` (by stable id, each with its reason) are listed, never run, never
@@ -115,7 +116,8 @@ def select(mutant: Mutant, traced: dict[str, dict[str, Any]]) -> list[str]:
     hit = [t for t, v in usable.items() if lines & set(v.get("lines", {}).get(mutant.path, ()))]
     if not hit:
         hit = [t for t, v in usable.items() if v.get("lines", {}).get(mutant.path)]
-    return hit or list(usable)
+    chosen = hit or list(usable)
+    return sorted(chosen, key=lambda t: usable[t].get("seconds", 0))  # -x: quick tests first
 
 
 def run_tests(src: Path, tests: list[str], timeout: float) -> tuple[str, str]:
