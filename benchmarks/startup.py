@@ -1,0 +1,149 @@
+"""Start-up time of the CLI against a bare click hello-world, in one run.
+
+Times, as whole processes started with this venv's Python: a click hello-world written to a
+temporary directory (the floor: the interpreter, site-packages and click), ``patwarden --help``,
+``patwarden COMMAND --help`` for every command registered in ``patwarden.cli.main._COMMANDS``, and
+``patwarden status`` on a config with zero tokens. Every program runs once to warm the page cache
+(and to write any bytecode a non-compiled install still lacks), then ``--runs`` rounds run each
+program once in a shuffled order, so that load from other processes falls on all of them alike.
+Prints each median and its ratio to the hello-world, then ``help_ratio=X.XX`` (the worst of
+``--help`` and every ``COMMAND --help``) and, last, ``status_ratio=X.XX``. Targets (issue #16):
+``help_ratio <= 1.3``, ``status_ratio <= 3``.
+
+    .venv/bin/python benchmarks/startup.py [--runs 11]
+
+What to defer when a ratio grows: ``.venv/bin/python -X importtime -m patwarden status --config F``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+HELP_TARGET = 1.3
+STATUS_TARGET = 3.0
+HELLO = '''\
+import click
+
+
+@click.command()
+def hello() -> None:
+    """Say hello."""
+    click.echo("hello")
+
+
+hello()
+'''
+# A config with zero tokens: an organization and a rotator user whose token cache is empty.
+EMPTY_CONFIG = """\
+azure:
+  tenant_id: 00000000-0000-0000-0000-0000000000aa
+organization: contoso
+state_dir: {state}
+identities:
+  rotator:
+    kind: user
+    client_id: 00000000-0000-0000-0000-000000000001
+    username: rotator@contoso.example
+    cache:
+      kind: file
+      key:
+        env: PATWARDEN_BENCH_CACHE_KEY
+rotator: rotator
+tokens: {{}}
+"""
+
+
+def patwarden_script() -> str:
+    """The console script next to this interpreter (what a user runs)."""
+    script = Path(sys.executable).with_name("patwarden")
+    if not script.exists():
+        sys.exit(f"{script} is missing: run `make install` first")
+    return str(script)
+
+
+def registered_commands() -> list[str]:
+    from patwarden.cli.main import _COMMANDS
+
+    return sorted(_COMMANDS)
+
+
+def programs(workdir: Path) -> dict[str, list[str]]:
+    """Label -> argv of every program to time; the hello-world first."""
+    hello = workdir / "hello.py"
+    hello.write_text(HELLO)
+    config = workdir / "patwarden.yaml"
+    config.write_text(EMPTY_CONFIG.format(state=workdir / "state"))
+    config.chmod(0o600)
+    patwarden = patwarden_script()
+    found: dict[str, list[str]] = {"hello-world": [sys.executable, str(hello)]}
+    found["patwarden --help"] = [patwarden, "--help"]
+    for name in registered_commands():
+        found[f"patwarden {name} --help"] = [patwarden, name, "--help"]
+    found["patwarden status"] = [patwarden, "status", "--config", str(config), "-o", "json"]
+    return found
+
+
+def run_once(argv: Sequence[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, env=env, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(argv)} exited {result.returncode}:\n{result.stderr.decode()}")
+    return elapsed
+
+
+def environment(workdir: Path) -> dict[str, str]:
+    from patwarden.identity.cache_crypto import generate_cache_key
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATWARDEN_")}
+    env["PATWARDEN_BENCH_CACHE_KEY"] = generate_cache_key().reveal()
+    env["HOME"] = str(workdir)  # no user config or cache of the person running it
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=11, help="rounds (median of these; >= 7)")
+    args = parser.parse_args()
+    if args.runs < 7:
+        parser.error("--runs must be at least 7")
+    with tempfile.TemporaryDirectory(prefix="patwarden-startup-") as tmp:
+        workdir = Path(tmp)
+        table = programs(workdir)
+        env = environment(workdir)
+        for argv in table.values():  # warm-up, not counted
+            run_once(argv, env)
+        times: dict[str, list[float]] = {label: [] for label in table}
+        order = list(table)
+        shuffle = random.Random(16)
+        for _ in range(args.runs):
+            shuffle.shuffle(order)
+            for label in order:
+                times[label].append(run_once(table[label], env))
+    medians = {label: statistics.median(values) for label, values in times.items()}
+    floor = medians["hello-world"]
+    print(f"{args.runs} interleaved runs each, medians; python {sys.version.split()[0]}")
+    for label, median in medians.items():
+        print(f"{label:<34} {median * 1000:7.1f} ms  {median / floor:5.2f}x")
+    helps = {label: m for label, m in medians.items() if label.endswith("--help")}
+    slowest = max(helps, key=helps.__getitem__)
+    help_ratio = helps[slowest] / floor
+    status_ratio = medians["patwarden status"] / floor
+    print(f"slowest help: {slowest} (target {HELP_TARGET}x); status target {STATUS_TARGET}x")
+    print(f"help_ratio={help_ratio:.2f}")
+    print(f"status_ratio={status_ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
