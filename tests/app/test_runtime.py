@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,59 @@ def test_tokens_of_two_organizations_get_pats_bound_to_their_own(
     check_pat(emulator, ci, works=False, what="ci in fabrikam", org="fabrikam")
     check_pat(emulator, feed, works=True, what="feed in fabrikam", org="fabrikam")
     check_pat(emulator, feed, works=False, what="feed in contoso", org="contoso")
+
+
+class _CountingStore:
+    """A real store that counts the audit records each ``audit`` query hands back."""
+
+    def __init__(self, inner: Any, reads: list[tuple[dict[str, Any], int]]) -> None:
+        self._inner = inner
+        self._reads = reads
+
+    def __enter__(self) -> _CountingStore:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._inner.__exit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def audit(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        records = list(self._inner.audit(*args, **kwargs))
+        self._reads.append(({"since": args[0] if args else None, **kwargs}, len(records)))
+        return iter(records)
+
+
+@pytest.mark.slow
+def test_a_nothing_due_run_reads_no_audit_history(
+    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of audited rotations later, a run with nothing due reads a bounded number of
+    audit records (the rotator's recent sign-ins), not the log."""
+    from patwarden.domain.models import AuditRecord
+    from tests.support import clock
+
+    names = [f"svc-{i}" for i in range(3)]
+    tokens = {name: token_entry(emulator, tmp_path, name, group=False) for name in names}
+    runtime: Runtime = runtime_for(tokens)
+    first = runtime.rotate(runtime.specs())
+    assert [o.kind for o in first.outcomes] == [OutcomeKind.ROTATED] * 3, first.outcomes
+    with runtime.open_store() as store:
+        for i in range(3000):
+            at = clock.now() - timedelta(minutes=3000 - i)
+            store.append_audit(
+                AuditRecord(at=at, kind=("rotated", "revoked")[i % 2], token_name=names[i % 3])
+            )
+    reads: list[tuple[dict[str, Any], int]] = []
+    real_open = runtime.open_store
+    monkeypatch.setattr(runtime, "open_store", lambda: _CountingStore(real_open(), reads))
+
+    again = runtime.rotate(runtime.specs())
+
+    assert [o.kind for o in again.outcomes] == [OutcomeKind.NOT_DUE] * 3, again.outcomes
+    assert reads, "the run looks for the rotator's last sign-in failure"
+    for query, returned in reads:
+        assert query.get("kinds") or query.get("limit") or query.get("tokens"), query
+        assert returned <= 10, (query, returned)

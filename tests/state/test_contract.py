@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,65 @@ class TestStateStoreContract:
             assert seqs == sorted(seqs)
             since = [r.kind for r in store.audit(T0 + timedelta(minutes=10))]
             assert since == ["two", "three"]
+
+    def test_audit_answers_a_bounded_query_by_kind_token_time_and_limit(
+        self, contexts: tuple[AppContext, AppContext]
+    ) -> None:
+        """The query a run makes (the last sign-in, the status page's recent events)."""
+        first, second = contexts
+        minus_ten = timezone(timedelta(hours=-10))
+        with first.state_store() as store:
+            for minute, kind, token in [
+                (0, "rotated", "a"),
+                (1, "sign_in_failed", None),
+                (2, "rotated", "b"),
+                (3, "revoked", "a"),
+                (4, "sign_in_ok", None),
+                (5, "rotated", "a"),
+            ]:
+                store.append_audit(replace(audit(kind, minute), token_name=token))
+            # written with another UTC offset: 6 minutes after T0 all the same
+            late = replace(audit("revoked", 0), token_name="b", at=(T0 + timedelta(minutes=6)))
+            store.append_audit(replace(late, at=late.at.astimezone(minus_ten)))
+
+        def kinds(records: Iterator[AuditRecord]) -> list[tuple[str, str | None]]:
+            return [(r.kind, r.token_name) for r in records]
+
+        with second.state_store() as other:
+            assert kinds(other.audit(kinds=["rotated"])) == [
+                ("rotated", "a"),
+                ("rotated", "b"),
+                ("rotated", "a"),
+            ]
+            assert kinds(other.audit(tokens=["a"], newest_first=True)) == [
+                ("rotated", "a"),
+                ("revoked", "a"),
+                ("rotated", "a"),
+            ]
+            assert kinds(other.audit(kinds=["rotated", "revoked"], tokens=["b"])) == [
+                ("rotated", "b"),
+                ("revoked", "b"),
+            ]
+            signs = other.audit(kinds=("sign_in_failed", "sign_in_ok"), newest_first=True)
+            assert kinds(signs) == [("sign_in_ok", None), ("sign_in_failed", None)]
+            assert kinds(other.audit(limit=2, newest_first=True)) == [
+                ("revoked", "b"),
+                ("rotated", "a"),
+            ]
+            assert kinds(other.audit(limit=2)) == [("rotated", "a"), ("sign_in_failed", None)]
+            # since is exact whatever offset a record carries, and the limit counts only matches
+            since = T0 + timedelta(minutes=4)
+            assert kinds(other.audit(since, limit=2)) == [("sign_in_ok", None), ("rotated", "a")]
+            assert kinds(other.audit(since, newest_first=True, limit=1)) == [("revoked", "b")]
+            assert kinds(other.audit(T0 + timedelta(minutes=6))) == [("revoked", "b")]
+            assert [r.at for r in other.audit(T0 + timedelta(minutes=6))] == [
+                T0 + timedelta(minutes=6)
+            ]
+            assert list(other.audit(T0 + timedelta(minutes=7))) == []
+            assert list(other.audit(kinds=["adopted"])) == []
+            assert list(other.audit(tokens=["nobody"], limit=3)) == []
+            with pytest.raises(ValueError, match="at least 1"):
+                other.audit(limit=0)
 
     def test_a_token_lock_excludes_other_processes_until_released(
         self, contexts: tuple[AppContext, AppContext]

@@ -112,3 +112,37 @@ def test_a_migrated_sqlite_state_reads_the_same(url: str, tmp_path: Path) -> Non
             backend.store().import_dump(dump)
     finally:
         backend.close()
+
+
+def test_a_version_1_database_gets_the_audit_indexes_and_keeps_its_history(url: str) -> None:
+    from patwarden.state.pg_schema import _MIGRATIONS
+
+    with psycopg.connect(url, autocommit=True) as conn:  # the database as version 1 made it
+        for statement in _MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("CREATE TABLE patwarden_schema (version integer NOT NULL)")
+        conn.execute("INSERT INTO patwarden_schema (version) VALUES (1)")
+        conn.execute(
+            "INSERT INTO patwarden_audit (at, kind, token_name, detail)"
+            " VALUES (%s, 'rotated', 't', '{}')",
+            (clock.now().isoformat(),),
+        )
+    backend = _backend(url)
+    try:
+        store = backend.store()
+        store.append_audit(AuditRecord(at=clock.now(), kind="sign_in_ok"))
+        assert [r.kind for r in store.audit(newest_first=True)] == ["sign_in_ok", "rotated"]
+        assert [r.token_name for r in store.audit(tokens=["t"], limit=1)] == ["t"]
+    finally:
+        backend.close()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT version FROM patwarden_schema").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
+        names = {
+            name
+            for (name,) in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'patwarden_audit'"
+            )
+        }
+    assert {"patwarden_audit_by_kind", "patwarden_audit_by_token"} <= names

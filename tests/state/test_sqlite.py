@@ -174,7 +174,7 @@ def test_a_version_1_file_is_migrated_and_its_operations_read_without_the_tail_f
     conn.commit()
     conn.close()
     with _store(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         op = store.load_operation("1" * 32)
     assert op == _op(Step.REVOKE_PENDING)
     assert (op.revoked_at, op.untagged) == (None, ())
@@ -183,12 +183,12 @@ def test_a_version_1_file_is_migrated_and_its_operations_read_without_the_tail_f
 def test_a_file_made_by_the_version_1_schema_is_upgraded_and_then_rotates(tmp_path: Path) -> None:
     """The upgrade path runs on a file exactly as schema 1 made it (tables, triggers, one row)."""
     from patwarden.rotation.outcomes import OutcomeKind
-    from patwarden.state.sqlite import _MIGRATIONS
+    from patwarden.state.sqlite_schema import MIGRATIONS
     from tests.rotation.harness import Harness
 
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path)
-    _MIGRATIONS[0](conn)
+    MIGRATIONS[0](conn)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     conn.execute("INSERT INTO schema_version (version) VALUES (1)")
     conn.commit()

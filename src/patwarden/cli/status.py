@@ -277,11 +277,7 @@ def audit(
     records: list[AuditRecord] = []
     if app.state_backend().exists():
         with app.state_store() as store:
-            records = [
-                r
-                for r in store.audit(since)
-                if (not tokens or r.token_name in tokens) and (not kinds or r.kind in kinds)
-            ]
+            records = list(store.audit(since, kinds=kinds, tokens=tokens))
     rows = [_audit_row(r) for r in records]
     emit(
         rows,

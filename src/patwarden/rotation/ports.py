@@ -6,7 +6,7 @@ Secrets cross these boundaries only as :class:`patwarden.secret.Secret`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -306,8 +306,22 @@ class StateStore(Protocol):
         """Append one record to the audit log."""
         ...
 
-    def audit(self, since: datetime | None = None) -> Iterator[AuditRecord]:
-        """Yield audit records at or after ``since`` (all if ``None``), oldest first."""
+    def audit(
+        self,
+        since: datetime | None = None,
+        *,
+        kinds: Collection[str] = (),
+        tokens: Collection[str] = (),
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[AuditRecord]:
+        """Yield audit records at or after ``since`` (all if ``None``) whose kind is one of
+        ``kinds`` and whose token one of ``tokens`` (either: any if empty), oldest first (newest
+        first if asked), at most ``limit`` of them.
+
+        A bounded, indexed read: it costs what it returns, not the size of the log (a run reads
+        the audit only this way; docs/performance.md#history-independent-runs).
+        """
         ...
 
     def token_lock(self, name: str, *, timeout: float) -> AbstractContextManager[None]:

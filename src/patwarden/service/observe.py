@@ -10,7 +10,14 @@ from datetime import datetime
 from patwarden.app.runtime import Runtime
 from patwarden.errors import PatwardenError
 from patwarden.rotation.outcomes import TokenOutcome
-from patwarden.service.snapshot import IdentityView, Snapshot, audit_views, token_view
+from patwarden.rotation.ports import StateStore
+from patwarden.service.snapshot import (
+    AuditView,
+    IdentityView,
+    Snapshot,
+    audit_views,
+    token_view,
+)
 
 __all__ = ["observe"]
 
@@ -32,11 +39,7 @@ def observe(
         plans = runtime.plan(specs)
         with runtime.open_store() as store:
             states = {state.token_name: state for state in store.tokens()}
-            audit = (
-                audit_views(store.audit(), limit=config.service.audit_events)
-                if with_audit
-                else base.audit
-            )
+            audit = _recent_audit(store, config.service.audit_events) if with_audit else base.audit
     except PatwardenError as err:
         return replace(base, at=now, state_error=err.message, identities=tuple(identities))
     orgs = {spec.name: spec.organization for spec in specs}
@@ -60,3 +63,9 @@ def observe(
         identities=tuple(identities),
         audit=audit,
     )
+
+
+def _recent_audit(store: StateStore, limit: int) -> tuple[AuditView, ...]:
+    """The newest *limit* audit events (one bounded query, however long the log is)."""
+    newest = list(store.audit(limit=max(limit, 1), newest_first=True))
+    return audit_views(reversed(newest), limit=limit)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
@@ -38,6 +38,7 @@ from patwarden.domain.models import AuditRecord, JournalEntry, ManagedTokenState
 from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
 from patwarden.rotation.ports import StateFenced, StateLocked
+from patwarden.state.audit_query import AuditQuery
 from patwarden.state.blob_doc import Document
 from patwarden.state.codec import iso
 from patwarden.state.dump import StateDump
@@ -323,11 +324,22 @@ class AzureBlobStateStore:
         """Append one record to the audit log."""
         self.backend.write(lambda doc, _lease: doc.append_audit([record]))
 
-    def audit(self, since: datetime | None = None) -> Iterator[AuditRecord]:
-        """Yield audit records at or after ``since`` (all if ``None``), oldest first."""
-        for record in self.backend.read().audit():
-            if since is None or record.at >= since:
-                yield record
+    def audit(
+        self,
+        since: datetime | None = None,
+        *,
+        kinds: Collection[str] = (),
+        tokens: Collection[str] = (),
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[AuditRecord]:
+        """Yield the audit records at or after ``since`` of ``kinds`` and ``tokens`` (each: all
+        if empty), oldest first (newest first if asked), at most ``limit``. The document is read
+        whole (one blob); only the entries that answer are decoded."""
+        query = AuditQuery.of(
+            since, kinds=kinds, tokens=tokens, limit=limit, newest_first=newest_first
+        )
+        return iter(self.backend.read().audit(query))
 
     def token_lock(self, name: str, *, timeout: float) -> AbstractContextManager[None]:
         """Return a context manager holding the lock on token ``name`` (see the module doc).

@@ -15,6 +15,7 @@ from typing import Any
 from patwarden.domain.models import AuditRecord, JournalEntry, ManagedTokenState
 from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
+from patwarden.state.audit_query import AuditQuery
 from patwarden.state.codec import (
     StateCorrupt,
     decode_operation,
@@ -135,23 +136,17 @@ class Document:
             if operation_id is None or e.get("operation_id") == operation_id
         ]
 
-    def audit(self) -> list[AuditRecord]:
-        records = []
-        for e in self.data["audit"]:
-            detail = e.get("detail")
-            if not isinstance(detail, dict):
-                raise StateCorrupt(f"Audit record {e.get('seq')} has an unreadable detail.")
-            records.append(
-                AuditRecord(
-                    seq=int(e["seq"]),
-                    at=parse_iso(e.get("at"), field="audit.at"),
-                    kind=e["kind"],
-                    token_name=e.get("token_name"),
-                    operation_id=e.get("operation_id"),
-                    authorization_id=e.get("authorization_id"),
-                    detail=tuple(detail.items()),
-                )
-            )
+    def audit(self, query: AuditQuery | None = None) -> list[AuditRecord]:
+        """The audit records that answer ``query`` (all, oldest first, if ``None``); entries of
+        another kind or token are skipped before anything of them is decoded."""
+        query = query or AuditQuery()
+        records: list[AuditRecord] = []
+        for e in query.entries(self.data["audit"]):
+            record = _audit_record(e)
+            if query.keep(record):
+                records.append(record)
+                if query.limit is not None and len(records) >= query.limit:
+                    break
         return records
 
     def dump(self) -> StateDump:
@@ -224,3 +219,18 @@ class Document:
                 at=iso(entry.at),
             )
         self.append_audit(dump.audit)
+
+
+def _audit_record(e: dict[str, Any]) -> AuditRecord:
+    detail = e.get("detail")
+    if not isinstance(detail, dict):
+        raise StateCorrupt(f"Audit record {e.get('seq')} has an unreadable detail.")
+    return AuditRecord(
+        seq=int(e["seq"]),
+        at=parse_iso(e.get("at"), field="audit.at"),
+        kind=e["kind"],
+        token_name=e.get("token_name"),
+        operation_id=e.get("operation_id"),
+        authorization_id=e.get("authorization_id"),
+        detail=tuple(detail.items()),
+    )

@@ -57,8 +57,16 @@ _V1 = (
     "INSERT INTO patwarden_leader (id, epoch) VALUES (1, 0)",
 )
 
+# Version 2: indexes for the bounded audit reads (a kind's or a token's records, newest first;
+# patwarden.state.audit_query) and for the time filter.
+_V2 = (
+    "CREATE INDEX IF NOT EXISTS patwarden_audit_by_kind ON patwarden_audit (kind, seq)",
+    "CREATE INDEX IF NOT EXISTS patwarden_audit_by_token ON patwarden_audit (token_name, seq)",
+    "CREATE INDEX IF NOT EXISTS patwarden_audit_by_time ON patwarden_audit (at)",
+)
+
 # Ordered: _MIGRATIONS[n] brings schema version n to n + 1. Append; never edit a released one.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
 from patwarden.rotation.ports import Leadership, StateFenced, StateLocked
 from patwarden.secret import Secret
+from patwarden.state.audit_query import AuditQuery
 from patwarden.state.codec import decode_operation, decode_token, encode_token, iso
 from patwarden.state.dump import StateDump
 from patwarden.state.pg_rows import (
@@ -273,17 +274,25 @@ class PostgresStateStore:
         with self._write() as (conn, _epoch):
             put_audit(conn, record)
 
-    def audit(self, since: datetime | None = None) -> Iterator[AuditRecord]:
-        """Yield audit records at or after ``since`` (all if ``None``), oldest first."""
+    def audit(
+        self,
+        since: datetime | None = None,
+        *,
+        kinds: Collection[str] = (),
+        tokens: Collection[str] = (),
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[AuditRecord]:
+        """Yield the audit records at or after ``since`` of ``kinds`` and ``tokens`` (each: all
+        if empty), oldest first (newest first if asked), at most ``limit``: one indexed query."""
+        query = AuditQuery.of(
+            since, kinds=kinds, tokens=tokens, limit=limit, newest_first=newest_first
+        )
+        sql, params = query.sql("patwarden_audit", "%s")
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT seq, at, kind, token_name, operation_id, authorization_id, detail"
-                " FROM patwarden_audit ORDER BY seq"
-            ).fetchall()
-        for row in rows:
-            record = audit_record(row)
-            if since is None or record.at >= since:
-                yield record
+            cursor = conn.execute(sql, params)
+            found = query.collect(cursor.fetchmany, audit_record)
+        return iter(found)
 
     # --- locks ---------------------------------------------------------------------------------
 

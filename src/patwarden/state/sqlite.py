@@ -2,8 +2,8 @@
 
 Holds token state, the rotation journal (every step of every operation) and an append-only audit
 log; never a secret. The schema is versioned: ``schema_version`` holds the version and
-``_MIGRATIONS`` the ordered functions that bring an older file up to date. A file written by a
-newer patwarden is refused rather than damaged.
+:data:`patwarden.state.sqlite_schema.MIGRATIONS` the ordered functions that bring an older file
+up to date. A file written by a newer patwarden is refused rather than damaged.
 
 Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (SQLite serialises writers across
 processes); rotating a token is guarded by a per-token :mod:`filelock` lock in
@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
 from patwarden.rotation.ports import StateLocked
 from patwarden.sinks import safe_files
+from patwarden.state.audit_query import AuditQuery
 from patwarden.state.codec import (
     StateCorrupt,
     decode_operation,
@@ -40,59 +41,13 @@ from patwarden.state.codec import (
     iso,
     parse_iso,
 )
+from patwarden.state.sqlite_schema import MIGRATIONS as _MIGRATIONS
+from patwarden.state.sqlite_schema import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteStateStore", "StateCorrupt"]
 
 _DOCS = "https://github.com/patwarden/patwarden/blob/main/docs/rotation.md#state"
 _RESTORE_HINT = "Restore it from a backup, or move it aside and run `patwarden adopt`."
-
-
-def _v1(conn: sqlite3.Connection) -> None:
-    """Tokens, operations, the journal and the audit log."""
-    conn.execute(
-        "CREATE TABLE tokens (name TEXT PRIMARY KEY, organization TEXT NOT NULL,"
-        " current_authorization_id TEXT, current_valid_from TEXT, current_valid_to TEXT,"
-        " previous_authorization_id TEXT, previous_valid_to TEXT,"
-        " record TEXT NOT NULL, updated_at TEXT NOT NULL)"
-    )
-    conn.execute(
-        "CREATE TABLE operations (operation_id TEXT PRIMARY KEY, token_name TEXT NOT NULL,"
-        " step TEXT NOT NULL, outcome TEXT, finished INTEGER NOT NULL, started_at TEXT NOT NULL,"
-        " updated_at TEXT NOT NULL, record TEXT NOT NULL)"
-    )
-    conn.execute("CREATE INDEX operations_by_token ON operations (token_name, finished)")
-    conn.execute(
-        "CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, operation_id TEXT NOT NULL,"
-        " token_name TEXT NOT NULL, step TEXT NOT NULL, outcome TEXT, reason TEXT,"
-        " at TEXT NOT NULL)"
-    )
-    conn.execute("CREATE INDEX journal_by_operation ON journal (operation_id, seq)")
-    conn.execute(
-        "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,"
-        " kind TEXT NOT NULL, token_name TEXT, operation_id TEXT, authorization_id TEXT,"
-        " detail TEXT NOT NULL)"
-    )
-    conn.execute("CREATE INDEX audit_by_time ON audit (at)")
-    # The audit log is append-only: the database itself refuses edits and deletions.
-    for verb in ("UPDATE", "DELETE"):
-        conn.execute(
-            f"CREATE TRIGGER audit_no_{verb.lower()} BEFORE {verb} ON audit"
-            " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
-        )
-
-
-def _v2(conn: sqlite3.Connection) -> None:
-    """Operations may stand at step ``revoked`` and carry ``revoked_at`` and ``untagged``.
-
-    The records are JSON and decode without the new fields, so nothing is rewritten; the version
-    bump makes an older patwarden refuse the file ("a newer patwarden wrote it") instead of
-    calling an operation at the new step damaged.
-    """
-
-
-# Ordered: _MIGRATIONS[n] brings schema version n to n + 1. Append; never edit a released one.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
-SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 def _create_private(path: Path) -> None:
@@ -330,28 +285,26 @@ class SqliteStateStore:
             ),
         )
 
-    def audit(self, since: datetime | None = None) -> Iterator[AuditRecord]:
-        """Yield audit records at or after ``since`` (all if ``None``), oldest first."""
-        rows = self._conn.execute(
-            "SELECT seq, at, kind, token_name, operation_id, authorization_id, detail FROM audit"
-            " ORDER BY seq"
-        ).fetchall()
-        for seq, at, kind, token, op_id, pat_id, detail in rows:
-            when = parse_iso(at, field="audit.at")
-            if since is not None and when < since:
-                continue
-            items = _loads(detail)
-            if not isinstance(items, dict):
-                raise StateCorrupt(f"Audit record {seq} has an unreadable detail.")
-            yield AuditRecord(
-                seq=seq,
-                at=when,
-                kind=kind,
-                token_name=token,
-                operation_id=op_id,
-                authorization_id=pat_id,
-                detail=tuple(items.items()),
-            )
+    def audit(
+        self,
+        since: datetime | None = None,
+        *,
+        kinds: Collection[str] = (),
+        tokens: Collection[str] = (),
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[AuditRecord]:
+        """Yield the audit records at or after ``since`` of ``kinds`` and ``tokens`` (each: all
+        if empty), oldest first (newest first if asked), at most ``limit``: one indexed query."""
+        query = AuditQuery.of(
+            since, kinds=kinds, tokens=tokens, limit=limit, newest_first=newest_first
+        )
+        sql, params = query.sql("audit", "?")
+        cursor = self._conn.execute(sql, params)
+        try:
+            return iter(query.collect(cursor.fetchmany, _audit_record))
+        finally:
+            cursor.close()
 
     # --- locks ---------------------------------------------------------------------------------
 
@@ -379,6 +332,22 @@ class SqliteStateStore:
             yield
         finally:
             lock.release()
+
+
+def _audit_record(row: Sequence[Any]) -> AuditRecord:
+    seq, at, kind, token, op_id, pat_id, detail = row
+    items = _loads(detail)
+    if not isinstance(items, dict):
+        raise StateCorrupt(f"Audit record {seq} has an unreadable detail.")
+    return AuditRecord(
+        seq=seq,
+        at=parse_iso(at, field="audit.at"),
+        kind=kind,
+        token_name=token,
+        operation_id=op_id,
+        authorization_id=pat_id,
+        detail=tuple(items.items()),
+    )
 
 
 def _loads(text: str) -> Any:
