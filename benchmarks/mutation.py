@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mutation_ops import Mutant, mutants, mutated_source
+from mutation_ops import Mutant, change, mutants, mutated_source
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -160,6 +160,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--retry-survivors", action="store_true")
     parser.add_argument("--list", action="store_true", help="list the mutants and ids, run none")
     parser.add_argument("--only", action="append", default=[], help="run the mutant with this id")
+    parser.add_argument("--show", action="append", default=[], help="print this mutant's change")
     parser.add_argument("targets", nargs="*", default=list(TARGETS))
     return parser.parse_args()
 
@@ -183,6 +184,12 @@ def main() -> int:
                     "message-only " if m.message_only else "equivalent " if m.key in listed else ""
                 )
                 print(f"{tag}{m}  id={m.key}")
+            return 0
+        for m in every:
+            if m.key in args.show:
+                before, after = change(m, texts[m.path])
+                print(f"{m}  id={m.key}\n  - {before}\n  + {after}")
+        if args.show:
             return 0
         stale = set(listed) - {m.key for m in every}
         if stale and args.targets == list(TARGETS):

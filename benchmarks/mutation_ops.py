@@ -244,3 +244,10 @@ def mutated_source(mutant: Mutant, source: str) -> str:
     node = list(ast.walk(tree))[mutant.index]
     new = _Swap(id(node)).visit(tree)
     return ast.unparse(ast.fix_missing_locations(new))
+
+
+def change(mutant: Mutant, source: str) -> tuple[str, str]:
+    """The mutated node's source text before and after ``mutant``."""
+    node = list(ast.walk(ast.parse(source)))[mutant.index]
+    before = ast.get_source_segment(source, node) or ast.unparse(node)
+    return before, ast.unparse(_apply(copy.deepcopy(node)))

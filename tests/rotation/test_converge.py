@@ -160,3 +160,21 @@ def test_pure_rules() -> None:
     other = Finding(kind=FindingKind.DRIFT, token_name="t", sink="kv", detail="serves PAT x")
     unread = Finding(kind=FindingKind.DRIFT, token_name="t", sink="kv", detail="could not read")
     assert drift_reasons([current, other, unread], "c") == ["drift in kv: serves PAT x"]
+
+
+def test_a_previous_pat_past_its_grace_period_that_could_not_be_revoked_is_a_problem(
+    world: Harness,
+) -> None:
+    world.run()
+    first = world.current_id()
+    world.advance(23 * DAY)
+    world.run()  # rotates: the first PAT stays valid for its grace period
+    world.advance(world.token.revoke_after + HOUR)
+    for _ in range(3):  # the tail's revoke and any retry of it in the same run
+        world.issuer.faults.fail("revoke", AzureDevOpsError("HTTP 503"))
+
+    [outcome] = world.run().outcomes
+
+    assert first in world.issuer.active()
+    assert not outcome.converged, "a PAT past its grace period is still valid"
+    assert any(str(first) in problem for problem in outcome.problems), outcome.problems

@@ -280,6 +280,9 @@ def test_adopt_without_sink_metadata_takes_the_newest_marked_pat(tmp_path: Path)
     assert result.current_authorization_id == newer.authorization_id
     assert "newest" in result.detail
     assert older.authorization_id != result.current_authorization_id
+    [adopted] = [r for r in world.store.audit() if r.kind == "adopted"]
+    assert adopted.authorization_id == newer.authorization_id
+    assert adopted.operation_id == f"{2:032x}", "the audit names the operation in its marker"
 
 
 def test_adopt_leaves_a_managed_token_alone_unless_asked(world: Harness) -> None:
