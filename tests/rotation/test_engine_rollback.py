@@ -13,7 +13,7 @@ import pytest
 
 from patwarden.errors import AzureDevOpsError, SinkError
 from patwarden.rotation.outcomes import OutcomeKind
-from patwarden.rotation.ports import IssueOutcomeUnknown, SinkWriteMeta
+from patwarden.rotation.ports import IssueOutcomeUnknown, SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
 from tests.rotation.fakes import T0, FakeSink
 from tests.rotation.harness import Harness, rotate_once
@@ -182,3 +182,52 @@ def test_a_stranded_rotation_is_repaired_by_the_next_run_not_the_next_schedule(
     assert again.kind is OutcomeKind.NOT_DUE, "converged: no rotation after that"
     assert world.issuer.active() == {newest}
     world.check_invariants()
+
+
+def test_a_sink_whose_version_cannot_be_read_once_the_pat_exists_rolls_back(
+    world: Harness,
+) -> None:
+    class Flaky(FakeSink):
+        """Readable for the run's checks; unreachable once the new PAT has been created."""
+
+        def current_version(self) -> SinkVersion | None:
+            if len(world.issuer.created) > 1:
+                raise SinkError("vault unreachable")
+            return super().current_version()
+
+    world.sinks[1] = Flaky("group")
+    first = rotate_once(world)
+    world.advance(23 * DAY)
+
+    report = world.run()
+
+    outcome = report.outcomes[0]
+    assert outcome.kind is OutcomeKind.ROLLED_BACK
+    assert "vault unreachable" in outcome.reason
+    assert world.served_ids() == [first, first]
+    assert world.current_id() == first
+    assert world.issuer.active() == {first}, "the new PAT is revoked"
+    world.check_invariants()
+
+
+def test_plan_names_the_pat_a_rollback_could_not_revoke_until_a_run_revokes_it(
+    world: Harness,
+) -> None:
+    first = rotate_once(world)
+    world.advance(23 * DAY)
+    world.sinks[1].faults.fail("write", SinkError("denied"))
+    world.issuer.faults.fail("revoke", AzureDevOpsError("HTTP 503"))  # the rollback's revoke
+
+    outcome = world.run().outcomes[0]
+
+    stranded = outcome.new_authorization_id
+    assert outcome.kind is OutcomeKind.ROLLED_BACK
+    assert world.issuer.active() == {first, stranded}
+    assert world.served_ids() == [first, first]
+    (plan,) = world.engine().plan([world.token])
+    assert plan.stranded == (stranded,)
+    world.advance(world.token.revoke_after + timedelta(seconds=world.margin + 1))
+    world.run()
+    assert world.issuer.active() == {first}
+    (after,) = world.engine().plan([world.token])
+    assert after.stranded == ()
