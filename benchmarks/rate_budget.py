@@ -13,7 +13,8 @@ the emulated Azure DevOps then stamps its ``Date``, ``X-RateLimit-Reset`` and PA
 clock the client reads as S seconds in its future, which is a client clock S seconds behind.
 
 From the emulator's request log (Azure DevOps routes only) it prints the 429s, the longest gap
-between two consecutive Azure DevOps requests (a whole-window stall would show as ≈ the window),
+between two consecutive Azure DevOps requests (a whole-window stall would show as ≈ the window;
+where it was, and the longest once the first PAT was created, after the run's set-up),
 the most requests in any window, the achieved requests per hour over the run next to the
 budget's, and last ``budget_use_pct=N`` (target ≥ 95). Exit 1 when a rotation failed or a 429
 came back.
@@ -135,8 +136,17 @@ def main() -> int:
     summary = report["summary"]
     failed = args.tokens - summary.get("rotated", 0)
     throttled = sum(1 for e in logged if e["status"] == 429)
-    times = sorted(_seconds(e) for e in logged)
+    logged.sort(key=_seconds)
+    times = [_seconds(e) for e in logged]
     gaps = [b - a for a, b in itertools.pairwise(times)]
+    where = ""
+    if gaps:
+        i = max(range(len(gaps)), key=gaps.__getitem__)
+        where = (
+            f" (at +{times[i] - times[0]:.1f} s, after request {i + 1}: "
+            f"{logged[i]['method']} {logged[i]['path'].split('?')[0]} -> "
+            f"{logged[i + 1]['method']} {logged[i + 1]['path'].split('?')[0]})"
+        )
     span = times[-1] - times[0] if len(times) > 1 else 0.0
     achieved = (len(times) - 1) / span * 3600 if span else 0.0
     budget = args.limit / args.window_s * 3600
@@ -151,7 +161,10 @@ def main() -> int:
     print(f"rotate exit={result.returncode} wall_s={wall:.1f} summary={json.dumps(summary)}")
     print(f"failed_rotations={failed}")
     print(f"http_429={throttled}")
-    print(f"longest_stall_s={max(gaps, default=0.0):.2f}")
+    print(f"longest_stall_s={max(gaps, default=0.0):.2f}{where}")
+    creates = [i for i, e in enumerate(logged) if e["method"] == "POST"]
+    rotating = gaps[creates[0] :] if creates else []
+    print(f"longest_stall_after_first_create_s={max(rotating, default=0.0):.2f}")
     print(
         f"devops_requests={len(times)} span_s={span:.1f} requests_per_rotation="
         f"{len(times) / max(1, summary.get('rotated', 0)):.2f} "

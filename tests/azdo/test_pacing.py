@@ -115,7 +115,7 @@ def test_the_window_is_learnt_as_an_upper_bound_from_reset_and_date() -> None:
     window = pacer.window()
     assert window is not None
     assert 30.0 <= window <= 31.1  # one answer: up to the headers' 1-s resolution + latency
-    assert pacer.interval() == pytest.approx(window / 196)  # 2 % kept back: 4 of 200
+    assert pacer.interval() == pytest.approx(window / 198)  # 1 % kept back: 2 of 200
 
 
 @pytest.mark.parametrize("skew", [0.0, -5.0, -3.0, -1.0, 1.0, 5.0, 3600.0])

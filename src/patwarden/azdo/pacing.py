@@ -34,7 +34,7 @@ from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 
-MARGIN_FRACTION = 0.02  # of the limit, kept unused: room for requests in flight and rounding
+MARGIN_FRACTION = 0.01  # of the limit (at least 1) kept unused: room for network jitter
 PROBE_HOLD = 1.0  # seconds the other requests wait for the first answer (it may never come)
 
 
