@@ -10,7 +10,8 @@ annotations they are declarations mypy strict checks at every use (an assignment
 field, a positional argument to a keyword-only one), not behaviour a test can observe.
 
 A string that is only text for people (inside an f-string, an exception's or a log call's
-argument, a ``reason=``/``detail=`` keyword, or any string of three words or more) is a
+argument, a ``reason=``/``detail=``/``field=`` keyword, the value given to a variable named
+``reason``, ``detail``, ``message``, ``note``…, or any string of three words or more) is a
 *message-only* mutant: listed separately, never run, never scored.
 
 Each mutant has a stable id, ``PATH:FUNCTION:WHAT:HASH`` (the hash is of the mutated node's source
@@ -37,7 +38,8 @@ _FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.In: ast.NotIn,
     ast.NotIn: ast.In,
 }
-_MESSAGE_KEYWORDS = {"reason", "detail", "message", "help", "hint", "note"}
+_MESSAGE_KEYWORDS = {"reason", "detail", "message", "help", "hint", "note", "field"}
+_MESSAGE_NAMES = {"reason", "detail", "message", "note", "hint", "problem", "why", "text"}
 _DECLARATION_FLAGS = {"frozen", "kw_only", "slots"}
 
 
@@ -92,11 +94,26 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
 
 
 def _message_nodes(tree: ast.AST) -> set[int]:
-    """Ids of string constants that are only text for people."""
+    """Ids of string constants that are only text for people (never the key of a
+    ``(key, value)`` pair, as in an audit record's details: that is data)."""
     ids: set[int] = set()
+    keys = {
+        id(node.elts[0])
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Tuple)
+        and len(node.elts) == 2
+        and isinstance(node.elts[0], ast.Constant)
+        and isinstance(node.elts[0].value, str)
+    }
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
             ids.update(id(n) for n in ast.walk(node))
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and any(
+            isinstance(t, ast.Name) and t.id.strip("_") in _MESSAGE_NAMES
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        ):
+            if node.value is not None:
+                ids.update(id(n) for n in ast.walk(node.value) if isinstance(n, ast.Constant))
         elif isinstance(node, ast.Raise) and node.exc is not None:
             ids.update(id(n) for n in ast.walk(node.exc) if isinstance(n, ast.Constant))
         elif isinstance(node, ast.Call):
@@ -109,7 +126,7 @@ def _message_nodes(tree: ast.AST) -> set[int]:
             for kw in node.keywords:
                 if kw.arg in _MESSAGE_KEYWORDS:
                     ids.update(id(n) for n in ast.walk(kw.value))
-    return ids
+    return ids - keys
 
 
 def _is_prose(value: object) -> bool:
