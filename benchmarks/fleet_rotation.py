@@ -104,10 +104,23 @@ class Measured:
         return " ".join(f"{k}={v}" for k, v in sorted(self.requests.items()))
 
 
-def run_patwarden(emulator: RunningEmulator, config: Path, concurrency: int | None) -> Measured:
+def run_patwarden(
+    emulator: RunningEmulator, config: Path, concurrency: int | None, profile: str | None = None
+) -> Measured:
     """Run the real `patwarden rotate` once; wall time, rusage and requests of that process."""
     since = last_seq(emulator)
-    argv = [sys.executable, "-m", "patwarden", "rotate", "--config", str(config), "-o", "json"]
+    profiler = ["-m", "cProfile", "-o", profile] if profile else []
+    argv = [
+        sys.executable,
+        *profiler,
+        "-m",
+        "patwarden",
+        "rotate",
+        "--config",
+        str(config),
+        "-o",
+        "json",
+    ]
     if concurrency is not None:
         argv += ["--concurrency", str(concurrency)]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -190,8 +203,8 @@ def run_script(emulator: RunningEmulator, sample: int) -> Measured:
             vault.set_secret(f"script-{i:04d}-pat", created.json()["patToken"]["token"])
     wall = time.perf_counter() - started
     writer.close()
-    requests, _ = requests_since(emulator, since)
-    return Measured(rotated=sample, wall_s=wall, requests=requests)
+    logged, _ = requests_since(emulator, since)
+    return Measured(rotated=sample, wall_s=wall, requests=logged)
 
 
 def main() -> int:
@@ -200,6 +213,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--sample", type=int, default=100, help="tokens the script rotates")
     parser.add_argument("--concurrency", type=int, help="default: what patwarden chooses")
+    parser.add_argument("--profile", help="write a cProfile of the rotate process to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="patwarden-fleet-") as tmp:
         work = Path(tmp)
@@ -220,7 +234,7 @@ def main() -> int:
             if args.latency_ms:
                 rule = {"route": ".", "kind": "latency", "latency_ms": args.latency_ms}
                 emulator.admin("POST", "/faults", json=rule)
-            ours = run_patwarden(emulator, config, args.concurrency)
+            ours = run_patwarden(emulator, config, args.concurrency, args.profile)
             script = run_script(emulator, args.sample)
         finally:
             stop_emulator(emulator)

@@ -13,6 +13,7 @@ from patwarden.errors import ConfigError
 from patwarden.identity.credential_set import CredentialSet
 from patwarden.identity.legacy import LegacyPasswordCredential
 from patwarden.identity.secret_refs import SecretUnavailable
+from patwarden.identity.single_flight import SingleFlightCredential
 from patwarden.identity.user import UserCredential
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -78,7 +79,9 @@ def test_each_kind_builds_its_credential_once(
     }
     for name, cls in expected.items():
         first = creds.get(name)
-        assert isinstance(first, cls), name
+        built = first.inner if isinstance(first, SingleFlightCredential) else first
+        assert isinstance(built, cls), name
+        assert isinstance(first, SingleFlightCredential) is (cls is not UserCredential), name
         assert creds.get(name) is first
     assert "not-a-real-secret" not in repr(creds)
     creds.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 
 from patwarden.plugins.testing import SinkContract, fake_meta, fake_pat
 from patwarden.rotation.ports import RevocationTagging, SinkVersion
+from patwarden.sinks.client_pool import ClientPool
 from patwarden.sinks.errors import SinkConfigError, SinkReadFailed, SinkUnavailable
 from patwarden.sinks.key_vault import CONTENT_TYPE, KeyVaultSink, is_public_vault_host
 from patwarden.sinks.spec import SinkContext
@@ -207,3 +209,38 @@ def test_invalid_entries_name_the_key(
     with pytest.raises(SinkConfigError) as caught:
         KeyVaultSink.from_spec(spec, writer_context)
     assert problem in str(caught.value)
+
+
+def test_sinks_of_one_vault_and_identity_share_one_client_that_the_pool_closes(
+    emulator: RunningEmulator, writer_context: SinkContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from patwarden.sinks import key_vault
+
+    transports: list[Any] = []
+    real = key_vault.bounded_transport  # type: ignore[attr-defined]
+
+    def recorded(**kwargs: Any) -> Any:
+        transports.append(real(**kwargs))
+        return transports[-1]
+
+    monkeypatch.setattr(key_vault, "bounded_transport", recorded)
+    pool = ClientPool(connections=32)
+    context = dataclasses.replace(writer_context, clients=pool)
+    vault = emulator["key_vault_url"]
+    sinks = [
+        KeyVaultSink.from_spec(
+            {"kind": "key_vault", "vault_url": vault, "secret": f"s-{i}"}, context
+        )
+        for i in range(3)
+    ]
+    assert len(pool) == 1
+    assert len(transports) == 1
+    assert all(sink.client is sinks[0].client for sink in sinks)
+    adapter = transports[0].session.get_adapter(vault)
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == 32  # one per worker, kept
+    for sink in sinks:
+        sink.write(fake_pat(), fake_meta())
+        sink.close()  # a shared client stays open for the other sinks
+    assert sinks[0].read_back() is not None
+    pool.close()
+    assert transports[0].session is None  # closed by its owner, the pool

@@ -195,3 +195,35 @@ def test_the_builtin_entry_points_themselves_are_accepted(plugin_root: Path) -> 
     )
     sinks: dict[str, Any] = available_sinks()
     assert {name: sinks[name].value for name in BUILTIN_SINKS} == BUILTIN_SINKS
+
+
+def test_entry_points_are_scanned_once_until_the_path_changes(
+    plugin_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from patwarden.sinks import registry
+
+    scans: list[str] = []
+    real = registry.entry_points  # type: ignore[attr-defined]
+
+    def counting(**kwargs: Any) -> Any:
+        scans.append(kwargs["group"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(registry, "entry_points", counting)
+    registry.clear_cache()
+    for _ in range(50):  # a fleet looks every sink of every token up
+        assert load_sink_kind("key_vault") is load_sink_kind("key_vault")
+        available_sinks()
+    assert scans == [ENTRY_POINT_GROUP]
+    later = plugin_root / "later"
+    later.mkdir()
+    install_plugin(
+        later,
+        dist="demo-later-sink",
+        module="demo_later",
+        source=MEMORY_PLUGIN,
+        entries={"later": "demo_later:MemorySink"},
+    )
+    monkeypatch.syspath_prepend(str(plugin_root / "later"))
+    assert "later" in available_sinks()  # a new folder on the path is scanned again
+    assert len(scans) == 2

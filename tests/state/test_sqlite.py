@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import sqlite3
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -340,3 +342,63 @@ def test_opening_the_store_keeps_the_sqlite_locks_of_other_threads(tmp_path: Pat
     assert [worker.exitcode for worker in workers] == [0] * 4
     with _store(path) as store:
         assert len(list(store.audit())) == 4 * 4 * 5
+
+
+def _commits(store: SqliteStateStore, write: Callable[[], object]) -> list[str]:
+    """The ``synchronous`` level each transaction of *write* committed with, in order."""
+    levels, current = [], ["?"]
+
+    def trace(statement: str) -> None:
+        if statement.startswith("PRAGMA synchronous"):
+            current[0] = statement.split("=")[1].strip()
+        elif statement == "COMMIT":
+            levels.append(current[0])
+
+    store._conn.execute("PRAGMA synchronous = FULL")
+    store._synchronous = current[0] = "FULL"
+    store._conn.set_trace_callback(trace)
+    try:
+        write()
+    finally:
+        store._conn.set_trace_callback(None)
+    return levels
+
+
+def test_a_journal_record_that_precedes_an_action_commits_with_a_full_sync(tmp_path: Path) -> None:
+    store = _store(tmp_path / "state.db")
+    audit = AuditRecord(at=T0, kind="rotated", token_name="t")
+    state = ManagedTokenState(token_name="t", organization="contoso")
+    assert _commits(store, lambda: store.append_audit(audit)) == ["NORMAL"]
+    assert _commits(store, lambda: store.save_token(state)) == ["NORMAL"]
+    # Every unfinished step is followed by its action (create, write, revoke…): synced first.
+    for step in (Step.PLANNED, Step.CREATING, Step.DISTRIBUTING, Step.ROLLING_BACK):
+        assert _commits(store, functools.partial(store.record, _op(step))) == ["FULL"], step
+    # A finished operation has no action left: no sync of its own (the next full one syncs it).
+    assert _commits(store, lambda: store.record(_op(Step.DONE))) == ["NORMAL"]
+    store.close()
+
+
+def test_threads_of_one_process_queue_their_writes_instead_of_waiting_on_busy(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    _store(path).close()
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            with _store(path) as store:  # a busy handler would fail the first write that waits
+                store._conn.execute("PRAGMA busy_timeout = 0")
+                for i in range(25):
+                    store.append_audit(AuditRecord(at=T0, kind="rotated", token_name=f"t{n}-{i}"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with _store(path) as store:
+        assert len(list(store.audit())) == 8 * 25

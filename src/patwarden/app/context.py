@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from patwarden.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from patwarden.app.state_backends import Backend
     from patwarden.azdo.client import AzureDevOpsClient
     from patwarden.azdo.ratelimit import RateLimiterRegistry
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from patwarden.domain.models import TokenSpec
     from patwarden.identity.credential_set import CredentialSet
     from patwarden.rotation.ports import Leadership, Sink
+    from patwarden.sinks.client_pool import ClientPool
     from patwarden.sinks.wiring import SinkWiring
 
 __all__ = ["STATE_FILE", "AppContext"]
@@ -58,6 +60,7 @@ class AppContext:
         self._credentials: CredentialSet | None = None
         self._rate_limiters: RateLimiterRegistry | None = None
         self._wiring: SinkWiring | None = None
+        self._clients: ClientPool | None = None
         self._state: Backend | None = None
         self._extra_backends: list[Backend] = []
         self._fence: Leadership | None = None
@@ -154,8 +157,21 @@ class AppContext:
                     credentials=self.credentials,
                     rate_limiters=self.rate_limiters,
                     clock=self.clock,
+                    clients=self.clients,
                 )
             return self._wiring
+
+    @property
+    def clients(self) -> ClientPool:
+        """The SDK clients sinks share (one ``SecretClient`` per vault and identity, its
+        connection pool as large as any concurrency), closed with this context."""
+        with self._lock:
+            self._check_open()
+            if self._clients is None:
+                from patwarden.sinks.client_pool import ClientPool
+
+                self._clients = ClientPool()
+            return self._clients
 
     def azure_devops(self, identity: str) -> AzureDevOpsClient:
         """The Azure DevOps client of *identity* (built once, with its rate limiter).
@@ -238,6 +254,8 @@ class AppContext:
             self._closed = True
             if self._wiring is not None:
                 self._wiring.close()
+            if self._clients is not None:
+                self._clients.close()
             for backend in (self._state, *self._extra_backends):
                 if backend is not None:
                     backend.close()

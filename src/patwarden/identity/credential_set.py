@@ -29,6 +29,7 @@ from patwarden.identity.cache_keys import cache_cipher
 from patwarden.identity.cache_store import CacheStore, EncryptedFileStore
 from patwarden.identity.legacy import LegacyPasswordCredential
 from patwarden.identity.secret_refs import resolve_secret
+from patwarden.identity.single_flight import SingleFlightCredential
 from patwarden.identity.user import UserCredential, UserSettings
 from patwarden.secret import Secret
 
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 class CredentialSet:
     """``get(name)`` → the ``TokenCredential`` of an identity, built on first use and cached.
+
+    Worker threads share it: concurrent fetches of one scope set wait for a single one
+    (:class:`~patwarden.identity.single_flight.SingleFlightCredential`).
 
     *clock* is the run's time source, handed to the user credentials (re-login countdown).
     """
@@ -82,6 +86,8 @@ class CredentialSet:
                 credential = self._build(name)
             finally:
                 self._building.discard(name)
+            if not isinstance(credential, UserCredential):  # that one holds a lock of its own
+                credential = SingleFlightCredential(credential)
             self._built[name] = credential
             return credential
 

@@ -78,8 +78,13 @@ class _BoundedRaw:
         return getattr(self._raw, name)
 
 
-def bounded_transport(*, verify: str | bool) -> RequestsTransport:
-    """A ``RequestsTransport`` (trusting ``verify``: a CA bundle path, or True) with the limits."""
+def bounded_transport(*, verify: str | bool, connections: int | None = None) -> RequestsTransport:
+    """A ``RequestsTransport`` (trusting ``verify``: a CA bundle path, or True) with the limits.
+
+    *connections*: how many connections per host its pool keeps for reuse (requests' default,
+    10, when None); a client shared by more worker threads than that would otherwise open (and
+    TLS-handshake) a new connection for most requests.
+    """
     import requests
     from azure.core.pipeline.transport import RequestsTransport
 
@@ -95,6 +100,10 @@ def bounded_transport(*, verify: str | bool) -> RequestsTransport:
 
     session = requests.Session()
     session.hooks["response"].append(bound)
+    if connections is not None:
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=connections)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
     return RequestsTransport(
         session=session,
         session_owner=True,

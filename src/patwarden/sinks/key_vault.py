@@ -97,44 +97,44 @@ class KeyVaultSink:
     spec: KeyVaultSinkSpec
     client: SecretClient = field(repr=False, compare=False)
     clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
+    owns_client: bool = field(default=True, repr=False, compare=False)
     _written: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_spec(
         cls, spec: KeyVaultSinkSpec | Mapping[str, Any], context: SinkContext
     ) -> KeyVaultSink:
-        """Build the sink and its ``SecretClient`` (no request is made yet).
+        """Build the sink; its ``SecretClient`` is the context's shared one for the vault and
+        identity (``context.clients``), else its own (no request is made yet).
 
         Raises:
             SinkConfigError: the entry is invalid.
         """
-        from azure.keyvault.secrets import SecretClient
-
         parsed = parse_spec(KeyVaultSinkSpec, spec)
-        options: dict[str, Any] = {}
-        verify = requests_verify(context.ca_bundle)  # the bundle adds to the default CAs
-        if context.ca_bundle:
-            options["connection_verify"] = verify
-        # The token's audience is pinned to Key Vault, whatever the vault's challenge names.
-        scope = (context.vault_scope or vault_scope)(parsed.vault_url)
-        credential = VaultScopedCredential(context.credential(parsed.identity), scope=scope)
-        client = SecretClient(
-            parsed.vault_url,
-            credential,
-            verify_challenge_resource=is_public_vault_host(parsed.vault_url),
-            transport=bounded_transport(verify=verify),
-            retry_total=RETRY_TOTAL,
-            **options,
+        pool = context.clients
+        if pool is None:
+            client = _secret_client(parsed, context, connections=None)
+        else:  # one client per (vault, identity) for the whole run, closed by the pool
+            key = ("key_vault", parsed.vault_url.lower(), parsed.identity)
+            client = pool.get(
+                key, lambda: _secret_client(parsed, context, connections=pool.connections)
+            )
+        return cls(
+            spec=parsed,
+            client=client,
+            clock=context.clock or SystemClock(),
+            owns_client=pool is None,
         )
-        return cls(spec=parsed, client=client, clock=context.clock or SystemClock())
 
     def describe(self) -> str:
         """Return ``key_vault <vault url>/secrets/<name>``."""
         return f"key_vault {self.spec.vault_url}/secrets/{self.spec.secret}"
 
     def close(self) -> None:
-        """Close the SecretClient's connections (not part of the Sink protocol)."""
-        self.client.close()
+        """Close the SecretClient's connections unless it is shared (its pool closes it; not
+        part of the Sink protocol)."""
+        if self.owns_client:
+            self.client.close()
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -345,6 +345,28 @@ class KeyVaultSink:
                 hint="Check vault_url: it must be the vault's own https:// URL.",
                 docs=SINKS_DOCS,
             ) from None
+
+
+def _secret_client(
+    spec: KeyVaultSinkSpec, context: SinkContext, *, connections: int | None
+) -> SecretClient:
+    from azure.keyvault.secrets import SecretClient
+
+    options: dict[str, Any] = {}
+    verify = requests_verify(context.ca_bundle)  # the bundle adds to the default CAs
+    if context.ca_bundle:
+        options["connection_verify"] = verify
+    # The token's audience is pinned to Key Vault, whatever the vault's challenge names.
+    scope = (context.vault_scope or vault_scope)(spec.vault_url)
+    credential = VaultScopedCredential(context.credential(spec.identity), scope=scope)
+    return SecretClient(
+        spec.vault_url,
+        credential,
+        verify_challenge_resource=is_public_vault_host(spec.vault_url),
+        transport=bounded_transport(verify=verify, connections=connections),
+        retry_total=RETRY_TOTAL,
+        **options,
+    )
 
 
 class _NothingServed(Exception):

@@ -16,6 +16,8 @@ to validate entries; :func:`parse_sink_entry` and :func:`build_sink` turn entrie
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -31,6 +33,7 @@ __all__ = [
     "SinkKind",
     "available_sinks",
     "build_sink",
+    "clear_cache",
     "kind_names",
     "load_sink_kind",
     "parse_sink_entry",
@@ -101,13 +104,42 @@ def _is_own(entry: EntryPoint) -> bool:
     return (_dist_name(entry) or "").lower() == _OWN_DISTRIBUTION
 
 
+# Scanning the installed distributions' entry points costs milliseconds; a run looks kinds up for
+# every sink of every token. Both caches are keyed by sys.path: what is installed only changes
+# when the path does (a plugin folder added at run time, as the tests do).
+_cache_lock = threading.Lock()
+_entries: dict[tuple[str, ...], tuple[EntryPoint, ...]] = {}
+_kinds: dict[tuple[tuple[str, ...], str], SinkKind] = {}
+
+
+def _group_entries() -> tuple[EntryPoint, ...]:
+    key = tuple(sys.path)
+    with _cache_lock:
+        cached = _entries.get(key)
+    if cached is None:
+        cached = tuple(entry_points(group=ENTRY_POINT_GROUP))
+        with _cache_lock:
+            _entries.clear()  # only the current path's scan is worth keeping
+            _entries[key] = cached
+    return cached
+
+
+def clear_cache() -> None:
+    """Forget the scanned entry points and the loaded kinds (the next lookup scans again)."""
+    with _cache_lock:
+        _entries.clear()
+        _kinds.clear()
+
+
 def available_sinks() -> dict[str, EntryPoint]:
     """Return every sink kind that can be configured, patwarden's own first (nothing imported).
+
+    The installed entry points are scanned once per process (again when ``sys.path`` changes).
 
     Raises:
         SinkPluginError: a plugin registered the name of one of patwarden's own kinds.
     """
-    entries = list(entry_points(group=ENTRY_POINT_GROUP))
+    entries = _group_entries()
     found = {entry.name: entry for entry in entries if _is_own(entry)}
     for entry in entries:
         own = found.get(entry.name)
@@ -124,17 +156,28 @@ def available_sinks() -> dict[str, EntryPoint]:
 
 def kind_names() -> set[str]:
     """Every registered sink kind's name (nothing imported; a clash is left to the loader)."""
-    return {entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    return {entry.name for entry in _group_entries()}
 
 
 def load_sink_kind(kind: str) -> SinkKind:
-    """Import the implementation of sink *kind*.
+    """Import the implementation of sink *kind* (once per process: later calls return it).
 
     Raises:
         SinkConfigError: no built-in or installed plugin provides *kind*.
         SinkPluginError: the implementation could not be imported, or lacks ``spec_model`` or
             ``from_spec``.
     """
+    key = (tuple(sys.path), kind)
+    with _cache_lock:
+        loaded = _kinds.get(key)
+    if loaded is None:
+        loaded = _load_sink_kind(kind)
+        with _cache_lock:
+            _kinds[key] = loaded
+    return loaded
+
+
+def _load_sink_kind(kind: str) -> SinkKind:
     sinks = available_sinks()
     entry = sinks.get(kind)
     if entry is None:

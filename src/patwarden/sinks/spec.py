@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from patwarden.azdo.client import AzureDevOpsClient
     from patwarden.clock import Clock
+    from patwarden.sinks.client_pool import ClientPool
 
 _Spec = TypeVar("_Spec", bound="SinkSpec")
 
@@ -62,7 +63,9 @@ class SinkContext:
     ``lock(name)`` holds a lock shared by every patwarden run on the same state, for writes that
     read, change and put back something other tokens share (None: threads of this process only,
     see :mod:`patwarden.sinks.locks`); ``vault_scope(url)`` is the only audience a Key Vault
-    token for *url* may be asked for (the configured cloud's for a custom host name).
+    token for *url* may be asked for (the configured cloud's for a custom host name);
+    ``clients`` shares one SDK client per target among every sink of the run (None: each sink
+    builds and closes its own).
     """
 
     credential: Callable[[str], TokenCredential]
@@ -73,6 +76,7 @@ class SinkContext:
     lock: Callable[[str], AbstractContextManager[None]] | None = None
     # The Key Vault scope for a vault URL (``AzureConfig.vault_scope``; None: by its host only).
     vault_scope: Callable[[str], str] | None = None
+    clients: ClientPool | None = None
 
 
 def parse_spec(model: type[_Spec], spec: _Spec | Mapping[str, Any]) -> _Spec:

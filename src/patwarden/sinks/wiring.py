@@ -4,6 +4,8 @@
 ``engine = RotationEngine(..., sinks=wiring.resolve)``. It builds each token's sinks once and
 reuses them, shares one :class:`~patwarden.azdo.client.AzureDevOpsClient` per identity (with that
 identity's rate limiter, counting the requests it sends) and closes every client in :meth:`close`.
+Given a :class:`~patwarden.sinks.client_pool.ClientPool`, sinks share their SDK clients through it
+(one ``SecretClient`` per vault and identity); its owner closes it.
 The CLI builds it once per run, in :class:`~patwarden.app.context.AppContext`.
 """
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from patwarden.config.model import Config
     from patwarden.domain.models import SinkEntry, TokenSpec
     from patwarden.identity.secret_refs import CredentialProvider
+    from patwarden.sinks.client_pool import ClientPool
 
 
 SINK_LOCKS_DIR = "sink.locks"  # in state_dir: locks of writes several tokens share
@@ -42,8 +45,10 @@ class SinkWiring:
         credentials: CredentialProvider,
         rate_limiters: RateLimiterRegistry | None = None,
         clock: Clock | None = None,
+        clients: ClientPool | None = None,
     ) -> None:
         self._config = config
+        self._clients_pool = clients
         self._credentials = credentials
         self._rate_limiters = rate_limiters
         self._clock: Clock = clock or SystemClock()
@@ -110,6 +115,7 @@ class SinkWiring:
             clock=self._clock,
             lock=functools.partial(shared_lock, self._config.state_dir / SINK_LOCKS_DIR),
             vault_scope=self._config.azure.vault_scope,
+            clients=self._clients_pool,
         )
 
     def build(

@@ -6,8 +6,16 @@ log; never a secret. The schema is versioned: ``schema_version`` holds the versi
 up to date. A file written by a newer patwarden is refused rather than damaged.
 
 Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (SQLite serialises writers across
-processes); rotating a token is guarded by a per-token :mod:`filelock` lock in
-``<state file>.locks/``, so concurrent runs on the same state never rotate a token twice.
+processes); the connections of one process (fleet worker threads) first queue on a lock of their
+own per file, instead of contending through SQLite's sleep-and-retry busy handler. Rotating a token
+is guarded by a per-token :mod:`filelock` lock in ``<state file>.locks/``, so concurrent runs on
+the same state never rotate a token twice.
+
+Durability: a journal record that precedes an external action is durable before the action runs.
+The engine journals a step and then performs its action, so :meth:`SqliteStateStore.record` of an
+operation that is not finished commits with ``synchronous = FULL`` (the WAL is synced, and with it
+every earlier commit); everything else (token state, audit, finished operations) commits with
+``NORMAL``: safe against a crash of the process, synced by the next full commit or checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import json
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -48,6 +57,17 @@ __all__ = ["SCHEMA_VERSION", "SqliteStateStore", "StateCorrupt"]
 
 _DOCS = "https://github.com/patwarden/patwarden/blob/main/docs/rotation.md#state"
 _RESTORE_HINT = "Restore it from a backup, or move it aside and run `patwarden adopt`."
+
+
+_writers_lock = threading.Lock()
+_writers: dict[str, threading.Lock] = {}
+
+
+def _writer_lock(path: Path) -> threading.Lock:
+    """The lock every connection of this process to the state file *path* writes under."""
+    key = os.path.realpath(path)
+    with _writers_lock:
+        return _writers.setdefault(key, threading.Lock())
 
 
 def _create_private(path: Path) -> None:
@@ -94,6 +114,8 @@ class SqliteStateStore:
                 hint="Check that the directory exists and is writable by this user.",
                 docs=_DOCS,
             ) from None
+        self._writer = _writer_lock(self.path)
+        self._synchronous = "FULL"  # SQLite's default
         try:
             self._conn.execute("PRAGMA busy_timeout = 30000")
             self._conn.execute("PRAGMA journal_mode = WAL")
@@ -124,14 +146,20 @@ class SqliteStateStore:
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction; *durable*: its commit syncs the WAL (see the module docstring)."""
+        with self._writer:
+            synchronous = "FULL" if durable else "NORMAL"
+            if synchronous != self._synchronous:
+                self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+                self._synchronous = synchronous
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self._write() as conn:
@@ -171,7 +199,7 @@ class SqliteStateStore:
 
     def save_token(self, state: ManagedTokenState, *, audit: Sequence[AuditRecord] = ()) -> None:
         """Replace the state of ``state.token_name`` and append ``audit``, in one transaction."""
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             self._put_token(conn, state)
             for record in audit:
                 self._put_audit(conn, record)
@@ -217,10 +245,11 @@ class SqliteStateStore:
         token: ManagedTokenState | None = None,
         audit: Sequence[AuditRecord] = (),
     ) -> None:
-        """Persist ``op`` and journal its step (with ``token`` and ``audit``) in one transaction."""
+        """Persist ``op`` and journal its step (with ``token`` and ``audit``) in one transaction;
+        durable on return unless the operation is finished (its next action may then run)."""
         now = iso(self._now())
         outcome = None if op.outcome is None else op.outcome.value
-        with self._write() as conn:
+        with self._write(durable=not op.step.is_terminal) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -268,7 +297,7 @@ class SqliteStateStore:
 
     def append_audit(self, record: AuditRecord) -> None:
         """Append one record to the audit log."""
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             self._put_audit(conn, record)
 
     def _put_audit(self, conn: sqlite3.Connection, record: AuditRecord) -> None:
