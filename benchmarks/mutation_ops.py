@@ -9,10 +9,12 @@ arguments, and the flags of ``@dataclass(...)`` (``frozen``, ``kw_only``, ``slot
 annotations they are declarations mypy strict checks at every use (an assignment to a frozen
 field, a positional argument to a keyword-only one), not behaviour a test can observe.
 
-A string that is only text for people (inside an f-string, an exception's or a log call's
-argument, a ``reason=``/``detail=``/``field=`` keyword, the value given to a variable named
-``reason``, ``detail``, ``message``, ``note``…, or any string of three words or more) is a
-*message-only* mutant: listed separately, never run, never scored.
+A mutant that only changes text for people is *message-only*: listed separately, never run,
+never scored. That is any mutant inside an exception, the arguments of a log call or of
+``notes``/``problems.append``, a ``reason=``/``detail=``/``hint=``/``field=``… keyword, the value
+given to a variable named ``reason``, ``detail``, ``message``, ``note``…, or an f-string of three
+words or more, and any string of three words or more; never the key of a ``(key, value)`` pair
+(an audit record's details are data) nor a short f-string (a marker, a scope: data).
 
 Each mutant has a stable id, ``PATH:FUNCTION:WHAT:HASH`` (the hash is of the mutated node's source
 text), which survives edits elsewhere in the file; the equivalent-mutant list uses it.
@@ -94,9 +96,10 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
 
 
 def _message_nodes(tree: ast.AST) -> set[int]:
-    """Ids of string constants that are only text for people (never the key of a
-    ``(key, value)`` pair, as in an audit record's details: that is data)."""
-    ids: set[int] = set()
+    """Ids of the nodes that only make text for people: everything inside an exception, a log
+    call's or ``notes``/``problems.append``'s arguments, a message keyword, a value given to a
+    message variable, or an f-string of three words or more; never the key of a ``(key, value)``
+    pair (an audit record's details are data)."""
     keys = {
         id(node.elts[0])
         for node in ast.walk(tree)
@@ -105,28 +108,34 @@ def _message_nodes(tree: ast.AST) -> set[int]:
         and isinstance(node.elts[0], ast.Constant)
         and isinstance(node.elts[0].value, str)
     }
+    regions: list[ast.AST] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
-            ids.update(id(n) for n in ast.walk(node))
+            text = "".join(
+                v.value
+                for v in node.values
+                if isinstance(v, ast.Constant) and isinstance(v.value, str)
+            )
+            if _is_prose(text):
+                regions.append(node)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and any(
             isinstance(t, ast.Name) and t.id.strip("_") in _MESSAGE_NAMES
             for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
         ):
             if node.value is not None:
-                ids.update(id(n) for n in ast.walk(node.value) if isinstance(n, ast.Constant))
+                regions.append(node.value)
         elif isinstance(node, ast.Raise) and node.exc is not None:
-            ids.update(id(n) for n in ast.walk(node.exc) if isinstance(n, ast.Constant))
+            regions.append(node.exc)
         elif isinstance(node, ast.Call):
             func = ast.unparse(node.func)
             if func.startswith(("_log.", "log.", "logger.", "logging.")) or func.endswith(
                 ("Error", "Exception", "notes.append", "problems.append")
             ):
-                for arg in node.args:
-                    ids.update(id(n) for n in ast.walk(arg))
-            for kw in node.keywords:
-                if kw.arg in _MESSAGE_KEYWORDS:
-                    ids.update(id(n) for n in ast.walk(kw.value))
-    return ids - keys
+                regions.extend(node.args)
+            regions.extend(kw.value for kw in node.keywords if kw.arg in _MESSAGE_KEYWORDS)
+    inside = {n for region in regions for n in ast.walk(region)}
+    # ``+``↔``-`` on text raises TypeError: behaviour, even inside a message
+    return {id(n) for n in inside if not isinstance(n, ast.BinOp)} - keys
 
 
 def _is_prose(value: object) -> bool:
@@ -230,8 +239,8 @@ def mutants(path: str, source: str) -> Iterator[Mutant]:
         if id(node) in skip:
             continue
         for what in _describe(node):
-            message_only = isinstance(node, ast.Constant) and (
-                id(node) in messages or _is_prose(node.value)
+            message_only = id(node) in messages or (
+                isinstance(node, ast.Constant) and _is_prose(node.value)
             )
             digest = hashlib.sha1(ast.unparse(node).encode(), usedforsecurity=False)
             op = "string" if what.startswith("string") else what.replace(" ", "")

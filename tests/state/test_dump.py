@@ -1,12 +1,17 @@
-"""check_dump: what `patwarden state check` reports about a whole state (no I/O)."""
+"""check_dump: what `patwarden state check` reports about a whole state; read_sqlite reads it."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
 
 from patwarden.domain.models import AuditRecord, JournalEntry
 from patwarden.domain.operation import Step
-from patwarden.state.dump import StateDump, check_dump
+from patwarden.errors import SinkError
+from patwarden.state.dump import StateDump, check_dump, read_sqlite
+from patwarden.state.sqlite import SqliteStateStore
+from tests.rotation.harness import Harness
 from tests.state.test_contract import T0, operation, token_state
 
 
@@ -45,3 +50,21 @@ def test_every_inconsistency_is_named() -> None:
     assert f"operation {'1' * 32} stands at done but its journal ends at creating" in problems
     assert f"operation {'2' * 32} (t) has no journal entry" in problems
     assert "audit record 4 is out of order" in problems
+
+
+def test_the_state_of_real_rotations_reads_whole_and_checks_sound(tmp_path: Path) -> None:
+    world = Harness(path=tmp_path / "state.db")
+    world.run()
+    world.advance(timedelta(days=23))
+    world.run()  # a second rotation: the first PAT waits for its grace period
+    world.sinks[1].faults.fail("write", SinkError("denied"))
+    world.run(force={world.token.name})  # a rotation rolled back
+    world.store.close()
+
+    dump = read_sqlite(
+        world.path, open_store=lambda: SqliteStateStore(path=world.path, now=world.clock.now)
+    )
+
+    assert len(dump.operations) == 3
+    assert len(dump.journal) > 3 * len(dump.operations), "each operation took several steps"
+    assert check_dump(dump) == []
