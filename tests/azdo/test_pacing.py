@@ -46,10 +46,16 @@ class Service:
 
 
 def run_fleet(
-    pacer: Pacer, service: Service, *, requests: int, workers: int = 8, latency: float = 0.05
-) -> None:
+    pacer: Pacer,
+    service: Service,
+    *,
+    requests: int,
+    workers: int = 8,
+    latency: float = 0.05,
+    start: float = 1_800_000_000.25,
+) -> float:
     """*workers* threads send *requests* in all, each awaiting its answer (discrete events)."""
-    start = 1_800_000_000.25
+    at = start
     events: list[tuple[float, int, str, int, float]] = []  # (time, order, kind, ticket, sent)
     order = 0
     for _ in range(workers):
@@ -73,6 +79,7 @@ def run_fleet(
             pacer.learn(budget, ticket=ticket, sent_at=sent_at, received_at=at)
             heapq.heappush(events, (at + 0.002, order, "reserve", -1, 0.0))  # a little CPU
         order += 1
+    return at
 
 
 def rate_share(service: Service) -> float:
@@ -148,3 +155,19 @@ def test_a_429s_reset_does_not_shrink_the_window() -> None:
     window = pacer.window()
     assert window is not None
     assert window >= 29.0
+
+
+def test_a_stepped_service_clock_restarts_the_bounds() -> None:
+    """The service's clock jumps an hour ahead mid-run (the emulator's PUT /_admin/clock): the
+    pacer keeps pacing at the same rate instead of learning a nonsense window."""
+    service, pacer = Service(), Pacer()
+    end = run_fleet(pacer, service, requests=400)
+    interval = pacer.interval()
+    service.skew = 3600.0
+    run_fleet(pacer, service, requests=400, start=end)
+    assert service.throttled == 0
+    assert len(service.accepted) == 800
+    assert pacer.interval() == pytest.approx(interval, rel=0.05)
+    # Re-learnt from one answer the window is up to a second longer (1-s header resolution) for
+    # a moment: one short hold, far from a whole-window stall.
+    assert longest_gap(service) < 2.0

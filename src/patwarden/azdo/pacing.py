@@ -14,7 +14,9 @@ without ever reaching 0:
   window plus the service's clock offset) less ``Date - receive time`` (at most that offset).
   Both are differences taken on the same local clock, so a client clock seconds behind or ahead
   of the service changes nothing; with many answers the bound tightens to the window plus the
-  round-trip time (``Date`` and ``Reset`` have one-second resolution);
+  round-trip time (``Date`` and ``Reset`` have one-second resolution). The bounds are taken over
+  the last :data:`SAMPLES` answers, so a stepped clock or a changed window ages out (a service
+  clock seen jumping ahead by more than :data:`CLOCK_STEP` restarts them at once);
 - it mirrors the service's sliding window with its own send times: never more than
   ``limit - margin`` sends in any window;
 - it trusts the service's count: what an answer says was used beyond our own sends in the window
@@ -36,6 +38,8 @@ from dataclasses import dataclass
 
 MARGIN_FRACTION = 0.01  # of the limit (at least 1) kept unused: room for network jitter
 PROBE_HOLD = 1.0  # seconds the other requests wait for the first answer (it may never come)
+SAMPLES = 128  # answers the window's bounds are taken over
+CLOCK_STEP = 5.0  # seconds: a larger jump of the clocks' offset restarts the bounds
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,9 @@ class Pacer:
     def __init__(self, *, margin_fraction: float = MARGIN_FRACTION) -> None:
         self._margin_fraction = margin_fraction
         self.limit: int | None = None
-        self._offset_low: float | None = None  # service clock - ours, a lower bound (Date)
-        self._window_high: float | None = None  # window + that offset, an upper bound (Reset)
+        self._offsets: deque[float] = deque(maxlen=SAMPLES)  # Date - received: <= the offset
+        self._windows: deque[float] = deque(maxlen=SAMPLES)  # Reset - sent: >= window + offset
+        self._window: float | None = None
         self._next = -math.inf
         self._issued = 0
         self._sent: deque[float] = deque()  # our send times in the last two windows, in order
@@ -66,10 +71,7 @@ class Pacer:
 
     def window(self) -> float | None:
         """The budget's window length in seconds as learnt so far (an upper bound), or None."""
-        if self._window_high is None:
-            return None
-        window = self._window_high - (self._offset_low or 0.0)
-        return window if window > 0 else None
+        return self._window
 
     def budget(self) -> int | None:
         """Requests the pacer lets through per window: the limit less a small margin."""
@@ -117,12 +119,17 @@ class Pacer:
         if budget.limit is not None and budget.limit > 0:
             self.limit = budget.limit
         if budget.date is not None:
-            low = budget.date - received_at
-            self._offset_low = low if self._offset_low is None else max(self._offset_low, low)
+            offset = budget.date - received_at
+            if self._offsets and offset > max(self._offsets) + CLOCK_STEP:  # a clock was stepped
+                self._offsets.clear()
+                self._windows.clear()
+            self._offsets.append(offset)
         if budget.reset is not None and not budget.blocked:
-            high = budget.reset - sent_at
-            self._window_high = high if self._window_high is None else min(self._window_high, high)
-        window = self.window()
+            self._windows.append(budget.reset - sent_at)
+        if self._windows:
+            bound = min(self._windows) - (max(self._offsets) if self._offsets else 0.0)
+            self._window = bound if bound > 0 else None
+        window = self._window
         if budget.remaining is not None and self.limit is not None and window is not None:
             # What the service counted in its window with this request, less our own sends.
             used = self.limit - budget.remaining
