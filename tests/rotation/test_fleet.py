@@ -182,6 +182,13 @@ def test_a_cause_sets_the_exit_code_only_when_every_token_failed(
     document = caused.to_json()
     assert document["exit_code"] == code
     assert ("error" in document) is (code == 3)
+    if code == 3:  # the error and its fix, as the JSON reader gets them
+        assert document["error"] == {
+            "type": "ReloginRequired",
+            "message": "the grant was revoked",
+            "hint": "run `patwarden login`",
+            "docs": lost.docs,
+        }
 
 
 def test_progress_is_reported_once_per_token() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from patwarden.domain.marker import format_marker
 from patwarden.domain.operation import Step
-from patwarden.errors import SinkError
+from patwarden.errors import ConfigError, SinkError
 from patwarden.rotation.outcomes import OutcomeKind, Promotion
 from patwarden.rotation.ports import HookFailed, RevocationTagging
 from tests.rotation.fakes import Crash, FakeSink, TaggingSink, spec
@@ -154,6 +154,24 @@ def test_revoke_now_revokes_records_and_tags_under_the_lock(world: Harness) -> N
     assert _kv(world).tagged(first)
     kinds = [r.kind for r in world.store.audit() if r.authorization_id == first]
     assert kinds[-1] == "revoked_by_user"
+
+
+@pytest.mark.parametrize("previous", [True, False])
+def test_revoke_now_of_a_pat_the_state_does_not_have_revokes_nothing_and_says_so(
+    world: Harness, previous: bool
+) -> None:
+    world.run()  # one rotation: a current PAT, no previous one
+    if not previous:  # revoked once: the state has no current PAT any more
+        world.engine().revoke(world.token, previous=False, where="s.db")
+    active = world.issuer.active()
+
+    with pytest.raises(ConfigError) as raised:
+        world.engine().revoke(world.token, previous=previous, where="s.db")
+
+    which = "previous" if previous else "current"
+    assert f"token 'flux-git' has no {which} PAT in the state store s.db" in raised.value.message
+    assert "patwarden status" in (raised.value.hint or "")
+    assert world.issuer.active() == active
 
 
 def test_hook_notes_are_on_the_outcome_even_when_a_hook_failed(world: Harness) -> None:
