@@ -130,10 +130,15 @@ def run_tests(src: Path, tests: list[str], timeout: float) -> tuple[str, str]:
         return "timeout", ""
     if done.returncode == 0:
         return "survived", ""
-    failed = _FAILED.search(done.stdout.decode(errors="replace"))
-    if done.returncode != 1 or failed is None:  # not a test failure: the selection went stale
-        return "error", f"pytest exit {done.returncode}"
-    return "killed", failed.group(1)
+    out = done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
+    if "ERROR: not found" in out or "file or directory not found" in out:
+        return "error", "a selected test is gone (tests changed under the run)"
+    failed = _FAILED.search(out)
+    if failed:
+        return "killed", failed.group(1)
+    # no test ran: the mutant broke an import or the collection (pytest exit 2 or 4)
+    last = [line for line in out.splitlines() if line.strip()][-1:] or [""]
+    return "killed", f"pytest exit {done.returncode}: {last[0][:100]}"
 
 
 def _sample(pool: list[Mutant], n: int, seed: int) -> list[Mutant]:
