@@ -11,6 +11,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,54 @@ def test_sticky_world_writable_directory_is_refused_for_secrets(shared: Path) ->
     # /tmp as root: sticky and owned by us, yet any user may create names in it.
     with pytest.raises(SinkRefused, match="writable by group or others"):
         safe_files.check_directory(shared)
+
+
+def _temp(directory: Path, stem: str, digits: str) -> Path:
+    path = directory / f".{stem}.{digits * 12}.tmp"
+    path.write_text("left by a killed write")
+    old = path.stat().st_mtime - 3600
+    os.utime(path, (old, old))
+    return path
+
+
+def _quiet(directory: Path, age: float = 60.0) -> None:
+    """Make *directory* look unchanged for *age* seconds (its scan may then be kept)."""
+    when = directory.stat().st_mtime - age
+    os.utime(directory, (when, when))
+
+
+def test_a_quiet_directory_is_listed_once_for_every_sink_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """N file sinks in one directory ask for their stale temps on every run: one listing."""
+    for i in range(50):
+        (tmp_path / f"svc-{i}.pat").write_text("x")
+    stale = _temp(tmp_path, "svc-49.pat", "a")
+    _quiet(tmp_path)
+    scans: list[str] = []
+    real_scandir = os.scandir
+
+    def counting(path: Any) -> Any:
+        scans.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting)
+    removed = [safe_files.remove_stale_temps(tmp_path, f"svc-{i}.pat") for i in range(50)]
+    assert removed == [0] * 49 + [1]
+    assert not stale.exists()
+    # Removing it changed the directory: listed again once, then kept while it stays quiet.
+    _quiet(tmp_path)
+    assert [safe_files.remove_stale_temps(tmp_path, f"svc-{i}.pat") for i in range(50)] == [0] * 50
+    assert len(scans) == 2, scans
+
+
+def test_a_temp_file_left_after_a_scan_is_still_found(tmp_path: Path) -> None:
+    _quiet(tmp_path)
+    assert safe_files.remove_stale_temps(tmp_path, "a.pat") == 0  # listed and kept
+    later = _temp(tmp_path, "a.pat", "b")  # the directory changes: its listing is stale
+    assert safe_files.remove_stale_temps(tmp_path, "a.pat") == 1
+    assert not later.exists()
+    again = _temp(tmp_path, "a.pat", "c")  # a directory that just changed is never kept
+    assert safe_files.remove_stale_temps(tmp_path, "a.pat", older_than=7200) == 0
+    assert safe_files.remove_stale_temps(tmp_path, "a.pat") == 1
+    assert not again.exists()

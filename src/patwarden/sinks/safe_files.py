@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -231,6 +232,51 @@ def write_temp(directory: Path, stem: str, data: bytes) -> Path:
     return temp
 
 
+_TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.[0-9a-f]{12}\.tmp$")
+_QUIET = 1.0  # seconds a directory must not have changed before its scan is kept
+_scans: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = {}
+_scans_lock = threading.Lock()
+
+
+def _file_system_now() -> float:
+    """The wall clock file times are stamped with (st_mtime is not the run's clock)."""
+    return time.time()
+
+
+def _temps_by_stem(directory: Path) -> dict[str, tuple[str, ...]] | None:
+    """The temp files :func:`write_temp` made in *directory*, by stem (``None``: unreadable).
+
+    One scan per change of the directory: a token's sinks ask on every run, and a directory of
+    N files sinks would otherwise be listed N times a run (O(N²)). A scan is reused while the
+    directory's mtime is unchanged, and kept only when the directory had not changed for
+    :data:`_QUIET` (a change within the same time-stamp tick as the scan would go unseen).
+    """
+    key = str(directory)
+    try:
+        mtime = os.stat(directory).st_mtime_ns
+    except OSError:
+        return None
+    with _scans_lock:
+        cached = _scans.get(key)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    found: dict[str, list[str]] = {}
+    try:
+        for entry in os.scandir(directory):
+            match = _TEMP_NAME.match(entry.name)
+            if match:
+                found.setdefault(match["stem"], []).append(entry.name)
+    except OSError:
+        return None
+    temps = {stem: tuple(names) for stem, names in found.items()}
+    with _scans_lock:
+        if _file_system_now() - mtime / 1e9 >= _QUIET:
+            _scans[key] = (mtime, temps)
+        else:
+            _scans.pop(key, None)
+    return temps
+
+
 def remove_stale_temps(directory: Path, stem: str, *, older_than: float = 0.0) -> int:
     """Remove temp files :func:`write_temp` left for ``stem`` when a process died mid-write.
 
@@ -238,19 +284,18 @@ def remove_stale_temps(directory: Path, stem: str, *, older_than: float = 0.0) -
     pattern ``.<stem>.<12 hex>.tmp``. Links and anything that is not a regular file are left
     alone, and so are files modified less than ``older_than`` seconds ago (a write in progress
     elsewhere). Returns how many were removed; errors are ignored (the next call tries again).
+    The directory is listed once per change of it (:func:`_temps_by_stem`).
     """
-    pattern = re.compile(rf"^\.{re.escape(stem)}\.[0-9a-f]{{12}}\.tmp$")
-    removed = 0
-    try:
-        names = [entry.name for entry in os.scandir(directory) if pattern.match(entry.name)]
-    except OSError:
+    temps = _temps_by_stem(directory)
+    if not temps:
         return 0
-    for name in names:
+    removed = 0
+    for name in temps.get(stem, ()):
         path = directory / name
         try:
             info = os.lstat(path)
             # A file's age: mtime is the file system's wall clock, so compare with that one.
-            if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime >= older_than:
+            if stat.S_ISREG(info.st_mode) and _file_system_now() - info.st_mtime >= older_than:
                 path.unlink()
                 removed += 1
         except OSError:
