@@ -70,7 +70,11 @@ def test_the_json_document_of_a_rotation_and_a_run_with_nothing_due(world: Harne
     assert token["token"] == "flux-git"
     assert token["new_authorization_id"] == world.current_id()
     assert token["converged"] is True
-    assert [s["authorization_id"] for s in token["sinks"]] == [world.current_id()] * 2
+    current, confirmed = world.current_id(), "holds the new PAT (confirmed)"
+    assert token["sinks"] == [
+        {"sink": "fake kv", "authorization_id": current, "status": confirmed},
+        {"sink": "fake group", "authorization_id": current, "status": confirmed},
+    ]
     [later] = not_due["tokens"]
     assert later["outcome"] == "not_due"
     assert later["current_authorization_id"] == world.current_id()
