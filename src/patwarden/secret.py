@@ -7,8 +7,6 @@ write). ``str()``, ``repr()`` and f-strings show ``Secret('***')``.
 
 from __future__ import annotations
 
-import hmac
-
 REDACTED = "***"
 
 
@@ -32,6 +30,8 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
+        import hmac  # here, not at module level: the CLI's start-up imports this module
+
         return hmac.compare_digest(self._value.encode(), other._value.encode())
 
     __hash__ = None  # type: ignore[assignment]  # a secret must not become a dict key by accident

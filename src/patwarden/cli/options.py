@@ -13,17 +13,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from patwarden.app.context import AppContext
 from patwarden.clock import Clock, SystemClock
 from patwarden.errors import DOCS, ConfigError
 
 if TYPE_CHECKING:
+    from patwarden.app.context import AppContext
     from patwarden.config.model import Config
 
 CONFIG_OPTION_HELP = "Config file (default: $PATWARDEN_CONFIG, else ./patwarden.yaml)."
 SP_ROTATOR_DOCS = f"{DOCS}/identities.md#why-a-service-principal-cannot-rotate"
 LEGACY_DOCS = f"{DOCS}/identities.md#legacy-password-flow"
 
+TABLE = "table"
+JSON = "json"
+FORMATS = (TABLE, JSON)  # --output (rendered by patwarden.cli.output)
 OUTPUT_META = "patwarden.output"  # click meta key: the running command's --output, if it has one
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
@@ -72,6 +75,8 @@ def app_context(config_path: str | None = None) -> AppContext:
     A command invoked without the root group (a test) gets a context of its own, closed with the
     command's click context.
     """
+    from patwarden.app.context import AppContext
+
     ctx = click.get_current_context()
     app = ctx.find_object(AppContext)
     if app is None:
@@ -85,6 +90,8 @@ def app_context(config_path: str | None = None) -> AppContext:
 
 def command_clock(ctx: click.Context | None = None) -> Clock:
     """The run's clock (the AppContext's), for values converted while parsing options."""
+    from patwarden.app.context import AppContext
+
     context = ctx or click.get_current_context(silent=True)
     app = context.find_object(AppContext) if context is not None else None
     return app.clock if app is not None else SystemClock()

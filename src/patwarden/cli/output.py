@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
+from patwarden.cli.options import FORMATS, JSON, TABLE
 from patwarden.domain.text import visible_controls
 from patwarden.secret import Secret
 
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
 
     from patwarden.errors import PatwardenError
 
-TABLE = "table"
-JSON = "json"
-FORMATS = (TABLE, JSON)
 NON_TERMINAL_WIDTH = 200  # wide enough that ids and dates are never folded in logs and pipes
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
@@ -96,8 +93,8 @@ def to_jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, timedelta):
         return value.total_seconds()
-    if isinstance(value, Path):
-        return str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -126,6 +123,8 @@ def error_document(err: PatwardenError) -> dict[str, Any]:
 
 def dumps(value: Any) -> str:
     """*value* as indented JSON (see :func:`to_jsonable`)."""
+    import json
+
     return json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
 
 
