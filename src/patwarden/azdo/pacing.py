@@ -17,8 +17,10 @@ without ever reaching 0:
   round-trip time (``Date`` and ``Reset`` have one-second resolution). The bounds are taken over
   the last :data:`SAMPLES` answers, so a stepped clock or a changed window ages out (a service
   clock seen jumping ahead by more than :data:`CLOCK_STEP` restarts them at once);
-- it mirrors the service's sliding window with its own send times: never more than
-  ``limit - margin`` sends in any window;
+- it mirrors the service's sliding window with its own requests: never more than
+  ``limit - margin`` in any window, each counted until a window after its *answer* came (the
+  service counted it somewhere between our send and its answer, so a request that waited in a
+  queue on either side is not taken for gone too early);
 - it trusts the service's count: what an answer says was used beyond our own sends in the window
   (another process using the identity) is taken off the budget, and the rest is spread over the
   window, until answers show that usage gone;
@@ -34,11 +36,13 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MARGIN_FRACTION = 0.01  # of the limit (at least 1) kept unused: room for network jitter
 PROBE_HOLD = 1.0  # seconds the other requests wait for the first answer (it may never come)
 SAMPLES = 128  # answers the window's bounds are taken over
+LOG_CAP = 4096  # requests remembered at most (while no window is known, e.g. no headers)
 CLOCK_STEP = 5.0  # seconds: a larger jump of the clocks' offset restarts the bounds
 
 
@@ -64,7 +68,9 @@ class Pacer:
         self._window: float | None = None
         self._next = -math.inf
         self._issued = 0
-        self._sent: deque[float] = deque()  # our send times in the last two windows, in order
+        self._slots: deque[float] = deque()  # our requests' send times, two windows, in order
+        self._counted: deque[float] = deque()  # for each: its answer's time, until then its slot
+        self._first_ticket = 0  # the ticket of _slots[0]
         self._first: float | None = None  # when the first request went
         self._answered = False
         self._foreign = 0  # requests the service counted in its window that we did not send
@@ -98,24 +104,33 @@ class Pacer:
         slot = max(now, self._next)
         window, ours = self.window(), self.ours()
         if window is not None and ours is not None:
-            while self._sent and self._sent[0] <= slot - 2 * window:  # answers may be late
-                self._sent.popleft()
-            inside = len(self._sent) - bisect_right(self._sent, slot - window)
-            if inside >= ours:  # our own sends would overfill the sliding window
-                slot = max(slot, self._sent[-ours] + window)
+            self._forget(lambda first: first <= slot - 2 * window)  # answers may come late
+            inside = sorted(at for at in self._counted if at > slot - window)
+            if len(inside) >= ours:  # our own requests would overfill the sliding window
+                slot = max(slot, inside[len(inside) - ours] + window)
             self._next = slot + window / ours
         else:
             self._next = slot
+        self._forget(lambda first: len(self._slots) >= LOG_CAP)
         if self._first is None:
             self._first = slot
         ticket = self._issued
         self._issued += 1
-        self._sent.append(slot)
+        self._slots.append(slot)
+        self._counted.append(slot)
         return ticket, slot
+
+    def _forget(self, old: Callable[[float], bool]) -> None:
+        while self._slots and old(self._slots[0]):
+            self._slots.popleft()
+            self._counted.popleft()
+            self._first_ticket += 1
 
     def learn(self, budget: Budget, *, ticket: int, sent_at: float, received_at: float) -> None:
         """Take in the budget headers of the answer to *ticket*'s request."""
         self._answered = True
+        if 0 <= (index := ticket - self._first_ticket) < len(self._counted):
+            self._counted[index] = max(self._counted[index], received_at)
         if budget.limit is not None and budget.limit > 0:
             self.limit = budget.limit
         if budget.date is not None:
@@ -133,5 +148,5 @@ class Pacer:
         if budget.remaining is not None and self.limit is not None and window is not None:
             # What the service counted in its window with this request, less our own sends.
             used = self.limit - budget.remaining
-            mine = bisect_right(self._sent, sent_at) - bisect_right(self._sent, sent_at - window)
+            mine = bisect_right(self._slots, sent_at) - bisect_right(self._slots, sent_at - window)
             self._foreign = max(0, used - mine)
