@@ -31,6 +31,8 @@ def test_the_known_list_has_full_access_and_no_entra_only_permission() -> None:
         ("vso.code", "vso.code_write", False),
         ("app_token", "vso.serviceendpoint_manage", True),
         ("vso.codex", "vso.code", False),
+        ("vso.serviceendpoint", "vso.serviceendpoint_query", False),  # plain is the weakest
+        ("vso.build_execute", "vso.build", True),
     ],
 )
 def test_scope_inheritance(granted: str, needed: str, allowed: bool) -> None:

@@ -12,7 +12,9 @@ from patwarden.errors import AzureDevOpsError, SinkError
 from patwarden.rotation.converge import drift_reasons, grace_ids, lost_current
 from patwarden.rotation.fleet import SharedListingIssuer
 from patwarden.rotation.outcomes import Finding, FindingKind, OutcomeKind
-from tests.rotation.fakes import FakeSink
+from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
+from patwarden.secret import Secret
+from tests.rotation.fakes import T0, FakeSink
 from tests.rotation.harness import Harness
 
 DAY = timedelta(days=1)
@@ -178,3 +180,22 @@ def test_a_previous_pat_past_its_grace_period_that_could_not_be_revoked_is_a_pro
     assert first in world.issuer.active()
     assert not outcome.converged, "a PAT past its grace period is still valid"
     assert any(str(first) in problem for problem in outcome.problems), outcome.problems
+
+
+def test_an_unreadable_sink_does_not_hide_what_the_next_sink_serves(world: Harness) -> None:
+    class Unreachable(FakeSink):
+        def current_version(self) -> SinkVersion | None:
+            raise SinkError("vault unreachable")
+
+    world.run()
+    current = world.current_id()
+    world.sinks[0] = Unreachable("kv")
+    meta = SinkWriteMeta(
+        token_name="flux-git", authorization_id="pat-x", operation_id="0" * 32, valid_to=T0
+    )
+    world.sinks[1].write(Secret("someone else's"), meta)
+
+    [outcome] = world.run().outcomes
+
+    assert "fake kv: could not be read (vault unreachable)" in outcome.problems
+    assert f"fake group serves PAT pat-x, not {current}" in outcome.problems

@@ -81,6 +81,12 @@ def test_restore_failure_keeps_the_new_pat_valid_and_says_who_holds_what(world: 
     reports = {s.sink: (s.authorization_id, s.status) for s in outcome.sinks}
     assert reports["fake kv"] == (new, "still holds the new PAT (restore failed)")
     assert reports["fake group"][0] == first
+    state = world.store.load_token("flux-git")
+    assert state is not None
+    assert {r.sink: r.authorization_id for r in state.sinks} == {
+        "fake kv": new,
+        "fake group": first,
+    }
     world.check_invariants()
 
     # The next run rotates everything onto a third PAT; both older ones are then revoked in time.

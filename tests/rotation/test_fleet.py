@@ -27,6 +27,7 @@ from patwarden.rotation.fleet import (
 )
 from patwarden.rotation.outcomes import Finding, FindingKind, OutcomeKind, RunReport, TokenOutcome
 from patwarden.secret import Secret
+from tests.rotation.fakes import T0, FakeClock, FakeIssuer
 
 
 def specs(count: int) -> list[TokenSpec]:
@@ -314,3 +315,19 @@ def test_a_failed_listing_is_not_kept() -> None:
     assert len(shared.list_marked(organization="contoso")) == 1
     assert len(shared.list_marked(organization="contoso")) == 1
     assert inner.calls == ["contoso", "contoso"]
+
+
+def test_the_shared_issuer_passes_create_and_get_through_unchanged() -> None:
+    inner = FakeIssuer(FakeClock())
+    shared = SharedListingIssuer(inner)
+    created = shared.create(
+        organization="contoso",
+        display_name="patwarden:x:" + "0" * 32,
+        scopes=["vso.code"],
+        valid_to=T0 + timedelta(days=1),
+    )
+    pat_id = created.pat.authorization_id
+    assert inner.active() == {pat_id}
+    assert shared.get(organization="contoso", authorization_id=pat_id) == created.pat
+    shared.revoke(organization="contoso", authorization_id=pat_id)
+    assert shared.get(organization="contoso", authorization_id=pat_id) is None
