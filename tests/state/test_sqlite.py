@@ -354,13 +354,15 @@ def _commits(store: SqliteStateStore, write: Callable[[], object]) -> list[str]:
         elif statement == "COMMIT":
             levels.append(current[0])
 
-    store._conn.execute("PRAGMA synchronous = FULL")
-    store._synchronous = current[0] = "FULL"
-    store._conn.set_trace_callback(trace)
+    committer = store._committer
+    assert committer is not None
+    committer._conn.execute("PRAGMA synchronous = FULL")
+    committer._synchronous = current[0] = "FULL"
+    committer._conn.set_trace_callback(trace)
     try:
         write()
     finally:
-        store._conn.set_trace_callback(None)
+        committer._conn.set_trace_callback(None)
     return levels
 
 
@@ -376,29 +378,3 @@ def test_a_journal_record_that_precedes_an_action_commits_with_a_full_sync(tmp_p
     # A finished operation has no action left: no sync of its own (the next full one syncs it).
     assert _commits(store, lambda: store.record(_op(Step.DONE))) == ["NORMAL"]
     store.close()
-
-
-def test_threads_of_one_process_queue_their_writes_instead_of_waiting_on_busy(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "state.db"
-    _store(path).close()
-    errors: list[BaseException] = []
-
-    def work(n: int) -> None:
-        try:
-            with _store(path) as store:  # a busy handler would fail the first write that waits
-                store._conn.execute("PRAGMA busy_timeout = 0")
-                for i in range(25):
-                    store.append_audit(AuditRecord(at=T0, kind="rotated", token_name=f"t{n}-{i}"))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    with _store(path) as store:
-        assert len(list(store.audit())) == 8 * 25

@@ -6,16 +6,19 @@ log; never a secret. The schema is versioned: ``schema_version`` holds the versi
 up to date. A file written by a newer patwarden is refused rather than damaged.
 
 Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (SQLite serialises writers across
-processes); the connections of one process (fleet worker threads) first queue on a lock of their
-own per file, instead of contending through SQLite's sleep-and-retry busy handler. Rotating a token
+processes); the connections of one process (fleet worker threads) hand their writes to one
+:class:`~patwarden.state.sqlite_commit.GroupCommitter` per file, which commits the writes waiting
+at the same moment together, instead of each thread contending through SQLite's sleep-and-retry
+busy handler and syncing on its own. Rotating a token
 is guarded by a per-token :mod:`filelock` lock in ``<state file>.locks/``, so concurrent runs on
 the same state never rotate a token twice.
 
 Durability: a journal record that precedes an external action is durable before the action runs.
 The engine journals a step and then performs its action, so :meth:`SqliteStateStore.record` of an
-operation that is not finished commits with ``synchronous = FULL`` (the WAL is synced, and with it
-every earlier commit); everything else (token state, audit, finished operations) commits with
-``NORMAL``: safe against a crash of the process, synced by the next full commit or checkpoint.
+operation that is not finished returns only once committed with ``synchronous = FULL`` (the WAL is
+synced, and with it every earlier commit); everything else (token state, audit, finished
+operations) commits with ``NORMAL``: safe against a crash of the process, synced by the next full
+commit or checkpoint.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import json
 import os
 import sqlite3
 import stat
-import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -40,6 +42,7 @@ from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
 from patwarden.rotation.ports import StateLocked
 from patwarden.sinks import safe_files
+from patwarden.state import sqlite_commit
 from patwarden.state.audit_query import AuditQuery
 from patwarden.state.codec import (
     StateCorrupt,
@@ -59,15 +62,7 @@ _DOCS = "https://github.com/patwarden/patwarden/blob/main/docs/rotation.md#state
 _RESTORE_HINT = "Restore it from a backup, or move it aside and run `patwarden adopt`."
 
 
-_writers_lock = threading.Lock()
-_writers: dict[str, threading.Lock] = {}
-
-
-def _writer_lock(path: Path) -> threading.Lock:
-    """The lock every connection of this process to the state file *path* writes under."""
-    key = os.path.realpath(path)
-    with _writers_lock:
-        return _writers.setdefault(key, threading.Lock())
+_Executes = sqlite3.Connection | sqlite_commit.Statements
 
 
 def _create_private(path: Path) -> None:
@@ -114,13 +109,13 @@ class SqliteStateStore:
                 hint="Check that the directory exists and is writable by this user.",
                 docs=_DOCS,
             ) from None
-        self._writer = _writer_lock(self.path)
-        self._synchronous = "FULL"  # SQLite's default
+        self._committer: sqlite_commit.GroupCommitter | None = None
         try:
             self._conn.execute("PRAGMA busy_timeout = 30000")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()
+            self._committer = sqlite_commit.acquire(self.path)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise StateError(
@@ -137,6 +132,9 @@ class SqliteStateStore:
 
     def close(self) -> None:
         """Close the database connection."""
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            sqlite_commit.release(committer)
         self._conn.close()
 
     def __enter__(self) -> SqliteStateStore:
@@ -146,20 +144,23 @@ class SqliteStateStore:
         self.close()
 
     @contextmanager
-    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One write transaction; *durable*: its commit syncs the WAL (see the module docstring)."""
-        with self._writer:
-            synchronous = "FULL" if durable else "NORMAL"
-            if synchronous != self._synchronous:
-                self._conn.execute(f"PRAGMA synchronous = {synchronous}")
-                self._synchronous = synchronous
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _grouped(self, *, durable: bool) -> Iterator[sqlite_commit.Statements]:
+        """Collect one write's statements, then commit them with the other threads' writes."""
+        statements = sqlite_commit.Statements()
+        yield statements
+        if self._committer is None:
+            raise StateError(f"The state store {self.path} is closed.")  # a programming error
+        self._committer.submit(statements.items, durable=durable)
 
     def _migrate(self) -> None:
         with self._write() as conn:
@@ -199,12 +200,12 @@ class SqliteStateStore:
 
     def save_token(self, state: ManagedTokenState, *, audit: Sequence[AuditRecord] = ()) -> None:
         """Replace the state of ``state.token_name`` and append ``audit``, in one transaction."""
-        with self._write(durable=False) as conn:
+        with self._grouped(durable=False) as conn:
             self._put_token(conn, state)
             for record in audit:
                 self._put_audit(conn, record)
 
-    def _put_token(self, conn: sqlite3.Connection, state: ManagedTokenState) -> None:
+    def _put_token(self, conn: _Executes, state: ManagedTokenState) -> None:
         current, previous = state.current, state.previous
         conn.execute(
             "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -249,7 +250,7 @@ class SqliteStateStore:
         durable on return unless the operation is finished (its next action may then run)."""
         now = iso(self._now())
         outcome = None if op.outcome is None else op.outcome.value
-        with self._write(durable=not op.step.is_terminal) as conn:
+        with self._grouped(durable=not op.step.is_terminal) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -297,10 +298,10 @@ class SqliteStateStore:
 
     def append_audit(self, record: AuditRecord) -> None:
         """Append one record to the audit log."""
-        with self._write(durable=False) as conn:
+        with self._grouped(durable=False) as conn:
             self._put_audit(conn, record)
 
-    def _put_audit(self, conn: sqlite3.Connection, record: AuditRecord) -> None:
+    def _put_audit(self, conn: _Executes, record: AuditRecord) -> None:
         conn.execute(
             "INSERT INTO audit (at, kind, token_name, operation_id, authorization_id, detail)"
             " VALUES (?, ?, ?, ?, ?, ?)",

@@ -1,0 +1,57 @@
+"""Group commit: the writes of a process's threads share transactions; each fails alone."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from patwarden.domain.models import AuditRecord
+from patwarden.domain.operation import Step
+from patwarden.state import sqlite_commit
+from tests.state.test_sqlite import T0, _op, _store
+
+
+def test_the_threads_of_one_process_commit_their_writes_together(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    first = _store(path)
+    errors: list[BaseException] = []
+    start = threading.Barrier(16)
+
+    def work(n: int) -> None:
+        try:
+            with _store(path) as store:
+                start.wait()
+                for i in range(20):
+                    op = replace(_op(Step.CREATING, op_id=f"{n:016d}{i:016d}"), token_name=f"t{n}")
+                    store.record(op, audit=[AuditRecord(at=T0, kind="rotated", token_name="t")])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert first._committer is not None
+    assert first._committer.transactions < 16 * 20  # grouped: fewer syncs than records
+    assert len(list(first.audit())) == 16 * 20
+    assert all(len(first.journal(f"{n:016d}{i:016d}")) == 1 for n in range(16) for i in range(20))
+    first.close()
+
+
+def test_a_failing_write_fails_alone_and_leaves_nothing(tmp_path: Path) -> None:
+    store = _store(tmp_path / "state.db")
+    assert store._committer is not None
+    good = sqlite_commit.Statements()
+    store._put_audit(good, AuditRecord(at=T0, kind="rotated", token_name="t"))
+    with pytest.raises(sqlite3.Error):
+        store._committer.submit([*good.items, ("INSERT INTO nowhere VALUES (1)", ())], durable=True)
+    assert list(store.audit()) == []  # the batch's first statement was undone with it
+    store.append_audit(AuditRecord(at=T0, kind="rotated", token_name="t"))
+    assert len(list(store.audit())) == 1
+    store.close()
