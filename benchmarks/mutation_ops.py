@@ -16,8 +16,9 @@ given to a variable named ``reason``, ``detail``, ``message``, ``note``…, or a
 words or more, and any string of three words or more; never the key of a ``(key, value)`` pair
 (an audit record's details are data) nor a short f-string (a marker, a scope: data).
 
-Each mutant has a stable id, ``PATH:FUNCTION:WHAT:HASH`` (the hash is of the mutated node's source
-text), which survives edits elsewhere in the file; the equivalent-mutant list uses it.
+Each mutant has a stable id, ``PATH:OWNER:WHAT:HASH`` (OWNER: the function or class it is in, a
+method's class; HASH: of the mutated node's text and of its lines' text, not their numbers), which
+survives edits elsewhere in the file; the equivalent-mutant list and ``--results`` use it.
 """
 
 from __future__ import annotations
@@ -235,6 +236,7 @@ def mutants(path: str, source: str) -> Iterator[Mutant]:
     tree = ast.parse(source)
     skip, messages, owners = _skipped_nodes(tree), _message_nodes(tree), _owners(tree)
     seen: dict[str, int] = {}
+    lines = source.splitlines()
     for index, node in enumerate(ast.walk(tree)):
         if id(node) in skip:
             continue
@@ -242,14 +244,16 @@ def mutants(path: str, source: str) -> Iterator[Mutant]:
             message_only = id(node) in messages or (
                 isinstance(node, ast.Constant) and _is_prose(node.value)
             )
-            digest = hashlib.sha1(ast.unparse(node).encode(), usedforsecurity=False)
+            line = getattr(node, "lineno", 0)
+            end = getattr(node, "end_lineno", None) or line
+            # the node's text and its lines' text: not where they are (edits elsewhere move that)
+            context = " ".join(text.strip() for text in lines[line - 1 : end])
+            digest = hashlib.sha1(f"{ast.unparse(node)}\n{context}".encode(), usedforsecurity=False)
             op = "string" if what.startswith("string") else what.replace(" ", "")
             key = f"{path}:{owners.get(id(node), '<module>')}:{op}:{digest.hexdigest()[:8]}"
             seen[key] = seen.get(key, 0) + 1
-            if seen[key] > 1:  # the same text twice in one function: number them in walk order
+            if seen[key] > 1:  # the same lines twice in one function: number them in walk order
                 key = f"{key}#{seen[key]}"
-            line = getattr(node, "lineno", 0)
-            end = getattr(node, "end_lineno", None) or line
             yield Mutant(path, index, line, end, what, message_only, key)
 
 
