@@ -17,6 +17,7 @@ from azure.core.credentials import AccessToken
 from patwarden.azdo.client import AzureDevOpsClient
 from patwarden.azdo.transport import ServiceUrls
 from patwarden.domain.marker import format_marker
+from patwarden.errors import PatwardenError
 from patwarden.rotation.adapters import AzdoPatIssuer, PatRejected, SystemClock
 from patwarden.rotation.engine import RotationEngine
 from patwarden.rotation.outcomes import OutcomeKind
@@ -24,7 +25,7 @@ from patwarden.secret import Secret
 from patwarden.state.sqlite import SqliteStateStore
 from tests.conftest import RunningEmulator
 from tests.emulator.devops_support import Ado
-from tests.rotation.fakes import FakeSink, spec
+from tests.rotation.fakes import FakeClock, FakeSink, spec
 
 
 class _StaticCredential:
@@ -38,7 +39,7 @@ class _StaticCredential:
 
 
 @pytest.fixture
-def issuer(emulator: RunningEmulator, ado: Ado) -> Iterator[AzdoPatIssuer]:
+def client(emulator: RunningEmulator, ado: Ado) -> Iterator[AzureDevOpsClient]:
     client = AzureDevOpsClient(
         credential=_StaticCredential(ado.user_token()),
         urls=ServiceUrls(
@@ -47,9 +48,14 @@ def issuer(emulator: RunningEmulator, ado: Ado) -> Iterator[AzdoPatIssuer]:
         ca_bundle=emulator.ca_bundle,
     )
     try:
-        yield AzdoPatIssuer(client=client)
+        yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def issuer(client: AzureDevOpsClient) -> AzdoPatIssuer:
+    return AzdoPatIssuer(client=client)
 
 
 def test_issuer_round_trip(issuer: AzdoPatIssuer, ado: Ado) -> None:
@@ -103,3 +109,40 @@ def test_engine_rotates_against_the_emulator(
     assert sinks[0].value is not None
     issuer.verify(organization=ado.org, secret=Secret(sinks[0].value), scopes=["vso.code"])
     store.close()
+
+
+def test_full_access_is_requested_only_for_tokens_configured_for_it(
+    client: AzureDevOpsClient, issuer: AzdoPatIssuer, ado: Ado
+) -> None:
+    opted = AzdoPatIssuer(client=client, full_access_tokens=frozenset({"admin"}))
+    valid_to = datetime.now(UTC) + timedelta(days=10)
+
+    def create(through: AzdoPatIssuer, token: str) -> None:
+        through.create(
+            organization=ado.org,
+            display_name=format_marker(token_name=token, operation_id="b" * 32),
+            scopes=["app_token"],
+            valid_to=valid_to,
+        )
+
+    with pytest.raises(PatwardenError, match="without allow_full_access"):
+        create(opted, "flux-git")  # not configured for full access
+    with pytest.raises(PatwardenError, match="without allow_full_access"):
+        create(issuer, "admin")  # configured, but not through this issuer
+    create(opted, "admin")
+    assert [p.display_name for p in issuer.list_marked(organization=ado.org)] == [
+        format_marker(token_name="admin", operation_id="b" * 32)
+    ]
+
+
+def test_a_pats_valid_from_is_azure_devops_own(client: AzureDevOpsClient, ado: Ado) -> None:
+    pinned = AzdoPatIssuer(client=client, clock=FakeClock(datetime(2000, 1, 1, tzinfo=UTC)))
+    created = pinned.create(
+        organization=ado.org,
+        display_name=format_marker(token_name="flux-git", operation_id="c" * 32),
+        scopes=["vso.code"],
+        valid_to=datetime.now(UTC) + timedelta(days=10),
+    )
+    [listed] = pinned.list_marked(organization=ado.org)
+    assert listed.valid_from == created.pat.valid_from
+    assert listed.valid_from.year > 2000, "the PAT's own validFrom, not the issuer's clock"

@@ -139,9 +139,10 @@ def test_an_orphan_is_revoked_audited_and_tagged_by_the_engine(world: Harness) -
     _kv(world).restore(_kv(world)._public(_kv(world).versions[0]))
     report = world.run()
     assert orphan.authorization_id not in world.issuer.active()
-    assert [
-        r.kind for r in world.store.audit() if r.authorization_id == orphan.authorization_id
-    ] == ["orphan_revoked"]
+    [record] = [r for r in world.store.audit() if r.authorization_id == orphan.authorization_id]
+    assert record.kind == "orphan_revoked"
+    [finding] = report.findings
+    assert dict(record.detail) == {"detail": finding.detail}  # what `patwarden audit` shows
     assert _kv(world).tagged(orphan.authorization_id)
     assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
 
