@@ -111,7 +111,7 @@ def test_defaults(tmp_path: Path) -> None:
         timedelta(days=1),
         timedelta(0),
     )
-    assert config.rotation.concurrency == 4
+    assert config.rotation.concurrency == 64
     assert config.rotation.lock_timeout == timedelta(minutes=5)
     assert config.rotation.orphan_margin == timedelta(hours=1)
 
@@ -428,11 +428,11 @@ def test_the_schema_catches_what_the_model_refuses() -> None:
         "tokens": {
             "t": {"scopes": "vso.code", "lifetime": "thirty days", "sinks": [{"path": "/x"}]}
         },
-        "rotation": {"concurrency": 100},
+        "rotation": {"concurrency": 300},
     }
     errors = validate(bad, schema)
     assert any(e.startswith("$.tokens.t.scopes: expected array") for e in errors)
     assert any(e.startswith("$.tokens.t.lifetime: 'thirty days' does not match") for e in errors)
     assert any(e.startswith("$.tokens.t.sinks[0]: missing 'kind'") for e in errors)
-    assert any(e.startswith("$.rotation.concurrency: above 64") for e in errors)
+    assert any(e.startswith("$.rotation.concurrency: above 256") for e in errors)
     assert validate({"tokens": {"t": {"scopes": ["vso.code"], "lifetime": "30d", "x": 1}}}, schema)

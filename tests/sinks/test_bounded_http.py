@@ -97,3 +97,18 @@ def test_a_normal_answer_passes_untouched() -> None:
             response.read()
     assert response.status_code == 200
     assert response.json() == {"value": 1}
+
+
+def test_the_environment_is_read_once_for_the_clients_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
+    vault = bounded_transport(verify=True, url="https://ops-kv.vault.azure.net")
+    assert vault.session is not None
+    assert vault.session.trust_env is False  # requests scans os.environ per request otherwise
+    assert vault.session.proxies["https"] == "http://proxy.example:3128"
+    assert vault.connection_config.verify == "/etc/corp-ca.pem"
+    bypassed = bounded_transport(verify="/ca.pem", url="https://kv.internal.example")
+    assert bypassed.session is not None
+    assert "https" not in bypassed.session.proxies
+    assert bypassed.connection_config.verify == "/ca.pem"  # a configured bundle is kept

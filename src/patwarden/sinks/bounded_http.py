@@ -11,6 +11,7 @@ also pass ``retry_total=RETRY_TOTAL``: azure-core's default retries a slow serve
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -78,12 +79,17 @@ class _BoundedRaw:
         return getattr(self._raw, name)
 
 
-def bounded_transport(*, verify: str | bool, connections: int | None = None) -> RequestsTransport:
+def bounded_transport(
+    *, verify: str | bool, connections: int | None = None, url: str | None = None
+) -> RequestsTransport:
     """A ``RequestsTransport`` (trusting ``verify``: a CA bundle path, or True) with the limits.
 
     *connections*: how many connections per host its pool keeps for reuse (requests' default,
     10, when None); a client shared by more worker threads than that would otherwise open (and
-    TLS-handshake) a new connection for most requests.
+    TLS-handshake) a new connection for most requests. *url*: the one host the client talks to;
+    the environment's proxy and CA settings for it (``HTTPS_PROXY``, ``NO_PROXY``,
+    ``REQUESTS_CA_BUNDLE``) are then read once, here, instead of by requests on every request
+    (which scans the whole environment each time).
     """
     import requests
     from azure.core.pipeline.transport import RequestsTransport
@@ -100,6 +106,13 @@ def bounded_transport(*, verify: str | bool, connections: int | None = None) -> 
 
     session = requests.Session()
     session.hooks["response"].append(bound)
+    if url is not None:
+        session.trust_env = False  # what it would read per request is read now, once
+        session.proxies.update(requests.utils.get_environ_proxies(url))
+        if verify is True:  # as requests does: the environment's bundle replaces its own
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            )
     if connections is not None:
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=connections)
         session.mount("https://", adapter)

@@ -363,7 +363,7 @@ def _secret_client(
         spec.vault_url,
         credential,
         verify_challenge_resource=is_public_vault_host(spec.vault_url),
-        transport=bounded_transport(verify=verify, connections=connections),
+        transport=bounded_transport(verify=verify, connections=connections, url=spec.vault_url),
         retry_total=RETRY_TOTAL,
         **options,
     )
