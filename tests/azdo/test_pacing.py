@@ -195,3 +195,14 @@ def test_a_stepped_service_clock_restarts_the_bounds() -> None:
     # Re-learnt from one answer the window is up to a second longer (1-s header resolution) for
     # a moment: one short hold, far from a whole-window stall.
     assert longest_gap(service) < 2.0
+
+
+@pytest.mark.parametrize("workers", [64, 256])
+def test_many_workers_share_one_budget(workers: int) -> None:
+    """More workers than the window holds reserve slots far ahead: the budget is still used,
+    never exceeded (patwarden's concurrency goes up to 256)."""
+    service = Service()
+    run_fleet(Pacer(), service, requests=1000, workers=workers, jitter=0.2)
+    assert service.throttled == 0
+    assert rate_share(service) >= 0.95
+    assert longest_gap(service) < 5 * WINDOW / LIMIT

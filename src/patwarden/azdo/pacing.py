@@ -104,7 +104,7 @@ class Pacer:
         slot = max(now, self._next)
         window, ours = self.window(), self.ours()
         if window is not None and ours is not None:
-            self._forget(lambda first: first <= slot - 2 * window)  # answers may come late
+            self._forget(lambda first: first <= now - 2 * window)  # answers may come late
             inside = sorted(at for at in self._counted if at > slot - window)
             if len(inside) >= ours:  # our own requests would overfill the sliding window
                 slot = max(slot, inside[len(inside) - ours] + window)
