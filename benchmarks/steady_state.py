@@ -3,10 +3,11 @@
 Starts ``patwarden emulator`` through the real CLI (device codes approved automatically), signs
 the rotator in with ``patwarden login`` and writes a config of ``--tokens`` tokens, each with a
 file sink (``--key-vault`` adds a Key Vault sink). It times one fresh ``patwarden rotate`` (every
-token rotates), then grows the audit log by seeding rows straight into the SQLite state
-(realistic kinds spread over the tokens, times over the last year) to each ``--sizes`` total and
-times a nothing-due ``patwarden rotate`` at each size (median of ``--repeat`` runs, wall time of
-the CLI process). Every run must leave every token as it was (exit 0, nothing rotated).
+token rotates), then copies that state once per ``--sizes`` entry and grows each copy's audit log
+to its size by seeding rows straight into the SQLite file (realistic kinds spread over the tokens,
+times over the last year). It times a nothing-due ``patwarden rotate`` on each copy, the sizes
+alternating run after run (median of ``--repeat`` runs per size, wall time of the CLI process, after
+one warm-up run each). Every run must leave every token as it was (exit 0, nothing rotated).
 
 Prints one line per size, the fresh rotation's time, the ratio ``nothing_due/fresh_rotation``
 (the nothing-due run at the largest size; target <= 0.10) and last ``history_growth_pct=N``: how
@@ -23,6 +24,7 @@ import json
 import os
 import pstats
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -50,9 +52,11 @@ KINDS = (
 )
 
 
-def config(emulator: RunningEmulator, work: Path, count: int, *, key_vault: bool) -> Path:
-    """The emulator's example config with *count* tokens, each with a file sink (and a Key
-    Vault sink if asked); state in ``work / "state"``."""
+def config(emulator: RunningEmulator, work: Path, directory: Path, count: int, **kw: bool) -> Path:
+    """The emulator's example config with *count* tokens, each with a file sink in
+    ``work / "sinks"`` (and a Key Vault sink if asked); its state in ``directory / "state"``, the
+    rotator's token cache shared in ``work``."""
+    key_vault = kw.get("key_vault", False)
     sinks = sink_dir(work)
     tokens: dict[str, Any] = {}
     for i in range(count):
@@ -74,7 +78,23 @@ def config(emulator: RunningEmulator, work: Path, count: int, *, key_vault: bool
             "revoke_after": "1d",
             "sinks": token_sinks,
         }
-    return write_config(emulator, work, tokens=tokens)
+    directory.mkdir(mode=0o700, exist_ok=True)
+    cache = {"cache": {"path": str(work / "rotator.cache")}}
+    return write_config(emulator, directory, tokens=tokens, rotator_settings=cache)
+
+
+def copy_state(source: Path, target: Path) -> Path:
+    """Copy the state directory *source* to *target* (the database through SQLite's backup)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("state.db*", "*.locks"))
+    src = sqlite3.connect(source / "state.db")
+    dst = sqlite3.connect(target / "state.db")
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    (target / "state.db").chmod(0o600)
+    return target / "state.db"
 
 
 def rotate(
@@ -189,44 +209,55 @@ def main() -> int:
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     rng = random.Random(16)
-    timings: dict[int, float] = {}
+    runs: dict[int, list[float]] = {size: [] for size in sizes}
     with tempfile.TemporaryDirectory(prefix="patwarden-steady-") as tmp:
         work = Path(tmp)
         emulator = start_emulator(work / "emulator", "--auto-approve-device-codes", timeout=30)
         try:
-            path = config(emulator, work, args.tokens, key_vault=args.key_vault)
+            shape = {"key_vault": args.key_vault}
+            fresh_config = config(emulator, work, work / "fresh", args.tokens, **shape)
             login = subprocess.run(
-                [sys.executable, "-m", "patwarden", "login", "--config", str(path)],
+                [sys.executable, "-m", "patwarden", "login", "--config", str(fresh_config)],
                 capture_output=True,
                 text=True,
                 check=False,
             )
             if login.returncode != 0:
                 raise SystemExit(f"login failed: {login.stderr}")
-            fresh, report = rotate(path)
+            fresh, report = rotate(fresh_config)
             if report["summary"].get("rotated") != args.tokens:
                 raise SystemExit(f"the fresh run did not rotate every token: {report['summary']}")
-            state = work / "state" / "state.db"
             names = [f"svc-{i:04d}" for i in range(args.tokens)]
             print(
                 f"tokens={args.tokens} sinks_per_token={2 if args.key_vault else 1} "
-                f"({'file, Key Vault' if args.key_vault else 'file'}) "
-                f"audit_rows_after_fresh_run={audit_rows(state)}",
+                f"({'file, Key Vault' if args.key_vault else 'file'}) audit_rows_after_fresh_run="
+                f"{audit_rows(work / 'fresh' / 'state' / 'state.db')}",
                 flush=True,
             )
+            # One copy of the state per size, each grown to its size; the nothing-due runs then
+            # alternate between the sizes, so a busy moment of the machine hits every size alike.
+            configs: dict[int, Path] = {}
             for size in sizes:
+                directory = work / f"rows-{size}"
+                configs[size] = config(emulator, work, directory, args.tokens, **shape)
+                state = copy_state(work / "fresh" / "state", directory / "state")
                 grow_audit(state, names, size, rng)
-                runs = [nothing_due(path, args.tokens) for _ in range(args.repeat)]
-                timings[size] = statistics.median(runs)
+                nothing_due(configs[size], args.tokens)  # warm-up (page cache, bytecode)
+            for _ in range(args.repeat):
+                for size in sizes:
+                    runs[size].append(nothing_due(configs[size], args.tokens))
+            for size in sizes:
+                rows = audit_rows(work / f"rows-{size}" / "state" / "state.db")
                 print(
-                    f"audit_rows={audit_rows(state)} nothing_due_s={timings[size]:.2f} "
-                    f"(median of {len(runs)}: {', '.join(f'{r:.2f}' for r in runs)})",
+                    f"audit_rows={rows} nothing_due_s={statistics.median(runs[size]):.2f} "
+                    f"(median of {len(runs[size])}: {', '.join(f'{r:.2f}' for r in runs[size])})",
                     flush=True,
                 )
             if args.profile:
-                profile(path, work)
+                profile(configs[sizes[-1]], work)
         finally:
             stop_emulator(emulator)
+    timings = {size: statistics.median(times) for size, times in runs.items()}
     largest, smallest = timings[sizes[-1]], timings[sizes[0]]
     print(f"fresh_rotation_s={fresh:.2f}")
     print(f"nothing_due/fresh_rotation={largest / fresh:.3f} (target <= 0.10)")
