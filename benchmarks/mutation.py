@@ -99,11 +99,11 @@ def trace(src: Path, files: list[str]) -> dict[str, dict[str, Any]]:
         PYTHONDONTWRITEBYTECODE="1",
         MUTATION_TRACE_SRC=str(src),
         MUTATION_TRACE_FILES=os.pathsep.join(files),
-        MUTATION_TRACE_OUT=str(cache) + ".part",
+        MUTATION_TRACE_OUT=f"{cache}.{os.getpid()}",
     )
     argv = [sys.executable, "-m", "pytest", *PYTEST_ARGS, "-p", "mutation_trace"]
     subprocess.run([*argv, "-k", "not postgresql", *POOL], cwd=ROOT, env=env, check=False)
-    Path(str(cache) + ".part").rename(cache)
+    Path(f"{cache}.{os.getpid()}").replace(cache)
     traced = json.loads(cache.read_text())
     return traced
 
@@ -163,6 +163,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=300, help="at most, per mutant (s)")
     parser.add_argument("--results", type=Path, help="a JSON-lines file kept between runs")
     parser.add_argument("--retry-survivors", action="store_true")
+    parser.add_argument("--shard", default="0/1", help="I/N: run every Nth mutant from the Ith")
     parser.add_argument("--list", action="store_true", help="list the mutants and ids, run none")
     parser.add_argument("--only", action="append", default=[], help="run the mutant with this id")
     parser.add_argument("--show", action="append", default=[], help="print this mutant's change")
@@ -213,6 +214,8 @@ def main() -> int:
             or args.only
             or (args.retry_survivors and done[m.key]["verdict"] == "survived")
         ]
+        shard, shards = (int(n) for n in args.shard.split("/"))
+        todo = todo[shard::shards]  # two shards in two processes share one --results file
         print(
             f"sample: {len(sample)} (seed {args.seed}): {len(equivalent)} listed equivalent, "
             f"{len(scored)} scored, {len(todo)} to run"
