@@ -19,7 +19,7 @@ the most requests in any window, the achieved requests per hour over the run nex
 budget's, and last ``budget_use_pct=N`` (target ≥ 95). Exit 1 when a rotation failed or a 429
 came back.
 
-    .venv/bin/python benchmarks/rate_budget.py [--tokens 300] [--skew-s 0] [--concurrency 8]
+    .venv/bin/python benchmarks/rate_budget.py [--tokens 300] [--skew-s 0] [--concurrency N]
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def max_in_window(times: list[float], window: float) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=300)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="workers (default: patwarden's own)"
+    )
     parser.add_argument("--limit", type=int, default=200, help="TSTUs (requests) per window")
     parser.add_argument(
         "--window-s", type=float, default=REAL_WINDOW_S / SHORTENED, help="the sliding window"
@@ -107,17 +109,9 @@ def main() -> int:
             emulator.admin("PUT", "/rate-limit", json=limits)
             since = emulator.admin("GET", "/requests?since=0", timeout=60).json()["last_seq"]
             started = time.perf_counter()
+            workers = [] if args.concurrency is None else ["--concurrency", str(args.concurrency)]
             result = subprocess.run(
-                [
-                    *cli,
-                    "rotate",
-                    "--config",
-                    str(config),
-                    "-o",
-                    "json",
-                    "--concurrency",
-                    str(args.concurrency),
-                ],
+                [*cli, "rotate", "--config", str(config), "-o", "json", *workers],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -153,7 +147,7 @@ def main() -> int:
     pct = 100 * achieved / budget
     scale = args.window_s / REAL_WINDOW_S
     print(
-        f"tokens={args.tokens} concurrency={args.concurrency} limit={args.limit} "
+        f"tokens={args.tokens} concurrency={args.concurrency or 'default'} limit={args.limit} "
         f"window_s={args.window_s:g} (real: {args.limit} TSTU per {REAL_WINDOW_S:g} s, window "
         f"shortened {REAL_WINDOW_S / args.window_s:g}x) skew_s={args.skew_s:g} "
         "(service clock ahead of the client)"
@@ -174,6 +168,10 @@ def main() -> int:
         f"achieved_requests_per_hour={achieved:,.0f} budget_requests_per_hour={budget:,.0f} "
         f"(at the real window: {achieved * scale:,.0f} of {budget * scale:,.0f})"
     )
+    if creates and len(times) - creates[0] > 1:
+        rest = times[creates[0] :]
+        rotating_pct = 100 * (len(rest) - 1) / (rest[-1] - rest[0]) * 3600 / budget
+        print(f"budget_use_pct_after_first_create={rotating_pct:.1f} (after the run's set-up)")
     print(f"budget_use_pct={pct:.1f}")
     return 1 if failed or throttled else 0
 
