@@ -105,6 +105,9 @@ def test_jitter_is_deterministic_bounded_and_spreads_names() -> None:
         token_name="a", jitter=jitter
     )
     assert jitter_offset(token_name="a", jitter=timedelta(0)) == timedelta(0)
+    # with a jitter of one second, both ends of [0, 1 s] are used and nothing beyond
+    small = {jitter_offset(token_name=f"t{n}", jitter=timedelta(seconds=1)) for n in range(50)}
+    assert small == {timedelta(0), timedelta(seconds=1)}
 
 
 @given(name=st.text(min_size=1, max_size=20), hours=st.integers(0, 48))
