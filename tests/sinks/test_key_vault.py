@@ -244,3 +244,31 @@ def test_sinks_of_one_vault_and_identity_share_one_client_that_the_pool_closes(
     assert sinks[0].read_back() is not None
     pool.close()
     assert transports[0].session is None  # closed by its owner, the pool
+
+
+def test_the_check_right_after_a_read_back_answers_from_it(
+    emulator: RunningEmulator, make_sink: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from patwarden.sinks import key_vault
+
+    def gets_since(seq: int) -> int:
+        log = emulator.admin("GET", f"/requests?since={seq}").json()["requests"]
+        return sum(1 for entry in log if entry["method"] == "GET")
+
+    sink = make_sink()
+    meta = fake_meta()
+    written = sink.write(fake_pat(), meta)
+    start = emulator.admin("GET", "/requests?since=0").json()["last_seq"]
+    assert sink.read_back() is not None
+    assert sink.current_version() == written  # what the read-back saw: no request
+    assert gets_since(start) == 1
+    assert sink.current_version() == written  # only once: asked again, the vault answers
+    assert gets_since(start) == 2
+    monkeypatch.setattr(key_vault, "SEEN_FOR", 0.0)
+    sink.read_back()
+    assert sink.current_version() == written  # too old to answer from
+    assert gets_since(start) == 4
+    monkeypatch.undo()
+    sink.read_back()
+    other = sink.write(fake_pat(), meta)  # a write forgets what was seen
+    assert sink.current_version() == other

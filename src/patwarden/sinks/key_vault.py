@@ -11,6 +11,7 @@ tagged by :meth:`mark_revoked`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pydantic import Field, field_validator
 
 from patwarden.clock import Clock, SystemClock
 from patwarden.errors import SinkError
-from patwarden.identity.keyvault import VaultScopedCredential, vault_scope
+from patwarden.identity.keyvault import VaultScopedCredential, is_azure_vault_host, vault_scope
 from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
 from patwarden.sinks.bounded_http import RETRY_TOTAL, bounded_transport
@@ -42,19 +43,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.patwarden.pat"
+SEEN_FOR = 2.0  # seconds a read-back's version answers the next current_version()
 TAG_MANAGED_BY = "managedBy"
 TAG_TOKEN = "patwardenToken"  # noqa: S105  # a tag name, not a secret
 TAG_AUTHORIZATION_ID = "authorizationId"
 TAG_OPERATION_ID = "operationId"
 TAG_VALID_TO = "validTo"
 TAG_REVOKED_AT = "revokedAt"
-# Public and sovereign Key Vault hosts: the SDK may check that a challenge names their resource.
-_KEY_VAULT_SUFFIXES = (
-    ".vault.azure.net",
-    ".vault.azure.cn",
-    ".vault.usgovcloudapi.net",
-    ".vault.microsoftazure.de",
-)
 _ROLE_HINT = (
     "Give the identity the 'Key Vault Secrets Officer' role on the vault (or, with access "
     "policies, get/list/set secret permissions)."
@@ -83,10 +78,7 @@ class KeyVaultSinkSpec(SinkSpec):
         return (self.kind, self.vault_url.rstrip("/").lower(), self.secret.lower())
 
 
-def is_public_vault_host(vault_url: str) -> bool:
-    """Whether *vault_url* is a Microsoft-run vault, where the SDK can verify challenges."""
-    host = (urlsplit(vault_url).hostname or "").lower()
-    return host.endswith(_KEY_VAULT_SUFFIXES)
+is_public_vault_host = is_azure_vault_host  # a Microsoft-run vault: the SDK checks challenges
 
 
 @dataclass(kw_only=True)
@@ -99,6 +91,8 @@ class KeyVaultSink:
     clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
     owns_client: bool = field(default=True, repr=False, compare=False)
     _written: str | None = field(default=None, repr=False)
+    # (monotonic time, version) of the last read_back(): see current_version()
+    _seen: tuple[float, SinkVersion | None] | None = field(default=None, repr=False)
 
     @classmethod
     def from_spec(
@@ -131,8 +125,7 @@ class KeyVaultSink:
         return f"key_vault {self.spec.vault_url}/secrets/{self.spec.secret}"
 
     def close(self) -> None:
-        """Close the SecretClient's connections unless it is shared (its pool closes it; not
-        part of the Sink protocol)."""
+        """Close the SecretClient unless shared (its pool closes it); not in the Sink protocol."""
         if self.owns_client:
             self.client.close()
 
@@ -147,6 +140,7 @@ class KeyVaultSink:
             SinkRefused: the vault refused the request as invalid (nothing changed).
             SinkWriteFailed: the request may have been applied but no answer confirmed it.
         """
+        self._seen = None
         tags = {
             TAG_MANAGED_BY: "patwarden",
             TAG_TOKEN: meta.token_name,
@@ -182,7 +176,9 @@ class KeyVaultSink:
         """
         try:
             with self._translated("read", writing=False):
-                value = self.client.get_secret(self.spec.secret).value
+                bundle = self.client.get_secret(self.spec.secret)
+            value = bundle.value
+            self._seen = (time.monotonic(), _version_of(bundle.properties))
         except _NothingServed:
             value = None
         if value is None:
@@ -197,20 +193,20 @@ class KeyVaultSink:
         """Return the newest version and the ``authorizationId`` its tags name.
 
         None when the secret does not exist or its newest version is disabled (nothing is
-        served). A version without patwarden's tags has ``authorization_id`` None.
+        served). A version without patwarden's tags has ``authorization_id`` None. The first call
+        within :data:`SEEN_FOR` s of a :meth:`read_back` answers from what that read saw.
 
         Raises:
             SinkUnavailable: the vault could not be reached or the identity may not read.
         """
+        seen, self._seen = self._seen, None
+        if seen is not None and seen[1] is not None and time.monotonic() - seen[0] < SEEN_FOR:
+            return seen[1]  # read by the read_back() just before
         try:
             with self._translated("read", writing=False):
-                properties = self.client.get_secret(self.spec.secret).properties
+                return _version_of(self.client.get_secret(self.spec.secret).properties)
         except _NothingServed:
             return None
-        if not properties.version:
-            return None
-        tags = properties.tags or {}
-        return SinkVersion(ref=properties.version, authorization_id=tags.get(TAG_AUTHORIZATION_ID))
 
     # --- rollback and revocation -----------------------------------------------------------
 
@@ -221,6 +217,7 @@ class KeyVaultSink:
         disabled instead (so the vault does not serve a PAT about to be revoked); that returns
         True only for None. Never raises.
         """
+        self._seen = None
         try:
             return self._restore(previous)
         except SinkError as err:
@@ -264,6 +261,7 @@ class KeyVaultSink:
         Raises:
             SinkUnavailable: the vault could not be reached or the identity may not list/update.
         """
+        self._seen = None
         stamp = (at or self.clock.now()).isoformat()
         marked = 0
         try:
@@ -371,6 +369,13 @@ def _secret_client(
 
 class _NothingServed(Exception):
     """Internal: the secret does not exist or its newest version is disabled."""
+
+
+def _version_of(properties: SecretProperties) -> SinkVersion | None:
+    if not properties.version:
+        return None
+    tags = properties.tags or {}
+    return SinkVersion(ref=properties.version, authorization_id=tags.get(TAG_AUTHORIZATION_ID))
 
 
 def _first_line(err: Exception) -> str:
