@@ -61,7 +61,8 @@ def test_a_world_writable_state_directory_of_another_user_is_refused(
     )
     with pytest.raises(UnsafeDirectory, match="belongs to another user") as caught:
         store.save(CacheEnvelope(account=None, msal_cache="{}"))
-    assert "chmod 700" in caught.value.hint or "elsewhere" in caught.value.hint
+    hint = caught.value.hint or ""
+    assert "chmod 700" in hint or "elsewhere" in hint
     assert victim.read_text() == "root's file\n"
     assert not (state / "rotator.cache").exists()
     with pytest.raises(UnsafeDirectory), store.locked():
