@@ -24,7 +24,9 @@ worker's path) x latency x N / concurrency. ``bound_ratio`` is patwarden's wall 
     .venv/bin/python benchmarks/fleet_rotation.py [--tokens 1000] [--latency-ms 100]
         [--sample 100] [--concurrency N]
 
-``--latency-ms 0`` reports the client's CPU per rotation when nothing waits.
+``--latency-ms 0`` reports the client's CPU per rotation when nothing waits. ``cpu_bound_s`` is
+the CPU both processes used during the run (patwarden's and the emulator's, which share the
+machine) over its cores: the wall time no concurrency can go below on this machine.
 """
 
 from __future__ import annotations
@@ -81,6 +83,12 @@ def requests_since(emulator: RunningEmulator, since: int) -> tuple[Counter[str],
     return Counter(service(entry["path"]) for entry in answer["requests"]), answer["last_seq"]
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process *pid* has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def last_seq(emulator: RunningEmulator) -> int:
     return int(emulator.admin("GET", "/requests?since=0", timeout=60).json()["last_seq"])
 
@@ -93,6 +101,7 @@ class Measured:
     wall_s: float
     requests: Counter[str]
     cpu_s: float = 0.0
+    emulator_cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
     concurrency: int = 1
 
@@ -109,6 +118,7 @@ def run_patwarden(
 ) -> Measured:
     """Run the real `patwarden rotate` once; wall time, rusage and requests of that process."""
     since = last_seq(emulator)
+    emulator_cpu = process_cpu_s(emulator.process.pid)
     profiler = ["-m", "cProfile", "-o", profile] if profile else []
     argv = [
         sys.executable,
@@ -137,6 +147,7 @@ def run_patwarden(
     report = json.loads(stdout)
     requests, _ = requests_since(emulator, since)
     return Measured(
+        emulator_cpu_s=process_cpu_s(emulator.process.pid) - emulator_cpu,
         rotated=int(report["summary"].get("rotated", 0)),
         wall_s=wall,
         requests=requests,
@@ -255,6 +266,12 @@ def report(args: argparse.Namespace, ours: Measured, script: Measured) -> None:
     print(
         f"patwarden: cpu_s={ours.cpu_s:.2f} cpu_ms_per_rotation="
         f"{1000 * ours.cpu_s / max(ours.rotated, 1):.2f} peak_rss_mb={ours.peak_rss_mb:.1f}"
+    )
+    cores = os.cpu_count() or 1
+    print(
+        f"cpu_bound_s={(ours.cpu_s + ours.emulator_cpu_s) / cores:.2f} (patwarden cpu "
+        f"{ours.cpu_s:.2f} s + emulator cpu {ours.emulator_cpu_s:.2f} s during the run, over "
+        f"{cores} cores; load average now {os.getloadavg()[0]:.1f})"
     )
     print(
         f"sequential: sample={script.rotated} wall_s={script.wall_s:.2f} "
