@@ -199,3 +199,18 @@ def test_an_unreadable_sink_does_not_hide_what_the_next_sink_serves(world: Harne
 
     assert "fake kv: could not be read (vault unreachable)" in outcome.problems
     assert f"fake group serves PAT pat-x, not {current}" in outcome.problems
+
+
+def test_a_sink_without_authorization_ids_is_judged_by_the_version_patwarden_wrote(
+    tmp_path: Path,
+) -> None:
+    world = Harness(path=tmp_path / "s.db", sinks=[FakeSink("plain", tags=False)])
+
+    [rotated] = world.run().outcomes
+    world.advance(DAY)
+    [later] = world.run().outcomes
+
+    assert rotated.kind is OutcomeKind.ROTATED
+    assert rotated.problems == ()
+    assert later.kind is OutcomeKind.NOT_DUE
+    assert later.problems == (), "the version patwarden wrote, recorded for the current PAT"
