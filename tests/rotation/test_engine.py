@@ -214,3 +214,16 @@ def test_each_step_is_audited_once_per_operation(world: Harness) -> None:
     kinds = [(r.kind, r.operation_id) for r in world.store.audit()]
     assert len(kinds) == len(set(kinds)), kinds
     assert sum(kind == "operation_revoke_pending" for kind, _ in kinds) == 1
+
+
+def test_plan_tells_a_revoked_current_pat_from_a_token_never_issued(world: Harness) -> None:
+    (fresh,) = world.engine().plan([world.token])
+    rotate_once(world)
+    world.engine().revoke(world.token, previous=False, where="s.db")
+
+    (revoked,) = world.engine().plan([world.token])
+
+    assert fresh.decision.is_due
+    assert "revoked or lost" not in fresh.decision.reason
+    assert revoked.decision.is_due
+    assert revoked.decision.reason.startswith("no current PAT (it was revoked or lost)")

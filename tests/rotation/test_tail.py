@@ -101,6 +101,25 @@ def test_a_crash_anywhere_in_the_tail_resumes_to_one_audit_record_and_the_tag(
     assert _revocations(world, first) == 1, "audited exactly once"
 
 
+def test_a_pat_revoked_before_a_crash_in_tagging_is_no_longer_the_previous_one(
+    world: Harness,
+) -> None:
+    first = world.run().outcomes[0].new_authorization_id
+    _kv(world).faults.fail("mark_revoked", Crash())
+    with pytest.raises(Crash):
+        world.run(force={world.token.name})
+    _reopen(world)
+
+    state = world.store.load_token(world.token.name)
+
+    assert first not in world.issuer.active()
+    assert state is not None
+    assert state.previous is None, "recorded with the revocation, before the tag"
+    assert state.revoke_at is None
+    (plan,) = world.engine().plan([world.token])
+    assert plan.previous == ()
+
+
 def test_a_failed_tag_is_a_note_on_the_outcome_and_never_retried(world: Harness) -> None:
     first = world.run().outcomes[0].new_authorization_id
     _kv(world).faults.fail("mark_revoked", SinkError("vault says 403"))
