@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from patwarden.app.issuers import OfflineIssuer
 from patwarden.app.specs import token_specs
+from patwarden.clock import SystemClock
 from patwarden.domain.models import IssuedPat, TokenSpec
 from patwarden.errors import AuthError, PatwardenError
-from patwarden.rotation.adapters import AzdoPatIssuer, SystemClock
 from patwarden.rotation.engine import RotationEngine
 from patwarden.rotation.fleet import (
     FleetProgress,
@@ -122,6 +122,8 @@ class Runtime:
 
     def issuer(self, rotator: str) -> PatIssuer:
         """The PAT issuer of *rotator* (one per identity, sharing its client and rate limiter)."""
+        from patwarden.rotation.adapters import AzdoPatIssuer  # httpx: not for offline commands
+
         with self._lock:
             issuer = self._issuers.get(rotator)
             if issuer is None:

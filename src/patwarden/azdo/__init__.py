@@ -26,51 +26,115 @@ decide behaviour.
 
 from __future__ import annotations
 
-from patwarden.azdo.client import AzureDevOpsClient
-from patwarden.azdo.constants import (
-    ADO_RESOURCE_ID,
-    DEFAULT_SCOPE,
-    PAT_MANAGE_SCOPE,
-    PAT_READ_SCOPE,
-    PAT_SCOPES,
-)
-from patwarden.azdo.errors import (
-    PAT_TOKEN_ERRORS,
-    AzdoAccessDenied,
-    AzdoBadRequest,
-    AzdoConnectionError,
-    AzdoNotFound,
-    AzdoRateLimited,
-    AzdoRequestError,
-    AzdoServerError,
-    AzdoUnexpectedResponse,
-    CreateOutcomeUnknown,
-    EntraTokenRequired,
-    PatAccessDenied,
-    PatApiError,
-    PatNotFound,
-    PatNotModifiable,
-    PatPolicyViolation,
-    PatRequestRejected,
-    PatServiceFailure,
-    RequestOutcomeUnknown,
-    ServicePrincipalNotAllowed,
-    UnknownPatError,
-)
-from patwarden.azdo.models import (
-    DisplayFilter,
-    GraphUser,
-    PatCreateResult,
-    PatToken,
-    PatUpdateResult,
-    SessionToken,
-    SortBy,
-)
-from patwarden.azdo.ratelimit import RateLimiter, RateLimiterRegistry
-from patwarden.azdo.service_endpoints import ServiceEndpoint, ServiceEndpointUpdate
-from patwarden.azdo.transport import RetryPolicy, ServiceUrls
-from patwarden.azdo.variable_groups import Variable, VariableGroup, VariableGroupUpdate
-from patwarden.azdo.verify import PatVerification, VerifyFailure
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from patwarden.azdo.client import AzureDevOpsClient
+    from patwarden.azdo.constants import (
+        ADO_RESOURCE_ID,
+        DEFAULT_SCOPE,
+        PAT_MANAGE_SCOPE,
+        PAT_READ_SCOPE,
+        PAT_SCOPES,
+    )
+    from patwarden.azdo.errors import (
+        PAT_TOKEN_ERRORS,
+        AzdoAccessDenied,
+        AzdoBadRequest,
+        AzdoConnectionError,
+        AzdoNotFound,
+        AzdoRateLimited,
+        AzdoRequestError,
+        AzdoServerError,
+        AzdoUnexpectedResponse,
+        CreateOutcomeUnknown,
+        EntraTokenRequired,
+        PatAccessDenied,
+        PatApiError,
+        PatNotFound,
+        PatNotModifiable,
+        PatPolicyViolation,
+        PatRequestRejected,
+        PatServiceFailure,
+        RequestOutcomeUnknown,
+        ServicePrincipalNotAllowed,
+        UnknownPatError,
+    )
+    from patwarden.azdo.models import (
+        DisplayFilter,
+        GraphUser,
+        PatCreateResult,
+        PatToken,
+        PatUpdateResult,
+        SessionToken,
+        SortBy,
+    )
+    from patwarden.azdo.ratelimit import RateLimiter, RateLimiterRegistry
+    from patwarden.azdo.service_endpoints import ServiceEndpoint, ServiceEndpointUpdate
+    from patwarden.azdo.transport import RetryPolicy, ServiceUrls
+    from patwarden.azdo.variable_groups import Variable, VariableGroup, VariableGroupUpdate
+    from patwarden.azdo.verify import PatVerification, VerifyFailure
+
+# Each name's module, imported on first use: `import patwarden.azdo.ratelimit` (the rate limiters
+# every command's AppContext builds) must not import httpx, which `status` and `plan` never use.
+_LAZY = {
+    "AzureDevOpsClient": "patwarden.azdo.client",
+    "ADO_RESOURCE_ID": "patwarden.azdo.constants",
+    "DEFAULT_SCOPE": "patwarden.azdo.constants",
+    "PAT_MANAGE_SCOPE": "patwarden.azdo.constants",
+    "PAT_READ_SCOPE": "patwarden.azdo.constants",
+    "PAT_SCOPES": "patwarden.azdo.constants",
+    "PAT_TOKEN_ERRORS": "patwarden.azdo.errors",
+    "AzdoAccessDenied": "patwarden.azdo.errors",
+    "AzdoBadRequest": "patwarden.azdo.errors",
+    "AzdoConnectionError": "patwarden.azdo.errors",
+    "AzdoNotFound": "patwarden.azdo.errors",
+    "AzdoRateLimited": "patwarden.azdo.errors",
+    "AzdoRequestError": "patwarden.azdo.errors",
+    "AzdoServerError": "patwarden.azdo.errors",
+    "AzdoUnexpectedResponse": "patwarden.azdo.errors",
+    "CreateOutcomeUnknown": "patwarden.azdo.errors",
+    "EntraTokenRequired": "patwarden.azdo.errors",
+    "PatAccessDenied": "patwarden.azdo.errors",
+    "PatApiError": "patwarden.azdo.errors",
+    "PatNotFound": "patwarden.azdo.errors",
+    "PatNotModifiable": "patwarden.azdo.errors",
+    "PatPolicyViolation": "patwarden.azdo.errors",
+    "PatRequestRejected": "patwarden.azdo.errors",
+    "PatServiceFailure": "patwarden.azdo.errors",
+    "RequestOutcomeUnknown": "patwarden.azdo.errors",
+    "ServicePrincipalNotAllowed": "patwarden.azdo.errors",
+    "UnknownPatError": "patwarden.azdo.errors",
+    "DisplayFilter": "patwarden.azdo.models",
+    "GraphUser": "patwarden.azdo.models",
+    "PatCreateResult": "patwarden.azdo.models",
+    "PatToken": "patwarden.azdo.models",
+    "PatUpdateResult": "patwarden.azdo.models",
+    "SessionToken": "patwarden.azdo.models",
+    "SortBy": "patwarden.azdo.models",
+    "RateLimiter": "patwarden.azdo.ratelimit",
+    "RateLimiterRegistry": "patwarden.azdo.ratelimit",
+    "ServiceEndpoint": "patwarden.azdo.service_endpoints",
+    "ServiceEndpointUpdate": "patwarden.azdo.service_endpoints",
+    "RetryPolicy": "patwarden.azdo.transport",
+    "ServiceUrls": "patwarden.azdo.transport",
+    "Variable": "patwarden.azdo.variable_groups",
+    "VariableGroup": "patwarden.azdo.variable_groups",
+    "VariableGroupUpdate": "patwarden.azdo.variable_groups",
+    "PatVerification": "patwarden.azdo.verify",
+    "VerifyFailure": "patwarden.azdo.verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ADO_RESOURCE_ID",

@@ -12,8 +12,6 @@ import click
 
 from patwarden.cli.options import app_context, config_option, require_user_identity
 from patwarden.errors import DOCS, ConfigError, PatwardenError
-from patwarden.identity.browser import BrowserOptions
-from patwarden.identity.handover import export_target, import_sign_in
 
 if TYPE_CHECKING:
     from patwarden.config.model import Config
@@ -97,6 +95,9 @@ def login(
         raise ConfigError(
             "--no-open and --port only apply to --browser", hint="add --browser, or drop them"
         )
+    from patwarden.identity.browser import BrowserOptions
+    from patwarden.identity.handover import export_target
+
     app = app_context(config_path)
     config = app.config
     name = identity_name or config.rotator
@@ -151,6 +152,8 @@ def _require_portable_key(config: Config, name: str) -> None:
 
 
 def _import(credentials: CredentialSet, name: str, path: Path, *, now: datetime) -> None:
+    from patwarden.identity.handover import import_sign_in
+
     user = credentials.user(name)
     record = import_sign_in(user, path, now=now)
     method = {"browser": "the browser", "device_code": "a device code"}.get(

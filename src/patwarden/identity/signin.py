@@ -14,13 +14,15 @@ import platform
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from patwarden.errors import DOCS, AuthError
 from patwarden.identity.aadsts import DEVICE_CODE_REQUEST, KNOWN_CODES, explain
 from patwarden.identity.account import AccountRecord
-from patwarden.identity.browser import BrowserOptions, sign_in_with_browser
 from patwarden.identity.http import entra_call
+
+if TYPE_CHECKING:
+    from patwarden.identity.browser import BrowserOptions  # http.server: only for --browser
 
 DEVICE_CODE = "device_code"
 BROWSER = "browser"
@@ -51,6 +53,8 @@ def interactive_result(
     """
     if browser is not None:
         with entra_call(authority=authority, action="complete the browser sign-in"):
+            from patwarden.identity.browser import sign_in_with_browser
+
             return sign_in_with_browser(
                 app,
                 scopes=scopes,

@@ -23,7 +23,6 @@ from patwarden.domain.relogin import ReloginDeadline, relogin_deadline
 from patwarden.errors import DOCS, AuthError, ReloginRequired
 from patwarden.identity.aadsts import DEVICE_CODE_SESSION, explain
 from patwarden.identity.account import AccountRecord, CacheEnvelope
-from patwarden.identity.browser import BrowserOptions
 from patwarden.identity.cache_store import CacheStore
 from patwarden.identity.http import entra_call, msal_session
 from patwarden.identity.scopes import PAT_SCOPES
@@ -37,6 +36,8 @@ from patwarden.identity.signin import (
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken
+
+    from patwarden.identity.browser import BrowserOptions
 
 log = logging.getLogger(__name__)
 NOT_LOGGED_IN_DOCS = f"{DOCS}/identities.md#not-logged-in"

@@ -35,8 +35,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import filelock
-
 from patwarden.domain.models import AuditRecord, JournalEntry, ManagedTokenState
 from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
@@ -351,6 +349,8 @@ class SqliteStateStore:
 
     @contextmanager
     def _lock(self, name: str, *, timeout: float) -> Iterator[None]:
+        import filelock  # here: read-only commands (status, plan) never lock a token
+
         self._locks_dir.mkdir(mode=0o700, exist_ok=True)
         digest = hashlib.sha256(name.encode()).hexdigest()[:16]
         lock = filelock.FileLock(self._locks_dir / f"{digest}.lock", timeout=timeout, mode=0o600)
