@@ -8,9 +8,11 @@ the run takes minutes, not hours, signs the rotator in with ``patwarden login`` 
 ``patwarden rotate`` on ``--tokens`` fresh tokens (a Key Vault and a file sink each; Key Vault
 and Entra ID are not counted against the Azure DevOps budget).
 
-``--skew-s S`` puts the service's clock S seconds ahead of the client's (``PUT /_admin/clock``):
-the emulated Azure DevOps then stamps its ``Date``, ``X-RateLimit-Reset`` and PAT validity by a
-clock the client reads as S seconds in its future, which is a client clock S seconds behind.
+``--skew-s S`` runs ``patwarden rotate`` with its clock S seconds behind the service's: through
+``tests/support/pinned_cli.py``, the clock seam every command reads "now" from (the run's
+``AppContext`` clock, which the rate limiter, schedules and PAT validity checks use), so the
+service's ``Date``, ``X-RateLimit-Reset`` and PAT dates are all S seconds in the client's future
+(a negative S: the client's clock ahead).
 
 From the emulator's request log (Azure DevOps routes only) it prints the 429s, the longest gap
 between two consecutive Azure DevOps requests (a whole-window stall would show as ≈ the window;
@@ -38,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.*
 import itertools
 
+from tests.support.clock import OFFSET, OFFSET_ENV, PINNED_CLI
 from tests.support.configs import token_entry, write_config
 from tests.support.emulator import RunningEmulator, start_emulator, stop_emulator
 
@@ -86,7 +89,7 @@ def main() -> int:
         "--window-s", type=float, default=REAL_WINDOW_S / SHORTENED, help="the sliding window"
     )
     parser.add_argument(
-        "--skew-s", type=float, default=0.0, help="the service's clock this far ahead of ours"
+        "--skew-s", type=float, default=0.0, help="rotate's clock this far behind the service's"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="patwarden-budget-") as tmp:
@@ -103,19 +106,27 @@ def main() -> int:
             )
             if login.returncode != 0:
                 raise SystemExit(f"login failed: {login.stderr}")
-            offset = emulator.admin("GET", "/clock").json()["offset_seconds"]
-            emulator.admin("PUT", "/clock", json={"offset_seconds": offset + args.skew_s})
             limits = {"enabled": True, "limit": args.limit, "window_seconds": args.window_s}
             emulator.admin("PUT", "/rate-limit", json=limits)
             since = emulator.admin("GET", "/requests?since=0", timeout=60).json()["last_seq"]
             started = time.perf_counter()
             workers = [] if args.concurrency is None else ["--concurrency", str(args.concurrency)]
+            behind = {OFFSET_ENV: repr(OFFSET.total_seconds() - args.skew_s)}
             result = subprocess.run(
-                [*cli, "rotate", "--config", str(config), "-o", "json", *workers],
+                [
+                    sys.executable,
+                    str(PINNED_CLI),
+                    "rotate",
+                    "--config",
+                    str(config),
+                    "-o",
+                    "json",
+                    *workers,
+                ],
                 capture_output=True,
                 text=True,
                 check=False,
-                env=os.environ.copy(),
+                env={**os.environ, **behind},
             )
             wall = time.perf_counter() - started
             logged = devops_requests(emulator, since)
@@ -150,7 +161,7 @@ def main() -> int:
         f"tokens={args.tokens} concurrency={args.concurrency or 'default'} limit={args.limit} "
         f"window_s={args.window_s:g} (real: {args.limit} TSTU per {REAL_WINDOW_S:g} s, window "
         f"shortened {REAL_WINDOW_S / args.window_s:g}x) skew_s={args.skew_s:g} "
-        "(service clock ahead of the client)"
+        "(the client's clock this far behind the service's)"
     )
     print(f"rotate exit={result.returncode} wall_s={wall:.1f} summary={json.dumps(summary)}")
     print(f"failed_rotations={failed}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import hmac
 
 from starlette.applications import Starlette
@@ -12,15 +11,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from patwarden_emulator import admin, clock
+from patwarden_emulator import admin
 from patwarden_emulator.context import Emulator
 from patwarden_emulator.devops import routes as devops
 from patwarden_emulator.entra import routes as entra
 from patwarden_emulator.faults.injector import FaultMiddleware
 from patwarden_emulator.keyvault import routes as keyvault
 from patwarden_emulator.ratelimit import RateLimitMiddleware
-from patwarden_emulator.requestlog import Message, RequestLogMiddleware
-from patwarden_emulator.service_errors import service_of
+from patwarden_emulator.requestlog import RequestLogMiddleware
 
 _DEVOPS_PREFIXES = ("/devops/", "/vssps/")
 
@@ -68,34 +66,6 @@ class AdminAuthMiddleware:
         await self.app(scope, receive, send)
 
 
-class DateHeaderMiddleware:
-    """Give every answer its ``Date`` header (uvicorn's own is turned off in ``server.py``).
-
-    Azure DevOps answers carry the business clock, the emulated service's clock that
-    ``X-RateLimit-Reset`` follows too, so a client can read Reset against the service's time as
-    it would against the real one; Entra ID, Key Vault and the admin API carry the wall clock.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        devops = service_of(scope["path"]) == "devops"
-
-        async def dated(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                at = clock.now().timestamp() if devops else None
-                date = email.utils.formatdate(at, usegmt=True).encode()
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
-                message = {**message, "headers": [(b"date", date), *headers]}
-            await send(message)
-
-        await self.app(scope, receive, dated)
-
-
 def build_app(emu: Emulator) -> Starlette:
     """Return the Starlette app serving Entra, Azure DevOps, Key Vault and the admin API."""
     routes: list[BaseRoute] = [
@@ -107,7 +77,6 @@ def build_app(emu: Emulator) -> Starlette:
     # Outermost first: the log sees what the client saw (faults and 429s included); faults wrap
     # the rate limiter so a lost response can follow a counted request. None touch /_admin.
     middleware = [
-        Middleware(DateHeaderMiddleware),
         Middleware(RequestLogMiddleware, emu=emu),
         Middleware(FaultMiddleware, emu=emu),
         Middleware(RateLimitMiddleware, emu=emu),

@@ -7,14 +7,16 @@ window. While it is on, every Azure DevOps response carries ``X-RateLimit-Resour
 (https://learn.microsoft.com/azure/devops/integrate/concepts/rate-limits, "HTTP response
 headers"): Limit and Remaining count the TSTUs allowed and left *before delays are imposed*
 (``delay_threshold`` when set, else ``limit``), and Reset is the Unix time at which usage would be
-back to 0 if all consumption stopped now, on the service's clock: the business clock
-(:mod:`patwarden_emulator.clock`), which the Azure DevOps answers' ``Date`` header follows too.
+back to 0 if all consumption stopped now, on the service's clock. On the real service Reset and
+the ``Date`` header come from one server clock, so here Reset follows the clock uvicorn dates
+every answer by, the wall clock, not the business clock (:mod:`patwarden_emulator.clock`), which
+only dates PAT data and which tests move by years.
 Past ``delay_threshold`` requests in the window, each request is delayed ``delay_ms`` and also
 carries ``X-RateLimit-Delay`` and ``Retry-After`` (``Remaining`` is then 0, as the service
 reports once it delays). Past ``limit``, requests are refused with 429, ``Retry-After`` (until the
 oldest counted request leaves the window) and the ``TF400733`` VSS error, without reaching the
 service. ``GET`` returns the settings. The window itself is measured on the monotonic clock, so
-moving the business clock does not empty or overfill it.
+a stepped wall clock does not empty or overfill it.
 
 The identity is derived from the ``Authorization`` header without verifying it (a bearer token's
 ``oid``/``appid``, or a PAT's owner), and is never logged.
@@ -39,7 +41,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from patwarden_emulator import clock
 from patwarden_emulator.context import Emulator
 from patwarden_emulator.devops.state import devops_state
 from patwarden_emulator.requestlog import ASGIApp, Message, Receive, Scope, Send
@@ -188,7 +189,7 @@ class RateLimitMiddleware:
         key = identity_key(
             None if raw is None else raw.decode("latin-1"), pat_owner=self._pat_owner
         )
-        verdict = self.limiter.check(key, now=time.monotonic(), server_now=clock.now().timestamp())
+        verdict = self.limiter.check(key, now=time.monotonic(), server_now=time.time())
         if verdict.blocked:
             extra, body = throttle_error(
                 path=scope["path"],

@@ -163,7 +163,6 @@ def serve(
         ssl_keyfile=str(emu.tls.server_key),
         log_level="warning",
         access_log=False,
-        date_header=False,  # app.DateHeaderMiddleware dates answers by the service's own clock
         lifespan="off",
         timeout_graceful_shutdown=1,
         timeout_keep_alive=30,

@@ -13,8 +13,6 @@ import time
 import uuid
 from typing import Any, Literal
 
-from patwarden_emulator import clock
-
 Service = Literal["devops", "keyvault", "entra"]
 
 _KEY_VAULT_CODES = {
@@ -110,8 +108,8 @@ def throttle_error(
                 "x-ratelimit-resource": resource,
                 "x-ratelimit-limit": str(limit),
                 "x-ratelimit-remaining": "0",
-                # On the service's clock, like the Date header of Azure DevOps answers.
-                "x-ratelimit-reset": str(math.ceil(clock.now().timestamp() + seconds)),
+                # On the same clock as the answers' Date header (see ratelimit.py).
+                "x-ratelimit-reset": str(math.ceil(time.time() + seconds)),
             }
         )
         document = vss_error(

@@ -206,3 +206,14 @@ def test_many_workers_share_one_budget(workers: int) -> None:
     assert service.throttled == 0
     assert rate_share(service) >= 0.95
     assert longest_gap(service) < 5 * WINDOW / LIMIT
+
+
+def test_reset_and_date_on_different_clocks_stop_the_pacing_not_the_run() -> None:
+    """A Reset a day ahead of the Date it came with is no five-minute window: no pacing then,
+    rather than one request a day (Retry-After and 429 still pause the identity)."""
+    pacer = Pacer()
+    day = 86_400.0
+    pacer.learn(Budget(200, 199, 1000.0 + day + 30, 1000.0), ticket=0, sent_at=0.0, received_at=0.0)
+    assert pacer.window() is None
+    assert pacer.interval() == 0.0
+    assert [pacer.reserve(1.0) for _ in range(3)] == [(0, 1.0), (1, 1.0), (2, 1.0)]

@@ -44,6 +44,7 @@ PROBE_HOLD = 1.0  # seconds the other requests wait for the first answer (it may
 SAMPLES = 128  # answers the window's bounds are taken over
 LOG_CAP = 4096  # requests remembered at most (while no window is known, e.g. no headers)
 CLOCK_STEP = 5.0  # seconds: a larger jump of the clocks' offset restarts the bounds
+MAX_WINDOW = 3600.0  # seconds: a longer "window" means Reset and Date disagree; no pacing then
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class Pacer:
             self._windows.append(budget.reset - sent_at)
         if self._windows:
             bound = min(self._windows) - (max(self._offsets) if self._offsets else 0.0)
-            self._window = bound if bound > 0 else None
+            self._window = bound if 0 < bound <= MAX_WINDOW else None
         window = self._window
         if budget.remaining is not None and self.limit is not None and window is not None:
             # What the service counted in its window with this request, less our own sends.
