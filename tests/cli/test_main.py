@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+import click
+import pytest
 from click.testing import CliRunner
 
-from patwarden.cli.main import cli
+from patwarden.cli.main import _COMMANDS, cli
+from patwarden.identity.cache_crypto import generate_cache_key
 
 HEAVY_MODULES = ("azure", "msal", "httpx", "starlette", "uvicorn", "pydantic")
 
@@ -59,3 +67,105 @@ def test_a_closed_stdout_is_not_reported_as_a_bug() -> None:
     assert process.wait(timeout=60) == 141
     assert "unexpected" not in stderr
     assert "BrokenPipe" not in stderr
+
+
+# --- start-up: what `--help`, `COMMAND --help` and `status` may import (docs/performance.md) -----
+
+# Never imported to show help: the SDKs, the config model, the state store, the plugin registry
+# (entry points), the command modules themselves and the run's composition root.
+NOT_FOR_HELP = (
+    "azure",
+    "msal",
+    "httpx",
+    "rich",
+    "pydantic",
+    "yaml",
+    "sqlite3",
+    "importlib.metadata",
+    "patwarden.app",
+    "patwarden.config",
+    "patwarden.sinks",
+)
+# `status` loads the config and reads the state store, but calls nothing.
+NOT_FOR_STATUS = ("azure", "msal", "httpx", "rich", "pygments", "http.server")
+
+IMPORTED = """\
+import sys
+from patwarden.cli.main import main
+sys.argv = ["patwarden", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exit:
+    print("EXIT=%s" % exit.code, file=sys.stderr)
+print("\\n".join(["MODULES", *sorted(sys.modules)]), file=sys.stderr)
+"""
+
+
+def imported(*args: str, env: dict[str, str] | None = None) -> tuple[str, set[str]]:
+    """Run ``patwarden ARGS`` in a fresh interpreter: its stdout and the modules it imported."""
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTED, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+    assert "EXIT=0" in result.stderr or "EXIT=None" in result.stderr, result.stderr
+    return result.stdout, set(result.stderr.split("MODULES\n", 1)[1].split())
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+def test_help_lists_every_command_without_importing_one() -> None:
+    stdout, modules = imported("--help")
+    assert loaded(modules, NOT_FOR_HELP) == []
+    command_modules = {target.split(":")[0] for target, _ in _COMMANDS.values()}
+    assert sorted(command_modules & modules) == []
+    listed = stdout.split("Commands:\n", 1)[1]
+    assert [line.split()[0] for line in listed.splitlines() if line.strip()] == sorted(_COMMANDS)
+
+
+@pytest.mark.parametrize("name", sorted(_COMMANDS))
+def test_command_help_imports_only_its_command(name: str) -> None:
+    stdout, modules = imported(name, "--help")
+    assert f"Usage: patwarden {name}" in stdout
+    assert loaded(modules, NOT_FOR_HELP) == []
+    assert "logging" not in modules  # the root group configured nothing: the command never ran
+
+
+def test_listed_short_helps_are_the_commands_own_first_help_lines() -> None:
+    # The registry's static short help must not drift from the command's docstring: compare with
+    # what click shows for the imported command itself.
+    group = click.Group("patwarden")
+    for name, (target, short_help) in _COMMANDS.items():
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        first = inspect.cleandoc(command.help or "").split("\n\n")[0]
+        assert short_help == first, f"{name}: update its short help in _COMMANDS"
+        assert "\n" not in first, f"{name}: the first paragraph of its help is one line"
+        group.add_command(command, name)
+    ours = CliRunner().invoke(cli, ["--help"], terminal_width=120).output
+    theirs = CliRunner().invoke(group, ["--help"], terminal_width=120).output
+    assert ours.split("Commands:", 1)[1] == theirs.split("Commands:", 1)[1]
+
+
+def test_status_on_an_empty_config_loads_no_http_client(tmp_path: Path) -> None:
+    config = tmp_path / "patwarden.yaml"
+    config.write_text(
+        "azure: {tenant_id: 00000000-0000-0000-0000-0000000000aa}\n"
+        "organization: contoso\n"
+        f"state_dir: {tmp_path / 'state'}\n"
+        "identities:\n"
+        "  rotator: {kind: user, client_id: 00000000-0000-0000-0000-000000000001,\n"
+        "            username: rotator@contoso.example, cache: {key: {env: STARTUP_TEST_KEY}}}\n"
+        "rotator: rotator\n"
+        "tokens: {}\n"
+    )
+    config.chmod(0o600)
+    key = {"STARTUP_TEST_KEY": generate_cache_key().reveal()}
+    stdout, modules = imported("status", "--config", str(config), "-o", "json", env=key)
+    assert json.loads(stdout)["tokens"] == []
+    assert loaded(modules, NOT_FOR_STATUS) == []
