@@ -68,3 +68,8 @@ def test_naive_datetimes_are_refused() -> None:
 def test_non_positive_sign_in_frequency_is_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         relogin_deadline(last_renewed=T0, last_interactive_login=T0, sign_in_frequency=timedelta())
+
+
+def test_the_causes_are_named_as_doctor_prints_them() -> None:
+    # `patwarden doctor` prints the cause; sign_in_frequency is also the identity setting's name
+    assert [c.value for c in ReloginCause] == ["inactivity", "sign_in_frequency"]

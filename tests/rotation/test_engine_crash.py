@@ -111,3 +111,25 @@ def test_resume_waits_when_it_cannot_tell_whether_a_create_happened(world: Harne
     after = world.run()
     assert after.outcomes[0].kind is OutcomeKind.ROTATED
     assert world.issuer.active() == {world.current_id()}
+
+
+def test_a_sink_removed_while_a_rotation_was_interrupted_does_not_stop_the_next_run(
+    tmp_path: Path,
+) -> None:
+    world = Harness(path=tmp_path / "s.db", token=spec(revoke_after=timedelta(0)))
+    first = rotate_once(world)
+    world.advance(23 * DAY)
+    world.sinks[1].faults.fail("write", Crash())  # the first sink holds the new PAT
+    with pytest.raises(Crash):
+        world.run()
+    world.sinks = [world.sinks[1]]  # the configuration no longer names the first sink
+    world.store = type(world.store)(path=world.path, now=world.clock.now)
+
+    report = world.run()
+
+    assert report.outcomes[0].kind is OutcomeKind.ROTATED
+    assert FindingKind.RESUMED in [f.kind for f in report.findings]
+    current = world.current_id()
+    assert current not in (None, first)
+    assert world.served_ids() == [current]
+    world.check_invariants()
