@@ -61,6 +61,7 @@ POOL = (
     "tests/rotation",
     "tests/state/test_sqlite.py",
     "tests/state/test_contract.py",
+    "tests/state/test_codec.py",
     "tests/state/test_dump.py",
 )
 PYTEST_ARGS = ("-q", "-p", "no:randomly", "-p", "no:cacheprovider")
