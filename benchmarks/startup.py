@@ -11,6 +11,11 @@ Prints each median and its ratio to the hello-world, then ``help_ratio=X.XX`` (t
 ``help_ratio <= 1.3``, ``status_ratio <= 3``.
 
     .venv/bin/python benchmarks/startup.py [--runs 11]
+    .venv/bin/python benchmarks/startup.py --instructions   # valgrind: instructions, not time
+
+``--instructions`` runs each program once under ``valgrind --tool=callgrind`` and compares the
+instructions executed (user space): a figure that does not move with the machine's load, for a
+shared machine where wall times are noise. It prints ``help_ratio_ir=`` and ``status_ratio_ir=``.
 
 What to defer when a ratio grows: ``.venv/bin/python -X importtime -m patwarden status --config F``.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -28,6 +34,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+PYTHON = sys.version.split()[0]
 HELP_TARGET = 1.3
 STATUS_TARGET = 3.0
 HELLO = '''\
@@ -103,10 +110,49 @@ def run_once(argv: Sequence[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+def bytecode_files() -> int:
+    """How many .pyc files the venv and patwarden's source tree hold."""
+    import patwarden
+
+    venv, source = Path(sys.prefix), Path(patwarden.__file__).parents[1]
+    roots = [venv] if source.is_relative_to(venv) else [venv, source]
+    return sum(1 for root in roots for _ in root.rglob("*.pyc"))
+
+
+def instructions(argv: Sequence[str], env: dict[str, str]) -> int:
+    """Instructions one run of *argv* executes, counted by valgrind's callgrind."""
+    tool = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    result = subprocess.run(
+        [*tool, *argv], stdin=subprocess.DEVNULL, capture_output=True, env=env, check=False
+    )
+    found = re.search(rb"Collected : (\d+)", result.stderr)
+    if result.returncode != 0 or found is None:
+        sys.exit(f"valgrind {' '.join(argv)} failed:\n{result.stderr.decode()[-2000:]}")
+    return int(found.group(1))
+
+
+def report(figures: dict[str, float], *, unit: str, suffix: str) -> None:
+    """Each figure and its ratio to the hello-world, then the help and status ratio lines."""
+    floor = figures["hello-world"]
+    for label, value in figures.items():
+        print(f"{label:<34} {value:9.1f} {unit}  {value / floor:5.2f}x")
+    helps = {label: v for label, v in figures.items() if label.endswith("--help")}
+    slowest = max(helps, key=helps.__getitem__)
+    print(f"slowest help: {slowest} (target {HELP_TARGET}x); status target {STATUS_TARGET}x")
+    print(f"help_ratio{suffix}={helps[slowest] / floor:.2f}")
+    print(f"status_ratio{suffix}={figures['patwarden status'] / floor:.2f}")
+
+
 def environment(workdir: Path) -> dict[str, str]:
     from patwarden.identity.cache_crypto import generate_cache_key
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PATWARDEN_")}
+    # Bytecode as a real install has it: PYTHONDONTWRITEBYTECODE would make every process of an
+    # editable checkout whose src/ is not compiled recompile what it imports.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PATWARDEN_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env["PATWARDEN_BENCH_CACHE_KEY"] = generate_cache_key().reveal()
     env["HOME"] = str(workdir)  # no user config or cache of the person running it
     return env
@@ -115,6 +161,9 @@ def environment(workdir: Path) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=11, help="rounds (median of these; >= 7)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions with valgrind instead"
+    )
     args = parser.parse_args()
     if args.runs < 7:
         parser.error("--runs must be at least 7")
@@ -122,8 +171,16 @@ def main() -> None:
         workdir = Path(tmp)
         table = programs(workdir)
         env = environment(workdir)
+        compiled = bytecode_files()
         for argv in table.values():  # warm-up, not counted
             run_once(argv, env)
+        written = f"bytecode files the warm-up wrote: {bytecode_files() - compiled} (0: compiled)"
+        if args.instructions:
+            counts = {label: instructions(argv, env) / 1e6 for label, argv in table.items()}
+            print(f"instructions (millions), one valgrind run each; python {PYTHON}")
+            print(written)
+            report(counts, unit="M", suffix="_ir")
+            return
         times: dict[str, list[float]] = {label: [] for label in table}
         order = list(table)
         shuffle = random.Random(16)
@@ -131,18 +188,10 @@ def main() -> None:
             shuffle.shuffle(order)
             for label in order:
                 times[label].append(run_once(table[label], env))
-    medians = {label: statistics.median(values) for label, values in times.items()}
-    floor = medians["hello-world"]
-    print(f"{args.runs} interleaved runs each, medians; python {sys.version.split()[0]}")
-    for label, median in medians.items():
-        print(f"{label:<34} {median * 1000:7.1f} ms  {median / floor:5.2f}x")
-    helps = {label: m for label, m in medians.items() if label.endswith("--help")}
-    slowest = max(helps, key=helps.__getitem__)
-    help_ratio = helps[slowest] / floor
-    status_ratio = medians["patwarden status"] / floor
-    print(f"slowest help: {slowest} (target {HELP_TARGET}x); status target {STATUS_TARGET}x")
-    print(f"help_ratio={help_ratio:.2f}")
-    print(f"status_ratio={status_ratio:.2f}")
+    medians = {label: statistics.median(values) * 1000 for label, values in times.items()}
+    print(f"{args.runs} interleaved runs each, medians; python {PYTHON}")
+    print(written)
+    report(medians, unit="ms", suffix="")
 
 
 if __name__ == "__main__":
