@@ -12,7 +12,7 @@ is ``tests/domain``, ``tests/rotation`` and the store's tests; one traced run of
 (``mutation_trace.py``, cached by the text of ``src/`` and ``tests/``) records which tests execute
 which lines. A mutant runs the tests that execute its lines, the quickest first; a mutant on a line
 no test executes in-process (module-level code, run at import) runs every test that executes any
-line of its file.
+line of its file, and the tests of its mirror (``tests/x/test_y.py`` for ``src/patwarden/x/y.py``).
 
 Message-only mutants (strings that are only text for people) and the mutants listed in
 ``mutation_equivalent.txt`` (by stable id, each with its reason) are listed, never run, never
@@ -115,8 +115,14 @@ def select(mutant: Mutant, traced: dict[str, dict[str, Any]]) -> list[str]:
     lines = set(range(mutant.line, mutant.end_line + 1))
     usable = {t: v for t, v in traced.items() if v.get("outcome") == "passed"}
     hit = [t for t, v in usable.items() if lines & set(v.get("lines", {}).get(mutant.path, ()))]
-    if not hit:
-        hit = [t for t, v in usable.items() if v.get("lines", {}).get(mutant.path)]
+    if not hit:  # module-level code: its file's tests, and its mirror's (which may only read it)
+        mirror = "tests/" + mutant.path.removeprefix("src/patwarden/")
+        mirror = mirror.rsplit("/", 1)[0] + "/test_" + mirror.rsplit("/", 1)[1]
+        hit = [
+            t
+            for t, v in usable.items()
+            if v.get("lines", {}).get(mutant.path) or t.startswith(mirror + "::")
+        ]
     chosen = hit or list(usable)
     return sorted(chosen, key=lambda t: usable[t].get("seconds", 0))  # -x: quick tests first
 

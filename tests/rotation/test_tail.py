@@ -12,9 +12,10 @@ import pytest
 from patwarden.domain.marker import format_marker
 from patwarden.domain.operation import Step
 from patwarden.errors import ConfigError, SinkError
-from patwarden.rotation.outcomes import OutcomeKind, Promotion
+from patwarden.rotation.outcomes import Finding, FindingKind, OutcomeKind, Promotion
 from patwarden.rotation.ports import HookFailed, RevocationTagging
-from tests.rotation.fakes import Crash, FakeSink, TaggingSink, spec
+from patwarden.rotation.tail import finding_audit
+from tests.rotation.fakes import T0, Crash, FakeSink, TaggingSink, spec
 from tests.rotation.harness import Harness
 
 DAY = timedelta(days=1)
@@ -218,3 +219,11 @@ def test_the_new_pat_travels_on_the_promotion_only_for_redaction(world: Harness)
     (secret,) = promotion.secrets
     assert secret.reveal() == world.issuer.pats[promotion.authorization_id].value
     assert secret.reveal() not in repr(promotion)
+
+
+def test_a_findings_audit_record_names_its_sink_when_it_has_one() -> None:
+    drift = Finding(kind=FindingKind.DRIFT, token_name="t", detail="changed", sink="kv")
+    orphan = Finding(kind=FindingKind.ORPHAN_REVOKED, token_name="t", detail="gone")
+    assert finding_audit(drift, T0).detail == (("detail", "changed"), ("sink", "kv"))
+    assert finding_audit(orphan, T0).detail == (("detail", "gone"),)
+    assert finding_audit(drift, T0).kind == "drift"
