@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from patwarden.domain.models import SinkRecord
 from patwarden.errors import AzureDevOpsError, SinkError
 from patwarden.rotation.outcomes import OutcomeKind
 from patwarden.rotation.ports import IssueOutcomeUnknown, SinkVersion, SinkWriteMeta
@@ -87,6 +88,11 @@ def test_restore_failure_keeps_the_new_pat_valid_and_says_who_holds_what(world: 
         "fake kv": new,
         "fake group": first,
     }
+    serving = world.sinks[0].current_version()
+    assert serving is not None
+    assert state.sink("fake kv") == SinkRecord(
+        sink="fake kv", authorization_id=new, ref=serving.ref
+    )
     world.check_invariants()
 
     # The next run rotates everything onto a third PAT; both older ones are then revoked in time.
