@@ -59,5 +59,12 @@ def test_audit_record_is_json_serialisable() -> None:
         at=T0, kind="promoted", token_name="t", detail=(("sinks", 2), ("ok", True))
     )
     data = json.loads(json.dumps(record.to_json()))
-    assert data["at"] == "2026-01-01T00:00:00+00:00"
-    assert data["detail"] == {"sinks": 2, "ok": True}
+    assert data == {  # what `patwarden audit -o json` prints per record
+        "seq": None,
+        "at": "2026-01-01T00:00:00+00:00",
+        "kind": "promoted",
+        "token": "t",
+        "operation_id": None,
+        "authorization_id": None,
+        "detail": {"sinks": 2, "ok": True},
+    }

@@ -70,6 +70,22 @@ def test_the_json_document_of_a_rotation_and_a_run_with_nothing_due(world: Harne
     assert token["token"] == "flux-git"
     assert token["new_authorization_id"] == world.current_id()
     assert token["converged"] is True
+    assert set(token) == {
+        "token",
+        "outcome",
+        "reason",
+        "operation_id",
+        "current_authorization_id",
+        "new_authorization_id",
+        "replaced_authorization_id",
+        "converged",
+        "problems",
+        "due_at",
+        "sinks",
+        "notes",
+    }
+    assert token["operation_id"] == world.store.load_token("flux-git").last_operation_id
+    assert token["notes"] == []
     current, confirmed = world.current_id(), "holds the new PAT (confirmed)"
     assert token["sinks"] == [
         {"sink": "fake kv", "authorization_id": current, "status": confirmed},

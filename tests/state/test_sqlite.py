@@ -80,6 +80,7 @@ def test_file_and_wal_are_private_to_the_owner(tmp_path: Path) -> None:
     with store.token_lock("t", timeout=1):
         (lock,) = path.with_name("state.db.locks").iterdir()
         assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+        assert stat.S_IMODE(lock.parent.stat().st_mode) == 0o700
     mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
 
