@@ -195,8 +195,11 @@ def test_an_unreadable_sink_does_not_hide_what_the_next_sink_serves(world: Harne
     )
     world.sinks[1].write(Secret("someone else's"), meta)
 
-    [outcome] = world.run().outcomes
+    report = world.run()
+    [outcome] = report.outcomes
 
+    drift = {f.sink: f.authorization_id for f in report.findings if f.kind is FindingKind.DRIFT}
+    assert drift == {"fake kv": None, "fake group": "pat-x"}, "the scan went on past kv"
     assert "fake kv: could not be read (vault unreachable)" in outcome.problems
     assert f"fake group serves PAT pat-x, not {current}" in outcome.problems
 
