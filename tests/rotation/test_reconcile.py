@@ -297,3 +297,15 @@ def _meta(pat_id: str) -> SinkWriteMeta:
     return SinkWriteMeta(
         token_name="x", authorization_id=pat_id, operation_id="0" * 32, valid_to=T0
     )
+
+
+def test_adopt_with_no_marked_pat_records_the_token_as_due(world: Harness) -> None:
+    (result,) = world.engine().adopt([world.token])
+
+    assert result.adopted
+    assert result.current_authorization_id is None
+    assert "due at the next run" in result.detail
+    state = world.store.load_token(world.token.name)
+    assert state is not None
+    assert state.current is None
+    assert world.run().outcomes[0].kind is OutcomeKind.ROTATED
