@@ -309,3 +309,17 @@ def test_adopt_with_no_marked_pat_records_the_token_as_due(world: Harness) -> No
     assert state is not None
     assert state.current is None
     assert world.run().outcomes[0].kind is OutcomeKind.ROTATED
+
+
+def test_an_orphan_whose_revoke_failed_is_a_problem_of_the_run(world: Harness) -> None:
+    world.run()
+    orphan = world.issuer.add_external(display_name=_marker("flux-git", 7), age=3 * HOUR)
+    world.issuer.faults.fail("revoke", AzureDevOpsError("HTTP 503"))
+
+    report = world.run()
+
+    [outcome] = report.outcomes
+    assert [f.kind for f in report.findings] == [FindingKind.ORPHAN_FOUND]
+    assert orphan.authorization_id in world.issuer.active()
+    assert not outcome.converged
+    assert any(orphan.authorization_id in p for p in outcome.problems), outcome.problems
