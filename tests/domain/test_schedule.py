@@ -108,6 +108,9 @@ def test_jitter_is_deterministic_bounded_and_spreads_names() -> None:
     # with a jitter of one second, both ends of [0, 1 s] are used and nothing beyond
     small = {jitter_offset(token_name=f"t{n}", jitter=timedelta(seconds=1)) for n in range(50)}
     assert small == {timedelta(0), timedelta(seconds=1)}
+    # the same in every version: an upgrade never moves a token's schedule
+    assert jitter_offset(token_name="flux-git", jitter=jitter) == timedelta(hours=5, seconds=604)
+    assert jitter_offset(token_name="npm-feed", jitter=2 * DAY) == timedelta(hours=1, seconds=1266)
 
 
 @given(name=st.text(min_size=1, max_size=20), hours=st.integers(0, 48))
