@@ -133,3 +133,22 @@ def test_a_sink_removed_while_a_rotation_was_interrupted_does_not_stop_the_next_
     assert current not in (None, first)
     assert world.served_ids() == [current]
     world.check_invariants()
+
+
+def test_a_crash_in_a_hook_after_promotion_resumes_without_promoting_twice(
+    world: Harness,
+) -> None:
+    def crash(spec: object, promotion: object) -> tuple[str, ...]:
+        raise Crash
+
+    with pytest.raises(Crash):
+        world.engine(on_promoted=crash).run([world.token])
+    world.store = type(world.store)(path=world.path, now=world.clock.now)
+
+    report = world.run()
+
+    [created] = world.issuer.created
+    assert world.current_id() == created
+    assert report.outcomes[0].kind is OutcomeKind.NOT_DUE
+    assert [r.kind for r in world.store.audit()].count("promoted") == 1
+    assert world.served_ids() == [created, created]
