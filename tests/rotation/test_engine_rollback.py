@@ -55,6 +55,10 @@ def test_sink_write_failure_restores_revokes_new_and_keeps_old(
     outcome = report.outcomes[0]
     assert outcome.kind is OutcomeKind.ROLLED_BACK
     assert "vault is read-only" in outcome.reason
+    [audited] = [r for r in world.store.audit() if r.operation_id == outcome.operation_id]
+    detail = dict(audited.detail)
+    assert (detail["step"], detail["outcome"]) == ("failed", "rolled_back")
+    assert "vault is read-only" in str(detail["reason"])
     assert world.served_ids() == [first, first]
     assert outcome.new_authorization_id not in world.issuer.active()
     assert first in world.issuer.active()

@@ -173,8 +173,9 @@ def test_revoke_now_revokes_records_and_tags_under_the_lock(world: Harness) -> N
     assert ([t.authorization_id for t in targets], notes) == ([first], [])
     assert first not in world.issuer.active()
     assert _kv(world).tagged(first)
-    kinds = [r.kind for r in world.store.audit() if r.authorization_id == first]
-    assert kinds[-1] == "revoked_by_user"
+    records = [r for r in world.store.audit() if r.authorization_id == first]
+    assert records[-1].kind == "revoked_by_user"
+    assert dict(records[-1].detail) == {"which": "current", "organization": "contoso"}
 
 
 @pytest.mark.parametrize("previous", [True, False])
