@@ -323,3 +323,16 @@ def test_an_orphan_whose_revoke_failed_is_a_problem_of_the_run(world: Harness) -
     assert orphan.authorization_id in world.issuer.active()
     assert not outcome.converged
     assert any(orphan.authorization_id in p for p in outcome.problems), outcome.problems
+
+
+def test_a_sink_added_to_the_config_does_not_stop_the_drift_scan_of_the_others(
+    world: Harness,
+) -> None:
+    world.run()
+    world.sinks.insert(0, FakeSink("new"))  # added since: patwarden never wrote it
+    world.sinks[2].write(Secret("someone else's"), _meta("pat-x"))
+
+    report = world.run()
+
+    drift = {f.sink: f.authorization_id for f in report.findings if f.kind is FindingKind.DRIFT}
+    assert drift == {"fake new": None, "fake group": "pat-x"}
