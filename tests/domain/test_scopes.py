@@ -33,6 +33,9 @@ def test_the_known_list_has_full_access_and_no_entra_only_permission() -> None:
         ("vso.codex", "vso.code", False),
         ("vso.serviceendpoint", "vso.serviceendpoint_query", False),  # plain is the weakest
         ("vso.build_execute", "vso.build", True),
+        ("vso.code_manage", "vso.code_full", False),  # _full tops _manage
+        ("vso.code_full", "vso.code_manage", True),
+        ("vso.serviceendpoint_read", "vso.serviceendpoint_query", False),  # _read is the weakest
     ],
 )
 def test_scope_inheritance(granted: str, needed: str, allowed: bool) -> None:
