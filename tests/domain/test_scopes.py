@@ -8,6 +8,7 @@ from patwarden.domain.scopes import (
     ENTRA_ONLY_SCOPES,
     FULL_ACCESS_SCOPE,
     KNOWN_PAT_SCOPES,
+    PAT_SCOPES,
     scope_allows,
 )
 
@@ -18,6 +19,11 @@ def test_the_known_list_has_full_access_and_no_entra_only_permission() -> None:
     assert not ENTRA_ONLY_SCOPES & KNOWN_PAT_SCOPES
     # Entra permissions that Azure DevOps refuses on a PAT (invalidScope), each one named.
     assert {"vso.pats", "vso.pats_manage", "user_impersonation"} == ENTRA_ONLY_SCOPES
+
+
+def test_the_sign_in_asks_entra_for_the_two_pat_lifecycle_scopes() -> None:
+    resource = "499b84ac-1321-427f-aa17-267ca6975798"  # Azure DevOps (contract §2)
+    assert PAT_SCOPES == (f"{resource}/vso.pats", f"{resource}/vso.pats_manage")
 
 
 @pytest.mark.parametrize(
