@@ -23,7 +23,7 @@ def test_the_known_list_has_full_access_and_no_entra_only_permission() -> None:
 
 def test_the_sign_in_asks_entra_for_the_two_pat_lifecycle_scopes() -> None:
     resource = "499b84ac-1321-427f-aa17-267ca6975798"  # Azure DevOps (contract §2)
-    assert PAT_SCOPES == (f"{resource}/vso.pats", f"{resource}/vso.pats_manage")
+    assert (f"{resource}/vso.pats", f"{resource}/vso.pats_manage") == PAT_SCOPES
 
 
 @pytest.mark.parametrize(
