@@ -41,8 +41,8 @@ _FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.In: ast.NotIn,
     ast.NotIn: ast.In,
 }
-_MESSAGE_KEYWORDS = {"reason", "detail", "message", "help", "hint", "note", "field"}
-_MESSAGE_NAMES = {"reason", "detail", "message", "note", "hint", "problem", "why", "text"}
+_MESSAGE_KEYWORDS = {"reason", "detail", "message", "help", "hint", "note", "field", "docs"}
+_MESSAGE_NAMES = {"reason", "detail", "message", "note", "hint", "problem", "why", "text", "docs"}
 _DECLARATION_FLAGS = {"frozen", "kw_only", "slots"}
 
 
@@ -120,7 +120,7 @@ def _message_nodes(tree: ast.AST) -> set[int]:
             if _is_prose(text):
                 regions.append(node)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and any(
-            isinstance(t, ast.Name) and t.id.strip("_") in _MESSAGE_NAMES
+            isinstance(t, ast.Name) and t.id.strip("_").lower() in _MESSAGE_NAMES
             for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
         ):
             if node.value is not None:
