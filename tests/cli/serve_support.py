@@ -66,8 +66,17 @@ class Serve:
             )
             return None
 
-        result: dict[str, Any] = wait_for(f"{event} {token or ''}".strip(), find, timeout=timeout)
+        result: dict[str, Any] = wait_for(
+            f"{event} {token or ''}".strip(), find, timeout=timeout, context=self.timeline
+        )
         return result
+
+    def timeline(self) -> str:
+        """The service's log as "time event token: message" lines (for a failed wait)."""
+        return "\n" + "\n".join(
+            f"{e.get('at')} {e.get('event')} {e.get('token', '')}: {e.get('message', '')}"
+            for e in self.events()
+        )
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(self.url + path, timeout=10)

@@ -261,10 +261,11 @@ def walk_through(
     # An externally revoked current PAT is replaced within one check interval (8 s).
     alpha_now = current_ids(config)["alpha"]
     assert alpha_now
+    # Marked before the revocation: a check pass may repair it before `pat revoke` has exited.
+    mark = len(serve.events())
     revoked = cli("pat", "revoke", alpha_now, "--yes", config=config)
     assert revoked.code == 0, revoked.output
     revoked_at = now()
-    mark = len(serve.events())
     repair = serve.wait_event("repair", token="alpha", after=mark, timeout=20)
     assert alpha_now in repair["message"]
     # within one check interval (8 s), plus the second the pass takes to list the PATs
