@@ -156,6 +156,8 @@ def test_a_stranded_pat_is_shown_and_revoked_by_the_next_run(
     assert "stranded_revoked" in {f["kind"] for f in _doc(run)["findings"]}
     assert _active(emulator, "flux") == {first}
     assert _token(run)["converged"] is True
+    after = cli("status", "-o", "json", config=config)
+    assert _token(after)["stranded_authorization_ids"] == []  # revoked: no longer listed
 
 
 def test_every_previous_pat_of_repeated_rotations_is_tracked_and_revoked(

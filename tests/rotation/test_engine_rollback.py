@@ -245,3 +245,11 @@ def test_plan_names_the_pat_a_rollback_could_not_revoke_and_the_next_run_revokes
     world.advance(timedelta(seconds=world.margin + 1))
     world.run()
     assert stranded not in world.issuer.active()
+    (plan,) = world.engine().plan([world.token])
+    assert plan.stranded == ()  # the journal knows it is revoked: plan no longer lists it
+    (op,) = [
+        o
+        for o in world.store.operations(world.token.name)
+        if o.operation_id == outcome.operation_id
+    ]
+    assert op.new_revoked

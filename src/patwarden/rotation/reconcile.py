@@ -141,6 +141,7 @@ def sweep(
             run.notes.append(f"orphan check skipped: {listing}")
         return
     mine = marked_for(spec.name, listing)  # by the listing's index: O(this token's PATs)
+    journaled = store.operations(spec.name)
     found = revoke_orphans(
         spec=spec,
         state=state,
@@ -151,10 +152,14 @@ def sweep(
         now=now,
         margin=margin,
         dry_run=False,
-        known=journal_known(store.operations(spec.name), mine),
+        known=journal_known(journaled, mine),
     )
     revoked = (FindingKind.ORPHAN_REVOKED, FindingKind.STRANDED_REVOKED)
     run.revoked |= {f.authorization_id for f in found if f.authorization_id and f.kind in revoked}
+    stranded = {f.authorization_id for f in found if f.kind is FindingKind.STRANDED_REVOKED}
+    for op in journaled:  # the operation that left it learns it is revoked: plan stops listing it
+        if op.new is not None and op.new.authorization_id in stranded and not op.new_revoked:
+            store.record(replace(op, new_revoked=True))
     run.record(store, now, found)
 
 
