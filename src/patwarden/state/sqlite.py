@@ -10,8 +10,8 @@ processes); the connections of one process (fleet worker threads) hand their wri
 :class:`~patwarden.state.sqlite_commit.GroupCommitter` per file, which commits the writes waiting
 at the same moment together, instead of each thread contending through SQLite's sleep-and-retry
 busy handler and syncing on its own. Rotating a token
-is guarded by a per-token :mod:`filelock` lock in ``<state file>.locks/``, so concurrent runs on
-the same state never rotate a token twice.
+is guarded by a per-token lock file in ``<state file>.locks/`` (:mod:`patwarden.state.token_locks`),
+so concurrent runs on the same state never rotate a token twice.
 
 Durability: a journal record that precedes an external action is durable before the action runs.
 The engine journals a step and then performs its action, so :meth:`SqliteStateStore.record` of an
@@ -40,7 +40,7 @@ from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
 from patwarden.rotation.ports import StateLocked
 from patwarden.sinks import safe_files
-from patwarden.state import sqlite_commit
+from patwarden.state import sqlite_commit, token_locks
 from patwarden.state.audit_query import AuditQuery
 from patwarden.state.codec import (
     StateCorrupt,
@@ -61,6 +61,7 @@ _RESTORE_HINT = "Restore it from a backup, or move it aside and run `patwarden a
 
 
 _Executes = sqlite3.Connection | sqlite_commit.Statements
+_DECODED_MAX = 4096  # decoded records kept per store (each a few hundred bytes)
 
 
 def _create_private(path: Path) -> None:
@@ -108,6 +109,9 @@ class SqliteStateStore:
                 docs=_DOCS,
             ) from None
         self._committer: sqlite_commit.GroupCommitter | None = None
+        # Record text -> its decoded (deeply immutable) token state or operation: a run reads a
+        # token's unchanged records several times; a changed text is decoded (and checked) anew.
+        self._decoded: dict[tuple[Callable[[Any], Any], str], Any] = {}
         try:
             self._conn.execute("PRAGMA busy_timeout = 30000")
             # Every fleet worker has a connection: SQLite's 2 MB page cache each adds up (the
@@ -192,12 +196,12 @@ class SqliteStateStore:
     def load_token(self, name: str) -> ManagedTokenState | None:
         """Return the state of token ``name``, or ``None`` if it was never managed."""
         row = self._conn.execute("SELECT record FROM tokens WHERE name = ?", (name,)).fetchone()
-        return None if row is None else decode_token(_loads(row[0]))
+        return None if row is None else self._decode(row[0], decode_token)
 
     def tokens(self) -> Sequence[ManagedTokenState]:
         """Return the state of every managed token, by name."""
         rows = self._conn.execute("SELECT record FROM tokens ORDER BY name").fetchall()
-        return [decode_token(_loads(row[0])) for row in rows]
+        return [self._decode(row[0], decode_token) for row in rows]
 
     def save_token(self, state: ManagedTokenState, *, audit: Sequence[AuditRecord] = ()) -> None:
         """Replace the state of ``state.token_name`` and append ``audit``, in one transaction."""
@@ -230,7 +234,7 @@ class SqliteStateStore:
         row = self._conn.execute(
             "SELECT record FROM operations WHERE operation_id = ?", (operation_id,)
         ).fetchone()
-        return None if row is None else decode_operation(_loads(row[0]))
+        return None if row is None else self._decode(row[0], decode_operation)
 
     def operations(self, token_name: str, *, unfinished: bool = False) -> Sequence[Operation]:
         """Return the operations of ``token_name``, oldest first (only unfinished ones if asked)."""
@@ -238,7 +242,18 @@ class SqliteStateStore:
         if unfinished:
             sql += " AND finished = 0"
         rows = self._conn.execute(sql + " ORDER BY started_at, rowid", (token_name,)).fetchall()
-        return [decode_operation(_loads(row[0])) for row in rows]
+        return [self._decode(row[0], decode_operation) for row in rows]
+
+    def _decode(self, text: str, decode: Callable[[Any], Any]) -> Any:
+        """Decode a record's JSON *text* with *decode*, once per distinct text and decoder."""
+        key = (decode, text)
+        found = self._decoded.get(key)
+        if found is None:
+            found = decode(_loads(text))
+            if len(self._decoded) >= _DECODED_MAX:
+                self._decoded.clear()
+            self._decoded[key] = found
+        return found
 
     def record(
         self,
@@ -349,22 +364,14 @@ class SqliteStateStore:
 
     @contextmanager
     def _lock(self, name: str, *, timeout: float) -> Iterator[None]:
-        import filelock  # here: read-only commands (status, plan) never lock a token
-
-        self._locks_dir.mkdir(mode=0o700, exist_ok=True)
         digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-        lock = filelock.FileLock(self._locks_dir / f"{digest}.lock", timeout=timeout, mode=0o600)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise StateLocked(
-                f"Token {name!r} is locked by another patwarden run on {self.path}.",
-                hint="Let that run finish; this run left the token alone.",
-            ) from None
-        try:
+        with token_locks.held(self._locks_dir / f"{digest}.lock", timeout=timeout) as held:
+            if not held:
+                raise StateLocked(
+                    f"Token {name!r} is locked by another patwarden run on {self.path}.",
+                    hint="Let that run finish; this run left the token alone.",
+                )
             yield
-        finally:
-            lock.release()
 
 
 def _audit_record(row: Sequence[Any]) -> AuditRecord:
