@@ -217,3 +217,45 @@ def test_a_sink_without_authorization_ids_is_judged_by_the_version_patwarden_wro
     assert rotated.problems == ()
     assert later.kind is OutcomeKind.NOT_DUE
     assert later.problems == (), "the version patwarden wrote, recorded for the current PAT"
+
+
+class CountingSink(FakeSink):
+    """A fake sink that counts the reads of its version."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.reads = 0
+
+    def current_version(self) -> SinkVersion | None:
+        self.reads += 1
+        return super().current_version()
+
+
+def test_a_nothing_due_run_reads_each_sink_once_for_drift_and_its_end_check(
+    tmp_path: Path,
+) -> None:
+    sinks = [CountingSink("kv"), CountingSink("group")]
+    world = Harness(path=tmp_path / "s.db", sinks=list(sinks))
+    world.run()
+    world.advance(DAY)
+    for sink in sinks:
+        sink.reads = 0
+
+    [idle] = world.run().outcomes
+    assert idle.kind is OutcomeKind.NOT_DUE
+    assert idle.problems == ()
+    assert [sink.reads for sink in sinks] == [1, 1], "the end check reuses the drift check's read"
+
+    sinks[1].faults.fail("current_version", SinkError("vault unreachable"))
+    [unread] = world.run().outcomes
+    assert unread.kind is OutcomeKind.NOT_DUE
+    assert "fake group: could not be read (vault unreachable)" not in unread.problems
+    assert sinks[1].reads == 3, "a read that failed is tried again at the end, not reused"
+
+    meta = SinkWriteMeta(
+        token_name="flux-git", authorization_id="pat-x", operation_id="0" * 32, valid_to=T0
+    )
+    sinks[1].write(Secret("someone else's"), meta)
+    [repaired] = world.run().outcomes
+    assert repaired.kind is OutcomeKind.ROTATED, "drift still makes the run rotate"
+    assert repaired.problems == ()

@@ -23,7 +23,14 @@ from patwarden.rotation import tail
 from patwarden.rotation.actions import describe_error
 from patwarden.rotation.listing import indexed, marked_for
 from patwarden.rotation.outcomes import Finding, FindingKind
-from patwarden.rotation.ports import FreshListing, PatIssuer, Preflight, Sink, StateStore
+from patwarden.rotation.ports import (
+    FreshListing,
+    PatIssuer,
+    Preflight,
+    Sink,
+    SinkVersion,
+    StateStore,
+)
 
 __all__ = [
     "TokenRun",
@@ -55,6 +62,8 @@ class TokenRun:
     created: set[str] = field(default_factory=set)  # PATs this run created
     active: set[str] | None = None  # the token's active marked PATs when listed
     read: set[str] = field(default_factory=set)  # sinks whose version this run read fine
+    # What each sink served when the drift check read it; valid until the run writes a sink.
+    versions: dict[str, SinkVersion | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.listing, list):
@@ -210,11 +219,13 @@ def problems(
     active: set[str] | str | None,
     grace: Mapping[str, datetime | None],
     now: datetime,
+    read: Mapping[str, SinkVersion | None] | None = None,
 ) -> list[str]:
     """Return how the token differs from its desired state (empty: converged).
 
     ``active`` is the set of the token's active marked PATs (or why it is unknown; ``None``
-    skips the check). Reads every sink's version.
+    skips the check). Reads every sink's version, except those in ``read`` (what this run read
+    since it last wrote a sink).
     """
     found: list[str] = []
     current = None if state is None or state.current is None else state.current
@@ -234,15 +245,20 @@ def problems(
                 "inside its grace period)"
             )
     if current is not None and state is not None:
-        found += _sink_problems(state, sinks, current.authorization_id)
+        found += _sink_problems(state, sinks, current.authorization_id, read or {})
     return found
 
 
-def _sink_problems(state: ManagedTokenState, sinks: Mapping[str, Sink], current: str) -> list[str]:
+def _sink_problems(
+    state: ManagedTokenState,
+    sinks: Mapping[str, Sink],
+    current: str,
+    read: Mapping[str, SinkVersion | None],
+) -> list[str]:
     found = []
     for key, sink in sinks.items():
         try:
-            version = sink.current_version()
+            version = read[key] if key in read else sink.current_version()
         except Exception as exc:
             found.append(f"{key}: could not be read ({describe_error(exc)})")
             continue
@@ -283,10 +299,14 @@ def forget_lost(run: TokenRun, store: StateStore, issuer: PatIssuer, now: dateti
     return gone + ": rotating now"
 
 
-def end_problems(run: TokenRun, store: StateStore, issuer: PatIssuer, now: datetime) -> list[str]:
+def end_problems(
+    run: TokenRun, store: StateStore, issuer: PatIssuer, now: datetime, *, reuse: bool
+) -> list[str]:
     """Compare the token's state at the end of its run with the desired state (see
     :func:`problems`). The active PATs are the run's listing, plus what it created, minus what
-    it revoked; Azure DevOps is asked again only when that shows a PAT too many or too few."""
+    it revoked; Azure DevOps is asked again only when that shows a PAT too many or too few.
+    With ``reuse`` (the run wrote no sink since its drift check) the sinks' versions that
+    check read are the end state; otherwise every sink is read again."""
     spec = run.spec
     state = store.load_token(spec.name)
     grace = grace_ids(state, store.operations(spec.name, unfinished=True), now)
@@ -299,4 +319,5 @@ def end_problems(run: TokenRun, store: StateStore, issuer: PatIssuer, now: datet
             active = fresh_ids(issuer, spec.name, spec.organization)
     elif isinstance(run.listing, str):
         active = run.listing
-    return problems(state=state, sinks=run.sinks, active=active, grace=grace, now=now)
+    read = run.versions if reuse else None
+    return problems(state=state, sinks=run.sinks, active=active, grace=grace, now=now, read=read)

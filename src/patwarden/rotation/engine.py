@@ -236,7 +236,7 @@ class RotationEngine:
                 due_at=decision.due_at,
                 notes=tuple(run.notes),
             )
-            return self._checked(run, outcome)
+            return self._checked(run, outcome, reuse=True)  # no sink written since read
         if gone or not decision.is_due:
             reason = "forced" if force and not reasons else "; ".join(reasons)
         else:
@@ -276,15 +276,19 @@ class RotationEngine:
         state = self._store.load_token(spec.name)
         if state is None:
             return []
-        drift = find_drift(state=state, sinks=sinks)
+        drift = find_drift(state=state, sinks=sinks, seen=run.versions)
         unread = {f.sink for f in drift if f.detail.startswith("could not read")}
         run.read = {k for k in sinks if state.current or state.sink(k)} - unread
         run.findings.extend(drift)
         return drift
 
-    def _checked(self, run: TokenRun, outcome: TokenOutcome) -> TokenOutcome:
-        problems = converge.end_problems(run, self._store, self._issuer, self._clock.now())
-        return replace(outcome, problems=tuple(problems))
+    def _checked(
+        self, run: TokenRun, outcome: TokenOutcome, *, reuse: bool = False
+    ) -> TokenOutcome:
+        found = converge.end_problems(
+            run, self._store, self._issuer, self._clock.now(), reuse=reuse
+        )
+        return replace(outcome, problems=tuple(found))
 
     def _rotate(
         self, run: TokenRun, state: ManagedTokenState | None, *, reason: str

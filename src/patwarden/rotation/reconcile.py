@@ -27,7 +27,7 @@ from patwarden.rotation.converge import (
 )
 from patwarden.rotation.listing import marked_for
 from patwarden.rotation.outcomes import AdoptResult, Finding, FindingKind, OutcomeKind, TokenOutcome
-from patwarden.rotation.ports import PatIssuer, Sink, StateStore
+from patwarden.rotation.ports import PatIssuer, Sink, SinkVersion, StateStore
 from patwarden.rotation.records import state_audit, stranded_reason
 
 __all__ = [
@@ -169,8 +169,14 @@ def _orphan(token: str, pat_id: str, detail: str) -> Finding:
     )
 
 
-def find_drift(*, state: ManagedTokenState, sinks: Mapping[str, Sink]) -> list[Finding]:
-    """Report sinks that no longer serve the version patwarden recorded for them."""
+def find_drift(
+    *,
+    state: ManagedTokenState,
+    sinks: Mapping[str, Sink],
+    seen: dict[str, SinkVersion | None] | None = None,
+) -> list[Finding]:
+    """Report sinks that no longer serve the version patwarden recorded for them; put each
+    version read into ``seen`` (if given)."""
     findings = []
     current = None if state.current is None else state.current.authorization_id
     for key, sink in sinks.items():
@@ -183,6 +189,8 @@ def find_drift(*, state: ManagedTokenState, sinks: Mapping[str, Sink]) -> list[F
             detail = f"could not read its version to check for drift: {describe_error(exc)}"
             findings.append(_drift(state.token_name, key, detail, None))
             continue
+        if seen is not None:
+            seen[key] = version
         if record is None:  # a sink patwarden never wrote (added to the config since)
             if version is None or version.authorization_id != current:
                 detail = f"does not hold the current PAT {current} (patwarden never wrote it)"
