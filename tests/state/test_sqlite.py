@@ -379,3 +379,21 @@ def test_a_journal_record_that_precedes_an_action_commits_with_a_full_sync(tmp_p
     # A finished operation has no action left: no sync of its own (the next full one syncs it).
     assert _commits(store, lambda: store.record(_op(Step.DONE))) == ["NORMAL"]
     store.close()
+
+
+def test_opening_a_current_file_takes_no_write_lock(tmp_path: Path) -> None:
+    """Every fleet worker opens a store: a current file is only read, so opening it does not
+    queue behind a writer (a file that needs migrating still takes the write lock)."""
+    path = tmp_path / "s.db"
+    _store(path).close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    opened: list[int] = []
+    try:
+        thread = threading.Thread(target=lambda: opened.append(_store(path).schema_version()))
+        thread.start()
+        thread.join(timeout=10)
+        assert opened == [SCHEMA_VERSION], "the open waited for the writer"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

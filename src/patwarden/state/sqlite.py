@@ -24,7 +24,6 @@ commit or checkpoint.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import sqlite3
@@ -38,7 +37,6 @@ from typing import Any
 from patwarden.domain.models import AuditRecord, JournalEntry, ManagedTokenState
 from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
-from patwarden.rotation.ports import StateLocked
 from patwarden.sinks import safe_files
 from patwarden.state import sqlite_commit, token_locks
 from patwarden.state.audit_query import AuditQuery
@@ -109,8 +107,7 @@ class SqliteStateStore:
                 docs=_DOCS,
             ) from None
         self._committer: sqlite_commit.GroupCommitter | None = None
-        # Record text -> its decoded (deeply immutable) token state or operation: a run reads a
-        # token's unchanged records several times; a changed text is decoded (and checked) anew.
+        # Record text -> decoded (immutable) state or operation; a changed text is decoded anew.
         self._decoded: dict[tuple[Callable[[Any], Any], str], Any] = {}
         try:
             self._conn.execute("PRAGMA busy_timeout = 30000")
@@ -168,6 +165,12 @@ class SqliteStateStore:
         self._committer.submit(statements.items, durable=durable)
 
     def _migrate(self) -> None:
+        try:  # the usual case, a current file: a read (every fleet worker opens a store)
+            row = self._conn.execute("SELECT version FROM schema_version").fetchone()
+        except sqlite3.OperationalError:
+            row = None  # a new file (or a problem the write below reports)
+        if row is not None and row[0] == SCHEMA_VERSION:
+            return
         with self._write() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = conn.execute("SELECT version FROM schema_version").fetchone()
@@ -360,18 +363,7 @@ class SqliteStateStore:
         Raises:
             StateLocked: another run held the lock for longer than ``timeout`` seconds.
         """
-        return self._lock(name, timeout=timeout)
-
-    @contextmanager
-    def _lock(self, name: str, *, timeout: float) -> Iterator[None]:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-        with token_locks.held(self._locks_dir / f"{digest}.lock", timeout=timeout) as held:
-            if not held:
-                raise StateLocked(
-                    f"Token {name!r} is locked by another patwarden run on {self.path}.",
-                    hint="Let that run finish; this run left the token alone.",
-                )
-            yield
+        return token_locks.token_lock(self._locks_dir, name, timeout=timeout, where=self.path)
 
 
 def _audit_record(row: Sequence[Any]) -> AuditRecord:

@@ -10,21 +10,41 @@ there is no ``fcntl`` (or the file system refuses ``flock``), :mod:`filelock` do
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from patwarden.rotation.ports import StateLocked
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["POLL_SECONDS", "held"]
+__all__ = ["POLL_SECONDS", "held", "token_lock"]
 
 POLL_SECONDS = 0.05  # how often a waiting run tries again (as filelock does)
 _BUSY = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
+
+
+@contextmanager
+def token_lock(directory: Path, name: str, *, timeout: float, where: Path) -> Iterator[None]:
+    """Hold token *name*'s lock file in *directory* (the lock of the state at *where*).
+
+    Raises:
+        StateLocked: another run held the lock for longer than *timeout* seconds.
+    """
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    with held(directory / f"{digest}.lock", timeout=timeout) as got:
+        if not got:
+            raise StateLocked(
+                f"Token {name!r} is locked by another patwarden run on {where}.",
+                hint="Let that run finish; this run left the token alone.",
+            )
+        yield
 
 
 @contextmanager
