@@ -104,6 +104,7 @@ class Measured:
     emulator_cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
     concurrency: int = 1
+    switches: tuple[int, int] = (0, 0)  # voluntary, involuntary context switches
 
     @property
     def per_rotation(self) -> float:
@@ -154,6 +155,7 @@ def run_patwarden(
         cpu_s=usage.ru_utime + usage.ru_stime,
         peak_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
         concurrency=int(report["concurrency"]),
+        switches=(usage.ru_nvcsw, usage.ru_nivcsw),
     )
 
 
@@ -265,7 +267,8 @@ def report(args: argparse.Namespace, ours: Measured, script: Measured) -> None:
     )
     print(
         f"patwarden: cpu_s={ours.cpu_s:.2f} cpu_ms_per_rotation="
-        f"{1000 * ours.cpu_s / max(ours.rotated, 1):.2f} peak_rss_mb={ours.peak_rss_mb:.1f}"
+        f"{1000 * ours.cpu_s / max(ours.rotated, 1):.2f} peak_rss_mb={ours.peak_rss_mb:.1f} "
+        f"context_switches={ours.switches[0]}+{ours.switches[1]} (voluntary+involuntary)"
     )
     cores = os.cpu_count() or 1
     print(

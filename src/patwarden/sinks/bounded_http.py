@@ -94,6 +94,8 @@ def bounded_transport(
     import requests
     from azure.core.pipeline.transport import RequestsTransport
 
+    from patwarden.sinks.shared_tls import SharedContextAdapter
+
     read_timeout, max_bytes = READ_TIMEOUT, MAX_ANSWER_BYTES  # read now: tests may lower them
     seconds = read_timeout * DEADLINE_READS
 
@@ -113,10 +115,12 @@ def bounded_transport(
             verify = (
                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
             )
-    if connections is not None:
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=connections)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
+    # One SSL context for every connection (urllib3 would parse the CA file for each one).
+    adapter = SharedContextAdapter(
+        verify, pool_connections=4, pool_maxsize=connections or requests.adapters.DEFAULT_POOLSIZE
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     return RequestsTransport(
         session=session,
         session_owner=True,
