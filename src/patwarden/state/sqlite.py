@@ -49,6 +49,7 @@ from patwarden.state.codec import (
     iso,
     parse_iso,
 )
+from patwarden.state.sqlite_reads import Reads
 from patwarden.state.sqlite_schema import MIGRATIONS as _MIGRATIONS
 from patwarden.state.sqlite_schema import SCHEMA_VERSION
 
@@ -59,7 +60,6 @@ _RESTORE_HINT = "Restore it from a backup, or move it aside and run `patwarden a
 
 
 _Executes = sqlite3.Connection | sqlite_commit.Statements
-_DECODED_MAX = 4096  # decoded records kept per store (each a few hundred bytes)
 
 
 def _create_private(path: Path) -> None:
@@ -107,8 +107,7 @@ class SqliteStateStore:
                 docs=_DOCS,
             ) from None
         self._committer: sqlite_commit.GroupCommitter | None = None
-        # Record text -> decoded (immutable) state or operation; a changed text is decoded anew.
-        self._decoded: dict[tuple[Callable[[Any], Any], str], Any] = {}
+        self._reads = Reads()  # decoded records, the locked token's reads (sqlite_reads)
         try:
             self._conn.execute("PRAGMA busy_timeout = 30000")
             # Every fleet worker has a connection: SQLite's 2 MB page cache each adds up (the
@@ -158,6 +157,7 @@ class SqliteStateStore:
     @contextmanager
     def _grouped(self, *, durable: bool) -> Iterator[sqlite_commit.Statements]:
         """Collect one write's statements, then commit them with the other threads' writes."""
+        self._reads.wrote()  # every write forgets the kept reads
         statements = sqlite_commit.Statements()
         yield statements
         if self._committer is None:
@@ -198,13 +198,16 @@ class SqliteStateStore:
 
     def load_token(self, name: str) -> ManagedTokenState | None:
         """Return the state of token ``name``, or ``None`` if it was never managed."""
+        return self._reads.answer(name, ("token", name), lambda: self._load_token(name))
+
+    def _load_token(self, name: str) -> ManagedTokenState | None:
         row = self._conn.execute("SELECT record FROM tokens WHERE name = ?", (name,)).fetchone()
-        return None if row is None else self._decode(row[0], decode_token)
+        return None if row is None else self._reads.decode(row[0], decode_token, _loads)
 
     def tokens(self) -> Sequence[ManagedTokenState]:
         """Return the state of every managed token, by name."""
         rows = self._conn.execute("SELECT record FROM tokens ORDER BY name").fetchall()
-        return [self._decode(row[0], decode_token) for row in rows]
+        return [self._reads.decode(row[0], decode_token, _loads) for row in rows]
 
     def save_token(self, state: ManagedTokenState, *, audit: Sequence[AuditRecord] = ()) -> None:
         """Replace the state of ``state.token_name`` and append ``audit``, in one transaction."""
@@ -237,26 +240,20 @@ class SqliteStateStore:
         row = self._conn.execute(
             "SELECT record FROM operations WHERE operation_id = ?", (operation_id,)
         ).fetchone()
-        return None if row is None else self._decode(row[0], decode_operation)
+        return None if row is None else self._reads.decode(row[0], decode_operation, _loads)
 
     def operations(self, token_name: str, *, unfinished: bool = False) -> Sequence[Operation]:
         """Return the operations of ``token_name``, oldest first (only unfinished ones if asked)."""
         sql = "SELECT record FROM operations WHERE token_name = ?"
         if unfinished:
             sql += " AND finished = 0"
-        rows = self._conn.execute(sql + " ORDER BY started_at, rowid", (token_name,)).fetchall()
-        return [self._decode(row[0], decode_operation) for row in rows]
+        sql += " ORDER BY started_at, rowid"
 
-    def _decode(self, text: str, decode: Callable[[Any], Any]) -> Any:
-        """Decode a record's JSON *text* with *decode*, once per distinct text and decoder."""
-        key = (decode, text)
-        found = self._decoded.get(key)
-        if found is None:
-            found = decode(_loads(text))
-            if len(self._decoded) >= _DECODED_MAX:
-                self._decoded.clear()
-            self._decoded[key] = found
-        return found
+        def read() -> tuple[Operation, ...]:
+            rows = self._conn.execute(sql, (token_name,)).fetchall()
+            return tuple(self._reads.decode(row[0], decode_operation, _loads) for row in rows)
+
+        return list(self._reads.answer(token_name, ("operations", token_name, unfinished), read))
 
     def record(
         self,
@@ -363,7 +360,16 @@ class SqliteStateStore:
         Raises:
             StateLocked: another run held the lock for longer than ``timeout`` seconds.
         """
-        return token_locks.token_lock(self._locks_dir, name, timeout=timeout, where=self.path)
+        return self._locked(name, timeout=timeout)
+
+    @contextmanager
+    def _locked(self, name: str, *, timeout: float) -> Iterator[None]:
+        with token_locks.token_lock(self._locks_dir, name, timeout=timeout, where=self.path):
+            self._reads.hold(name)  # no other run changes the token's rows while we hold it
+            try:
+                yield
+            finally:
+                self._reads.hold(None)
 
 
 def _audit_record(row: Sequence[Any]) -> AuditRecord:

@@ -1,0 +1,77 @@
+"""The SQLite store's read caches: decoded records by text, the locked token's reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from patwarden.domain.models import ManagedTokenState
+from patwarden.state.sqlite import SqliteStateStore
+from patwarden.state.sqlite_reads import DECODED_MAX, Reads
+from tests.state.test_sqlite import T0, _now, _op, _pat
+
+
+def _state(pat_id: str) -> ManagedTokenState:
+    return ManagedTokenState(token_name="t", organization="contoso", current=_pat(pat_id))
+
+
+def test_a_text_is_decoded_once_and_a_changed_text_anew() -> None:
+    reads, parsed = Reads(), []
+
+    def parse(text: str) -> object:
+        parsed.append(text)
+        return json.loads(text)
+
+    first = reads.decode('{"a": 1}', dict, parse)
+    again = reads.decode('{"a": 1}', dict, parse)
+    other = reads.decode('{"a": 2}', dict, parse)
+
+    assert first is again
+    assert other == {"a": 2}
+    assert parsed == ['{"a": 1}', '{"a": 2}']
+    for n in range(DECODED_MAX + 1):  # bounded: the cache starts over when full
+        reads.decode(str(n), int, int)
+    assert len(reads._decoded) <= DECODED_MAX
+
+
+def test_only_the_held_tokens_reads_are_kept_until_a_write_or_the_release() -> None:
+    reads, calls = Reads(), []
+
+    def read() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert reads.answer("t", "k", read) == 1
+    assert reads.answer("t", "k", read) == 2, "no lock held: every read goes to the file"
+    reads.hold("t")
+    assert reads.answer("t", "k", read) == 3
+    assert reads.answer("t", "k", read) == 3
+    assert reads.answer("other", "k2", read) == 4, "another token's read is not kept"
+    reads.wrote()
+    assert reads.answer("t", "k", read) == 5
+    reads.hold(None)
+    assert reads.answer("t", "k", read) == 6
+
+
+def test_the_store_reads_the_locked_token_once_and_again_after_its_own_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStateStore(path=path, now=_now)
+    outside = SqliteStateStore(path=path, now=_now)  # stands for a writer that ignores locks
+    store.save_token(_state("a"))
+    store.record(_op())
+    with store.token_lock("t", timeout=1):
+        state, ops = store.load_token("t"), store.operations("t")
+        outside.save_token(_state("changed"))
+        assert store.load_token("t") == state, "kept while the lock is held"
+        assert store.operations("t") == ops
+        store.save_token(_state("b"))
+        loaded = store.load_token("t")
+        assert loaded is not None
+        assert loaded.current == _pat("b"), "our own write is read back"
+    outside.save_token(_state("c"))
+    after = store.load_token("t")
+    assert after is not None
+    assert after.current == _pat("c"), "no lock held: the file answers"
+    assert after.current.valid_from == T0
