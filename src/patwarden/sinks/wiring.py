@@ -76,6 +76,7 @@ class SinkWiring:
 
         from patwarden.azdo.client import AzureDevOpsClient
         from patwarden.azdo.counting import CountingTransport
+        from patwarden.azdo.per_thread import PerThreadTransport
         from patwarden.azdo.transport import ServiceUrls
         from patwarden.tls import ssl_context
 
@@ -84,8 +85,12 @@ class SinkWiring:
             if client is None:
                 azure = self._config.azure
                 limiter = self._rate_limiters.get(identity) if self._rate_limiters else None
-                # The counter wraps the real transport, so it must carry the TLS settings itself.
-                counter = CountingTransport(httpx.HTTPTransport(verify=ssl_context(self.ca_bundle)))
+                # The counter wraps the real transport, so it must carry the TLS settings itself;
+                # one pool per worker thread (see PerThreadTransport), all on one SSL context.
+                verify = ssl_context(self.ca_bundle)
+                counter = CountingTransport(
+                    PerThreadTransport(lambda: httpx.HTTPTransport(verify=verify))
+                )
                 client = AzureDevOpsClient(
                     credential=self._credentials.get(identity),
                     urls=ServiceUrls(
