@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -56,3 +57,19 @@ def test_msal_debug_log_of_a_token_event_masks_the_device_code(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert '"device_code": "********"' in logged
     assert code not in logged
+
+
+def test_connections_verify_with_the_shared_context(emulator: RunningEmulator) -> None:
+    """MSAL's connections use the process's one context for the bundle (urllib3 parsed the CA
+    file into a new context for each connection before)."""
+    from patwarden.sinks.shared_tls import SharedContextAdapter, context_for
+
+    tenant = f"{emulator['authority_host']}/{emulator['tenant_id']}"
+    with msal_session(verify=emulator.ca_bundle) as session:
+        assert session.get(f"{tenant}/v2.0/.well-known/openid-configuration").status_code == 200
+        adapter = session.get_adapter(tenant)
+        assert isinstance(adapter, SharedContextAdapter)
+        manager: Any = adapter.poolmanager
+        pools = [manager.pools[key] for key in manager.pools.keys()]  # noqa: SIM118  # no __iter__
+        sockets = [conn.sock for pool in pools for conn in list(pool.pool.queue) if conn]
+        assert [sock.context for sock in sockets if sock] == [context_for(emulator.ca_bundle)]

@@ -45,7 +45,8 @@ def msal_session(*, verify: str | bool, timeout: float = 30.0) -> requests.Sessi
         ValueError: ``verify`` is False (TLS verification is never switched off).
     """
     import requests
-    from requests.adapters import HTTPAdapter
+
+    from patwarden.sinks.shared_tls import SharedContextAdapter
 
     if verify is False:
         raise ValueError("TLS verification cannot be switched off")
@@ -64,7 +65,7 @@ def msal_session(*, verify: str | bool, timeout: float = 30.0) -> requests.Sessi
 
     session = PinnedSession()
     session.verify = verify
-    adapter = HTTPAdapter(max_retries=1)
+    adapter = SharedContextAdapter(verify, max_retries=1)  # CA file parsed once, not per connection
     session.mount("https://", adapter)
     return session
 

@@ -20,6 +20,7 @@ import os
 import ssl
 import threading
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -71,20 +72,22 @@ class SharedContextAdapter(HTTPAdapter):
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """requests' pool key; for the adapter's *verify*, the shared context instead of the file
-        (other pools never get it: urllib3 would load their file into it, widening its trust)."""
-        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
-        if self._ours(verify):
-            pool.pop("ca_certs", None)
-            pool.pop("ca_cert_dir", None)
-            pool["ssl_context"] = self.ssl_context
-        return host, pool
+        (other pools never get it: urllib3 would load their file into it, widening its trust).
+        requests would also stat the CA file on every request: the context already holds it."""
+        if not self._ours(verify) or cert is not None:
+            return super().build_connection_pool_key_attributes(request, verify, cert)
+        url = urlparse(request.url)
+        host = {"scheme": url.scheme.lower(), "host": url.hostname, "port": url.port}
+        return host, {"cert_reqs": "CERT_REQUIRED", "ssl_context": self.ssl_context}
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         """requests' settings for *conn*, without making urllib3 load the CA file again."""
-        super().cert_verify(conn, url, verify, cert)
-        if self._ours(verify) and url.lower().startswith("https"):
-            conn.ca_certs = None
-            conn.ca_cert_dir = None
+        if not self._ours(verify) or cert is not None or not url.lower().startswith("https"):
+            super().cert_verify(conn, url, verify, cert)
+            return
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
 
     def _ours(self, verify: Any) -> bool:
         return self.ssl_context is not None and verify is not False and verify == self.verify
