@@ -336,3 +336,31 @@ def test_a_sink_added_to_the_config_does_not_stop_the_drift_scan_of_the_others(
 
     drift = {f.sink: f.authorization_id for f in report.findings if f.kind is FindingKind.DRIFT}
     assert drift == {"fake new": None, "fake group": "pat-x"}
+
+
+def test_a_nothing_due_sweep_reads_no_history_unless_a_pat_needs_it(
+    world: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The orphan sweep reads every operation of the token (the PATs the journal knows) only
+    when some marked PAT is not the state's: a quiet token's run does not grow with its history."""
+    for _ in range(3):
+        world.run(force=["flux-git"])
+        world.advance(2 * DAY)  # past each grace period
+    world.run()
+    reads: list[bool] = []
+    operations = world.store.operations
+
+    def counted(name: str, *, unfinished: bool = False) -> object:
+        reads.append(unfinished)
+        return operations(name, unfinished=unfinished)
+
+    monkeypatch.setattr(world.store, "operations", counted)
+    [quiet] = world.run().outcomes
+    assert quiet.kind is OutcomeKind.NOT_DUE
+    assert False not in reads, "the whole history was read"
+
+    orphan = world.issuer.add_external(display_name=_marker("flux-git", 9), age=2 * HOUR)
+    report = world.run()
+    assert False in reads, "a candidate orphan: the history is read to judge it"
+    revoked = [f.authorization_id for f in report.findings if f.kind is FindingKind.ORPHAN_REVOKED]
+    assert revoked == [orphan.authorization_id]

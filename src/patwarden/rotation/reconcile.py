@@ -141,6 +141,9 @@ def sweep(
             run.notes.append(f"orphan check skipped: {listing}")
         return
     mine = marked_for(spec.name, listing)  # by the listing's index: O(this token's PATs)
+    referenced = state.referenced_ids()
+    if all(p.authorization_id in referenced or p.authorization_id in run.revoked for p in mine):
+        return  # no candidate: the token's history (every operation) need not be read
     journaled = store.operations(spec.name)
     found = revoke_orphans(
         spec=spec,
