@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -32,9 +32,9 @@ from patwarden.service.metrics import Counters
 from patwarden.service.notifier import Notifier
 from patwarden.service.observe import observe
 from patwarden.service.readiness import check_identities
-from patwarden.service.snapshot import IdentityView, Snapshot
+from patwarden.service.snapshot import IdentityView, Snapshot, TokenView
 
-__all__ = ["Backoff", "Service"]
+__all__ = ["Backoff", "Service", "next_due"]
 
 _MAX_SLEEP = 30.0  # never sleep longer than this: reloads, stops and new due times are seen soon
 _AUDIT_REFRESH = timedelta(seconds=15)  # the status page's audit events: re-read at most this often
@@ -75,6 +75,29 @@ class Backoff:
         return self._until.get(key)
 
 
+def next_due(
+    tokens: Iterable[TokenView], backoff: Backoff, *, now: datetime, tick_at: datetime | None
+) -> datetime:
+    """The earliest due time (or backoff end) of *tokens* to wake for, at most ``_MAX_SLEEP`` away.
+
+    A due time that passed while the last tick (begun at *tick_at*) ran, a long pass, is *now*:
+    no tick has tried it yet. One already past when the last tick began is left to the next
+    tick: that tick tried it, and a token that stays due without failing (skipped while another
+    run holds it, or refused as a schedule that cannot work) must not make the loop spin.
+    """
+    soonest = now + timedelta(seconds=_MAX_SLEEP)
+    for token in tokens:
+        until = backoff.until(token.name)
+        at = max(filter(None, (token.next_rotation, until)), default=None)
+        if at is None:
+            continue
+        if at <= now and tick_at is not None and at > tick_at:
+            return now  # came due during the last tick: run it without waiting
+        if now < at < soonest:
+            soonest = at
+    return soonest
+
+
 class Service:
     """One ``patwarden serve`` process's scheduler and what it knows."""
 
@@ -97,6 +120,7 @@ class Service:
         self._request_base = 0.0
         self._wait_base = 0.0
         self._last_pass: datetime | None = None
+        self._tick_at: datetime | None = None  # when the last tick began: what it could see due
         self._audit_at: datetime | None = None
         self._snapshot = Snapshot(at=self.clock.now())
         self._notifier = self._new_notifier()
@@ -154,6 +178,7 @@ class Service:
         self._wake.clear()
 
     def _tick(self, now: datetime) -> None:
+        self._tick_at = now
         if now >= self._next_sign_in:
             self._check_sign_ins(now)
         specs = self._runtime.specs()
@@ -269,19 +294,7 @@ class Service:
         self._wake.clear()
 
     def _next_due(self, now: datetime) -> datetime:
-        """The earliest future due time (or backoff end) of any token, from the last snapshot.
-
-        A due time already past is left to the next tick (at most ``_MAX_SLEEP`` away): a token
-        that stays due without failing (skipped while another run holds it, or refused as a
-        schedule that cannot work) must not make the loop spin.
-        """
-        soonest = now + timedelta(seconds=_MAX_SLEEP)
-        for token in self._snapshot.tokens:
-            until = self._token_backoff.until(token.name)
-            at = max(filter(None, (token.next_rotation, until)), default=None)
-            if at is not None and now < at < soonest:
-                soonest = at
-        return soonest
+        return next_due(self._snapshot.tokens, self._token_backoff, now=now, tick_at=self._tick_at)
 
     # --- configuration ---------------------------------------------------------------------------
 
