@@ -285,9 +285,8 @@ class RotationEngine:
     def _checked(
         self, run: TokenRun, outcome: TokenOutcome, *, reuse: bool = False
     ) -> TokenOutcome:
-        found = converge.end_problems(
-            run, self._store, self._issuer, self._clock.now(), reuse=reuse
-        )
+        now = self._clock.now()
+        found = converge.end_problems(run, self._store, self._issuer, now, reuse=reuse)
         return replace(outcome, problems=tuple(found))
 
     def _rotate(
