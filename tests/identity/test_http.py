@@ -62,7 +62,7 @@ def test_msal_debug_log_of_a_token_event_masks_the_device_code(
 def test_connections_verify_with_the_shared_context(emulator: RunningEmulator) -> None:
     """MSAL's connections use the process's one context for the bundle (urllib3 parsed the CA
     file into a new context for each connection before)."""
-    from patwarden.sinks.shared_tls import SharedContextAdapter, context_for
+    from patwarden.tls.requests_adapter import SharedContextAdapter, context_for
 
     tenant = f"{emulator['authority_host']}/{emulator['tenant_id']}"
     with msal_session(verify=emulator.ca_bundle) as session:

@@ -46,7 +46,7 @@ def msal_session(*, verify: str | bool, timeout: float = 30.0) -> requests.Sessi
     """
     import requests
 
-    from patwarden.sinks.shared_tls import SharedContextAdapter
+    from patwarden.tls.requests_adapter import SharedContextAdapter
 
     if verify is False:
         raise ValueError("TLS verification cannot be switched off")

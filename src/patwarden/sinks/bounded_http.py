@@ -94,7 +94,7 @@ def bounded_transport(
     import requests
     from azure.core.pipeline.transport import RequestsTransport
 
-    from patwarden.sinks.shared_tls import SharedContextAdapter
+    from patwarden.tls.requests_adapter import SharedContextAdapter
 
     read_timeout, max_bytes = READ_TIMEOUT, MAX_ANSWER_BYTES  # read now: tests may lower them
     seconds = read_timeout * DEADLINE_READS

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from patwarden.sinks.bounded_http import bounded_transport
-from patwarden.sinks.shared_tls import SharedContextAdapter, context_for
 from patwarden.tls import requests_verify
+from patwarden.tls.requests_adapter import SharedContextAdapter, context_for
 from tests.conftest import RunningEmulator
 
 WORKERS = 6
