@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,24 @@ class Sdk:
         self.ado = ado
         self._modules = modules
         self.connections: list[Any] = []
+        self.lookups: list[Any] = []
+        # msrest streams every response and the SDK never reads a body it does not
+        # deserialize (the 204 of ``revoke_authorizations``): such a response keeps its
+        # connection out of the pool, where closing the session cannot reach it.
+        self.responses: list[Any] = []
+
+    def location_client(self, *args: Any, **kwargs: Any) -> Any:
+        """Stand-in for ``LocationClient`` in ``azure.devops.connection`` that keeps a handle.
+
+        ``Connection`` builds a throwaway ``LocationClient`` per resource-area lookup and never
+        closes it. Its requests session sits in a reference cycle, so the cyclic collector may
+        free it at any allocation - inside a later test step - and its unclosed socket raises
+        a ``ResourceWarning`` there (an error under ``filterwarnings = error``). Keeping the
+        handle lets ``close`` shut the session deterministically.
+        """
+        client = self._modules["location"].LocationClient(*args, **kwargs)
+        self.lookups.append(client)
+        return client
 
     @property
     def org_url(self) -> str:
@@ -49,15 +66,15 @@ class Sdk:
         return connection
 
     def close(self) -> None:
-        """Close the SDK's keep-alive sessions; collect the ones it keeps no handle on."""
+        """Close every keep-alive session the SDK opened, including its throwaway ones."""
         for connection in self.connections:
             for client in connection._client_cache.values():
                 client._client.close()
             connection._client.close()
-        with warnings.catch_warnings():
-            # Connection builds a throwaway LocationClient per lookup and never closes it.
-            warnings.simplefilter("ignore", ResourceWarning)
-            gc.collect()
+        for client in self.lookups:
+            client._client.close()
+        for response in self.responses:
+            response.close()
 
     def pat(self, scope: str, username: str | None = None) -> str:
         made = self.ado.admin_pat(scope=scope, username=username or self.ado.rotator)
@@ -82,14 +99,29 @@ def sdk(ado: Ado, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S
     monkeypatch.setattr(client.Client, "_locations_cache", {})
     modules = {
         "connection": importlib.import_module("azure.devops.connection"),
+        "location": importlib.import_module("azure.devops.v7_1.location.location_client"),
+        "service_client": importlib.import_module("msrest.service_client"),
         "auth": importlib.import_module("msrest.authentication"),
         "exceptions": importlib.import_module("azure.devops.exceptions"),
     }
     found = Sdk(ado, modules)
+    monkeypatch.setattr(modules["connection"], "LocationClient", found.location_client)
+    service_client = modules["service_client"].ServiceClient
+    send = service_client.send
+
+    def recording_send(client: Any, *args: Any, **kwargs: Any) -> Any:
+        response = send(client, *args, **kwargs)
+        found.responses.append(response)
+        return response
+
+    monkeypatch.setattr(service_client, "send", recording_send)
     try:
         yield found
     finally:
         found.close()
+    # Collect now, with ResourceWarning still an error: an SDK socket left open fails this
+    # test every time instead of whichever later test the collector happens to run in.
+    gc.collect()
 
 
 def _descriptor(ado: Ado, username: str) -> str:
