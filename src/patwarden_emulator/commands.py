@@ -7,9 +7,14 @@ The product's CLI lists them by name and imports this module only when one of th
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+from patwarden.cli.options import LazyPath
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @click.command()
@@ -25,12 +30,12 @@ import click
 )
 @click.option(
     "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=LazyPath(file_okay=False),
     help="Keep PATs, secrets and groups here across restarts (default: a temporary directory).",
 )
 @click.option(
     "--ready-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=LazyPath(dir_okay=False),
     help="Write the ready JSON document to this file (mode 0600) once serving (default: "
     "ready.json in the state directory). Only this file holds the admin API's bearer token.",
 )

@@ -134,6 +134,7 @@ def test_command_help_imports_only_its_command(name: str) -> None:
     assert f"Usage: patwarden {name}" in stdout
     assert loaded(modules, NOT_FOR_HELP) == []
     assert "logging" not in modules  # the root group configured nothing: the command never ran
+    assert "pathlib" not in modules  # file options convert through LazyPath
 
 
 def test_listed_short_helps_are_the_commands_own_first_help_lines() -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from patwarden.cli.options import app_context, config_option
+from patwarden.cli.options import LazyPath, app_context, config_option
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @click.group("config")
@@ -52,13 +55,13 @@ def schema() -> None:
 @click.option(
     "--output-file",
     "output_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=LazyPath(dir_okay=False),
     help="Write the key to this file (created 0600, never overwritten) instead of printing it.",
 )
 @click.option(
     "--output",
     "legacy_output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=LazyPath(dir_okay=False),
     hidden=True,  # the old name: --output is the output format everywhere else
 )
 def cache_key(output_file: Path | None, legacy_output: Path | None) -> None:

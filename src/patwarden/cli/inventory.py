@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from patwarden.cli.options import app_context, config_option, inherit_root
+from patwarden.cli.options import LazyPath, app_context, config_option, inherit_root
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FORMATS = ("table", "json", "csv", "html")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -155,7 +157,7 @@ def _settings(
 )
 @click.option(
     "--output-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=LazyPath(dir_okay=False),
     metavar="FILE",
     help="Write json/csv/html here instead of stdout (`--output html FILE` sets it too).",
 )

@@ -5,15 +5,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from patwarden.cli.options import app_context, config_option, require_user_identity
+from patwarden.cli.options import LazyPath, app_context, config_option, require_user_identity
 from patwarden.errors import DOCS, ConfigError, PatwardenError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from patwarden.config.model import Config
     from patwarden.domain.relogin import ReloginDeadline
     from patwarden.identity.credential_set import CredentialSet
@@ -55,7 +56,7 @@ _IDENTITY_HELP = "The kind: user identity to sign in (default: the configured ro
 @click.option(
     "--export",
     "export_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=LazyPath(dir_okay=False),
     metavar="FILE",
     help="Write the sign-in to FILE, sealed with the identity's cache key (the runner's), "
     "instead of this machine's cache; hand FILE to the runner's `login --import`.",
@@ -63,7 +64,7 @@ _IDENTITY_HELP = "The kind: user identity to sign in (default: the configured ro
 @click.option(
     "--import",
     "import_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=LazyPath(dir_okay=False),
     metavar="FILE",
     help="Take over a sign-in exported on a workstation with `login --export FILE`; no "
     "interactive sign-in here.",

@@ -8,6 +8,7 @@ different values is a usage error.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,6 +18,8 @@ from patwarden.clock import Clock, SystemClock
 from patwarden.errors import DOCS, ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from patwarden.app.context import AppContext
     from patwarden.config.model import Config
 
@@ -56,6 +59,19 @@ def inherit_output(ctx: click.Context, param: click.Parameter, value: Any) -> An
     chosen = inherit_root(ctx, param, value)
     ctx.meta[OUTPUT_META] = chosen
     return chosen
+
+
+class LazyPath(click.Path):
+    """``click.Path`` whose value is a :class:`pathlib.Path`.
+
+    ``click.Path(path_type=Path)`` needs ``pathlib`` when the option is declared; this imports it
+    only when a value is converted, so ``COMMAND --help`` does not pay for it (issue 16).
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from pathlib import Path
+
+        return Path(os.fsdecode(super().convert(value, param, ctx)))
 
 
 def config_option() -> Callable[[_Command], _Command]:
