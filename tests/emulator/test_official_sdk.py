@@ -27,24 +27,11 @@ class Sdk:
         self.ado = ado
         self._modules = modules
         self.connections: list[Any] = []
-        self.lookups: list[Any] = []
         # msrest streams every response and the SDK never reads a body it does not
         # deserialize (the 204 of ``revoke_authorizations``): such a response keeps its
-        # connection out of the pool, where closing the session cannot reach it.
+        # connection out of the pool, where closing the session cannot reach it, and its
+        # socket warns whenever the cyclic collector frees it - possibly mid-test.
         self.responses: list[Any] = []
-
-    def location_client(self, *args: Any, **kwargs: Any) -> Any:
-        """Stand-in for ``LocationClient`` in ``azure.devops.connection`` that keeps a handle.
-
-        ``Connection`` builds a throwaway ``LocationClient`` per resource-area lookup and never
-        closes it. Its requests session sits in a reference cycle, so the cyclic collector may
-        free it at any allocation - inside a later test step - and its unclosed socket raises
-        a ``ResourceWarning`` there (an error under ``filterwarnings = error``). Keeping the
-        handle lets ``close`` shut the session deterministically.
-        """
-        client = self._modules["location"].LocationClient(*args, **kwargs)
-        self.lookups.append(client)
-        return client
 
     @property
     def org_url(self) -> str:
@@ -66,13 +53,15 @@ class Sdk:
         return connection
 
     def close(self) -> None:
-        """Close every keep-alive session the SDK opened, including its throwaway ones."""
+        """Close the SDK's keep-alive sessions and release every response it left open.
+
+        (The throwaway ``LocationClient`` a ``Connection`` builds per lookup needs nothing:
+        urllib3 closes a pool's idle connections when the pool is collected.)
+        """
         for connection in self.connections:
             for client in connection._client_cache.values():
                 client._client.close()
             connection._client.close()
-        for client in self.lookups:
-            client._client.close()
         for response in self.responses:
             response.close()
 
@@ -99,13 +88,11 @@ def sdk(ado: Ado, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S
     monkeypatch.setattr(client.Client, "_locations_cache", {})
     modules = {
         "connection": importlib.import_module("azure.devops.connection"),
-        "location": importlib.import_module("azure.devops.v7_1.location.location_client"),
         "service_client": importlib.import_module("msrest.service_client"),
         "auth": importlib.import_module("msrest.authentication"),
         "exceptions": importlib.import_module("azure.devops.exceptions"),
     }
     found = Sdk(ado, modules)
-    monkeypatch.setattr(modules["connection"], "LocationClient", found.location_client)
     service_client = modules["service_client"].ServiceClient
     send = service_client.send
 
