@@ -45,6 +45,25 @@ def runtime_for(emulator: RunningEmulator, tmp_path: Path) -> Iterator[Any]:
         runtime.close()
 
 
+def test_a_rotation_reads_the_key_vault_secret_once_before_and_once_after_writing_it(
+    emulator: RunningEmulator, tmp_path: Path, runtime_for: Any
+) -> None:
+    """The version read to check the sink before the create is the rollback target captured
+    right after it; the end-of-run check answers from the read-back (docs/sinks.md)."""
+    runtime: Runtime = runtime_for({"svc": token_entry(emulator, tmp_path, "svc", group=False)})
+    for force in ((), ("svc",)):  # the first rotation, then a forced one of a served token
+        emulator.admin("DELETE", "/requests")
+        report = runtime.rotate(runtime.specs(), force=force)
+        assert [o.kind for o in report.outcomes] == [OutcomeKind.ROTATED]
+        assert report.outcomes[0].problems == ()
+        vault = [
+            r["method"] for r in logged_requests(emulator) if r["path"].startswith("/secrets/")
+        ]
+        assert vault == ["GET", "PUT", "GET"], (force, vault)
+    versions = key_vault_versions(emulator, "svc-pat")
+    assert len(versions) == 2
+
+
 @pytest.mark.slow
 def test_a_fleet_rotates_every_token_and_lists_the_pats_once(
     emulator: RunningEmulator, tmp_path: Path, runtime_for: Any

@@ -307,11 +307,9 @@ class ConvergenceWorld:
         sink = self._sink(KeyVaultSink)
         if disable:
             latest = sink.client.get_secret(sink.spec.secret)
-            sink.client.update_secret_properties(
-                sink.spec.secret, latest.properties.version, enabled=False
-            )
+            sink.client.update_secret(sink.spec.secret, latest.version, enabled=False)
         else:
-            sink.client.set_secret(sink.spec.secret, f"foreign-{uuid.uuid4().hex}")
+            sink.client.set_secret(sink.spec.secret, Secret(f"foreign-{uuid.uuid4().hex}"))
 
     def edit_group(self, *, delete_pat: bool, foreign_pat: bool) -> None:
         """Edit the group by hand: change the plain variable; delete or replace the PAT."""

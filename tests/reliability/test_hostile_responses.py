@@ -215,10 +215,10 @@ NO_BODY = {"revoke-pat"}
 def quick_key_vault(monkeypatch: pytest.MonkeyPatch) -> None:
     """Short limits, so an endless or dripping answer costs a test seconds, not minutes."""
     from patwarden.azdo import transport
-    from patwarden.sinks import bounded_http
+    from patwarden.sinks import key_vault_client
 
-    monkeypatch.setattr(bounded_http, "READ_TIMEOUT", 0.25)
-    monkeypatch.setattr(bounded_http, "MAX_ANSWER_BYTES", 4 << 20)
+    monkeypatch.setattr(key_vault_client, "READ_TIMEOUT", 0.25)
+    monkeypatch.setattr(key_vault_client, "MAX_ANSWER_BYTES", 4 << 20)
     monkeypatch.setattr(transport, "MAX_RESPONSE_BYTES", 4 << 20)
 
 

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import requests
 
-from patwarden.sinks.bounded_http import bounded_transport
 from patwarden.tls import requests_verify
 from patwarden.tls.requests_adapter import SharedContextAdapter, context_for
 from tests.conftest import RunningEmulator
@@ -98,13 +97,3 @@ def test_a_request_with_another_verify_gets_requests_usual_handling(
 def test_verification_cannot_be_turned_off() -> None:
     with pytest.raises(ValueError, match="verify=False is refused"):
         SharedContextAdapter(False)
-
-
-def test_the_key_vault_transport_mounts_the_shared_adapter(emulator: RunningEmulator) -> None:
-    verify = requests_verify(emulator.ca_bundle)
-    transport = bounded_transport(verify=verify, connections=8, url=emulator["key_vault_url"])
-    with transport:
-        adapter = transport.session.get_adapter(emulator["key_vault_url"])
-        assert isinstance(adapter, SharedContextAdapter)
-        assert adapter.ssl_context is context_for(verify)
-        assert adapter._pool_maxsize == 8  # one connection per worker kept

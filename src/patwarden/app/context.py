@@ -163,8 +163,8 @@ class AppContext:
 
     @property
     def clients(self) -> ClientPool:
-        """The SDK clients sinks share (one ``SecretClient`` per vault and identity, its
-        connection pool as large as any concurrency), closed with this context."""
+        """The HTTP clients sinks share (one Key Vault client per vault and identity, with
+        connections per worker thread), closed with this context."""
         with self._lock:
             self._check_open()
             if self._clients is None:

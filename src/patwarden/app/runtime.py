@@ -66,6 +66,7 @@ class Runtime:
         :meth:`close`)."""
         from patwarden.app.context import AppContext
 
+        self._owns_context = context is None
         if context is None:
             if config is None:
                 raise TypeError("Runtime needs a context or a config")
@@ -86,7 +87,11 @@ class Runtime:
         self.close()
 
     def close(self) -> None:
-        """Close every client and credential built so far."""
+        """Close every client and credential built so far (with the whole context when this
+        runtime made it: its shared sink clients and state backends too)."""
+        if self._owns_context:
+            self.context.close()
+            return
         self.wiring.close()
         self.credentials.close()
 

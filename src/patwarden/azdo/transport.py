@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import random
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from patwarden.azdo.errors import AzdoConnectionError, RequestOutcomeUnknown, sa
 from patwarden.azdo.ratelimit import RateLimiter
 from patwarden.azdo.responses import error_for_response, sign_in_problem
 from patwarden.errors import AuthError, ConfigError
+from patwarden.http_answers import read_whole
 from patwarden.secret import Secret
 from patwarden.tls import ssl_context
 
@@ -52,16 +52,6 @@ _DEADLINE_READS = 4
 _FALLBACK_DEADLINE = 120.0
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-# Headers of the streamed answer that no longer describe the body once it is read and decoded.
-_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
-
-
-class ResponseTooLarge(httpx.RemoteProtocolError):
-    """The answer's body was larger than any Azure DevOps answer (an endless or hostile body)."""
-
-
-class ResponseTooSlow(httpx.ReadTimeout):
-    """The answer kept arriving, too slowly to finish within the deadline (a dripping server)."""
 
 
 _NOT_RETRYABLE_5XX = frozenset({501, 505})
@@ -244,39 +234,14 @@ class AzdoTransport:
         """Send one request and read its whole answer, at most ``MAX_RESPONSE_BYTES`` in time.
 
         Raises:
-            httpx.TransportError: no (complete) answer, including :class:`ResponseTooLarge` and
-                :class:`ResponseTooSlow`.
+            httpx.TransportError: no (complete) answer, including an answer too large or too
+                slow (:mod:`patwarden.http_answers`).
         """
         request = self._client.build_request(
             method, url, params=params, content=content, headers=headers
         )
-        deadline = time.monotonic() + self._deadline
-        streamed = self._client.send(request, stream=True)
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            for chunk in streamed.iter_bytes():
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise ResponseTooLarge(
-                        f"the answer was larger than {MAX_RESPONSE_BYTES >> 20} MiB",
-                        request=request,
-                    )
-                if time.monotonic() > deadline:
-                    raise ResponseTooSlow(
-                        f"the answer was still arriving after {self._deadline:g} s",
-                        request=request,
-                    )
-                chunks.append(chunk)
-        finally:
-            streamed.close()
-        kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _BODY_HEADERS]
-        return httpx.Response(
-            streamed.status_code,
-            headers=kept,
-            content=b"".join(chunks),
-            request=request,
-            extensions=streamed.extensions,
+        return read_whole(
+            self._client, request, max_bytes=MAX_RESPONSE_BYTES, deadline=self._deadline
         )
 
     def _finish(

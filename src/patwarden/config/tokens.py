@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 DEFAULT_CONCURRENCY = 64  # rotation.concurrency: tokens rotated at once by `patwarden rotate`
-MAX_CONCURRENCY = 256  # the connections each shared SDK client keeps (sinks/client_pool.py)
+MAX_CONCURRENCY = 256
 
 # What a PAT display-name marker can carry (a pattern, not a password).
 TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # noqa: S105

@@ -102,6 +102,9 @@ class ActionRunner:
     promote: Callable[[Operation, Secret | None], Sequence[str]]
     secret: Secret | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
+    # What this run read from each sink before the operation and has not written since: the
+    # capture of a sink's previous version answers from it (once) instead of reading again.
+    read: dict[str, SinkVersion | None] = field(default_factory=dict)
 
     def perform(self, action: Action, op: Operation) -> Event:
         """Perform ``action`` for ``op`` and return the resulting event.
@@ -205,6 +208,8 @@ class ActionRunner:
         )
 
     def _capture(self, key: str) -> Event:
+        if key in self.read:
+            return PreviousCaptured(sink=key, version=_record(key, self.read.pop(key)))
         try:
             version = self._sink(key).current_version()
         except KeyError:

@@ -193,12 +193,18 @@ def drift_reasons(drift: Sequence[Finding], current: str | None) -> list[str]:
     ]
 
 
-def preflight(sinks: Mapping[str, Sink], *, read: Iterable[str] = ()) -> list[str]:
+def preflight(
+    sinks: Mapping[str, Sink],
+    *,
+    read: Iterable[str] = (),
+    versions: dict[str, SinkVersion | None] | None = None,
+) -> list[str]:
     """Check every sink before a PAT is minted; return what failed (empty: go ahead).
 
     A sink with the :class:`~patwarden.rotation.ports.Preflight` ability checks itself (target
     exists, writer allowed); any other sink must at least say which version it serves, unless
-    this run already ``read`` it.
+    this run already ``read`` it. What those reads return goes into *versions* (the run's, so
+    the rotation that follows captures it as the rollback target without reading again).
     """
     failed = []
     for key, sink in sinks.items():
@@ -206,7 +212,9 @@ def preflight(sinks: Mapping[str, Sink], *, read: Iterable[str] = ()) -> list[st
             if isinstance(sink, Preflight):
                 sink.preflight()
             elif key not in read:
-                sink.current_version()
+                version = sink.current_version()
+                if versions is not None:
+                    versions[key] = version
         except Exception as exc:
             failed.append(f"{key}: {describe_error(exc)}")
     return failed

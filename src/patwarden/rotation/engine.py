@@ -241,7 +241,7 @@ class RotationEngine:
             reason = "forced" if force and not reasons else "; ".join(reasons)
         else:
             reason = decision.reason
-        failed = converge.preflight(sinks, read=run.read)
+        failed = converge.preflight(sinks, read=run.read, versions=run.versions)
         if failed:
             detail = "preflight failed, no PAT was created: " + "; ".join(failed)
             found = _finding(FindingKind.PREFLIGHT_FAILED, spec.name, detail)
@@ -307,6 +307,7 @@ class RotationEngine:
         )
         self._store.record(op)
         runner = self._runner(spec, sinks)
+        runner.read.update(run.versions)  # read since the last write: the capture reuses it
         op, stopped = self._drive(op, runner)
         if op.new is not None:
             run.created.add(op.new.authorization_id)

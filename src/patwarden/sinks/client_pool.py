@@ -1,11 +1,11 @@
 """One HTTP client per target, shared by every sink and worker thread of a run, closed once.
 
-Building an SDK client costs a requests session, a TLS handshake and a read of the CA file; a
-fleet of a thousand tokens writing into one vault needs one client, not a thousand (each also
-holding its own connection pool for the whole run). Sinks ask :meth:`ClientPool.get` with a key
-naming what the client is for (``("key_vault", vault_url, identity)``) and a function building it;
-the pool builds it once. Its connection pool is sized by :attr:`ClientPool.connections`: every
-worker thread keeps its connection instead of opening a new one per request.
+A client costs a connection pool and a TLS handshake per connection; a fleet of a thousand tokens
+writing into one vault needs one client, not a thousand (each holding its own connections for the
+whole run). Sinks ask :meth:`ClientPool.get` with a key naming what the client is for
+(``("key_vault", vault_url, identity)``) and a function building it; the pool builds it once. The
+Key Vault client gives every worker thread its own connections (``PerThreadTransport``), so a
+worker keeps its connection instead of opening a new one per request.
 
 :class:`~patwarden.app.context.AppContext` owns the run's pool (through its sink wiring) and
 closes it, and every client in it, when the command ends.
@@ -18,25 +18,22 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-__all__ = ["DEFAULT_CONNECTIONS", "ClientPool"]
+__all__ = ["ClientPool"]
 
 _Client = TypeVar("_Client")
-
-DEFAULT_CONNECTIONS = 256  # connections kept per client: at least the largest concurrency
 
 
 class ClientPool:
     """Clients built once per key; thread-safe; :meth:`close` closes every one of them."""
 
-    def __init__(self, *, connections: int = DEFAULT_CONNECTIONS) -> None:
-        self.connections = connections
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
         self._clients: dict[Hashable, Any] = {}
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"ClientPool(clients={len(self._clients)}, connections={self.connections})"
+        return f"ClientPool(clients={len(self._clients)})"
 
     def get(self, key: Hashable, build: Callable[[], _Client]) -> _Client:
         """The client of *key*, built by *build* the first time (one build even when threads ask

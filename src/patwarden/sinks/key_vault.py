@@ -16,17 +16,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from patwarden.clock import Clock, SystemClock
 from patwarden.errors import SinkError
-from patwarden.identity.keyvault import VaultScopedCredential, is_azure_vault_host, vault_scope
+from patwarden.identity.keyvault import vault_scope
 from patwarden.rotation.ports import SinkVersion, SinkWriteMeta
 from patwarden.secret import Secret
-from patwarden.sinks.bounded_http import RETRY_TOTAL, bounded_transport
 from patwarden.sinks.errors import (
     SINKS_DOCS,
     SinkReadFailed,
@@ -34,11 +33,16 @@ from patwarden.sinks.errors import (
     SinkUnavailable,
     SinkWriteFailed,
 )
+from patwarden.sinks.key_vault_client import (
+    KeyVaultSecrets,
+    SecretVersionInfo,
+    VaultAuthFailed,
+    VaultError,
+    VaultForbidden,
+    VaultNoAnswer,
+    VaultNotFound,
+)
 from patwarden.sinks.spec import SinkContext, SinkSpec, parse_spec
-from patwarden.tls import requests_verify
-
-if TYPE_CHECKING:
-    from azure.keyvault.secrets import SecretClient, SecretProperties
 
 logger = logging.getLogger(__name__)
 
@@ -78,16 +82,13 @@ class KeyVaultSinkSpec(SinkSpec):
         return (self.kind, self.vault_url.rstrip("/").lower(), self.secret.lower())
 
 
-is_public_vault_host = is_azure_vault_host  # a Microsoft-run vault: the SDK checks challenges
-
-
 @dataclass(kw_only=True)
 class KeyVaultSink:
     """Writes the PAT as new versions of one Key Vault secret (see the module docstring)."""
 
     spec_model: ClassVar[type[KeyVaultSinkSpec]] = KeyVaultSinkSpec
     spec: KeyVaultSinkSpec
-    client: SecretClient = field(repr=False, compare=False)
+    client: KeyVaultSecrets = field(repr=False, compare=False)
     clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
     owns_client: bool = field(default=True, repr=False, compare=False)
     _written: str | None = field(default=None, repr=False)
@@ -98,7 +99,7 @@ class KeyVaultSink:
     def from_spec(
         cls, spec: KeyVaultSinkSpec | Mapping[str, Any], context: SinkContext
     ) -> KeyVaultSink:
-        """Build the sink; its ``SecretClient`` is the context's shared one for the vault and
+        """Build the sink; its Key Vault client is the context's shared one for the vault and
         identity (``context.clients``), else its own (no request is made yet).
 
         Raises:
@@ -107,12 +108,10 @@ class KeyVaultSink:
         parsed = parse_spec(KeyVaultSinkSpec, spec)
         pool = context.clients
         if pool is None:
-            client = _secret_client(parsed, context, connections=None)
+            client = _vault_client(parsed, context, shared=False)
         else:  # one client per (vault, identity) for the whole run, closed by the pool
             key = ("key_vault", parsed.vault_url.lower(), parsed.identity)
-            client = pool.get(
-                key, lambda: _secret_client(parsed, context, connections=pool.connections)
-            )
+            client = pool.get(key, lambda: _vault_client(parsed, context, shared=True))
         return cls(
             spec=parsed,
             client=client,
@@ -125,7 +124,7 @@ class KeyVaultSink:
         return f"key_vault {self.spec.vault_url}/secrets/{self.spec.secret}"
 
     def close(self) -> None:
-        """Close the SecretClient unless shared (its pool closes it); not in the Sink protocol."""
+        """Close the Key Vault client unless shared (its pool closes it); not a Sink method."""
         if self.owns_client:
             self.client.close()
 
@@ -151,17 +150,12 @@ class KeyVaultSink:
         with self._translated("write", writing=True):
             stored = self.client.set_secret(
                 self.spec.secret,
-                secret.reveal(),
+                secret,
                 content_type=self.spec.content_type,
                 tags=tags,
                 expires_on=meta.valid_to,
             )
-        version = stored.properties.version
-        if not version:
-            raise SinkWriteFailed(
-                f"Key Vault stored {self.describe()} but did not say which version it created.",
-                hint="Check the vault (or the emulator) for a malformed response.",
-            )
+        version = stored.version
         self._written = version
         return SinkVersion(ref=version, authorization_id=meta.authorization_id)
 
@@ -178,7 +172,7 @@ class KeyVaultSink:
             with self._translated("read", writing=False):
                 bundle = self.client.get_secret(self.spec.secret)
             value = bundle.value
-            self._seen = (time.monotonic(), _version_of(bundle.properties))
+            self._seen = (time.monotonic(), _version_of(bundle))
         except _NothingServed:
             value = None
         if value is None:
@@ -187,7 +181,7 @@ class KeyVaultSink:
                 "is disabled.",
                 hint="Run the rotation again to write a fresh version.",
             )
-        return Secret(value)
+        return value
 
     def current_version(self) -> SinkVersion | None:
         """Return the newest version and the ``authorizationId`` its tags name.
@@ -204,7 +198,7 @@ class KeyVaultSink:
             return seen[1]  # read by the read_back() just before
         try:
             with self._translated("read", writing=False):
-                return _version_of(self.client.get_secret(self.spec.secret).properties)
+                return _version_of(self.client.get_secret(self.spec.secret))
         except _NothingServed:
             return None
 
@@ -232,13 +226,13 @@ class KeyVaultSink:
         restored = previous is not None and self._reset_to(previous.ref)
         if written is not None and written != (previous.ref if previous else None):
             with self._translated("disable a version of", writing=True):
-                self.client.update_secret_properties(self.spec.secret, written, enabled=False)
+                self.client.update_secret(self.spec.secret, written, enabled=False)
         return restored or previous is None
 
     def _reset_to(self, version: str) -> bool:
         try:
             with self._translated("read an older version of", writing=False):
-                self.client.update_secret_properties(self.spec.secret, version, enabled=True)
+                self.client.update_secret(self.spec.secret, version, enabled=True)
                 old = self.client.get_secret(self.spec.secret, version)
         except (SinkError, _NothingServed) as err:
             logger.warning("cannot read version %s of %s: %s", version, self.describe(), err)
@@ -249,9 +243,9 @@ class KeyVaultSink:
             self.client.set_secret(
                 self.spec.secret,
                 old.value,
-                content_type=old.properties.content_type,
-                tags=dict(old.properties.tags or {}),
-                expires_on=old.properties.expires_on,
+                content_type=old.content_type,
+                tags=old.tags,
+                expires_on=old.expires_on,
             )
         return True
 
@@ -266,20 +260,16 @@ class KeyVaultSink:
         marked = 0
         try:
             with self._translated("list the versions of", writing=False):
-                versions: list[SecretProperties] = list(
-                    self.client.list_properties_of_secret_versions(self.spec.secret)
-                )
+                versions = list(self.client.list_versions(self.spec.secret))
         except _NothingServed:
             return 0
         with self._translated("tag revoked versions of", writing=True):
-            for properties in versions:
-                tags = dict(properties.tags or {})
+            for info in versions:
+                tags = dict(info.tags)
                 if tags.get(TAG_AUTHORIZATION_ID) != authorization_id or TAG_REVOKED_AT in tags:
                     continue
                 tags[TAG_REVOKED_AT] = stamp
-                self.client.update_secret_properties(
-                    self.spec.secret, properties.version, tags=tags
-                )
+                self.client.update_secret(self.spec.secret, info.version, tags=tags)
                 marked += 1
         return marked
 
@@ -287,18 +277,10 @@ class KeyVaultSink:
 
     @contextmanager
     def _translated(self, action: str, *, writing: bool) -> Iterator[None]:
-        from azure.core.exceptions import (
-            ClientAuthenticationError,
-            HttpResponseError,
-            ResourceNotFoundError,
-            ServiceRequestError,
-            ServiceResponseError,
-        )
-
         target = self.describe()
         try:
             yield
-        except ResourceNotFoundError:
+        except VaultNotFound:
             if not writing:
                 raise _NothingServed from None
             raise SinkRefused(
@@ -306,64 +288,57 @@ class KeyVaultSink:
                 hint="Check vault_url and the secret name.",
                 docs=SINKS_DOCS,
             ) from None
-        except ClientAuthenticationError as err:
+        except VaultForbidden as err:
+            if err.disabled:
+                raise _NothingServed from None
+            raise SinkUnavailable(
+                f"Cannot {action} {target}: the identity {self.spec.identity!r} is not "
+                f"allowed ({err.message}).",
+                hint=_ROLE_HINT,
+                docs=SINKS_DOCS,
+            ) from None
+        except VaultAuthFailed as err:
             raise SinkUnavailable(
                 f"Cannot {action} {target}: the identity {self.spec.identity!r} could not "
-                f"authenticate to Key Vault ({_first_line(err)}).",
+                f"authenticate to Key Vault ({err.message}).",
                 hint="Run `patwarden doctor` to check the identity's credential and tenant.",
                 docs=SINKS_DOCS,
             ) from None
-        except HttpResponseError as err:
-            status = err.status_code or 0
-            if status == 403 and "disabled" in str(err.message or "").lower():
-                raise _NothingServed from None
-            if status == 403:
-                raise SinkUnavailable(
-                    f"Cannot {action} {target}: the identity {self.spec.identity!r} is not "
-                    f"allowed ({_first_line(err)}).",
-                    hint=_ROLE_HINT,
-                    docs=SINKS_DOCS,
-                ) from None
-            if writing and (status >= 500 or status == 0):
+        except VaultNoAnswer as err:
+            if writing and err.sent:
                 raise _uncertain(action, target, err) from None
-            cls = SinkRefused if 400 <= status < 500 and status != 429 else SinkUnavailable
+            raise _unreachable(action, target, err) from None
+        except VaultError as err:
+            status = err.status
+            if writing and status >= 500:
+                raise _uncertain(action, target, err) from None
+            cls = (
+                SinkRefused if 400 <= status < 500 and status not in (408, 429) else SinkUnavailable
+            )
             raise cls(
-                f"Cannot {action} {target}: Key Vault answered HTTP {status} ({_first_line(err)}).",
+                f"Cannot {action} {target}: Key Vault answered {err.message}.",
                 hint="Check the vault URL and secret name; retry later if the vault is busy.",
             ) from None
-        except ServiceResponseError as err:
-            if writing:
-                raise _uncertain(action, target, err) from None
-            raise _unreachable(action, target, err) from None
-        except ServiceRequestError as err:
-            raise _unreachable(action, target, err) from None
-        except ValueError as err:  # the SDK's challenge-resource check
-            raise SinkRefused(
-                f"Cannot {action} {target}: {err}",
-                hint="Check vault_url: it must be the vault's own https:// URL.",
-                docs=SINKS_DOCS,
-            ) from None
 
 
-def _secret_client(
-    spec: KeyVaultSinkSpec, context: SinkContext, *, connections: int | None
-) -> SecretClient:
-    from azure.keyvault.secrets import SecretClient
+def _vault_client(spec: KeyVaultSinkSpec, context: SinkContext, *, shared: bool) -> KeyVaultSecrets:
+    """The sink's Key Vault client; a *shared* one gives each worker thread its own connections
+    (see :class:`~patwarden.azdo.per_thread.PerThreadTransport`), all on one SSL context."""
+    import httpx
 
-    options: dict[str, Any] = {}
-    verify = requests_verify(context.ca_bundle)  # the bundle adds to the default CAs
-    if context.ca_bundle:
-        options["connection_verify"] = verify
-    # The token's audience is pinned to Key Vault, whatever the vault's challenge names.
+    from patwarden.azdo.per_thread import PerThreadTransport
+    from patwarden.tls import ssl_context
+
+    verify = ssl_context(context.ca_bundle)  # the bundle adds to the default CAs
+    # The token's audience is pinned to Key Vault, whatever a vault's challenge names.
     scope = (context.vault_scope or vault_scope)(spec.vault_url)
-    credential = VaultScopedCredential(context.credential(spec.identity), scope=scope)
-    return SecretClient(
+    transport = PerThreadTransport(lambda: httpx.HTTPTransport(verify=verify)) if shared else None
+    return KeyVaultSecrets(
         spec.vault_url,
-        credential,
-        verify_challenge_resource=is_public_vault_host(spec.vault_url),
-        transport=bounded_transport(verify=verify, connections=connections, url=spec.vault_url),
-        retry_total=RETRY_TOTAL,
-        **options,
+        context.credential(spec.identity),
+        scope=scope,
+        verify=verify,
+        transport=transport,
     )
 
 
@@ -371,29 +346,21 @@ class _NothingServed(Exception):
     """Internal: the secret does not exist or its newest version is disabled."""
 
 
-def _version_of(properties: SecretProperties) -> SinkVersion | None:
-    if not properties.version:
-        return None
-    tags = properties.tags or {}
-    return SinkVersion(ref=properties.version, authorization_id=tags.get(TAG_AUTHORIZATION_ID))
+def _version_of(info: SecretVersionInfo) -> SinkVersion:
+    return SinkVersion(ref=info.version, authorization_id=info.tags.get(TAG_AUTHORIZATION_ID))
 
 
-def _first_line(err: Exception) -> str:
-    message = getattr(err, "message", None) or str(err)
-    return (str(message).strip().splitlines() or ["no detail"])[0][:300]
-
-
-def _uncertain(action: str, target: str, err: Exception) -> SinkWriteFailed:
+def _uncertain(action: str, target: str, err: VaultError) -> SinkWriteFailed:
     return SinkWriteFailed(
-        f"Could not {action} {target}: {_first_line(err)}. The request may or may not have "
+        f"Could not {action} {target}: {err.message}. The request may or may not have "
         "taken effect.",
         hint="Run the rotation again; the old PAT stays valid until every sink holds the new one.",
         docs=SINKS_DOCS,
     )
 
 
-def _unreachable(action: str, target: str, err: Exception) -> SinkUnavailable:
-    detail = _first_line(err)
+def _unreachable(action: str, target: str, err: VaultError) -> SinkUnavailable:
+    detail = err.message
     hint = "Check network access to the vault and its URL."
     if "CERTIFICATE_VERIFY_FAILED" in str(err):
         hint = "Set ca_bundle to the CA that signed the vault's certificate (PEM)."
