@@ -40,11 +40,16 @@ def test_default_urls_are_real_azure_and_configurable() -> None:
 
 
 def test_context_manager_closes_the_pool() -> None:
-    with AzureDevOpsClient(
-        credential=None, http_transport=httpx.MockTransport(lambda r: httpx.Response(200))
-    ) as client:
-        pass
-    assert client.transport._client.is_closed
+    class Recording(httpx.MockTransport):
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    transport = Recording(lambda r: httpx.Response(200))
+    with AzureDevOpsClient(credential=None, http_transport=transport):
+        assert not transport.closed
+    assert transport.closed
 
 
 def _echoing(request: httpx.Request) -> httpx.Response:

@@ -27,8 +27,9 @@ from patwarden.azdo import (
     RequestOutcomeUnknown,
     RetryPolicy,
 )
-from patwarden.azdo.transport import AzdoTransport, Bearer
+from patwarden.azdo.transport import AzdoTransport, BasicPat, Bearer
 from patwarden.errors import AuthError, ConfigError
+from patwarden.secret import Secret
 
 from .conftest import ADO, BEARER, FakeClock, Harness, MakeHarness, json_response
 
@@ -336,18 +337,30 @@ def test_tls_verification_uses_the_ca_bundle_and_is_never_off(
     import trustme
 
     seen: list[Any] = []
-    real_client = httpx.Client
+    real_transport = httpx.HTTPTransport
 
-    def spy(**kwargs: Any) -> httpx.Client:
+    def spy(**kwargs: Any) -> httpx.HTTPTransport:
         seen.append(kwargs["verify"])
-        return real_client(**kwargs)
+        return real_transport(**kwargs)
 
-    monkeypatch.setattr(httpx, "Client", spy)
+    monkeypatch.setattr(httpx, "HTTPTransport", spy)
     ca = trustme.CA()
     bundle = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
-    AzdoTransport(credential=None, ca_bundle=bundle).close()
-    AzdoTransport(credential=None).close()
+    once = RetryPolicy(attempts=1)
+    for transport in (
+        AzdoTransport(credential=None, ca_bundle=bundle, retry=once),
+        AzdoTransport(credential=None, retry=once),
+    ):
+        with pytest.raises(AzdoConnectionError):  # nothing listens there: the transport is built
+            transport.send(
+                "GET",
+                "https://127.0.0.1:9/x",
+                action="probe",
+                api_version="7.1",
+                auth=BasicPat(Secret("p")),
+            )
+        transport.close()
     assert isinstance(seen[0], ssl.SSLContext)
     assert seen[0].verify_mode is ssl.CERT_REQUIRED
     assert seen[0].check_hostname is True

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from patwarden.plugins.testing import SinkContract, fake_meta, fake_pat
@@ -254,7 +255,7 @@ def test_sinks_of_one_vault_and_identity_share_one_client_that_the_pool_closes(
     assert len(pool) == 1
     client = sinks[0].client
     assert all(sink.client is client for sink in sinks)
-    transport = client._client._transport
+    transport = client._sender.transport_for(httpx.URL(vault))
     assert isinstance(transport, PerThreadTransport)  # each worker keeps its own connections
     for sink in sinks:
         sink.write(fake_pat(), fake_meta())
@@ -262,7 +263,7 @@ def test_sinks_of_one_vault_and_identity_share_one_client_that_the_pool_closes(
     assert sinks[0].read_back() is not None
     assert len(transport) == 1  # one thread used it
     pool.close()
-    assert client._client.is_closed  # closed by its owner, the pool
+    assert len(transport) == 0  # closed by its owner, the pool
 
 
 def test_the_check_right_after_a_read_back_answers_from_it(

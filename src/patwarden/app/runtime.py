@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from patwarden.app.issuers import OfflineIssuer
+from patwarden.app.memory import limit_malloc_arenas
 from patwarden.app.specs import token_specs
 from patwarden.clock import SystemClock
 from patwarden.domain.models import IssuedPat, TokenSpec
@@ -243,12 +244,10 @@ class Runtime:
 
                 yield run_one
 
-        report = run_fleet(
-            specs=specs,
-            worker=worker,
-            concurrency=concurrency or self.config.rotation.concurrency,
-            on_progress=on_progress,
-        )
+        workers = concurrency or self.config.rotation.concurrency
+        if workers > 1 and len(specs) > 1:
+            limit_malloc_arenas()  # many threads, one GIL: two arenas (app/memory.py)
+        report = run_fleet(specs=specs, worker=worker, concurrency=workers, on_progress=on_progress)
         return replace(report, cause=self._sign_in_lost(specs)) if report.failed else report
 
     def _sign_in_lost(self, specs: Sequence[TokenSpec]) -> AuthError | None:

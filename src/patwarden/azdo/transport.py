@@ -35,7 +35,7 @@ from patwarden.azdo.errors import AzdoConnectionError, RequestOutcomeUnknown, sa
 from patwarden.azdo.ratelimit import RateLimiter
 from patwarden.azdo.responses import error_for_response, sign_in_problem
 from patwarden.errors import AuthError, ConfigError
-from patwarden.http_answers import read_whole
+from patwarden.http_answers import Sender
 from patwarden.secret import Secret
 from patwarden.tls import ssl_context
 
@@ -142,11 +142,10 @@ class AzdoTransport:
         self._rng = rng or random.Random()  # noqa: S311  # backoff jitter, not cryptography
         self._deadline = timeout.read * _DEADLINE_READS if timeout.read else _FALLBACK_DEADLINE
         # A CA bundle (as an SSLContext, httpx 0.28) or True (certifi/SSL_CERT_FILE); never False.
-        verify = ssl_context(ca_bundle)
-        self._client = httpx.Client(
-            verify=verify,
+        # Redirects are never followed (a 302 to a sign-in page is an answer, contract §6).
+        self._sender = Sender(
+            verify=ssl_context(ca_bundle),
             timeout=timeout,
-            follow_redirects=False,
             transport=http_transport,
             headers={
                 "User-Agent": f"patwarden/{__version__}",
@@ -163,7 +162,7 @@ class AzdoTransport:
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._client.close()
+        self._sender.close()
 
     def send(
         self,
@@ -237,12 +236,8 @@ class AzdoTransport:
             httpx.TransportError: no (complete) answer, including an answer too large or too
                 slow (:mod:`patwarden.http_answers`).
         """
-        request = self._client.build_request(
-            method, url, params=params, content=content, headers=headers
-        )
-        return read_whole(
-            self._client, request, max_bytes=MAX_RESPONSE_BYTES, deadline=self._deadline
-        )
+        request = self._sender.build(method, url, params=params, content=content, headers=headers)
+        return self._sender.send(request, max_bytes=MAX_RESPONSE_BYTES, deadline=self._deadline)
 
     def _finish(
         self, response: httpx.Response, *, attempt: int, action: str, idempotent: bool, check: bool

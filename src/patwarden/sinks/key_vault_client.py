@@ -43,7 +43,7 @@ import httpx
 
 from patwarden import __version__
 from patwarden.azdo.errors import sanitize_server_text
-from patwarden.http_answers import read_whole
+from patwarden.http_answers import Sender
 from patwarden.secret import Secret
 from patwarden.sinks.key_vault_answers import (
     SecretVersionInfo,
@@ -116,15 +116,11 @@ class KeyVaultSecrets:
         self._rng = rng or random.Random()  # noqa: S311  # backoff jitter, not cryptography
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
-        self._client = httpx.Client(
+        self._sender = Sender(  # redirects are never followed
             verify=verify,
             timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
-            follow_redirects=False,
             transport=transport,
-            headers={
-                "User-Agent": f"patwarden/{__version__}",
-                "Accept": "application/json",
-            },
+            headers={"User-Agent": f"patwarden/{__version__}", "Accept": "application/json"},
         )
 
     def __repr__(self) -> str:
@@ -132,7 +128,7 @@ class KeyVaultSecrets:
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self._client.close()
+        self._sender.close()
 
     def __enter__(self) -> KeyVaultSecrets:
         return self
@@ -244,15 +240,12 @@ class KeyVaultSecrets:
             headers = {"Authorization": f"Bearer {self._bearer(**token_options)}"}
             if content is not None:
                 headers["Content-Type"] = "application/json"
-            request = self._client.build_request(
+            request = self._sender.build(
                 method, url, params=query, content=content, headers=headers
             )
             try:
-                response = read_whole(
-                    self._client,
-                    request,
-                    max_bytes=MAX_ANSWER_BYTES,
-                    deadline=READ_TIMEOUT * DEADLINE_READS,
+                response = self._sender.send(
+                    request, max_bytes=MAX_ANSWER_BYTES, deadline=READ_TIMEOUT * DEADLINE_READS
                 )
             except httpx.TransportError as err:
                 self._give_up_or_wait(err, retries)
