@@ -12,6 +12,13 @@ through a :class:`Sender`:
   ``NO_PROXY`` are read as requests and ``urllib`` read them (:func:`urllib.request.getproxies`,
   :func:`urllib.request.proxy_bypass`), once per host; a proxied host gets a transport of its own
   with that proxy (one per thread, on the same TLS settings).
+- **A connection pool per thread** (:class:`PerThreadTransport`). httpcore's pool assigns
+  connections by scanning all of them under one lock, twice per request, and counts the idle ones
+  for each: quadratic in the connections. A fleet run shares one client between its workers, so at
+  100 ms of latency one pool held 20-64 connections and that scan cost ~0.7 ms of CPU per rotation;
+  with httpx's default of 20 kept connections the other workers' were closed after each answer
+  and TLS-handshaken again. Each thread gets its own transport (all on one SSL context), so a
+  worker reuses its own one or two connections and never waits on the others'.
 - **Bounded answers.** Each socket read has its own timeout, so a server that drips one byte at a
   time never trips it, and an endless body would fill memory. The answer is streamed and fails
   like a transport error (:class:`ResponseTooLarge`, :class:`ResponseTooSlow`) when it is larger
@@ -32,7 +39,7 @@ import httpx
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["ResponseTooLarge", "ResponseTooSlow", "Sender", "read_whole"]
+__all__ = ["PerThreadTransport", "ResponseTooLarge", "ResponseTooSlow", "Sender", "read_whole"]
 
 # Headers of the streamed answer that no longer describe the body once it is read and decoded.
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
@@ -44,6 +51,52 @@ class ResponseTooLarge(httpx.RemoteProtocolError):
 
 class ResponseTooSlow(httpx.ReadTimeout):
     """The answer kept arriving, too slowly to finish within the deadline (a dripping server)."""
+
+
+class PerThreadTransport(httpx.BaseTransport):
+    """Sends each request through the calling thread's own transport (thread-safe)."""
+
+    def __init__(self, factory: Callable[[], httpx.BaseTransport]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._transports: dict[threading.Thread, httpx.BaseTransport] = {}
+        self._generation = 0  # bumped by close(): a thread's older transport is not reused
+
+    def __repr__(self) -> str:
+        return f"PerThreadTransport(threads={len(self._transports)})"
+
+    def __len__(self) -> int:
+        """How many threads' transports are open."""
+        with self._lock:
+            return len(self._transports)
+
+    def _mine(self) -> httpx.BaseTransport:
+        mine: tuple[int, httpx.BaseTransport] | None = getattr(self._local, "transport", None)
+        if mine is not None and mine[0] == self._generation:
+            return mine[1]
+        current = threading.current_thread()
+        with self._lock:
+            ended = [thread for thread in self._transports if not thread.is_alive()]
+            stale = [self._transports.pop(thread) for thread in ended]
+            transport = self._transports[current] = self._factory()
+            self._local.transport = (self._generation, transport)
+        for old in stale:
+            old.close()
+        return transport
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send *request* through this thread's transport (built on its first request)."""
+        return self._mine().handle_request(request)
+
+    def close(self) -> None:
+        """Close every thread's transport; a later request builds a new one."""
+        with self._lock:
+            transports = list(self._transports.values())
+            self._transports.clear()
+            self._generation += 1
+        for transport in transports:
+            transport.close()
 
 
 class Sender:
@@ -59,8 +112,6 @@ class Sender:
         headers: Mapping[str, str],
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        from patwarden.azdo.per_thread import PerThreadTransport
-
         self._verify = verify
         self._timeout = timeout.as_dict()
         self._headers = dict(headers)
@@ -116,8 +167,6 @@ class Sender:
                 return self._transport
             transport = self._proxied.get(proxy)
             if transport is None:
-                from patwarden.azdo.per_thread import PerThreadTransport
-
                 transport = self._proxied[proxy] = PerThreadTransport(self._factory(proxy))
             return transport
 

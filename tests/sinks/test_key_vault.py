@@ -241,7 +241,7 @@ def test_invalid_entries_name_the_key(
 def test_sinks_of_one_vault_and_identity_share_one_client_that_the_pool_closes(
     emulator: RunningEmulator, writer_context: SinkContext
 ) -> None:
-    from patwarden.azdo.per_thread import PerThreadTransport
+    from patwarden.http_answers import PerThreadTransport
 
     pool = ClientPool()
     context = dataclasses.replace(writer_context, clients=pool)

@@ -108,10 +108,10 @@ class KeyVaultSink:
         parsed = parse_spec(KeyVaultSinkSpec, spec)
         pool = context.clients
         if pool is None:
-            client = _vault_client(parsed, context, shared=False)
+            client = _vault_client(parsed, context)
         else:  # one client per (vault, identity) for the whole run, closed by the pool
             key = ("key_vault", parsed.vault_url.lower(), parsed.identity)
-            client = pool.get(key, lambda: _vault_client(parsed, context, shared=True))
+            client = pool.get(key, lambda: _vault_client(parsed, context))
         return cls(
             spec=parsed,
             client=client,
@@ -321,24 +321,18 @@ class KeyVaultSink:
             ) from None
 
 
-def _vault_client(spec: KeyVaultSinkSpec, context: SinkContext, *, shared: bool) -> KeyVaultSecrets:
-    """The sink's Key Vault client; a *shared* one gives each worker thread its own connections
-    (see :class:`~patwarden.azdo.per_thread.PerThreadTransport`), all on one SSL context."""
-    import httpx
-
-    from patwarden.azdo.per_thread import PerThreadTransport
+def _vault_client(spec: KeyVaultSinkSpec, context: SinkContext) -> KeyVaultSecrets:
+    """The sink's Key Vault client: each worker thread gets its own connections, all on one SSL
+    context (:class:`~patwarden.http_answers.Sender`)."""
     from patwarden.tls import ssl_context
 
-    verify = ssl_context(context.ca_bundle)  # the bundle adds to the default CAs
     # The token's audience is pinned to Key Vault, whatever a vault's challenge names.
     scope = (context.vault_scope or vault_scope)(spec.vault_url)
-    transport = PerThreadTransport(lambda: httpx.HTTPTransport(verify=verify)) if shared else None
     return KeyVaultSecrets(
         spec.vault_url,
         context.credential(spec.identity),
         scope=scope,
-        verify=verify,
-        transport=transport,
+        verify=ssl_context(context.ca_bundle),  # the bundle adds to the default CAs
     )
 
 

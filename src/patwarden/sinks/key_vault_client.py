@@ -96,8 +96,8 @@ class KeyVaultSecrets:
 
     *credential* is an azure-identity ``TokenCredential``; tokens are only ever asked for
     *scope*. *verify* is what httpx verifies the vault with (an ``SSLContext`` trusting a CA
-    bundle, or True); never False. *transport* replaces the connection handling (a
-    :class:`~patwarden.azdo.per_thread.PerThreadTransport` for a client shared by many threads).
+    bundle, or True); never False. *transport* replaces the connection handling (default:
+    connections per thread, :class:`~patwarden.http_answers.PerThreadTransport`).
     """
 
     def __init__(

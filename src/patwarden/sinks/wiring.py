@@ -76,8 +76,8 @@ class SinkWiring:
 
         from patwarden.azdo.client import AzureDevOpsClient
         from patwarden.azdo.counting import CountingTransport
-        from patwarden.azdo.per_thread import PerThreadTransport
         from patwarden.azdo.transport import ServiceUrls
+        from patwarden.http_answers import PerThreadTransport
         from patwarden.tls import ssl_context
 
         with self._lock:
