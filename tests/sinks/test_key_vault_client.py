@@ -124,11 +124,15 @@ def test_a_challenge_naming_another_resource_never_changes_the_scope() -> None:
         },
     )
     credential = Credential()
-    client, seen = vault([challenge, httpx.Response(200, json=bundle(value="x"))], credential)
+    ok = httpx.Response(200, json=bundle(value="x"))
+    client, seen = vault([challenge, ok, ok], credential)
     client.get_secret("s")
     assert [scopes for scopes, _ in credential.calls] == [(SCOPE,), (SCOPE,)]
     assert credential.calls[1][1]["tenant_id"] == "other-tenant"  # the SDK's tenant discovery
     assert seen[1].headers["authorization"] == "Bearer token-2"
+    client.get_secret("s")  # the tenant's token is kept: no second challenge
+    assert len(seen) == 3
+    assert seen[2].headers["authorization"] == "Bearer token-2"
 
 
 def test_a_cae_claims_challenge_is_answered_once_then_refused() -> None:

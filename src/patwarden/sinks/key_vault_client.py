@@ -116,6 +116,7 @@ class KeyVaultSecrets:
         self._rng = rng or random.Random()  # noqa: S311  # backoff jitter, not cryptography
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
+        self._tenant: str | None = None  # the tenant a challenge named; kept, as the SDK does
         self._sender = Sender(  # redirects are never followed
             verify=verify,
             timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
@@ -235,9 +236,9 @@ class KeyVaultSecrets:
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         retries = 0
         challenged = False
-        token_options: dict[str, str] = {}
+        claims: str | None = None
         while True:
-            headers = {"Authorization": f"Bearer {self._bearer(**token_options)}"}
+            headers = {"Authorization": f"Bearer {self._bearer(claims)}"}
             if content is not None:
                 headers["Content-Type"] = "application/json"
             request = self._sender.build(
@@ -253,10 +254,12 @@ class KeyVaultSecrets:
                 continue
             status = response.status_code
             if status == 401 and not challenged:
-                retry_with = challenge_options(response)
-                if retry_with is not None:
-                    challenged, token_options = True, retry_with
-                    self._forget_token()
+                challenge = challenge_options(response)
+                if challenge is not None:  # resent once with a new token
+                    challenged, claims = True, challenge.get("claims")
+                    with self._lock:
+                        self._tenant = challenge.get("tenant_id", self._tenant)
+                        self._token = None
                     continue
             if status in _RETRY_STATUSES and retries < RETRY_TOTAL:
                 delay = self._delay(response, retries)
@@ -273,15 +276,19 @@ class KeyVaultSecrets:
                     continue
             return document_of(response)
 
-    def _bearer(self, **options: str) -> str:
-        """A token for :attr:`scope`: the cached one, or a new one (with *options*: not cached)."""
+    def _bearer(self, claims: str | None = None) -> str:
+        """A token for :attr:`scope` (in the tenant a challenge named, if one did): the cached
+        one, or a new one (with CAE *claims*: new, and not cached)."""
         from azure.core.exceptions import ClientAuthenticationError
 
         now = time.time()
         with self._lock:
-            token = self._token
-        if not options and token is not None and token.expires_on - TOKEN_REFRESH_MARGIN > now:
+            token, tenant = self._token, self._tenant
+        if claims is None and token is not None and token.expires_on - TOKEN_REFRESH_MARGIN > now:
             return token.token
+        options = {"tenant_id": tenant} if tenant else {}
+        if claims is not None:
+            options["claims"] = claims
         try:
             fresh = self._credential.get_token(self.scope, enable_cae=True, **options)
         except ClientAuthenticationError as err:
@@ -289,14 +296,10 @@ class KeyVaultSecrets:
             raise VaultAuthFailed(
                 f"could not get a Key Vault token ({sanitize_server_text(detail)})"
             ) from None
-        if not options:
+        if claims is None:
             with self._lock:
                 self._token = fresh
         return fresh.token
-
-    def _forget_token(self) -> None:
-        with self._lock:
-            self._token = None
 
     def _delay(self, response: httpx.Response, retries: int) -> float | None:
         """Seconds to wait before retrying *response*, or None when the vault asks for too long."""
