@@ -55,3 +55,23 @@ def test_a_failing_write_fails_alone_and_leaves_nothing(tmp_path: Path) -> None:
     store.append_audit(AuditRecord(at=T0, kind="rotated", token_name="t"))
     assert len(list(store.audit())) == 1
     store.close()
+
+
+def test_in_a_group_the_failing_batch_is_undone_and_the_others_commit(tmp_path: Path) -> None:
+    store = _store(tmp_path / "state.db")
+    committer = store._committer
+    assert committer is not None
+    good, bad = sqlite_commit.Statements(), sqlite_commit.Statements()
+    store._put_audit(good, AuditRecord(at=T0, kind="rotated", token_name="good"))
+    store._put_audit(bad, AuditRecord(at=T0, kind="rotated", token_name="bad"))
+    bad.execute("INSERT INTO nowhere VALUES (1)")
+    batches = [
+        sqlite_commit._Batch(good.items, durable=True),
+        sqlite_commit._Batch(bad.items, durable=False),
+    ]
+    committer._commit(batches)  # what submit() does with two threads' batches waiting
+    assert batches[0].error is None
+    assert isinstance(batches[1].error, sqlite3.Error)
+    assert all(batch.done for batch in batches)
+    assert [record.token_name for record in store.audit()] == ["good"]
+    store.close()

@@ -8,8 +8,9 @@ of the whole run (about 3 ms here: ~330 records per second for every worker toge
 :class:`GroupCommitter` is shared by every connection of this process to one state file. A
 thread hands it its statements (:meth:`GroupCommitter.submit`) and waits; whichever thread
 commits next takes every batch waiting at that moment and applies them in one ``BEGIN IMMEDIATE``
-transaction, each batch in its own savepoint (a batch that fails is undone alone and its thread
-gets the error), synced (``synchronous = FULL``) when any batch asked for durability. No thread
+transaction, each batch in its own savepoint when there are several (a batch that fails is
+undone alone and its thread gets the error; a batch alone is the transaction), synced
+(``synchronous = FULL``) when any batch asked for durability. No thread
 returns before its batch is committed, so the durability rule holds batch by batch, with one sync
 per group instead of one per record. Other processes are still serialised by SQLite's own lock.
 """
@@ -94,16 +95,22 @@ class GroupCommitter:
         except BaseException as exc:
             _finish(batches, exc)
             raise
+        alone = len(batches) == 1  # its own transaction: no savepoint needed
         try:
             for batch in batches:
-                conn.execute("SAVEPOINT batch")
+                if not alone:
+                    conn.execute("SAVEPOINT batch")
                 try:
                     for sql, params in batch.statements:
                         conn.execute(sql, params)
                 except sqlite3.Error as exc:
-                    conn.execute("ROLLBACK TO batch")
+                    conn.execute("ROLLBACK" if alone else "ROLLBACK TO batch")
                     batch.error = exc
-                conn.execute("RELEASE batch")
+                    if alone:
+                        _finish(batches, None)
+                        return
+                if not alone:
+                    conn.execute("RELEASE batch")
             conn.execute("COMMIT")
             self.transactions += 1
         except BaseException as exc:
