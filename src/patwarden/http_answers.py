@@ -39,8 +39,20 @@ import httpx
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["PerThreadTransport", "ResponseTooLarge", "ResponseTooSlow", "Sender", "read_whole"]
+__all__ = [
+    "NOT_SENT",
+    "RETRYABLE",
+    "PerThreadTransport",
+    "ResponseTooLarge",
+    "ResponseTooSlow",
+    "Sender",
+    "read_whole",
+]
 
+# Transport errors: the request never left (no connection was made), and those worth a retry
+# (a timeout or a broken connection; a TLS or protocol-version failure is not).
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 # Headers of the streamed answer that no longer describe the body once it is read and decoded.
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 

@@ -21,14 +21,14 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from patwarden.secret import Secret
 from patwarden.sinks import key_vault_client
-from patwarden.sinks.key_vault_client import (
-    KeyVaultSecrets,
+from patwarden.sinks.key_vault_answers import (
     VaultAuthFailed,
     VaultError,
     VaultForbidden,
     VaultNoAnswer,
     VaultNotFound,
 )
+from patwarden.sinks.key_vault_client import KeyVaultSecrets
 
 VAULT = "https://ops-kv.vault.azure.net"
 SCOPE = "https://vault.azure.net/.default"

@@ -35,7 +35,7 @@ from patwarden.azdo.errors import AzdoConnectionError, RequestOutcomeUnknown, sa
 from patwarden.azdo.ratelimit import RateLimiter
 from patwarden.azdo.responses import error_for_response, sign_in_problem
 from patwarden.errors import AuthError, ConfigError
-from patwarden.http_answers import Sender
+from patwarden.http_answers import NOT_SENT, RETRYABLE, Sender
 from patwarden.secret import Secret
 from patwarden.tls import ssl_context
 
@@ -50,8 +50,6 @@ MAX_RESPONSE_BYTES = 32 << 20  # the largest real answer (a page of 100 PATs) is
 # whole answer must arrive within this many read timeouts (2 minutes by default).
 _DEADLINE_READS = 4
 _FALLBACK_DEADLINE = 120.0
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 _NOT_RETRYABLE_5XX = frozenset({501, 505})
@@ -294,12 +292,12 @@ class AzdoTransport:
                 hint="If Azure DevOps is reached through a private CA or the emulator, set "
                 "ca_bundle to its CA certificate (PEM). TLS verification is never turned off.",
             ) from None
-        if not isinstance(err, _RETRYABLE_ERRORS):
+        if not isinstance(err, RETRYABLE):
             raise AzdoConnectionError(
                 f"Could not {action}: {reason}.",
                 hint="Check the base URLs and proxy settings in the configuration.",
             ) from None
-        if not idempotent and not isinstance(err, _NOT_SENT):
+        if not idempotent and not isinstance(err, NOT_SENT):
             raise RequestOutcomeUnknown(
                 f"The request to {action} was sent but no answer arrived ({reason}); the service "
                 "may have acted on it. It was not resent because it is not idempotent.",

@@ -33,8 +33,7 @@ from patwarden.sinks.errors import (
     SinkUnavailable,
     SinkWriteFailed,
 )
-from patwarden.sinks.key_vault_client import (
-    KeyVaultSecrets,
+from patwarden.sinks.key_vault_answers import (
     SecretVersionInfo,
     VaultAuthFailed,
     VaultError,
@@ -42,6 +41,7 @@ from patwarden.sinks.key_vault_client import (
     VaultNoAnswer,
     VaultNotFound,
 )
+from patwarden.sinks.key_vault_client import KeyVaultSecrets
 from patwarden.sinks.spec import SinkContext, SinkSpec, parse_spec
 
 logger = logging.getLogger(__name__)

@@ -43,15 +43,13 @@ import httpx
 
 from patwarden import __version__
 from patwarden.azdo.errors import sanitize_server_text
-from patwarden.http_answers import Sender
+from patwarden.http_answers import NOT_SENT, RETRYABLE, Sender
 from patwarden.secret import Secret
 from patwarden.sinks.key_vault_answers import (
     SecretVersionInfo,
     VaultAuthFailed,
     VaultError,
-    VaultForbidden,
     VaultNoAnswer,
-    VaultNotFound,
     challenge_options,
     document_of,
     version_info,
@@ -62,16 +60,7 @@ if TYPE_CHECKING:
 
     from azure.core.credentials import AccessToken, TokenCredential
 
-__all__ = [
-    "API_VERSION",
-    "KeyVaultSecrets",
-    "SecretVersionInfo",
-    "VaultAuthFailed",
-    "VaultError",
-    "VaultForbidden",
-    "VaultNoAnswer",
-    "VaultNotFound",
-]
+__all__ = ["API_VERSION", "KeyVaultSecrets"]  # its answers and errors: key_vault_answers
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +75,6 @@ BACKOFF_BASE = 0.8  # azure-core's backoff factor
 BACKOFF_MAX = 20.0
 TOKEN_REFRESH_MARGIN = 300  # seconds before expiry a cached token is replaced
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _PAGE_SIZE = 25  # the API's largest page
 
 
@@ -318,10 +305,10 @@ class KeyVaultSecrets:
         return ceiling * (0.5 + self._rng.random() / 2)
 
     def _give_up_or_wait(self, err: httpx.TransportError, retries: int) -> None:
-        sent = not isinstance(err, _NOT_SENT)
+        sent = not isinstance(err, NOT_SENT)
         reason = f"{type(err).__name__}: {sanitize_server_text(str(err), limit=200) or 'no detail'}"
-        if not isinstance(err, _RETRYABLE) or retries >= RETRY_TOTAL:
-            tries = "" if not isinstance(err, _RETRYABLE) else f" after {retries + 1} tries"
+        if not isinstance(err, RETRYABLE) or retries >= RETRY_TOTAL:
+            tries = "" if not isinstance(err, RETRYABLE) else f" after {retries + 1} tries"
             raise VaultNoAnswer(f"no answer from Key Vault{tries} ({reason})", sent=sent) from None
         delay = self._backoff(retries)
         logger.warning(
