@@ -83,7 +83,8 @@ WALL_CLOCK_ALLOWED = {
     "identity/user.py": 3,
     "identity/signin.py": 1,  # the device-code deadline MSAL polls against
     "identity/legacy.py": 1,
-    "sinks/key_vault_client.py": 1,  # when a cached Key Vault token (azure-core) is due a refresh
+    # When a cached Key Vault token (azure-core) is due a refresh; an HTTP-date Retry-After.
+    "sinks/key_vault_client.py": 1,
     # The age of a leftover temp file: st_mtime is the file system's wall clock.
     "sinks/safe_files.py": 1,
 }

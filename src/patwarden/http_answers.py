@@ -171,6 +171,8 @@ class Sender:
     def transport_for(self, url: httpx.URL) -> httpx.BaseTransport:
         """The transport for *url*: a proxy's when the environment routes its host through one."""
         key = (url.scheme, url.host)
+        if self._proxies.get(key, "") is None:  # a known direct host: no lock on the hot path
+            return self._transport
         with self._lock:
             if key not in self._proxies:
                 self._proxies[key] = environment_proxy(url.scheme, url.host)

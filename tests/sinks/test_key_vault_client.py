@@ -266,3 +266,16 @@ def test_names_and_versions_are_escaped_into_one_path_segment() -> None:
     client, seen = vault([httpx.Response(200, json=bundle(value="x"))])
     client.get_secret("s", "../../keys/k")
     assert seen[0].url.raw_path.startswith(b"/secrets/s/..%2F..%2Fkeys%2Fk?")
+
+
+def test_a_retry_after_date_is_read_against_the_answers_date(no_sleep: list[float]) -> None:
+    throttled = httpx.Response(
+        503,
+        headers={
+            "Date": "Fri, 04 Dec 2026 10:00:00 GMT",
+            "Retry-After": "Fri, 04 Dec 2026 10:00:05 GMT",
+        },
+    )
+    client, _ = vault([throttled, httpx.Response(200, json=bundle(value="x"))])
+    client.get_secret("s")
+    assert no_sleep == [5.0]

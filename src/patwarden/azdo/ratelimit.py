@@ -69,6 +69,13 @@ def _retry_after(value: str | None, *, now: float) -> float | None:
     return None if when is None else when - now
 
 
+def retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
+    """The seconds ``Retry-After`` asks for (a number, or an HTTP-date read against the answer's
+    ``Date``, else *now*; may be 0 or negative), or None without a readable one. *headers* must
+    be case-insensitive (an ``httpx.Headers``)."""
+    return _retry_after(headers.get("retry-after"), now=_http_date(headers.get("date")) or now)
+
+
 def budget_of(headers: Mapping[str, str], *, status: int | None = None) -> Budget:
     """The ``X-RateLimit-*`` budget and ``Date`` of an answer (case-insensitive *headers*)."""
     limit = _number(headers.get("x-ratelimit-limit"))
@@ -94,7 +101,7 @@ def advised_wait(headers: Mapping[str, str], *, now: float) -> float | None:
     case-insensitive (an ``httpx.Headers``).
     """
     server_now = _http_date(headers.get("date")) or now
-    retry = _retry_after(headers.get("retry-after"), now=server_now)
+    retry = retry_after(headers, now=now)
     delay = _number(headers.get("x-ratelimit-delay"))
     candidates = [retry, delay]
     if (

@@ -43,6 +43,8 @@ import httpx
 
 from patwarden import __version__
 from patwarden.azdo.errors import sanitize_server_text
+from patwarden.azdo.ratelimit import retry_after
+from patwarden.azdo.transport import RetryPolicy
 from patwarden.http_answers import NOT_SENT, RETRYABLE, Sender
 from patwarden.secret import Secret
 from patwarden.sinks.key_vault_answers import (
@@ -73,6 +75,7 @@ RETRY_TOTAL = 3  # retries after the first try
 MAX_RETRY_AFTER = 60.0
 BACKOFF_BASE = 0.8  # azure-core's backoff factor
 BACKOFF_MAX = 20.0
+_BACKOFF = RetryPolicy(attempts=RETRY_TOTAL + 1, base_delay=BACKOFF_BASE, max_delay=BACKOFF_MAX)
 TOKEN_REFRESH_MARGIN = 300  # seconds before expiry a cached token is replaced
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _PAGE_SIZE = 25  # the API's largest page
@@ -268,7 +271,7 @@ class KeyVaultSecrets:
         one, or a new one (with CAE *claims*: new, and not cached)."""
         from azure.core.exceptions import ClientAuthenticationError
 
-        now = time.time()
+        now = _wall_clock()
         with self._lock:
             token, tenant = self._token, self._tenant
         if claims is None and token is not None and token.expires_on - TOKEN_REFRESH_MARGIN > now:
@@ -290,19 +293,11 @@ class KeyVaultSecrets:
 
     def _delay(self, response: httpx.Response, retries: int) -> float | None:
         """Seconds to wait before retrying *response*, or None when the vault asks for too long."""
-        advised = response.headers.get("retry-after")
+        advised = retry_after(response.headers, now=_wall_clock())
         if advised is not None:
-            try:
-                seconds = max(0.0, float(advised))
-            except ValueError:
-                seconds = None
-            if seconds is not None:
-                return seconds if seconds <= MAX_RETRY_AFTER else None
-        return self._backoff(retries)
-
-    def _backoff(self, retries: int) -> float:
-        ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2.0**retries)
-        return ceiling * (0.5 + self._rng.random() / 2)
+            advised = max(0.0, advised)
+            return advised if advised <= MAX_RETRY_AFTER else None
+        return _BACKOFF.backoff(retries + 1, self._rng)
 
     def _give_up_or_wait(self, err: httpx.TransportError, retries: int) -> None:
         sent = not isinstance(err, NOT_SENT)
@@ -310,7 +305,7 @@ class KeyVaultSecrets:
         if not isinstance(err, RETRYABLE) or retries >= RETRY_TOTAL:
             tries = "" if not isinstance(err, RETRYABLE) else f" after {retries + 1} tries"
             raise VaultNoAnswer(f"no answer from Key Vault{tries} ({reason})", sent=sent) from None
-        delay = self._backoff(retries)
+        delay = _BACKOFF.backoff(retries + 1, self._rng)
         logger.warning(
             "No answer from Key Vault (%s); retry %d of %d in %.1f s",
             type(err).__name__,
@@ -319,6 +314,11 @@ class KeyVaultSecrets:
             delay,
         )
         time.sleep(delay)
+
+
+def _wall_clock() -> float:
+    """Unix time: what azure-core token expiries and an HTTP-date ``Retry-After`` compare with."""
+    return time.time()
 
 
 def _segment(value: str) -> str:
