@@ -1,4 +1,5 @@
-"""Every connection of a Key Vault client verifies with one SSL context, loaded once per CA file.
+"""Every connection of a requests session (MSAL's, azure-identity's) verifies with one SSL
+context, loaded once per CA file.
 
 Before, urllib3 parsed the CA file (certifi's, the system's and the configured bundle: ~300
 certificates) into a new context for each connection and kept it for the connection's life: at 64

@@ -3,9 +3,11 @@
 Given ``verify`` (a CA file, as :func:`patwarden.tls.requests_verify` returns: certifi's CAs, the
 system's and a configured bundle, ~300 certificates), requests hands the path to urllib3, which
 builds a new ``SSLContext`` and parses the whole file into it for *every new connection*, and
-keeps that context (its parsed store, about a megabyte) for as long as the connection lives. A
-fleet run opens one connection per worker thread to each vault: at 64 workers that was 64 parses
-(15-45 ms of CPU each) and most of the run's memory beyond the interpreter.
+keeps that context (its parsed store, about a megabyte) for as long as the connection lives.
+When the Key Vault sink used the SDK, a fleet run opened one connection per worker thread to each
+vault: at 64 workers that was 64 parses (15-45 ms of CPU each) and most of the run's memory
+beyond the interpreter. The requests-based clients left (MSAL and azure-identity, through
+``identity/http.py``) still mount it.
 
 :class:`SharedContextAdapter` gives urllib3 one context per CA file (built once per process by
 :func:`context_for`, with urllib3's own defaults: TLS 1.2+, certificate and host name checks) and
