@@ -28,7 +28,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -155,9 +155,12 @@ class SqliteStateStore:
         self._conn.execute("COMMIT")
 
     @contextmanager
-    def _grouped(self, *, durable: bool) -> Iterator[sqlite_commit.Statements]:
-        """Collect one write's statements, then commit them with the other threads' writes."""
-        self._reads.wrote()  # every write forgets the kept reads
+    def _grouped(
+        self, *, durable: bool, changes: Sequence[Hashable] = ()
+    ) -> Iterator[sqlite_commit.Statements]:
+        """Collect one write's statements, then commit them with the other threads' writes.
+        *changes*: the kept reads (sqlite_reads) the write may change, forgotten first."""
+        self._reads.forget(*changes)
         statements = sqlite_commit.Statements()
         yield statements
         if self._committer is None:
@@ -198,7 +201,7 @@ class SqliteStateStore:
 
     def load_token(self, name: str) -> ManagedTokenState | None:
         """Return the state of token ``name``, or ``None`` if it was never managed."""
-        return self._reads.answer(name, ("token", name), lambda: self._load_token(name))
+        return self._reads.answer(name, _token_key(name), lambda: self._load_token(name))
 
     def _load_token(self, name: str) -> ManagedTokenState | None:
         row = self._conn.execute("SELECT record FROM tokens WHERE name = ?", (name,)).fetchone()
@@ -211,13 +214,16 @@ class SqliteStateStore:
 
     def save_token(self, state: ManagedTokenState, *, audit: Sequence[AuditRecord] = ()) -> None:
         """Replace the state of ``state.token_name`` and append ``audit``, in one transaction."""
-        with self._grouped(durable=False) as conn:
-            self._put_token(conn, state)
+        with self._grouped(durable=False, changes=[_token_key(state.token_name)]) as conn:
+            text = self._put_token(conn, state)
             for record in audit:
                 self._put_audit(conn, record)
+        self._keep_token(state.token_name, text)
 
-    def _put_token(self, conn: _Executes, state: ManagedTokenState) -> None:
+    def _put_token(self, conn: _Executes, state: ManagedTokenState) -> str:
+        """Queue the write of *state*; returns the record's JSON text."""
         current, previous = state.current, state.previous
+        text = json.dumps(encode_token(state))
         conn.execute(
             "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -228,10 +234,15 @@ class SqliteStateStore:
                 current and iso(current.valid_to),
                 previous and previous.authorization_id,
                 previous and iso(previous.valid_to),
-                json.dumps(encode_token(state)),
+                text,
                 iso(self._now()),
             ),
         )
+        return text
+
+    def _keep_token(self, name: str, text: str) -> None:
+        """The committed record *text* of token *name* is its next read (while locked)."""
+        self._reads.keep(name, _token_key(name), self._reads.decode(text, decode_token, _loads))
 
     # --- operations and the journal ------------------------------------------------------------
 
@@ -253,7 +264,7 @@ class SqliteStateStore:
             rows = self._conn.execute(sql, (token_name,)).fetchall()
             return tuple(self._reads.decode(row[0], decode_operation, _loads) for row in rows)
 
-        return list(self._reads.answer(token_name, ("operations", token_name, unfinished), read))
+        return list(self._reads.answer(token_name, _operations_key(token_name, unfinished), read))
 
     def record(
         self,
@@ -266,7 +277,11 @@ class SqliteStateStore:
         durable on return unless the operation is finished (its next action may then run)."""
         now = iso(self._now())
         outcome = None if op.outcome is None else op.outcome.value
-        with self._grouped(durable=not op.step.is_terminal) as conn:
+        changes = [_operations_key(op.token_name, False), _operations_key(op.token_name, True)]
+        if token is not None:
+            changes.append(_token_key(token.token_name))
+        text = None
+        with self._grouped(durable=not op.step.is_terminal, changes=changes) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -286,9 +301,11 @@ class SqliteStateStore:
                 (op.operation_id, op.token_name, op.step.value, outcome, op.reason, now),
             )
             if token is not None:
-                self._put_token(conn, token)
+                text = self._put_token(conn, token)
             for record in audit:
                 self._put_audit(conn, record)
+        if token is not None and text is not None:
+            self._keep_token(token.token_name, text)
 
     def journal(self, operation_id: str) -> Sequence[JournalEntry]:
         """Return the journaled steps of ``operation_id`` in order."""
@@ -370,6 +387,16 @@ class SqliteStateStore:
                 yield
             finally:
                 self._reads.hold(None)
+
+
+def _token_key(name: str) -> tuple[str, str]:
+    """The kept read of token *name*'s state (sqlite_reads)."""
+    return ("token", name)
+
+
+def _operations_key(name: str, unfinished: bool) -> tuple[str, str, bool]:
+    """The kept read of token *name*'s operations (only unfinished ones if *unfinished*)."""
+    return ("operations", name, unfinished)
 
 
 def _audit_record(row: Sequence[Any]) -> AuditRecord:

@@ -9,7 +9,10 @@ each a JSON decode. Two caches cut that to what changed:
   checked, anew;
 - **the held token's reads**: while this connection holds a token's lock no other patwarden run
   changes that token's rows, so a read is answered again from memory until this connection
-  writes anything (every write forgets them) or lets the lock go.
+  changes them or lets the lock go. A write forgets the answers it may change and, once
+  committed, keeps what it wrote as the next answer: a rotation
+  journals a dozen steps and reads the token's state after each, which would otherwise be a
+  query and a decode per step.
 """
 
 from __future__ import annotations
@@ -55,6 +58,14 @@ class Reads:
         self._held = token_name
         self._answers.clear()
 
-    def wrote(self) -> None:
-        """This connection wrote: forget every kept answer."""
-        self._answers.clear()
+    def forget(self, *keys: Hashable) -> None:
+        """This connection is about to write what answers *keys*: forget them (before the
+        write, so that a failed write leaves them forgotten)."""
+        for key in keys:
+            self._answers.pop(key, None)
+
+    def keep(self, token_name: str, key: Hashable, value: Any) -> None:
+        """This connection committed *value* as the answer for *key* of *token_name*: keep it
+        while that token's lock is held (any other token's is read again)."""
+        if token_name == self._held:
+            self._answers[key] = value
