@@ -277,10 +277,13 @@ class SqliteStateStore:
         durable on return unless the operation is finished (its next action may then run)."""
         now = iso(self._now())
         outcome = None if op.outcome is None else op.outcome.value
-        changes = [_operations_key(op.token_name, False), _operations_key(op.token_name, True)]
+        changes: list[Hashable] = [
+            _operations_key(op.token_name, False),
+            _operations_key(op.token_name, True),
+        ]
         if token is not None:
             changes.append(_token_key(token.token_name))
-        text = None
+        text: str | None = None
         with self._grouped(durable=not op.step.is_terminal, changes=changes) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
