@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,45 @@ def test_a_quiet_directory_is_listed_once_for_every_sink_in_it(
     _quiet(tmp_path)
     assert [safe_files.remove_stale_temps(tmp_path, f"svc-{i}.pat") for i in range(50)] == [0] * 50
     assert len(scans) == 2, scans
+
+
+def test_workers_asking_while_the_directory_changes_share_one_scan_per_wave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet's workers all ask while the directory is busy (never quiet, so nothing is kept):
+    the ones that arrive during a scan wait for the next one and share it, and each still finds
+    the temp file that existed when it asked."""
+    stale = [_temp(tmp_path, f"svc-{i}.pat", "abcdef0123456789"[i]) for i in range(10)]
+    scans: list[str] = []
+    first_began, go_on = threading.Event(), threading.Event()
+    real_scandir = os.scandir
+
+    def counting(path: Any) -> Any:
+        scans.append(str(path))
+        if len(scans) == 1:
+            first_began.set()
+            go_on.wait(5)  # the others arrive while the first scan runs
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting)
+    removed: dict[int, int] = {}
+
+    def ask(i: int) -> None:
+        removed[i] = safe_files.remove_stale_temps(tmp_path, f"svc-{i}.pat")
+
+    first = threading.Thread(target=ask, args=(0,))
+    first.start()
+    assert first_began.wait(5)
+    others = [threading.Thread(target=ask, args=(i,)) for i in range(1, 10)]
+    for thread in others:
+        thread.start()
+    time.sleep(0.2)  # let them all reach the wait
+    go_on.set()
+    for thread in [first, *others]:
+        thread.join(5)
+    assert removed == {i: 1 for i in range(10)}, "each found the temp that was there"
+    assert not any(path.exists() for path in stale)
+    assert len(scans) == 2, f"one scan for the first, one shared by the nine others: {scans}"
 
 
 def test_a_temp_file_left_after_a_scan_is_still_found(tmp_path: Path) -> None:

@@ -48,22 +48,25 @@ def test_only_the_held_tokens_reads_are_kept_until_a_write_of_them_or_the_releas
         calls.append(1)
         return len(calls)
 
-    assert reads.answer("t", "k", read) == 1
-    assert reads.answer("t", "k", read) == 2, "no lock held: every read goes to the file"
+    assert reads.token("t", read) == 1
+    assert reads.token("t", read) == 2, "no lock held: every read goes to the file"
     reads.hold("t")
-    assert reads.answer("t", "k", read) == 3
-    assert reads.answer("t", "k", read) == 3
-    assert reads.answer("other", "k2", read) == 4, "another token's read is not kept"
-    assert reads.answer("t", "k3", read) == 5
-    reads.forget("k")
-    assert reads.answer("t", "k", read) == 6, "a write of it forgets it"
-    assert reads.answer("t", "k3", read) == 5, "a write of something else does not"
-    reads.keep("t", "k", 0)
-    assert reads.answer("t", "k", read) == 0, "what a write committed is the next answer"
-    reads.keep("other", "k2", 0)
-    assert reads.answer("other", "k2", read) == 7, "not for a token whose lock is not held"
+    assert reads.token("t", read) == 3
+    assert reads.token("t", read) == 3
+    assert reads.token("other", read) == 4, "another token's read is not kept"
+    assert reads.operations("t", False, read) == 5
+    reads.writing("t", state=True)
+    assert reads.token("t", read) == 6, "a write of the state forgets it"
+    assert reads.operations("t", False, read) == 5, "but not the operations"
+    reads.writing("t", operations=True)
+    assert reads.operations("t", False, read) == 7
+    assert reads.token("t", read) == 6
+    reads.wrote_state("t", 0)
+    assert reads.token("t", read) == 0, "what a write committed is the next answer"
+    reads.wrote_state("other", 0)
+    assert reads.token("other", read) == 8, "not for a token whose lock is not held"
     reads.hold(None)
-    assert reads.answer("t", "k", read) == 8
+    assert reads.token("t", read) == 9
 
 
 def test_the_store_reads_the_locked_token_once_and_again_after_its_own_write(

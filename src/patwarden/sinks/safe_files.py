@@ -16,6 +16,7 @@ never a mix. Directories patwarden keeps its own secrets in (state, token cache,
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import re
 import secrets
@@ -234,8 +235,12 @@ def write_temp(directory: Path, stem: str, data: bytes) -> Path:
 
 _TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.[0-9a-f]{12}\.tmp$")
 _QUIET = 1.0  # seconds a directory must not have changed before its scan is kept
-_scans: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = {}
-_scans_lock = threading.Lock()
+_Temps = dict[str, tuple[str, ...]]
+_scans_lock = threading.Lock()  # guards the three below
+_kept: dict[str, tuple[int, _Temps]] = {}  # by directory: (its mtime, the scan), while quiet
+_latest: dict[str, tuple[int, _Temps]] = {}  # by directory: (ticket when begun, the scan)
+_scanning: dict[str, threading.Lock] = {}  # by directory: held by the thread scanning it
+_tickets = itertools.count()  # orders the calls and the scans' beginnings
 
 
 def _file_system_now() -> float:
@@ -243,13 +248,18 @@ def _file_system_now() -> float:
     return time.time()
 
 
-def _temps_by_stem(directory: Path) -> dict[str, tuple[str, ...]] | None:
+def _temps_by_stem(directory: Path) -> _Temps | None:
     """The temp files :func:`write_temp` made in *directory*, by stem (``None``: unreadable).
 
-    One scan per change of the directory: a token's sinks ask on every run, and a directory of
-    N files sinks would otherwise be listed N times a run (O(N²)). A scan is reused while the
-    directory's mtime is unchanged, and kept only when the directory had not changed for
-    :data:`_QUIET` (a change within the same time-stamp tick as the scan would go unseen).
+    A token's sinks ask on every run, and a directory of N file sinks would otherwise be listed N
+    times a run (O(N²)). So:
+
+    - a scan is kept while the directory's mtime is unchanged, once the directory had not
+      changed for :data:`_QUIET` (a change within the same time-stamp tick as the scan would go
+      unseen);
+    - one thread scans a directory at a time, and a call that waited for a scan which *began
+      after the call did* takes that scan: it saw every file that existed when the call was
+      made. A fleet's workers, all asking while the directory changes, share one scan per wave.
     """
     key = str(directory)
     try:
@@ -257,24 +267,33 @@ def _temps_by_stem(directory: Path) -> dict[str, tuple[str, ...]] | None:
     except OSError:
         return None
     with _scans_lock:
-        cached = _scans.get(key)
-    if cached is not None and cached[0] == mtime:
-        return cached[1]
-    found: dict[str, list[str]] = {}
-    try:
-        for entry in os.scandir(directory):
-            match = _TEMP_NAME.match(entry.name)
-            if match:
-                found.setdefault(match["stem"], []).append(entry.name)
-    except OSError:
-        return None
-    temps = {stem: tuple(names) for stem, names in found.items()}
-    with _scans_lock:
-        if _file_system_now() - mtime / 1e9 >= _QUIET:
-            _scans[key] = (mtime, temps)
-        else:
-            _scans.pop(key, None)
-    return temps
+        called = next(_tickets)
+        kept = _kept.get(key)
+        scanning = _scanning.setdefault(key, threading.Lock())
+    if kept is not None and kept[0] == mtime:
+        return kept[1]
+    with scanning:
+        with _scans_lock:
+            latest = _latest.get(key)
+            began = next(_tickets)
+        if latest is not None and latest[0] > called:
+            return latest[1]
+        found: dict[str, list[str]] = {}
+        try:
+            for entry in os.scandir(directory):
+                match = _TEMP_NAME.match(entry.name)
+                if match:
+                    found.setdefault(match["stem"], []).append(entry.name)
+        except OSError:
+            return None
+        temps = {stem: tuple(names) for stem, names in found.items()}
+        with _scans_lock:
+            _latest[key] = (began, temps)
+            if _file_system_now() - mtime / 1e9 >= _QUIET:
+                _kept[key] = (mtime, temps)
+            else:
+                _kept.pop(key, None)
+        return temps
 
 
 def remove_stale_temps(directory: Path, stem: str, *, older_than: float = 0.0) -> int:

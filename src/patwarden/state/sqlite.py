@@ -9,9 +9,9 @@ Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (SQLite serialis
 processes); the connections of one process (fleet worker threads) hand their writes to one
 :class:`~patwarden.state.sqlite_commit.GroupCommitter` per file, which commits the writes waiting
 at the same moment together, instead of each thread contending through SQLite's sleep-and-retry
-busy handler and syncing on its own. Rotating a token
-is guarded by a per-token lock file in ``<state file>.locks/`` (:mod:`patwarden.state.token_locks`),
-so concurrent runs on the same state never rotate a token twice.
+busy handler and syncing on its own. Rotating a token is guarded by a per-token lock file in
+``<state file>.locks/`` (:mod:`patwarden.state.token_locks`): concurrent runs never rotate a token
+twice.
 
 Durability: a journal record that precedes an external action is durable before the action runs.
 The engine journals a step and then performs its action, so :meth:`SqliteStateStore.record` of an
@@ -28,7 +28,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from patwarden.domain.models import AuditRecord, JournalEntry, ManagedTokenState
 from patwarden.domain.operation import Operation
 from patwarden.errors import StateError
 from patwarden.sinks import safe_files
-from patwarden.state import sqlite_commit, token_locks
+from patwarden.state import sqlite_commit, sqlite_schema, token_locks
 from patwarden.state.audit_query import AuditQuery
 from patwarden.state.codec import (
     StateCorrupt,
@@ -50,7 +50,6 @@ from patwarden.state.codec import (
     parse_iso,
 )
 from patwarden.state.sqlite_reads import Reads
-from patwarden.state.sqlite_schema import MIGRATIONS as _MIGRATIONS
 from patwarden.state.sqlite_schema import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteStateStore", "StateCorrupt"]
@@ -155,12 +154,8 @@ class SqliteStateStore:
         self._conn.execute("COMMIT")
 
     @contextmanager
-    def _grouped(
-        self, *, durable: bool, changes: Sequence[Hashable] = ()
-    ) -> Iterator[sqlite_commit.Statements]:
-        """Collect one write's statements, then commit them with the other threads' writes.
-        *changes*: the kept reads (sqlite_reads) the write may change, forgotten first."""
-        self._reads.forget(*changes)
+    def _grouped(self, *, durable: bool) -> Iterator[sqlite_commit.Statements]:
+        """Collect one write's statements, then commit them with the other threads' writes."""
         statements = sqlite_commit.Statements()
         yield statements
         if self._committer is None:
@@ -175,22 +170,7 @@ class SqliteStateStore:
         if row is not None and row[0] == SCHEMA_VERSION:
             return
         with self._write() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT version FROM schema_version").fetchone()
-            version = 0 if row is None else int(row[0])
-            if version > SCHEMA_VERSION:
-                raise StateError(
-                    f"The state file {self.path} has schema version {version}, but this "
-                    f"patwarden knows only up to {SCHEMA_VERSION}; a newer patwarden wrote it.",
-                    hint="Upgrade patwarden (or point this one at a different state file).",
-                    docs=_DOCS,
-                )
-            for migration in _MIGRATIONS[version:]:
-                migration(conn)
-            if row is None:
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif version < SCHEMA_VERSION:
-                conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+            sqlite_schema.upgrade(conn, path=self.path, docs=_DOCS)
 
     def schema_version(self) -> int:
         """Return the schema version of the open file."""
@@ -201,7 +181,7 @@ class SqliteStateStore:
 
     def load_token(self, name: str) -> ManagedTokenState | None:
         """Return the state of token ``name``, or ``None`` if it was never managed."""
-        return self._reads.answer(name, _token_key(name), lambda: self._load_token(name))
+        return self._reads.token(name, lambda: self._load_token(name))
 
     def _load_token(self, name: str) -> ManagedTokenState | None:
         row = self._conn.execute("SELECT record FROM tokens WHERE name = ?", (name,)).fetchone()
@@ -214,14 +194,15 @@ class SqliteStateStore:
 
     def save_token(self, state: ManagedTokenState, *, audit: Sequence[AuditRecord] = ()) -> None:
         """Replace the state of ``state.token_name`` and append ``audit``, in one transaction."""
-        with self._grouped(durable=False, changes=[_token_key(state.token_name)]) as conn:
-            text = self._put_token(conn, state)
+        self._reads.writing(state.token_name, state=True)
+        with self._grouped(durable=False) as conn:
+            written = self._put_token(conn, state)
             for record in audit:
                 self._put_audit(conn, record)
-        self._keep_token(state.token_name, text)
+        self._reads.wrote_state(state.token_name, written)
 
-    def _put_token(self, conn: _Executes, state: ManagedTokenState) -> str:
-        """Queue the write of *state*; returns the record's JSON text."""
+    def _put_token(self, conn: _Executes, state: ManagedTokenState) -> ManagedTokenState:
+        """Queue the write of *state*; returns the state as it will read back."""
         current, previous = state.current, state.previous
         text = json.dumps(encode_token(state))
         conn.execute(
@@ -238,11 +219,7 @@ class SqliteStateStore:
                 iso(self._now()),
             ),
         )
-        return text
-
-    def _keep_token(self, name: str, text: str) -> None:
-        """The committed record *text* of token *name* is its next read (while locked)."""
-        self._reads.keep(name, _token_key(name), self._reads.decode(text, decode_token, _loads))
+        return self._reads.decode(text, decode_token, _loads)
 
     # --- operations and the journal ------------------------------------------------------------
 
@@ -264,7 +241,7 @@ class SqliteStateStore:
             rows = self._conn.execute(sql, (token_name,)).fetchall()
             return tuple(self._reads.decode(row[0], decode_operation, _loads) for row in rows)
 
-        return list(self._reads.answer(token_name, _operations_key(token_name, unfinished), read))
+        return list(self._reads.operations(token_name, unfinished, read))
 
     def record(
         self,
@@ -277,14 +254,9 @@ class SqliteStateStore:
         durable on return unless the operation is finished (its next action may then run)."""
         now = iso(self._now())
         outcome = None if op.outcome is None else op.outcome.value
-        changes: list[Hashable] = [
-            _operations_key(op.token_name, False),
-            _operations_key(op.token_name, True),
-        ]
-        if token is not None:
-            changes.append(_token_key(token.token_name))
-        text: str | None = None
-        with self._grouped(durable=not op.step.is_terminal, changes=changes) as conn:
+        self._reads.writing(op.token_name, state=token is not None, operations=True)
+        written = None
+        with self._grouped(durable=not op.step.is_terminal) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -304,11 +276,11 @@ class SqliteStateStore:
                 (op.operation_id, op.token_name, op.step.value, outcome, op.reason, now),
             )
             if token is not None:
-                text = self._put_token(conn, token)
+                written = self._put_token(conn, token)
             for record in audit:
                 self._put_audit(conn, record)
-        if token is not None and text is not None:
-            self._keep_token(token.token_name, text)
+        if written is not None:
+            self._reads.wrote_state(written.token_name, written)
 
     def journal(self, operation_id: str) -> Sequence[JournalEntry]:
         """Return the journaled steps of ``operation_id`` in order."""
@@ -390,16 +362,6 @@ class SqliteStateStore:
                 yield
             finally:
                 self._reads.hold(None)
-
-
-def _token_key(name: str) -> tuple[str, str]:
-    """The kept read of token *name*'s state (sqlite_reads)."""
-    return ("token", name)
-
-
-def _operations_key(name: str, unfinished: bool) -> tuple[str, str, bool]:
-    """The kept read of token *name*'s operations (only unfinished ones if *unfinished*)."""
-    return ("operations", name, unfinished)
 
 
 def _audit_record(row: Sequence[Any]) -> AuditRecord:

@@ -58,14 +58,25 @@ class Reads:
         self._held = token_name
         self._answers.clear()
 
-    def forget(self, *keys: Hashable) -> None:
-        """This connection is about to write what answers *keys*: forget them (before the
-        write, so that a failed write leaves them forgotten)."""
+    def token(self, name: str, read: Callable[[], T]) -> T:
+        """The state of token *name*: ``read()``, kept while its lock is held."""
+        return self.answer(name, ("token", name), read)
+
+    def operations(self, name: str, unfinished: bool, read: Callable[[], T]) -> T:
+        """The operations of token *name* (unfinished ones only if asked): as :meth:`token`."""
+        return self.answer(name, ("operations", name, unfinished), read)
+
+    def writing(self, name: str, *, state: bool = False, operations: bool = False) -> None:
+        """This connection is about to write token *name*'s *state* and/or *operations*: forget
+        those answers (before the write, so that a failed write leaves them forgotten)."""
+        keys: list[Hashable] = [("token", name)] if state else []
+        if operations:
+            keys += [("operations", name, False), ("operations", name, True)]
         for key in keys:
             self._answers.pop(key, None)
 
-    def keep(self, token_name: str, key: Hashable, value: Any) -> None:
-        """This connection committed *value* as the answer for *key* of *token_name*: keep it
-        while that token's lock is held (any other token's is read again)."""
-        if token_name == self._held:
-            self._answers[key] = value
+    def wrote_state(self, name: str, state: Any) -> None:
+        """This connection committed *state* for token *name*: its next answer while the lock
+        is held (another token's is read again)."""
+        if name == self._held:
+            self._answers[("token", name)] = state

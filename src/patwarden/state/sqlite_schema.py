@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+from patwarden.errors import StateError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "upgrade"]
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -65,3 +68,28 @@ def _v3(conn: sqlite3.Connection) -> None:
 # Ordered: MIGRATIONS[n] brings schema version n to n + 1. Append; never edit a released one.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def upgrade(conn: sqlite3.Connection, *, path: Path, docs: str) -> None:
+    """Bring the file open on *conn* to :data:`SCHEMA_VERSION`, inside the caller's write
+    transaction (a new file gets every migration).
+
+    Raises:
+        StateError: a newer patwarden wrote the file (it is left as it is).
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    version = 0 if row is None else int(row[0])
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"The state file {path} has schema version {version}, but this "
+            f"patwarden knows only up to {SCHEMA_VERSION}; a newer patwarden wrote it.",
+            hint="Upgrade patwarden (or point this one at a different state file).",
+            docs=docs,
+        )
+    for migration in MIGRATIONS[version:]:
+        migration(conn)
+    if row is None:
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    elif version < SCHEMA_VERSION:
+        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
