@@ -41,6 +41,8 @@ def test_a_bundle_adds_to_the_default_store_instead_of_replacing_it(tmp_path: Pa
     assert _subjects(defaults) <= _subjects(context)  # every public CA is still trusted
     assert len(_subjects(context)) == len(_subjects(defaults) | _subjects(context))
     assert context.cert_store_stats()["x509_ca"] > defaults.cert_store_stats()["x509_ca"]
+    system = ssl.create_default_context()  # the system's CA file, when it has one
+    assert _subjects(system) <= _subjects(context)
 
 
 def test_requests_clients_get_one_file_with_the_defaults_and_the_bundle(tmp_path: Path) -> None:
