@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,4 +75,59 @@ def test_in_a_group_the_failing_batch_is_undone_and_the_others_commit(tmp_path: 
     assert isinstance(batches[1].error, sqlite3.Error)
     assert all(batch.done for batch in batches)
     assert [record.token_name for record in store.audit()] == ["good"]
+    store.close()
+
+
+def test_a_group_that_succeeds_is_one_transaction_without_savepoints(tmp_path: Path) -> None:
+    store = _store(tmp_path / "state.db")
+    committer = store._committer
+    assert committer is not None
+    batches = []
+    for name in ("a", "b", "c"):
+        statements = sqlite_commit.Statements()
+        store._put_audit(statements, AuditRecord(at=T0, kind="rotated", token_name=name))
+        batches.append(sqlite_commit._Batch(statements.items, durable=True))
+    executed: list[str] = []
+    committer._conn.set_trace_callback(executed.append)
+    committer._commit(batches)
+    statements = [s.split()[0] for s in executed if not s.startswith("PRAGMA")]
+    assert statements == ["BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"]
+    assert [record.token_name for record in store.audit()] == ["a", "b", "c"]
+    store.close()
+
+
+class _CommitFails:
+    """The committer's connection, except that every COMMIT fails (a full disk, say)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    def execute(self, sql: str, *params: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._conn.execute(sql, *params)
+
+
+def test_when_the_retry_after_a_failing_batch_cannot_commit_every_batch_is_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(tmp_path / "state.db")
+    committer = store._committer
+    assert committer is not None
+    bad, good, later = (sqlite_commit.Statements() for _ in range(3))
+    for statements, name in ((bad, "bad"), (good, "good"), (later, "later")):
+        store._put_audit(statements, AuditRecord(at=T0, kind="rotated", token_name=name))
+    bad.execute("INSERT INTO nowhere VALUES (1)")
+    batches = [sqlite_commit._Batch(s.items, durable=True) for s in (bad, good, later)]
+    monkeypatch.setattr(committer, "_conn", _CommitFails(committer._conn))
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        committer._commit(batches)
+    assert all(batch.done for batch in batches), "no thread is left waiting for an answer"
+    assert all(isinstance(batch.error, sqlite3.Error) for batch in batches)
+    monkeypatch.undo()
+    assert list(store.audit()) == []
     store.close()

@@ -8,11 +8,11 @@ of the whole run (about 3 ms here: ~330 records per second for every worker toge
 :class:`GroupCommitter` is shared by every connection of this process to one state file. A
 thread hands it its statements (:meth:`GroupCommitter.submit`) and waits; whichever thread
 commits next takes every batch waiting at that moment and applies them in one ``BEGIN IMMEDIATE``
-transaction, each batch in its own savepoint when there are several (a batch that fails is
-undone alone and its thread gets the error; a batch alone is the transaction), synced
-(``synchronous = FULL``) when any batch asked for durability. No thread
-returns before its batch is committed, so the durability rule holds batch by batch, with one sync
-per group instead of one per record. Other processes are still serialised by SQLite's own lock.
+transaction, synced (``synchronous = FULL``) when any batch asked for durability. When a statement
+fails, the group is rolled back and each batch committed on its own: only the failing batch's
+thread gets the error. No thread returns before its batch is committed, so the durability rule
+holds batch by batch, with one sync per group instead of one per record. Other processes are
+still serialised by SQLite's own lock.
 """
 
 from __future__ import annotations
@@ -95,34 +95,48 @@ class GroupCommitter:
         except BaseException as exc:
             _finish(batches, exc)
             raise
-        alone = len(batches) == 1  # its own transaction: no savepoint needed
         try:
-            for batch in batches:
-                if not alone:
-                    conn.execute("SAVEPOINT batch")
-                try:
-                    for sql, params in batch.statements:
-                        conn.execute(sql, params)
-                except sqlite3.Error as exc:
-                    conn.execute("ROLLBACK" if alone else "ROLLBACK TO batch")
-                    batch.error = exc
-                    if alone:
-                        _finish(batches, None)
-                        return
-                if not alone:
-                    conn.execute("RELEASE batch")
-            conn.execute("COMMIT")
-            self.transactions += 1
+            failed = _apply(conn, batches)
+            if failed is None:
+                conn.execute("COMMIT")
+                self.transactions += 1
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             _finish(batches, exc)
             raise
-        _finish(batches, None)
+        if failed is None:
+            _finish(batches, None)
+        elif len(batches) == 1:
+            batches[0].error = failed
+            _finish(batches, None)
+        else:
+            # A statement failed: undo the group and commit each batch on its own, so that
+            # only the failing one fails (rare: a batch's statements fail only on a damaged
+            # file or a bug, and savepoints around every batch would cost two statements each).
+            for done, batch in enumerate(batches):
+                try:
+                    self._commit([batch])
+                except BaseException as exc:
+                    _finish(batches[done + 1 :], exc)  # none is left waiting unanswered
+                    raise
 
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
+
+
+def _apply(conn: sqlite3.Connection, batches: list[_Batch]) -> sqlite3.Error | None:
+    """Run the statements of *batches* in the open transaction; on the first that fails, roll
+    the transaction back and return its error."""
+    try:
+        for batch in batches:
+            for sql, params in batch.statements:
+                conn.execute(sql, params)
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK")
+        return exc
+    return None
 
 
 def _finish(batches: list[_Batch], error: BaseException | None) -> None:
