@@ -107,6 +107,17 @@ def test_the_token_is_asked_for_the_pinned_scope_only_and_reused() -> None:
     assert [scopes for scopes, _ in credential.calls] == [(SCOPE,)]
 
 
+def test_warming_gets_the_token_the_first_request_then_uses_without_a_request() -> None:
+    credential = Credential()
+    client, seen = vault([httpx.Response(200, json=bundle(value="x"))], credential)
+    client.warm()
+    assert [scopes for scopes, _ in credential.calls] == [(SCOPE,)]
+    assert seen == [], "warming sends nothing to the vault"
+    client.get_secret("s")
+    assert len(credential.calls) == 1
+    assert seen[0].headers["authorization"] == "Bearer token-1"
+
+
 def test_a_token_near_expiry_is_replaced() -> None:
     credential = Credential(lifetime=60)  # within the 5-minute margin
     client, _ = vault([httpx.Response(200, json=bundle(value="x"))] * 2, credential)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -93,3 +95,27 @@ def test_an_entry_that_is_not_a_mapping_is_refused(
 ) -> None:
     with pytest.raises(SinkConfigError, match=r"tokens\.flux-git\.sinks\[0\]: must be a mapping"):
         wiring.resolve(token(emulator, "key_vault"))
+
+
+def test_warming_gets_each_vault_identitys_token_once_and_survives_a_broken_entry(
+    emulator: RunningEmulator, wiring: SinkWiring, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    vault = {"kind": "key_vault", "vault_url": emulator["key_vault_url"]}
+    specs = [
+        token(emulator, {"kind": "key_vault", "secret": "s"}),  # no vault_url: cannot be built
+        *(replace(token(emulator, {**vault, "secret": f"s{i}"}), name=f"t{i}") for i in range(3)),
+        replace(token(emulator, {"kind": "file", "path": str(tmp_path / "pat")}), name="f"),
+    ]
+    emulator.admin("DELETE", "/requests")
+    with caplog.at_level(logging.DEBUG, logger="patwarden.sinks.wiring"):
+        wiring.warm(specs)
+    log = emulator.admin("GET", "/requests?since=0").json()["requests"]
+    token_requests = [e for e in log if e["path"].endswith("/oauth2/v2.0/token")]
+    assert len(token_requests) == 1, "one Key Vault token for the vault's identity"
+    assert not [e for e in log if "/secrets/" in e["path"]], "nothing is read or written"
+    assert "warming the sinks of flux-git: SinkConfigError" in caplog.text
+    sink = wiring.resolve(specs[1])[0]
+    assert isinstance(sink, KeyVaultSink)
+    assert sink.current_version() is None
+    log = emulator.admin("GET", "/requests?since=0").json()["requests"]
+    assert len([e for e in log if e["path"].endswith("/oauth2/v2.0/token")]) == 1, "reused"

@@ -222,6 +222,11 @@ class Runtime:
             StateError: the state store cannot be opened (checked before any token runs).
         """
         self.open_store().close()  # a damaged or newer state file stops the run up front
+        # The sinks' credentials (a Key Vault token per identity) in the background, while the
+        # rotators sign in and their PATs are listed: two round trips off the first token's path.
+        threading.Thread(
+            target=self.context.wiring.warm, args=(specs,), name="patwarden-warm-sinks", daemon=True
+        ).start()
         self.check_sign_in(specs)
         issuers: dict[str, PatIssuer] = {}
 

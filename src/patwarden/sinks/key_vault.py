@@ -128,6 +128,15 @@ class KeyVaultSink:
         if self.owns_client:
             self.client.close()
 
+    def warm(self) -> None:
+        """Get the vault's bearer token ahead of the first request (:meth:`SinkWiring.warm`);
+        not a Sink method.
+
+        Raises:
+            VaultAuthFailed: no token could be had.
+        """
+        self.client.warm()
+
     # --- writing ---------------------------------------------------------------------------
 
     def write(self, secret: Secret, meta: SinkWriteMeta) -> SinkVersion:

@@ -121,6 +121,15 @@ class KeyVaultSecrets:
         """Close the pooled connections."""
         self._sender.close()
 
+    def warm(self) -> None:
+        """Get the bearer token now (kept for the requests to come): a run calls it in the
+        background while it signs the rotator in, instead of the first request waiting for it.
+
+        Raises:
+            VaultAuthFailed: no token could be had (the first request would fail the same way).
+        """
+        self._bearer()
+
     def __enter__(self) -> KeyVaultSecrets:
         return self
 

@@ -12,6 +12,7 @@ The CLI builds it once per run, in :class:`~patwarden.app.context.AppContext`.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from patwarden.domain.models import SinkEntry, TokenSpec
     from patwarden.identity.secret_refs import CredentialProvider
     from patwarden.sinks.client_pool import ClientPool
+
+_LOG = logging.getLogger(__name__)
 
 
 SINK_LOCKS_DIR = "sink.locks"  # in state_dir: locks of writes several tokens share
@@ -154,6 +157,22 @@ class SinkWiring:
             SinkConfigError | SinkPluginError: as :meth:`build`.
         """
         return self.build(token_name=spec.name, organization=spec.organization, entries=spec.sinks)
+
+    def warm(self, specs: Sequence[TokenSpec]) -> None:
+        """Build the sinks of *specs* and let each that can (a ``warm()`` method: the Key Vault
+        sink) get its credentials now. A run calls it in a background thread while it signs the
+        rotator in and lists its PATs, so the first sink request does not wait for its own
+        sign-in round trips (a token per identity and resource, kept by the clients). Best
+        effort: a failure is logged at debug level, and the sink's first real request reports
+        it."""
+        for spec in specs:
+            try:
+                for sink in self.resolve(spec):
+                    warm = getattr(sink, "warm", None)
+                    if callable(warm):
+                        warm()
+            except Exception as exc:  # best effort: the run reports it per token
+                _LOG.debug("warming the sinks of %s: %s", spec.name, type(exc).__name__)
 
     def close(self) -> None:
         """Close every client built so far (sinks with a ``close`` method, then Azure DevOps)."""
