@@ -50,7 +50,10 @@ def _recover(world: World) -> list[str]:
     settle = world.cli("rotate", "--token", TOKEN)
     problems += world.settled_problems(TOKEN)
     if settle.code != 0:
-        problems.append(f"recovery exited {recovery.code}, the settling run {settle.code}")
+        problems.append(
+            f"recovery exited {recovery.code}, the settling run {settle.code}: "
+            f"{settle.stdout[-1000:]} {settle.stderr[-3000:]}"
+        )
     return problems
 
 

@@ -14,11 +14,11 @@ from patwarden.config.model import Config
 from patwarden.domain.models import TokenSpec
 from patwarden.identity.credential_set import CredentialSet
 from patwarden.plugins.testing import fake_meta, fake_pat
-from patwarden.sinks.errors import SinkConfigError
+from patwarden.sinks.errors import SinkConfigError, SinkUnavailable
 from patwarden.sinks.file import FileSink
 from patwarden.sinks.key_vault import KeyVaultSink
 from patwarden.sinks.variable_group import VariableGroupSink
-from patwarden.sinks.wiring import SinkWiring
+from patwarden.sinks.wiring import SinkWiring, warm
 from tests.conftest import RunningEmulator
 from tests.support.configs import azure_settings, sp_identity
 from tests.support.sinks import create_group, group_variables
@@ -107,15 +107,25 @@ def test_warming_gets_each_vault_identitys_token_once_and_survives_a_broken_entr
         replace(token(emulator, {"kind": "file", "path": str(tmp_path / "pat")}), name="f"),
     ]
     emulator.admin("DELETE", "/requests")
-    with caplog.at_level(logging.DEBUG, logger="patwarden.sinks.wiring"):
-        wiring.warm(specs)
+    warmers = wiring.warmers(specs)
+    assert len(warmers) == 3, "one per Key Vault sink; the file sink has nothing to get"
+    assert emulator.admin("GET", "/requests?since=0").json()["requests"] == [], "built only"
+    warm(warmers)
     log = emulator.admin("GET", "/requests?since=0").json()["requests"]
     token_requests = [e for e in log if e["path"].endswith("/oauth2/v2.0/token")]
     assert len(token_requests) == 1, "one Key Vault token for the vault's identity"
     assert not [e for e in log if "/secrets/" in e["path"]], "nothing is read or written"
-    assert "warming the sinks of flux-git: SinkConfigError" in caplog.text
     sink = wiring.resolve(specs[1])[0]
     assert isinstance(sink, KeyVaultSink)
     assert sink.current_version() is None
     log = emulator.admin("GET", "/requests?since=0").json()["requests"]
     assert len([e for e in log if e["path"].endswith("/oauth2/v2.0/token")]) == 1, "reused"
+
+    def broken() -> None:
+        raise SinkUnavailable("the vault did not answer")
+
+    called: list[int] = []
+    with caplog.at_level(logging.DEBUG, logger="patwarden.sinks.wiring"):
+        warm([broken, lambda: called.append(1)])
+    assert called == [1], "a failure does not stop the others"
+    assert "getting a sink's credentials ahead: SinkUnavailable" in caplog.text

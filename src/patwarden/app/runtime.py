@@ -224,9 +224,13 @@ class Runtime:
         self.open_store().close()  # a damaged or newer state file stops the run up front
         # The sinks' credentials (a Key Vault token per identity) in the background, while the
         # rotators sign in and their PATs are listed: two round trips off the first token's path.
-        threading.Thread(
-            target=self.context.wiring.warm, args=(specs,), name="patwarden-warm-sinks", daemon=True
-        ).start()
+        from patwarden.sinks.wiring import warm
+
+        warmers = self.context.wiring.warmers(specs)  # built here: no import in two threads
+        if warmers:
+            threading.Thread(
+                target=warm, args=(warmers,), name="patwarden-warm-sinks", daemon=True
+            ).start()
         self.check_sign_in(specs)
         issuers: dict[str, PatIssuer] = {}
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from patwarden.clock import Clock, SystemClock
+from patwarden.errors import PatwardenError
 from patwarden.rotation.ports import Sink
 from patwarden.sinks.locks import shared_lock
 from patwarden.sinks.registry import build_sink
@@ -158,21 +159,28 @@ class SinkWiring:
         """
         return self.build(token_name=spec.name, organization=spec.organization, entries=spec.sinks)
 
-    def warm(self, specs: Sequence[TokenSpec]) -> None:
-        """Build the sinks of *specs* and let each that can (a ``warm()`` method: the Key Vault
-        sink) get its credentials now. A run calls it in a background thread while it signs the
-        rotator in and lists its PATs, so the first sink request does not wait for its own
-        sign-in round trips (a token per identity and resource, kept by the clients). Best
-        effort: a failure is logged at debug level, and the sink's first real request reports
-        it."""
+    def warmers(self, specs: Sequence[TokenSpec]) -> list[Callable[[], None]]:
+        """Build the sinks of *specs* and return the ``warm()`` method of each that has one (the
+        Key Vault sink: it gets its token, which its client keeps). A run calls them in a
+        background thread (:func:`warm`) while it signs the rotators in and lists their PATs,
+        so the first sink request does not wait for its own sign-in round trips.
+
+        The sinks are built here, on the calling thread, so that the modules they need are
+        imported here: two threads importing the same packages at once (azure-core's modules
+        import each other) can deadlock. A spec whose sinks cannot be built is skipped (its
+        token's run reports why).
+        """
+        found: list[Callable[[], None]] = []
         for spec in specs:
             try:
-                for sink in self.resolve(spec):
-                    warm = getattr(sink, "warm", None)
-                    if callable(warm):
-                        warm()
-            except Exception as exc:  # best effort: the run reports it per token
-                _LOG.debug("warming the sinks of %s: %s", spec.name, type(exc).__name__)
+                sinks = self.resolve(spec)
+            except PatwardenError:
+                continue
+            for sink in sinks:
+                warm = getattr(sink, "warm", None)
+                if callable(warm):
+                    found.append(warm)
+        return found
 
     def close(self) -> None:
         """Close every client built so far (sinks with a ``close`` method, then Azure DevOps)."""
@@ -197,3 +205,13 @@ class SinkWiring:
 
 def _where(token_name: str, index: int) -> str:
     return f"tokens.{token_name}.sinks[{index}]"
+
+
+def warm(warmers: Sequence[Callable[[], None]]) -> None:
+    """Call each of *warmers* (:meth:`SinkWiring.warmers`), best effort: a failure is logged at
+    debug level, and the sink's first real request reports it."""
+    for warmer in warmers:
+        try:
+            warmer()
+        except Exception as exc:  # best effort: the run reports it per token
+            _LOG.debug("getting a sink's credentials ahead: %s", type(exc).__name__)
