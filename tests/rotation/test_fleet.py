@@ -105,10 +105,33 @@ def test_concurrency_is_bounded(concurrency: int) -> None:
 
 
 def test_never_more_workers_than_tokens() -> None:
-    gauge = Gauge()
+    gauge = Gauge(meet=2)  # both wait for each other: the pool must grow, but only to 2
     report = run_fleet(specs=specs(2), worker=simple_worker(gauge.run), concurrency=16)
     assert report.concurrency == 2
     assert run_fleet(specs=[], worker=simple_worker(gauge.run), concurrency=4).outcomes == ()
+
+
+def test_workers_that_keep_the_cpu_busy_are_not_joined_by_more() -> None:
+    """Nothing due, local sinks: a token is pure computation, and more threads would only
+    contend for the interpreter lock. The CPU clock runs with the wall clock: busy."""
+    gauge = Gauge()
+    report = run_fleet(
+        specs=specs(12), worker=simple_worker(gauge.run), concurrency=8, cpu_time=time.monotonic
+    )
+    assert report.concurrency == 1
+    assert gauge.peak == 1
+    assert report.status is FleetStatus.OK
+
+
+def test_workers_that_wait_are_joined_by_enough_more_at_once() -> None:
+    """Waiting for Azure: the CPU clock stands still, so the pool grows to its limit in one
+    step instead of doubling its way there."""
+    gauge = Gauge()
+    report = run_fleet(
+        specs=specs(40), worker=simple_worker(gauge.run), concurrency=8, cpu_time=lambda: 0.0
+    )
+    assert report.concurrency == 8
+    assert gauge.peak > 1
 
 
 def test_a_failing_token_does_not_stop_the_others() -> None:

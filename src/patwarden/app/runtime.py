@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -253,6 +253,13 @@ class Runtime:
 
                 yield run_one
 
+        # Each organization's listing before the workers start: they all need it first, and the
+        # pool grows only while its workers wait for their own requests (rotation/fleet.py).
+        for rotator, organization in dict.fromkeys(
+            (self.rotator_for(spec.name), spec.organization) for spec in specs
+        ):
+            with suppress(PatwardenError):  # not kept: each token's run tries again, and says why
+                shared(rotator).list_marked(organization=organization)
         workers = concurrency or self.config.rotation.concurrency
         if workers > 1 and len(specs) > 1:
             limit_malloc_arenas()  # many threads, one GIL: two arenas (app/memory.py)

@@ -1,6 +1,7 @@
 """Rotate many tokens at once: a bounded pool of workers over the engine, one outcome per token.
 
-:func:`run_fleet` hands each token to one of at most ``concurrency`` worker threads. A worker is a
+:func:`run_fleet` hands each token to one of at most ``concurrency`` worker threads, started as
+the work shows it waits (see :func:`run_fleet`). A worker is a
 context manager that yields a function running one token (the runtime opens a state store
 connection per worker, since SQLite connections belong to one thread). One token's failure, even
 an unexpected exception, becomes that token's ``failed`` outcome and never stops the others.
@@ -11,6 +12,7 @@ organization, as a single sequential run would, instead of listing once per toke
 from __future__ import annotations
 
 import enum
+import math
 import queue
 import threading
 import time
@@ -137,14 +139,28 @@ class FleetReport:
         return document
 
 
+GROW_EVERY = 0.05  # seconds between two looks at how busy the workers keep the process
+BUSY = 0.95  # the share of one core the workers should keep busy; below it, start more
+
+
 def run_fleet(
     *,
     specs: Sequence[TokenSpec],
     worker: WorkerFactory,
     concurrency: int,
     on_progress: Callable[[FleetProgress], None] | None = None,
+    cpu_time: Callable[[], float] = time.process_time,
 ) -> FleetReport:
-    """Run every token through at most ``concurrency`` workers and collect the outcomes.
+    """Run every token through up to ``concurrency`` workers and collect the outcomes.
+
+    The pool starts with one worker and, every :data:`GROW_EVERY` seconds while tokens are
+    waiting, starts as many more (up to ``concurrency``) as it takes to keep :data:`BUSY` of a
+    core busy, judged from the process's CPU time (*cpu_time*) over that interval: workers that
+    wait for Azure, a vault or a rate limit leave the CPU idle, and more of them overlap their
+    waits; workers that only compute (nothing due, local sinks) share one interpreter lock, and
+    more of them only add switching between them (1,000 tokens with nothing due and a file sink
+    each: 0.98 s with one worker, 1.40 s with 64). ``FleetReport.concurrency`` is how many it
+    started.
 
     ``on_progress`` is called (from worker threads, one call at a time) after each token. On
     KeyboardInterrupt no new token is started; tokens already running finish (their rotations
@@ -152,16 +168,32 @@ def run_fleet(
     """
     started = time.monotonic()
     pool = _Pool(specs=specs, worker=worker, on_progress=on_progress)
-    threads = [
-        threading.Thread(target=pool.work, name=f"patwarden-rotate-{i}", daemon=True)
-        for i in range(max(1, min(concurrency, len(specs))))
-    ]
-    for thread in threads:
-        thread.start()
+    limit = max(1, min(concurrency, len(specs)))
+    threads: list[threading.Thread] = []
+
+    def start(count: int) -> None:
+        for _ in range(count):
+            thread = threading.Thread(
+                target=pool.work, name=f"patwarden-rotate-{len(threads)}", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+
+    start(1)
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=0.2)
+        wall, cpu = time.monotonic(), cpu_time()
+        while True:
+            if not any(thread.is_alive() for thread in threads):
+                if not (pool.waiting() and len(threads) < limit):
+                    break
+                start(1)  # the workers stopped with tokens left (one could not start)
+            time.sleep(GROW_EVERY)
+            now, used = time.monotonic(), cpu_time()
+            busy = (used - cpu) / max(now - wall, 1e-6)
+            if busy < BUSY and len(threads) < limit and pool.waiting():
+                wanted = math.ceil(len(threads) * BUSY / max(busy, 0.01))
+                start(min(limit, max(wanted, len(threads) + 1)) - len(threads))
+            wall, cpu = now, used
     except KeyboardInterrupt:
         pool.stop.set()
         for thread in threads:
@@ -209,6 +241,10 @@ class _Pool:
         except Exception as exc:  # the worker could not start (or close): others carry on
             with self.lock:
                 self.worker_error = describe_error(exc)
+
+    def waiting(self) -> bool:
+        """Whether tokens wait for a worker."""
+        return not self.todo.empty() and not self.stop.is_set()
 
     def _run(self, run_one: TokenRunner, spec: TokenSpec) -> RunReport:
         try:
