@@ -176,8 +176,8 @@ FINDING_COLUMNS = (
     "--concurrency",
     type=click.IntRange(1, 256),  # config.tokens.MAX_CONCURRENCY (not imported: start-up time)
     metavar="N",
-    help="Tokens rotated at once, 1-256 (default: rotation.concurrency in the config, else 64: "
-    "each rotation mostly waits on Azure, ~7 requests in turn).",
+    help="At most N tokens rotated at once, 1-256 (default: rotation.concurrency in the config, "
+    "else 64). The run starts with one worker and adds more while they wait on Azure.",
 )
 @output_option()
 @click.pass_context
