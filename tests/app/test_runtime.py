@@ -77,7 +77,7 @@ def test_a_fleet_rotates_every_token_and_lists_the_pats_once(
         runtime.specs(), on_progress=lambda p: seen.append(p.outcome.token_name)
     )
     assert [o.kind for o in report.outcomes] == [OutcomeKind.ROTATED] * 5, report.outcomes
-    assert report.concurrency == 3
+    assert 1 <= report.concurrency <= 3, "rotation.concurrency is the most workers"
     assert sorted(seen) == names
     lists = [
         r

@@ -279,9 +279,10 @@ def test_json_document() -> None:
 class CountingIssuer:
     """A PatIssuer whose list_marked is slow and counted (everything else is unused here)."""
 
-    def __init__(self, *, fail_first: bool = False) -> None:
+    def __init__(self, *, fail_first: bool = False, refuse: bool = False) -> None:
         self.calls: list[str] = []
         self.fail_first = fail_first
+        self.refuse = refuse
         self.lock = threading.Lock()
 
     def list_marked(self, *, organization: str) -> list[IssuedPat]:
@@ -291,6 +292,8 @@ class CountingIssuer:
         time.sleep(0.02)
         if first and self.fail_first:
             raise AzureDevOpsError("Azure DevOps answered 503")
+        if self.refuse:
+            raise ReloginRequired("cannot get a token silently: the grant was revoked")
         now = datetime.now(UTC)
         return [
             IssuedPat(
@@ -338,6 +341,16 @@ def test_a_failed_listing_is_not_kept() -> None:
     assert len(shared.list_marked(organization="contoso")) == 1
     assert len(shared.list_marked(organization="contoso")) == 1
     assert inner.calls == ["contoso", "contoso"]
+
+
+def test_a_listing_refused_for_the_rotators_sign_in_is_not_tried_again_in_the_run() -> None:
+    inner = CountingIssuer(refuse=True)
+    shared = SharedListingIssuer(inner)
+    for _ in range(3):
+        with pytest.raises(ReloginRequired, match="grant was revoked"):
+            shared.list_marked(organization="contoso")
+    assert inner.calls == ["contoso"], "one refused sign-in, not one per token"
+    assert len(SharedListingIssuer(CountingIssuer()).list_marked(organization="contoso")) == 1
 
 
 def test_the_shared_issuer_passes_create_and_get_through_unchanged() -> None:

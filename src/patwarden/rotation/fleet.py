@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from patwarden.domain.models import CreatedPat, IssuedPat, TokenSpec
-from patwarden.errors import PatwardenError
+from patwarden.errors import AuthError, PatwardenError
 from patwarden.rotation.actions import describe_error
 from patwarden.rotation.listing import MarkedListing
 from patwarden.rotation.outcomes import Finding, OutcomeKind, RunReport, TokenOutcome
@@ -281,7 +281,9 @@ class SharedListingIssuer:
 
     Every other call goes straight to *inner*. Use one per run: the list is what Azure DevOps
     said when the run started, exactly what a sequential engine run works from. A failed listing
-    is not kept, so the next token tries again.
+    is not kept, so the next token tries again, unless the rotator could not sign in
+    (:class:`~patwarden.errors.AuthError`): every later try of the run would fail alike, each
+    costing Entra a refused refresh, so that failure is the answer for the rest of the run.
     """
 
     def __init__(self, inner: PatIssuer) -> None:
@@ -289,6 +291,7 @@ class SharedListingIssuer:
         self._lock = threading.Lock()
         self._org_locks: dict[str, threading.Lock] = {}
         self._listed: dict[str, MarkedListing] = {}
+        self._refused: dict[str, AuthError] = {}
 
     def list_marked(self, *, organization: str) -> Sequence[IssuedPat]:
         """Return the marked PATs of *organization* as first listed in this run (one
@@ -300,10 +303,15 @@ class SharedListingIssuer:
         with self._lock:
             org_lock = self._org_locks.setdefault(organization, threading.Lock())
         with org_lock:
+            if organization in self._refused:
+                raise self._refused[organization]
             if organization not in self._listed:
-                self._listed[organization] = MarkedListing(
-                    self._inner.list_marked(organization=organization)
-                )
+                try:
+                    listed = self._inner.list_marked(organization=organization)
+                except AuthError as exc:
+                    self._refused[organization] = exc
+                    raise
+                self._listed[organization] = MarkedListing(listed)
             return self._listed[organization]  # indexed once; every worker only reads it
 
     def list_marked_fresh(self, *, organization: str) -> Sequence[IssuedPat]:
