@@ -6,6 +6,7 @@ import ssl
 from pathlib import Path
 
 import certifi
+import httpx
 import pytest
 import trustme
 
@@ -13,8 +14,15 @@ from patwarden.errors import ConfigError
 from patwarden.tls import requests_verify, ssl_context
 
 
-def test_no_bundle_means_the_default_trust_store() -> None:
-    assert ssl_context(None) is True
+def test_no_bundle_means_the_default_trust_store_in_one_context_per_process() -> None:
+    # httpx's verify=True built a context per transport: one per worker thread, each parsing
+    # certifi's bundle again.
+    context = ssl_context(None)
+    assert context is ssl_context(None)
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert context.check_hostname
+    httpx_default = httpx.create_ssl_context(verify=True)  # certifi, or SSL_CERT_FILE/_DIR
+    assert _subjects(context) == _subjects(httpx_default)
 
 
 def test_a_bundle_gives_a_verifying_context(tmp_path: Path) -> None:
@@ -65,3 +73,17 @@ def test_an_unusable_bundle_is_a_config_error(tmp_path: Path, content: bytes | N
     with pytest.raises(ConfigError, match="Cannot use CA bundle") as caught:
         ssl_context(bundle)
     assert caught.value.hint is not None
+
+
+def test_requests_clients_verify_with_the_httpx_context_of_the_same_bundle(
+    tmp_path: Path,
+) -> None:
+    from patwarden.tls.requests_adapter import context_for
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(trustme.CA().cert_pem.bytes())
+    shared = context_for(str(requests_verify(bundle)))
+    assert shared is ssl_context(bundle), "the same certificates are parsed once"
+    other = tmp_path / "other.pem"
+    other.write_bytes(trustme.CA().cert_pem.bytes())
+    assert context_for(str(other)) is not ssl_context(bundle), "any other file: its own"

@@ -5,7 +5,9 @@ explicit setting that **adds** trust to the default store (certifi's public CAs,
 plus the system's); it never replaces it and never turns checks off. httpx 0.28 wants an
 ``SSLContext`` rather than a path, so build one per bundle and reuse it; clients built on
 ``requests`` (the Azure SDK, MSAL) take a path, which would *replace* their store, so they get
-:func:`requests_verify`: one PEM file with the default CAs and the bundle together.
+:func:`requests_verify`: one PEM file with the default CAs and the bundle together, which
+:mod:`patwarden.tls.requests_adapter` verifies with the same context as httpx. Without a bundle,
+every httpx client gets one process-wide context with httpx's default trust.
 """
 
 from __future__ import annotations
@@ -58,18 +60,39 @@ def _context_for(ca_bundle: str) -> ssl.SSLContext:
     return context
 
 
-def ssl_context(ca_bundle: str | os.PathLike[str] | None) -> ssl.SSLContext | bool:
-    """Return what to pass as httpx's ``verify=``: a context trusting *ca_bundle*, or True.
+@lru_cache(maxsize=1)
+def _default_context() -> ssl.SSLContext:
+    # httpx's own default (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), built once per process:
+    # given ``verify=True``, every transport (one per worker thread) parsed certifi again.
+    from httpx import create_ssl_context
 
-    True means the default trust store (certifi, or ``SSL_CERT_FILE``); never False. A context
-    for a bundle trusts the default CAs too.
+    return create_ssl_context(verify=True)
+
+
+def ssl_context(ca_bundle: str | os.PathLike[str] | None) -> ssl.SSLContext:
+    """Return what to pass as httpx's ``verify=``: the process's one context trusting the
+    default store (what httpx's ``verify=True`` trusts: certifi, or ``SSL_CERT_FILE``), or, for
+    *ca_bundle*, the default CAs and the bundle. Verification is always on.
 
     Raises:
         ConfigError: the bundle cannot be read or holds no usable certificate.
     """
     if not ca_bundle:
-        return True
+        return _default_context()
     return _context_for(str(Path(ca_bundle).expanduser().resolve()))
+
+
+def context_of_requests_verify(verify: str) -> ssl.SSLContext | None:
+    """The context :func:`ssl_context` built for the bundle whose :func:`requests_verify` file
+    is *verify* (the same certificates), or None for any other file: requests-based clients
+    then verify with it too instead of parsing the same ~300 certificates a second time."""
+    for bundle, combined in list(_combined_files.items()):
+        if combined == verify:
+            return _context_for(bundle)
+    return None
+
+
+_combined_files: dict[str, str] = {}  # bundle -> its requests_verify() file
 
 
 @lru_cache(maxsize=8)
@@ -80,6 +103,7 @@ def _combined_file(ca_bundle: str) -> str:
     combined = Path(directory, "ca-bundle.pem")
     parts = [Path(path).read_bytes() for path in (*_default_ca_files(), ca_bundle)]
     combined.write_bytes(b"\n".join(part.rstrip(b"\n") for part in parts) + b"\n")
+    _combined_files[ca_bundle] = str(combined)
     return str(combined)
 
 

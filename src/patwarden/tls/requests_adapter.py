@@ -44,15 +44,21 @@ def context_for(verify: str | bool) -> ssl.SSLContext:
     from requests.utils import DEFAULT_CA_BUNDLE_PATH
     from urllib3.util.ssl_ import create_urllib3_context
 
+    from patwarden.tls import context_of_requests_verify
+
     location = DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify)
     with _contexts_lock:
         context = _contexts.get(location)
         if context is None:
-            context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-            if os.path.isdir(location):
-                context.load_verify_locations(capath=location)
-            else:
-                context.load_verify_locations(cafile=location)
+            # A file patwarden.tls wrote for a bundle: the httpx clients' context holds the same
+            # certificates and verifies the same way (hostname and chain), so share it.
+            context = None if verify is True else context_of_requests_verify(location)
+            if context is None:
+                context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+                if os.path.isdir(location):
+                    context.load_verify_locations(capath=location)
+                else:
+                    context.load_verify_locations(cafile=location)
             _contexts[location] = context
         return context
 
