@@ -176,6 +176,8 @@ def run_fleet(
             thread = threading.Thread(
                 target=pool.work, name=f"patwarden-rotate-{len(threads)}", daemon=True
             )
+            with pool.lock:
+                pool.running += 1
             thread.start()
             threads.append(thread)
 
@@ -183,11 +185,12 @@ def run_fleet(
     try:
         wall, cpu = time.monotonic(), cpu_time()
         while True:
-            if not any(thread.is_alive() for thread in threads):
+            if not pool.running:
                 if not (pool.waiting() and len(threads) < limit):
                     break
                 start(1)  # the workers stopped with tokens left (one could not start)
-            time.sleep(GROW_EVERY)
+            if pool.exited.wait(GROW_EVERY):  # a worker ended: look again now, not a tick later
+                pool.exited.clear()
             now, used = time.monotonic(), cpu_time()
             busy = (used - cpu) / max(now - wall, 1e-6)
             if busy < BUSY and len(threads) < limit and pool.waiting():
@@ -199,6 +202,8 @@ def run_fleet(
         for thread in threads:
             thread.join()
         raise
+    for thread in threads:
+        thread.join()  # each has left its worker (its state connection closed)
     reports = pool.results()
     return FleetReport(
         outcomes=tuple(outcome for report in reports for outcome in report.outcomes),
@@ -222,6 +227,8 @@ class _Pool:
         self.worker = worker
         self.on_progress = on_progress
         self.stop = threading.Event()
+        self.exited = threading.Event()  # set by each worker as it ends
+        self.running = 0  # workers started and not ended (changed under lock)
         self.todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(len(self.specs)):
             self.todo.put(index)
@@ -241,6 +248,10 @@ class _Pool:
         except Exception as exc:  # the worker could not start (or close): others carry on
             with self.lock:
                 self.worker_error = describe_error(exc)
+        finally:
+            with self.lock:
+                self.running -= 1
+            self.exited.set()
 
     def waiting(self) -> bool:
         """Whether tokens wait for a worker."""
