@@ -30,6 +30,7 @@ from patwarden.azdo import (
 from patwarden.azdo.transport import AzdoTransport, BasicPat, Bearer
 from patwarden.errors import AuthError, ConfigError
 from patwarden.secret import Secret
+from patwarden.tls import ssl_context
 
 from .conftest import ADO, BEARER, FakeClock, Harness, MakeHarness, json_response
 
@@ -361,10 +362,12 @@ def test_tls_verification_uses_the_ca_bundle_and_is_never_off(
                 auth=BasicPat(Secret("p")),
             )
         transport.close()
-    assert isinstance(seen[0], ssl.SSLContext)
-    assert seen[0].verify_mode is ssl.CERT_REQUIRED
-    assert seen[0].check_hostname is True
-    assert seen[1] is True
+    for verify in seen:  # with the bundle, then the default store: verification on in both
+        assert isinstance(verify, ssl.SSLContext)
+        assert verify.verify_mode is ssl.CERT_REQUIRED
+        assert verify.check_hostname is True
+    assert seen[0] is not seen[1]
+    assert seen[1] is ssl_context(None), "the process's one default context, not one per transport"
 
 
 def test_a_missing_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
