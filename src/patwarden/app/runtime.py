@@ -216,7 +216,7 @@ class Runtime:
         concurrency: int | None = None,
         on_progress: Callable[[FleetProgress], None] | None = None,
     ) -> FleetReport:
-        """Reconcile and rotate *specs* concurrently (``rotation.concurrency`` workers by default).
+        """Reconcile and rotate *specs* concurrently (up to ``rotation.concurrency`` workers).
 
         Raises:
             StateError: the state store cannot be opened (checked before any token runs).
@@ -258,7 +258,8 @@ class Runtime:
         for rotator, organization in dict.fromkeys(
             (self.rotator_for(spec.name), spec.organization) for spec in specs
         ):
-            with suppress(PatwardenError):  # not kept: each token's run tries again, and says why
+            # A failure is each token's to report: its run lists again (SharedListingIssuer).
+            with suppress(Exception):
                 shared(rotator).list_marked(organization=organization)
         workers = concurrency or self.config.rotation.concurrency
         if workers > 1 and len(specs) > 1:

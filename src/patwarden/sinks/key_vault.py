@@ -129,7 +129,7 @@ class KeyVaultSink:
             self.client.close()
 
     def warm(self) -> None:
-        """Get the vault's bearer token ahead of the first request (:meth:`SinkWiring.warm`);
+        """Get the vault's bearer token ahead of the first request (:meth:`SinkWiring.warmers`);
         not a Sink method.
 
         Raises:
