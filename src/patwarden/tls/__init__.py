@@ -82,17 +82,15 @@ def ssl_context(ca_bundle: str | os.PathLike[str] | None) -> ssl.SSLContext:
     return _context_for(str(Path(ca_bundle).expanduser().resolve()))
 
 
+_bundle_of: dict[str, str] = {}  # a requests_verify() file -> the bundle it was made for
+
+
 def context_of_requests_verify(verify: str) -> ssl.SSLContext | None:
     """The context :func:`ssl_context` built for the bundle whose :func:`requests_verify` file
     is *verify* (the same certificates), or None for any other file: requests-based clients
     then verify with it too instead of parsing the same ~300 certificates a second time."""
-    for bundle, combined in list(_combined_files.items()):
-        if combined == verify:
-            return _context_for(bundle)
-    return None
-
-
-_combined_files: dict[str, str] = {}  # bundle -> its requests_verify() file
+    bundle = _bundle_of.get(verify)
+    return None if bundle is None else _context_for(bundle)
 
 
 @lru_cache(maxsize=8)
@@ -103,7 +101,7 @@ def _combined_file(ca_bundle: str) -> str:
     combined = Path(directory, "ca-bundle.pem")
     parts = [Path(path).read_bytes() for path in (*_default_ca_files(), ca_bundle)]
     combined.write_bytes(b"\n".join(part.rstrip(b"\n") for part in parts) + b"\n")
-    _combined_files[ca_bundle] = str(combined)
+    _bundle_of[str(combined)] = ca_bundle
     return str(combined)
 
 
