@@ -170,3 +170,50 @@ def test_status_on_an_empty_config_loads_no_http_client(tmp_path: Path) -> None:
     stdout, modules = imported("status", "--config", str(config), "-o", "json", env=key)
     assert json.loads(stdout)["tokens"] == []
     assert loaded(modules, NOT_FOR_STATUS) == []
+
+
+# --- the process main() owns: httpx's CLI deferred, the heap frozen at the end -----------------
+
+HTTPX_IMPORT = """\
+import sys
+{prepare}
+import httpx
+print("LOADED=" + ",".join(m for m in ("rich", "pygments") if m in sys.modules))
+sys.argv = ["httpx", "--help"]
+try:
+    httpx.main()
+except SystemExit as exit:
+    print("HTTPX_EXIT=%s" % exit.code)
+print("AFTER=" + ",".join(m for m in ("rich", "pygments") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_httpx_cli_is_imported_only_when_called(deferred: bool) -> None:
+    prepare = "from patwarden.cli.main import _defer_httpx_cli; _defer_httpx_cli()"
+    code = HTTPX_IMPORT.format(prepare=prepare if deferred else "")
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    # httpx alone imports its CLI (rich, pygments): what main() saves every command that talks HTTP.
+    assert ("LOADED=\n" if deferred else "LOADED=rich,pygments\n") in result.stdout
+    assert "HTTPX_EXIT=0" in result.stdout  # httpx's own CLI still runs, its help printed
+    assert "Usage: httpx" in result.stdout
+    assert "AFTER=rich,pygments\n" in result.stdout
+
+
+def test_main_leaves_the_heap_frozen_for_the_interpreter_exit() -> None:
+    code = (
+        "import gc, sys\n"
+        "from patwarden.cli.main import main\n"
+        "sys.argv = ['patwarden', '--version']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    print('FROZEN=%d' % gc.get_freeze_count())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    frozen = int(result.stdout.split("FROZEN=")[1])
+    assert frozen > 10_000  # the whole heap: modules, click, the command's objects

@@ -8,11 +8,15 @@ and a key with control characters was printed raw.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from patwarden.config import loader
 from patwarden.config.loader import MAX_CONFIG_BYTES
 from patwarden.config.model import load_config
 from patwarden.config.problems import InvalidConfig
@@ -131,3 +135,31 @@ def test_hostile_token_values_are_problems(tmp_path: Path, token: str, expected:
     assert any(str(problem).startswith(expected) for problem in caught.value.problems), [
         str(problem) for problem in caught.value.problems
     ]
+
+
+@pytest.fixture
+def collector_state() -> Iterator[None]:
+    enabled = gc.isenabled()
+    yield
+    (gc.enable if enabled else gc.disable)()
+
+
+@pytest.mark.usefixtures("collector_state")
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("content", [VALID, VALID + "no_such_key: 1\n", "[unclosed\n"])
+def test_no_collection_while_loading_and_the_collector_as_it_was_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enabled: bool, content: str
+) -> None:
+    (gc.enable if enabled else gc.disable)()
+    during: list[bool] = []
+    read_yaml = loader._read_yaml
+
+    def spy(path: Path) -> object:
+        during.append(gc.isenabled())
+        return read_yaml(path)
+
+    monkeypatch.setattr(loader, "_read_yaml", spy)
+    with contextlib.suppress(ConfigError):  # an invalid config (InvalidConfig is one) or YAML
+        load_config(write(tmp_path, content.encode()))
+    assert during == [False]
+    assert gc.isenabled() is enabled

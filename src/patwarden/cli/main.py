@@ -13,16 +13,21 @@ shared options ``--config`` and ``--output/-o`` work before the subcommand as we
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
-from typing import Any, NoReturn
+import types
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
 from patwarden import __version__
 from patwarden.cli.options import CONFIG_OPTION_HELP, FORMATS, OUTPUT_META
 from patwarden.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader  # 8 ms to import: the finder below only quacks like one
 
 # name -> ("module:attribute", short help). One entry per command group; keep sorted. The short
 # help is the command's own first help line (tests/cli/test_main.py checks): `patwarden --help`
@@ -246,6 +251,52 @@ class _ClockGiven:
 def main(*, clock: Clock | None = None) -> None:
     """Console-script entry point; every command reads "now" from *clock* (default: the system's).
 
-    ``python -m patwarden`` calls it without arguments.
+    ``python -m patwarden`` calls it without arguments. It owns the process, which ends when it
+    does (click exits): it defers httpx's own CLI (:func:`_defer_httpx_cli`) and, at the end,
+    freezes the heap (``gc.freeze``): everything the command built is garbage then, and the
+    interpreter's final collection would traverse all of it only to free it (~0.1 s after a
+    nothing-due run over 1,000 tokens; docs/performance.md). The memory goes back with the process.
     """
-    cli.main(prog_name="patwarden", obj=_ClockGiven(clock or SystemClock()))
+    _defer_httpx_cli()
+    try:
+        cli.main(prog_name="patwarden", obj=_ClockGiven(clock or SystemClock()))
+    finally:
+        gc.freeze()
+
+
+def _defer_httpx_cli() -> None:
+    """Keep ``import httpx`` from importing httpx's command-line client, in this process.
+
+    httpx 0.28's package imports ``httpx._main`` (click, rich, pygments) whenever those are
+    installed, as patwarden's own dependencies install them: ~40 ms of every command that talks
+    HTTP, for a client patwarden never runs (upstream made that import lazy later:
+    pydantic/httpx2#947). Here ``httpx._main`` is a module whose ``main`` imports it on first call.
+    """
+    if "httpx" not in sys.modules and not any(
+        isinstance(finder, _HttpxCliOnCall) for finder in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _HttpxCliOnCall())
+
+
+class _HttpxCliOnCall:
+    """The import system's finder and loader of ``httpx._main`` (see :func:`_defer_httpx_cli`)."""
+
+    NAME = "httpx._main"
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> Any:
+        if name != self.NAME:
+            return None
+        from importlib.machinery import ModuleSpec
+
+        return ModuleSpec(name, cast("Loader", self))
+
+    def create_module(self, spec: Any) -> None:
+        return None  # an ordinary module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        def main(*args: Any, **kwargs: Any) -> Any:
+            sys.meta_path.remove(self)
+            del sys.modules[self.NAME]
+            return importlib.import_module(self.NAME).main(*args, **kwargs)
+
+        module.main = main  # type: ignore[attr-defined]
