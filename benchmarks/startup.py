@@ -1,13 +1,15 @@
 """Start-up time of the CLI against a bare click hello-world, in one run.
 
 Times, as whole processes started with this venv's Python: a click hello-world written to a
-temporary directory (the floor: the interpreter, site-packages and click), ``patwarden --help``,
-``patwarden COMMAND --help`` for every command registered in ``patwarden.cli.main._COMMANDS``, and
-``patwarden status`` on a config with zero tokens. Every program runs once to warm the page cache
-(and to write any bytecode a non-compiled install still lacks), then ``--runs`` rounds run each
-program once in a shuffled order, so that load from other processes falls on all of them alike.
-Prints each median and its ratio to the hello-world, then ``help_ratio=X.XX`` (the worst of
-``--help`` and every ``COMMAND --help``) and, last, ``status_ratio=X.XX``. Targets (issue #16):
+temporary directory (the floor: the interpreter, site-packages and click), the same hello-world
+building and using one pydantic model (the floor of any command that validates its config with
+pydantic), ``patwarden --help``, ``patwarden COMMAND --help`` for every command registered in
+``patwarden.cli.main._COMMANDS``, and ``patwarden status`` on a config with zero tokens. Every
+program runs once to warm the page cache (and to write any bytecode a non-compiled install still
+lacks), then ``--runs`` rounds run each program once in a shuffled order, so that load from other
+processes falls on all of them alike. Prints each median and its ratio to the hello-world, then
+``help_ratio=X.XX`` (the worst of ``--help`` and every ``COMMAND --help``),
+``pydantic_floor_ratio=X.XX`` and, last, ``status_ratio=X.XX``. Targets (issue #16):
 ``help_ratio <= 1.3``, ``status_ratio <= 3``.
 
     .venv/bin/python benchmarks/startup.py [--runs 11]
@@ -15,7 +17,8 @@ Prints each median and its ratio to the hello-world, then ``help_ratio=X.XX`` (t
 
 ``--instructions`` runs each program once under ``valgrind --tool=callgrind`` and compares the
 instructions executed (user space): a figure that does not move with the machine's load, for a
-shared machine where wall times are noise. It prints ``help_ratio_ir=`` and ``status_ratio_ir=``.
+shared machine where wall times are noise. It prints ``help_ratio_ir=``,
+``pydantic_floor_ratio_ir=`` and ``status_ratio_ir=``.
 
 What to defer when a ratio grows: ``.venv/bin/python -X importtime -m patwarden status --config F``.
 """
@@ -45,6 +48,25 @@ import click
 def hello() -> None:
     """Say hello."""
     click.echo("hello")
+
+
+hello()
+'''
+# The floor of any command that validates with pydantic: the hello-world plus one model, built
+# and used once. patwarden's config is 32 such models (docs/performance.md#start-up).
+PYDANTIC_FLOOR = '''\
+import click
+from pydantic import BaseModel
+
+
+class Floor(BaseModel):
+    name: str
+
+
+@click.command()
+def hello() -> None:
+    """Say hello."""
+    click.echo(Floor(name="hello").name)
 
 
 hello()
@@ -91,7 +113,10 @@ def programs(workdir: Path) -> dict[str, list[str]]:
     config.write_text(EMPTY_CONFIG.format(state=workdir / "state"))
     config.chmod(0o600)
     patwarden = patwarden_script()
+    floor = workdir / "pydantic_floor.py"
+    floor.write_text(PYDANTIC_FLOOR)
     found: dict[str, list[str]] = {"hello-world": [sys.executable, str(hello)]}
+    found["hello-world + 1 pydantic model"] = [sys.executable, str(floor)]
     found["patwarden --help"] = [patwarden, "--help"]
     for name in registered_commands():
         found[f"patwarden {name} --help"] = [patwarden, name, "--help"]
@@ -140,6 +165,8 @@ def report(figures: dict[str, float], *, unit: str, suffix: str) -> None:
     slowest = max(helps, key=helps.__getitem__)
     print(f"slowest help: {slowest} (target {HELP_TARGET}x); status target {STATUS_TARGET}x")
     print(f"help_ratio{suffix}={helps[slowest] / floor:.2f}")
+    pydantic = figures["hello-world + 1 pydantic model"]
+    print(f"pydantic_floor_ratio{suffix}={pydantic / floor:.2f}")
     print(f"status_ratio{suffix}={figures['patwarden status'] / floor:.2f}")
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,10 @@ import pytest
 
 from patwarden.app.runtime import Runtime
 from patwarden.config.model import load_config
+from patwarden.domain.marker import format_marker
 from patwarden.errors import ConfigError
 from patwarden.rotation.outcomes import FindingKind, OutcomeKind
-from tests.cli.support import logged_requests
+from tests.cli.support import cli, logged_requests
 from tests.conftest import RunningEmulator
 from tests.support.configs import token_entry, write_config
 from tests.support.device_codes import login_in_process
@@ -323,3 +325,32 @@ def test_a_nothing_due_run_reads_no_audit_history(
     for query, returned in reads:
         assert query.get("kinds") or query.get("limit") or query.get("tokens"), query
         assert returned <= 10, (query, returned)
+
+
+@pytest.mark.slow
+def test_full_access_only_for_tokens_that_allow_it(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    tokens = {
+        "wide": token_entry(
+            emulator, tmp_path, "wide", group=False, scopes=["app_token"], allow_full_access=True
+        ),
+        "narrow": token_entry(emulator, tmp_path, "narrow", group=False),
+    }
+    config = write_config(emulator, tmp_path, tokens=tokens)
+    login_in_process(emulator, config)
+    result = cli("rotate", "--token", "wide", "-o", "json", config=config)
+    assert result.code == 0, result.output
+    assert json.loads(result.stdout)["tokens"][0]["outcome"] == "rotated"
+    check_pat(emulator, key_vault_value(emulator, "wide-pat"), works=True, what="full access")
+    with Runtime(config=load_config(config)) as runtime:
+        issuer = runtime.issuer("rotator")
+        valid_to = datetime.now(UTC) + timedelta(days=1)
+        for name in ("narrow", "other"):  # configured without allow_full_access, or unknown
+            with pytest.raises(ConfigError, match="app_token"):
+                issuer.create(
+                    organization="contoso",
+                    display_name=format_marker(token_name=name, operation_id="b" * 32),
+                    scopes=["app_token"],
+                    valid_to=valid_to,
+                )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from contextlib import nullcontext as _nothing
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ from patwarden.sinks.errors import SinkConfigError, SinkUnavailable
 from patwarden.sinks.file import FileSink
 from patwarden.sinks.key_vault import KeyVaultSink
 from patwarden.sinks.variable_group import VariableGroupSink
-from patwarden.sinks.wiring import SinkWiring, warm
+from patwarden.sinks.wiring import SinkWiring, warm, warming
 from tests.conftest import RunningEmulator
 from tests.support.configs import azure_settings, sp_identity
 from tests.support.sinks import create_group, group_variables
@@ -129,3 +131,29 @@ def test_warming_gets_each_vault_identitys_token_once_and_survives_a_broken_entr
         warm([broken, lambda: called.append(1)])
     assert called == [1], "a failure does not stop the others"
     assert "getting a sink's credentials ahead: SinkUnavailable" in caplog.text
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_warming_ends_only_after_its_thread(fails: bool) -> None:
+    # The process may exit right after the block: a warm-up still inside OpenSSL would crash it.
+    started, release = threading.Event(), threading.Event()
+    done: list[int] = []
+
+    def slow() -> None:
+        started.set()
+        release.wait(10)
+        done.append(1)
+
+    with pytest.raises(RuntimeError) if fails else _nothing(), warming([slow]):
+        assert started.wait(10)
+        threading.Timer(0.2, release.set).start()
+        if fails:
+            raise RuntimeError("the sign-in was refused")
+    assert done == [1]
+    assert "patwarden-warm-sinks" not in [t.name for t in threading.enumerate()]
+
+
+def test_warming_nothing_starts_no_thread() -> None:
+    before = threading.active_count()
+    with warming([]):
+        assert threading.active_count() == before

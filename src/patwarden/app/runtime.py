@@ -21,13 +21,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from patwarden.app.issuers import OfflineIssuer
 from patwarden.app.memory import limit_malloc_arenas
 from patwarden.app.specs import token_specs
 from patwarden.clock import SystemClock
 from patwarden.domain.models import IssuedPat, TokenSpec
 from patwarden.errors import AuthError, PatwardenError
-from patwarden.rotation.engine import RotationEngine
 from patwarden.rotation.fleet import (
     FleetProgress,
     FleetReport,
@@ -42,6 +40,7 @@ if TYPE_CHECKING:
     from patwarden.app.context import AppContext
     from patwarden.config.model import Config
     from patwarden.domain.models import AuditRecord
+    from patwarden.rotation.engine import RotationEngine
 
 __all__ = ["STATE_FILE", "HookFailed", "Runtime", "last_sign_in", "token_specs"]
 
@@ -148,6 +147,8 @@ class Runtime:
 
     def engine(self, *, store: StateStore, issuer: PatIssuer) -> RotationEngine:
         """An engine over *store* (one per thread) and *issuer*, with the configured hooks."""
+        from patwarden.rotation.engine import RotationEngine  # not for `plan` and `status`
+
         settings = self.config.rotation
         return RotationEngine(
             issuer=issuer,
@@ -167,10 +168,10 @@ class Runtime:
         Raises:
             StateError: the state store cannot be opened.
         """
+        from patwarden.rotation.planning import plan
+
         with self.open_store() as store:
-            return RotationEngine(
-                issuer=OfflineIssuer(), store=store, clock=self.clock, sinks=lambda _: ()
-            ).plan(specs)
+            return plan(store, specs, now=self.clock.now())
 
     def preflight(self, spec: TokenSpec) -> list[str]:
         """Check each sink of *spec* as ``rotate`` does before it mints a PAT (the target exists,
@@ -222,16 +223,29 @@ class Runtime:
             StateError: the state store cannot be opened (checked before any token runs).
         """
         self.open_store().close()  # a damaged or newer state file stops the run up front
-        # The sinks' credentials (a Key Vault token per identity) in the background, while the
-        # rotators sign in and their PATs are listed: two round trips off the first token's path.
-        from patwarden.sinks.wiring import warm
+        from patwarden.sinks.wiring import warming
 
-        warmers = self.context.wiring.warmers(specs)  # built here: no import in two threads
-        if warmers:
-            threading.Thread(
-                target=warm, args=(warmers,), name="patwarden-warm-sinks", daemon=True
-            ).start()
-        self.check_sign_in(specs)
+        # The sinks' credentials come in the background while the rotators sign in and list.
+        with warming(self.context.wiring.warmers(specs)):  # built here: no import in two threads
+            self.check_sign_in(specs)
+            return self._run_fleet(
+                specs,
+                dry_run=dry_run,
+                force=force,
+                concurrency=concurrency,
+                on_progress=on_progress,
+            )
+
+    def _run_fleet(
+        self,
+        specs: Sequence[TokenSpec],
+        *,
+        dry_run: bool,
+        force: Collection[str],
+        concurrency: int | None,
+        on_progress: Callable[[FleetProgress], None] | None,
+    ) -> FleetReport:
+        """The rest of :meth:`rotate`, its rotators signed in: the listings, then the workers."""
         issuers: dict[str, PatIssuer] = {}
 
         def shared(rotator: str) -> PatIssuer:

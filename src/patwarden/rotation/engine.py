@@ -26,7 +26,7 @@ from patwarden.domain.operation import Operation, Step
 from patwarden.domain.rotation import transition
 from patwarden.domain.schedule import check_spec, decide
 from patwarden.errors import ConfigError, PatwardenError
-from patwarden.rotation import converge, records, tail
+from patwarden.rotation import converge, planning, records, tail
 from patwarden.rotation.actions import ActionRunner, StopOperation
 from patwarden.rotation.converge import TokenRun
 from patwarden.rotation.outcomes import (
@@ -90,17 +90,7 @@ class RotationEngine:
 
     def plan(self, specs: Sequence[TokenSpec]) -> list[TokenPlan]:
         """Say, for each token, whether it is due and why; changes nothing."""
-        now = self._clock.now()
-        return [
-            records.token_plan(
-                spec=spec,
-                state=self._store.load_token(spec.name),
-                operations=self._store.operations(spec.name, unfinished=True),
-                now=now,
-                finished=self._store.operations(spec.name),
-            )
-            for spec in specs
-        ]
+        return planning.plan(self._store, specs, now=self._clock.now())
 
     def run(
         self, specs: Sequence[TokenSpec], *, dry_run: bool = False, force: Collection[str] = ()

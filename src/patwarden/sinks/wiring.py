@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from patwarden.clock import Clock, SystemClock
@@ -162,7 +163,7 @@ class SinkWiring:
     def warmers(self, specs: Sequence[TokenSpec]) -> list[Callable[[], None]]:
         """Build the sinks of *specs* and return the ``warm()`` method of each that has one (the
         Key Vault sink: it gets its token, which its client keeps). A run calls them in a
-        background thread (:func:`warm`) while it signs the rotators in and lists their PATs,
+        background thread (:func:`warming`) while it signs the rotators in and lists their PATs,
         so the first sink request does not wait for its own sign-in round trips.
 
         The sinks are built here, on the calling thread, so that the modules they need are
@@ -205,6 +206,30 @@ class SinkWiring:
 
 def _where(token_name: str, index: int) -> str:
     return f"tokens.{token_name}.sinks[{index}]"
+
+
+@contextmanager
+def warming(warmers: Sequence[Callable[[], None]]) -> Iterator[None]:
+    """Call *warmers* (:meth:`SinkWiring.warmers`) in a background thread while the block runs:
+    the sinks' credentials (a Key Vault token per identity) come while the run signs its
+    rotators in and lists their PATs, two round trips off the first token's path.
+
+    The block does not end before that thread does: one still inside OpenSSL (loading a CA file,
+    a handshake) when the process exits crashes it, as OpenSSL's exit handler frees what the
+    thread is using (a `rotate` refused for sign-in died of SIGSEGV), and closing the sinks'
+    clients under it would break its request.
+    """
+    if not warmers:
+        yield
+        return
+    thread = threading.Thread(
+        target=warm, args=(warmers,), name="patwarden-warm-sinks", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def warm(warmers: Sequence[Callable[[], None]]) -> None:
