@@ -68,3 +68,14 @@ class EmulatorError(PatwardenError):
     """The emulator could not start or was asked for something it cannot do."""
 
     exit_code = 7
+
+
+def describe_error(exc: Exception) -> str:
+    """Return a secret-free description of ``exc``: our messages, or only the type of others
+    (whose text may quote a response body); the traceback goes to the debug log."""
+    if isinstance(exc, PatwardenError):
+        return exc.message
+    import logging  # not at import time: `patwarden COMMAND --help` configures no logging
+
+    logging.getLogger(__name__).debug("unexpected error from a port", exc_info=exc)
+    return f"unexpected {type(exc).__name__} (run with --debug for details)"

@@ -86,8 +86,17 @@ NOT_FOR_HELP = (
     "patwarden.config",
     "patwarden.sinks",
 )
-# `status` loads the config and reads the state store, but calls nothing.
-NOT_FOR_STATUS = ("azure", "msal", "httpx", "rich", "pygments", "http.server")
+# `status` loads the config and reads the state store, but calls nothing and runs no engine.
+NOT_FOR_STATUS = (
+    "azure",
+    "msal",
+    "httpx",
+    "rich",
+    "pygments",
+    "http.server",
+    "patwarden.rotation.engine",
+    "patwarden.domain.messages",
+)
 
 IMPORTED = """\
 import sys

@@ -55,7 +55,7 @@ from patwarden.domain.messages import (
 )
 from patwarden.domain.models import IssuedPat, SinkRecord
 from patwarden.domain.operation import Operation, SinkStatus, Step
-from patwarden.errors import PatwardenError
+from patwarden.errors import describe_error
 from patwarden.rotation.ports import (
     FreshListing,
     IssueOutcomeUnknown,
@@ -67,7 +67,7 @@ from patwarden.rotation.ports import (
 )
 from patwarden.secret import Secret
 
-__all__ = ["ActionRunner", "StopOperation", "describe_error"]
+__all__ = ["ActionRunner", "StopOperation"]
 
 _log = logging.getLogger(__name__)
 
@@ -78,14 +78,6 @@ class StopOperation(Exception):  # control flow, never shown to users as an erro
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def describe_error(exc: Exception) -> str:
-    """Return a secret-free description of ``exc``: our messages, or only the type of others."""
-    if isinstance(exc, PatwardenError):
-        return exc.message
-    _log.debug("unexpected error from a port", exc_info=exc)
-    return f"unexpected {type(exc).__name__} (run with --debug for details)"
 
 
 @dataclass(kw_only=True)

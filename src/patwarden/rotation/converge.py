@@ -19,8 +19,8 @@ from datetime import datetime
 from patwarden.domain.marker import parse_marker
 from patwarden.domain.models import IssuedPat, ManagedTokenState, TokenSpec
 from patwarden.domain.operation import Operation, Step
+from patwarden.errors import describe_error
 from patwarden.rotation import tail
-from patwarden.rotation.actions import describe_error
 from patwarden.rotation.listing import indexed, marked_for
 from patwarden.rotation.outcomes import Finding, FindingKind
 from patwarden.rotation.ports import (

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from patwarden.domain.models import CreatedPat, IssuedPat, TokenSpec
-from patwarden.errors import AuthError, PatwardenError
-from patwarden.rotation.actions import describe_error
+from patwarden.errors import AuthError, PatwardenError, describe_error
 from patwarden.rotation.listing import MarkedListing
 from patwarden.rotation.outcomes import Finding, OutcomeKind, RunReport, TokenOutcome
 from patwarden.rotation.ports import PatIssuer

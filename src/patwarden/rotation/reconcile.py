@@ -17,7 +17,7 @@ from patwarden.domain.marker import parse_marker
 from patwarden.domain.models import IssuedPat, ManagedTokenState, SinkRecord, TokenSpec
 from patwarden.domain.operation import Operation
 from patwarden.domain.schedule import decide
-from patwarden.rotation.actions import describe_error
+from patwarden.errors import describe_error
 from patwarden.rotation.converge import (
     TokenRun,
     active_ids,

@@ -18,8 +18,7 @@ from datetime import datetime
 
 from patwarden.domain.models import AuditRecord, IssuedPat, ManagedTokenState, TokenSpec
 from patwarden.domain.operation import Operation, Step
-from patwarden.errors import ConfigError, PatwardenError
-from patwarden.rotation.actions import describe_error
+from patwarden.errors import ConfigError, PatwardenError, describe_error
 from patwarden.rotation.outcomes import Finding, FindingKind, Promotion
 from patwarden.rotation.ports import HookFailed, PatIssuer, RevocationTagging, Sink, StateStore
 from patwarden.rotation.records import pat_id, promoted_state, state_audit
