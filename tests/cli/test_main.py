@@ -189,10 +189,11 @@ import sys
 import httpx
 print("LOADED=" + ",".join(m for m in ("rich", "pygments") if m in sys.modules))
 sys.argv = ["httpx", "--help"]
-try:
-    httpx.main()
-except SystemExit as exit:
-    print("HTTPX_EXIT=%s" % exit.code)
+for _ in range(2):  # a second call too, once the real CLI has replaced the deferred one
+    try:
+        httpx.main()
+    except SystemExit as exit:
+        print("HTTPX_EXIT=%s" % exit.code)
 print("AFTER=" + ",".join(m for m in ("rich", "pygments") if m in sys.modules))
 """
 
@@ -206,7 +207,7 @@ def test_httpx_cli_is_imported_only_when_called(deferred: bool) -> None:
     )
     # httpx alone imports its CLI (rich, pygments): what main() saves every command that talks HTTP.
     assert ("LOADED=\n" if deferred else "LOADED=rich,pygments\n") in result.stdout
-    assert "HTTPX_EXIT=0" in result.stdout  # httpx's own CLI still runs, its help printed
+    assert result.stdout.count("HTTPX_EXIT=0") == 2  # httpx's own CLI still runs, its help printed
     assert "Usage: httpx" in result.stdout
     assert "AFTER=rich,pygments\n" in result.stdout
 

@@ -26,6 +26,7 @@ from patwarden.app.specs import token_specs
 from patwarden.clock import SystemClock
 from patwarden.domain.models import IssuedPat, TokenSpec
 from patwarden.errors import AuthError, PatwardenError
+from patwarden.rotation import planning
 from patwarden.rotation.fleet import (
     FleetProgress,
     FleetReport,
@@ -168,10 +169,8 @@ class Runtime:
         Raises:
             StateError: the state store cannot be opened.
         """
-        from patwarden.rotation.planning import plan
-
         with self.open_store() as store:
-            return plan(store, specs, now=self.clock.now())
+            return planning.plan(store, specs, now=self.clock.now())
 
     def preflight(self, spec: TokenSpec) -> list[str]:
         """Check each sink of *spec* as ``rotate`` does before it mints a PAT (the target exists,

@@ -295,8 +295,9 @@ class _HttpxCliOnCall:
 
     def exec_module(self, module: types.ModuleType) -> None:
         def main(*args: Any, **kwargs: Any) -> Any:
-            sys.meta_path.remove(self)
-            del sys.modules[self.NAME]
+            if sys.modules.get(self.NAME) is module:  # the first call: the real one replaces it
+                del sys.modules[self.NAME]
+                sys.meta_path.remove(self)
             return importlib.import_module(self.NAME).main(*args, **kwargs)
 
         module.main = main  # type: ignore[attr-defined]
