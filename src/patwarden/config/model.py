@@ -16,9 +16,9 @@ This module is the config package's front door: the models are defined in
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from patwarden.config.loader import validate_config_file
+from patwarden.config.location import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, resolve_config_path
 from patwarden.config.refs import (
     IDENTITY_NAME_PATTERN,
     KEY_VAULT_NAME_PATTERN,
@@ -108,19 +108,6 @@ __all__ = [
     "load_config",
     "resolve_config_path",
 ]
-
-CONFIG_ENV_VAR = "PATWARDEN_CONFIG"
-DEFAULT_CONFIG_FILE = "patwarden.yaml"
-
-
-def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``--config`` if given, else ``$PATWARDEN_CONFIG``, else ``./patwarden.yaml``."""
-    if explicit:
-        return Path(explicit).expanduser()
-    from_env = os.environ.get(CONFIG_ENV_VAR)
-    if from_env:
-        return Path(from_env).expanduser()
-    return Path(DEFAULT_CONFIG_FILE)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -10,10 +10,10 @@ plaintext silently. A Key Vault cache needs a key too, unless it says ``plaintex
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from patwarden.config.refs import EnvRef, FileRef, KeyringRef, KeyVaultRef
 from patwarden.errors import AuthError, ConfigError
 from patwarden.identity.cache_crypto import (
     KEY_DOCS,
@@ -21,10 +21,19 @@ from patwarden.identity.cache_crypto import (
     decode_cache_key,
     generate_cache_key,
 )
-from patwarden.identity.secret_refs import CredentialProvider, describe_ref, resolve_secret
+from patwarden.identity.secret_refs import (
+    CredentialProvider,
+    describe_env,
+    describe_file,
+    describe_ref,
+    env_secret,
+    file_secret,
+    resolve_secret,
+)
 from patwarden.secret import Secret
 
 if TYPE_CHECKING:
+    from patwarden.config.refs import EnvRef, FileRef, KeyringRef, KeyVaultRef
     from patwarden.config.schema import AzureConfig
 
 KEYRING_SERVICE = "patwarden"
@@ -113,6 +122,33 @@ def _check_key_file(path: Path) -> None:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class LocalKey:
+    """A token-cache key this machine reads itself: an environment variable (``env``), a file
+    (``file``), or neither: the OS keyring (``keyring`` says it was asked for explicitly).
+
+    Plain values, unlike the config's references, so that ``status`` can open a cache from its
+    snapshot of the config without loading the config models (:mod:`patwarden.app.snapshot`).
+    """
+
+    env: str | None = None
+    file: Path | None = None
+    keyring: bool = False
+
+    @classmethod
+    def of(cls, key: EnvRef | FileRef | KeyVaultRef | KeyringRef | None) -> LocalKey | None:
+        """The local key a config reference names; None for a Key Vault reference."""
+        from patwarden.config.refs import EnvRef, FileRef, KeyringRef
+
+        if isinstance(key, EnvRef):
+            return cls(env=key.env)
+        if isinstance(key, FileRef):
+            return cls(file=key.file)
+        if key is None or isinstance(key, KeyringRef):
+            return cls(keyring=key is not None)
+        return None
+
+
 def cache_cipher(
     *,
     identity: str,
@@ -135,24 +171,47 @@ def cache_cipher(
         CacheKeyInvalid: the supplied key is malformed.
         SecretUnavailable: the referenced variable/file/secret is missing.
     """
-    if isinstance(key, FileRef):
-        _check_key_file(key.file)
-    if isinstance(key, EnvRef | FileRef | KeyVaultRef):
+    from patwarden.config.refs import KeyVaultRef
+
+    if isinstance(key, KeyVaultRef):
         source = describe_ref(key)
         secret = resolve_secret(key, credentials=credentials, azure=azure)
         return CacheCipher(
             key=decode_cache_key(secret, source=source), source=source, binding=binding
         )
-    if key is None and not required:
+    local = LocalKey.of(key)
+    if local is None or (key is None and not required):
         return None
-    problem = keyring_problem()
-    if problem is not None:
-        asked = "key: {keyring: true} is set, but " if isinstance(key, KeyringRef) else ""
-        raise CacheKeyUnavailable(
-            f"no key to encrypt the token cache of identity {identity!r}: {asked}{problem}",
-            hint=_SUPPLY_KEY,
-            docs=KEY_DOCS,
-        )
-    source = f"the OS keyring (service {KEYRING_SERVICE!r}, identity {identity!r})"
-    secret = _keyring_key(identity, create=create)
+    return local_cache_cipher(identity=identity, key=local, create=create, binding=binding)
+
+
+def local_cache_cipher(
+    *, identity: str, key: LocalKey, create: bool, binding: bytes = b""
+) -> CacheCipher:
+    """The cipher for ``identity``'s token cache from a key read on this machine (see
+    :func:`cache_cipher`).
+
+    Raises:
+        CacheKeyUnavailable: the key file is unsafe, no keyring is usable or it has no key yet.
+        CacheKeyInvalid: the key is malformed.
+        SecretUnavailable: the variable or file is missing.
+    """
+    if key.file is not None:
+        _check_key_file(key.file)
+        source = describe_file(key.file)
+        secret = file_secret(key.file)
+    elif key.env is not None:
+        source = describe_env(key.env)
+        secret = env_secret(key.env)
+    else:
+        problem = keyring_problem()
+        if problem is not None:
+            asked = "key: {keyring: true} is set, but " if key.keyring else ""
+            raise CacheKeyUnavailable(
+                f"no key to encrypt the token cache of identity {identity!r}: {asked}{problem}",
+                hint=_SUPPLY_KEY,
+                docs=KEY_DOCS,
+            )
+        source = f"the OS keyring (service {KEYRING_SERVICE!r}, identity {identity!r})"
+        secret = _keyring_key(identity, create=create)
     return CacheCipher(key=decode_cache_key(secret, source=source), source=source, binding=binding)

@@ -25,8 +25,9 @@ from patwarden.config.schema import (
 )
 from patwarden.errors import ConfigError
 from patwarden.identity.cache_crypto import identity_binding
-from patwarden.identity.cache_keys import cache_cipher
-from patwarden.identity.cache_store import CacheStore, EncryptedFileStore
+from patwarden.identity.cache_keys import LocalKey, cache_cipher
+from patwarden.identity.cache_store import CacheStore
+from patwarden.identity.file_cache import FileCache
 from patwarden.identity.legacy import LegacyPasswordCredential
 from patwarden.identity.secret_refs import resolve_secret
 from patwarden.identity.single_flight import SingleFlightCredential
@@ -220,31 +221,23 @@ class CredentialSet:
         )
 
     def _user(self, name: str, identity: UserIdentity) -> UserCredential:
-        azure = self.config.azure
-        settings = UserSettings(
-            name=name,
-            client_id=identity.client_id,
-            tenant_id=self._tenant(name),
-            authority_host=azure.authority_host,
-            verify=azure.verify,
-            instance_discovery=azure.is_well_known_authority,
-            expected_username=identity.username,
-            sign_in_frequency=identity.sign_in_frequency,
-        )
+        cache = file_cache(self.config, name)
         return UserCredential(
-            settings=settings,
-            open_store=lambda create: self._open_store(name, identity, create),
+            settings=user_settings(self.config, name),
+            open_store=cache.open
+            if cache is not None
+            else lambda create: self._key_vault_store(name, identity, create),
             clock=self.clock.now,
         )
 
-    def _open_store(self, name: str, identity: UserIdentity, create_key: bool) -> CacheStore:
+    def _key_vault_store(self, name: str, identity: UserIdentity, create_key: bool) -> CacheStore:
         from patwarden.identity.cache_generation import guarded
+        from patwarden.identity.keyvault import secret_client
+        from patwarden.identity.keyvault_store import KeyVaultCacheStore
 
-        store = self._open_raw_store(name, identity, create_key)
-        return guarded(store, state_dir=self.config.state_dir, identity=name)
-
-    def _open_raw_store(self, name: str, identity: UserIdentity, create_key: bool) -> CacheStore:
         cache = identity.cache
+        if isinstance(cache, FileCacheConfig):  # pragma: no cover - _user opens those
+            raise ConfigError(f"identity {name!r}: its token cache is a file")
         azure = self.config.azure
         cipher = cache_cipher(
             identity=name,
@@ -253,7 +246,7 @@ class CredentialSet:
             azure=azure,
             create=create_key,
             # A Key Vault cache is plaintext only when its config says so (docs/security.md).
-            required=isinstance(cache, FileCacheConfig) or not cache.plaintext,
+            required=not cache.plaintext,
             binding=identity_binding(
                 identity=name,
                 tenant=identity.tenant_id or azure.tenant_id,
@@ -261,14 +254,7 @@ class CredentialSet:
                 account=identity.username,
             ),
         )
-        if isinstance(cache, FileCacheConfig):
-            if cipher is None:  # pragma: no cover - required=True never returns None
-                raise ConfigError(f"identity {name!r}: no key for its token cache")
-            return EncryptedFileStore(path=self.config.cache_path(name), cipher=cipher)
-        from patwarden.identity.keyvault import secret_client
-        from patwarden.identity.keyvault_store import KeyVaultCacheStore
-
-        return KeyVaultCacheStore(
+        store = KeyVaultCacheStore(
             client_factory=lambda: secret_client(
                 vault_url=cache.vault_url, credential=self.get(cache.identity), azure=azure
             ),
@@ -277,3 +263,51 @@ class CredentialSet:
             identity=cache.identity,
             cipher=cipher,
         )
+        return guarded(store, state_dir=self.config.state_dir, identity=name)
+
+
+def user_settings(config: Config, name: str) -> UserSettings:
+    """What the credential of user identity *name* needs from *config* (no secrets).
+
+    Raises:
+        ConfigError: the identity has no tenant (load_config already refuses that).
+    """
+    identity = config.identities[name]
+    if not isinstance(identity, UserIdentity):  # pragma: no cover - callers check the kind
+        raise ConfigError(f"identity {name!r} is not of kind user")
+    tenant = config.tenant_for(name)
+    if not tenant:  # load_config already refuses this; kept for configs built in code
+        raise ConfigError(
+            f"identity {name!r} has no tenant", hint="set its tenant_id or azure.tenant_id"
+        )
+    azure = config.azure
+    return UserSettings(
+        name=name,
+        client_id=identity.client_id,
+        tenant_id=tenant,
+        authority_host=azure.authority_host,
+        verify=azure.verify,
+        instance_discovery=azure.is_well_known_authority,
+        expected_username=identity.username,
+        sign_in_frequency=identity.sign_in_frequency,
+    )
+
+
+def file_cache(config: Config, name: str) -> FileCache | None:
+    """The encrypted cache file of user identity *name*, as plain values; None when its cache
+    is in Key Vault or its key is a Key Vault reference (reading those needs another identity)."""
+    identity = config.identities[name]
+    if not isinstance(identity, UserIdentity) or not isinstance(identity.cache, FileCacheConfig):
+        return None
+    key = LocalKey.of(identity.cache.key)
+    if key is None:
+        return None
+    return FileCache(
+        identity=name,
+        path=config.cache_path(name),
+        key=key,
+        tenant_id=identity.tenant_id or config.azure.tenant_id,
+        client_id=identity.client_id,
+        account=identity.username,
+        state_dir=config.state_dir,
+    )

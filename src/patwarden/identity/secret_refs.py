@@ -10,13 +10,15 @@ import os
 from typing import TYPE_CHECKING, Protocol
 
 from patwarden.config.permissions import warn_if_readable_by_others
-from patwarden.config.refs import EnvRef, FileRef, KeyVaultRef
 from patwarden.errors import DOCS, ConfigError
 from patwarden.secret import Secret
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from azure.core.credentials import TokenCredential
 
+    from patwarden.config.refs import EnvRef, FileRef, KeyVaultRef
     from patwarden.config.schema import AzureConfig
 
 REFS_DOCS = f"{DOCS}/configuration.md#secret-references"
@@ -36,11 +38,23 @@ class SecretUnavailable(ConfigError):
 
 def describe_ref(ref: EnvRef | FileRef | KeyVaultRef) -> str:
     """A human description of where a reference points (safe to log)."""
+    from patwarden.config.refs import EnvRef, FileRef
+
     if isinstance(ref, EnvRef):
-        return f"environment variable {ref.env}"
+        return describe_env(ref.env)
     if isinstance(ref, FileRef):
-        return f"file {ref.file}"
+        return describe_file(ref.file)
     return f"Key Vault secret {ref.key_vault.secret!r} in {ref.key_vault.vault_url}"
+
+
+def describe_env(name: str) -> str:
+    """How messages name an ``{env: NAME}`` secret."""
+    return f"environment variable {name}"
+
+
+def describe_file(path: Path) -> str:
+    """How messages name a ``{file: PATH}`` secret."""
+    return f"file {path}"
 
 
 def resolve_secret(
@@ -60,40 +74,57 @@ def resolve_secret(
             secret does not exist or is empty.
         patwarden.errors.AuthError: Key Vault refused the read or could not be reached.
     """
+    from patwarden.config.refs import EnvRef, FileRef
+
     if isinstance(ref, EnvRef):
-        value = os.environ.get(ref.env, "")
-        if not value:
-            raise SecretUnavailable(
-                f"environment variable {ref.env} is not set (or empty)",
-                hint=f"export {ref.env} in the environment patwarden runs in",
-                docs=REFS_DOCS,
-            )
-        return Secret(value)
+        return env_secret(ref.env)
     if isinstance(ref, FileRef):
-        return _read_secret_file(ref)
+        return file_secret(ref.file)
     return _read_key_vault(ref, credentials=credentials, azure=azure)
 
 
-def _read_secret_file(ref: FileRef) -> Secret:
+def env_secret(name: str) -> Secret:
+    """The value of environment variable *name* (``{env: NAME}``).
+
+    Raises:
+        SecretUnavailable: the variable is unset or empty.
+    """
+    value = os.environ.get(name, "")
+    if not value:
+        raise SecretUnavailable(
+            f"environment variable {name} is not set (or empty)",
+            hint=f"export {name} in the environment patwarden runs in",
+            docs=REFS_DOCS,
+        )
+    return Secret(value)
+
+
+def file_secret(path: Path) -> Secret:
+    """The content of *path* without its trailing newline (``{file: PATH}``); a file others may
+    read is used, with a warning.
+
+    Raises:
+        SecretUnavailable: the file is missing, unreadable or empty.
+    """
     try:
-        text = ref.file.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SecretUnavailable(
-            f"secret file {ref.file} does not exist",
+            f"secret file {path} does not exist",
             hint="create it (mode 0600) or fix the path",
             docs=REFS_DOCS,
         ) from None
     except OSError as err:
         raise SecretUnavailable(
-            f"cannot read secret file {ref.file}: {err.strerror}",
+            f"cannot read secret file {path}: {err.strerror}",
             hint="make it readable by the user patwarden runs as (and by nobody else: chmod 600)",
             docs=REFS_DOCS,
         ) from None
-    warn_if_readable_by_others(ref.file, what="secret file")
+    warn_if_readable_by_others(path, what="secret file")
     value = text.removesuffix("\n").removesuffix("\r")
     if not value:
         raise SecretUnavailable(
-            f"secret file {ref.file} is empty", hint="write the secret into it", docs=REFS_DOCS
+            f"secret file {path} is empty", hint="write the secret into it", docs=REFS_DOCS
         )
     return Secret(value)
 

@@ -7,23 +7,57 @@ through :mod:`patwarden.sinks.registry` (the ``patwarden.sinks`` entry points). 
 
 from __future__ import annotations
 
-from patwarden.sinks.errors import (
-    SinkConfigError,
-    SinkPluginError,
-    SinkReadFailed,
-    SinkRefused,
-    SinkUnavailable,
-    SinkWriteFailed,
-)
-from patwarden.sinks.registry import (
-    ENTRY_POINT_GROUP,
-    SinkKind,
-    available_sinks,
-    build_sink,
-    load_sink_kind,
-    parse_sink_entry,
-)
-from patwarden.sinks.spec import SinkContext, SinkSpec
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from patwarden.sinks.errors import (
+        SinkConfigError,
+        SinkPluginError,
+        SinkReadFailed,
+        SinkRefused,
+        SinkUnavailable,
+        SinkWriteFailed,
+    )
+    from patwarden.sinks.registry import (
+        ENTRY_POINT_GROUP,
+        SinkKind,
+        available_sinks,
+        build_sink,
+        load_sink_kind,
+        parse_sink_entry,
+    )
+    from patwarden.sinks.spec import SinkContext, SinkSpec
+
+# Each name's module, imported on first use: the state store and the token cache import
+# `patwarden.sinks.safe_files`, which must not import the registry (pydantic, entry points) that
+# `status` never needs (docs/performance.md#start-up).
+_LAZY = {
+    "SinkConfigError": "patwarden.sinks.errors",
+    "SinkPluginError": "patwarden.sinks.errors",
+    "SinkReadFailed": "patwarden.sinks.errors",
+    "SinkRefused": "patwarden.sinks.errors",
+    "SinkUnavailable": "patwarden.sinks.errors",
+    "SinkWriteFailed": "patwarden.sinks.errors",
+    "ENTRY_POINT_GROUP": "patwarden.sinks.registry",
+    "SinkKind": "patwarden.sinks.registry",
+    "available_sinks": "patwarden.sinks.registry",
+    "build_sink": "patwarden.sinks.registry",
+    "load_sink_kind": "patwarden.sinks.registry",
+    "parse_sink_entry": "patwarden.sinks.registry",
+    "SinkContext": "patwarden.sinks.spec",
+    "SinkSpec": "patwarden.sinks.spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ENTRY_POINT_GROUP",
