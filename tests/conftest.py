@@ -44,11 +44,15 @@ _AMBIENT_PREFIXES = ("AZURE_", "AZDO_", "SYSTEM_ACCESSTOKEN", "PATWARDEN_", "MSA
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No ambient Azure or patwarden settings leak into a test (httpx's `clean_environ`)."""
+def clean_environ(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No ambient Azure or patwarden settings leak into a test (httpx's `clean_environ`), and
+    each test has a cache directory of its own (`status` keeps its config snapshots there)."""
     for name in list(os.environ):
         if name.startswith(_AMBIENT_PREFIXES):
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     for name, value in clock.child_environment().items():  # a pinned date reaches child processes
         monkeypatch.setenv(name, value)
 

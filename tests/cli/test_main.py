@@ -98,6 +98,17 @@ NOT_FOR_STATUS = (
     "patwarden.domain.messages",
 )
 
+# `status` of an unchanged config reads its snapshot (patwarden.app.snapshot): no YAML, no
+# pydantic, no config model, no sink registry.
+NOT_FROM_SNAPSHOT = (
+    "pydantic",
+    "yaml",
+    "importlib.metadata",
+    "patwarden.config.schema",
+    "patwarden.config.loader",
+    "patwarden.sinks.registry",
+)
+
 IMPORTED = """\
 import sys
 from patwarden.cli.main import main
@@ -162,7 +173,7 @@ def test_listed_short_helps_are_the_commands_own_first_help_lines() -> None:
     assert ours.split("Commands:", 1)[1] == theirs.split("Commands:", 1)[1]
 
 
-def test_status_on_an_empty_config_loads_no_http_client(tmp_path: Path) -> None:
+def test_status_loads_no_http_client_and_from_its_snapshot_no_config_model(tmp_path: Path) -> None:
     config = tmp_path / "patwarden.yaml"
     config.write_text(
         "azure: {tenant_id: 00000000-0000-0000-0000-0000000000aa}\n"
@@ -179,6 +190,11 @@ def test_status_on_an_empty_config_loads_no_http_client(tmp_path: Path) -> None:
     stdout, modules = imported("status", "--config", str(config), "-o", "json", env=key)
     assert json.loads(stdout)["tokens"] == []
     assert loaded(modules, NOT_FOR_STATUS) == []
+    assert "pydantic" in modules  # this first status loaded the config and kept its snapshot
+
+    again, modules = imported("status", "--config", str(config), "-o", "json", env=key)
+    assert again == stdout
+    assert loaded(modules, (*NOT_FOR_STATUS, *NOT_FROM_SNAPSHOT)) == []
 
 
 # --- the process main() owns: httpx's CLI deferred, the heap frozen at the end -----------------

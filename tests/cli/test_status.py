@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,46 @@ def test_status_and_audit_after_a_rotation(emulator: RunningEmulator, tmp_path: 
     bad = cli("audit", "--since", "last week", config=config)
     assert bad.code == 2
     assert "'last week' is neither a duration (7d, 12h) nor an ISO date" in bad.stderr
+
+
+def _steady(stdout: str) -> dict[str, Any]:
+    """The status document without the figures that move with the clock between two runs."""
+    document: dict[str, Any] = json.loads(stdout)
+    for row in document["tokens"]:
+        row.pop("days_left")
+    for row in document["rotators"]:
+        row.pop("days_until_relogin")
+    return document
+
+
+def test_status_reads_its_config_snapshot_until_the_config_changes(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    tokens = {"flux": token_entry(emulator, tmp_path, "flux", group=False)}
+    config = write_config(emulator, tmp_path, tokens=tokens)
+    login_in_process(emulator, config)
+    assert cli("rotate", "-o", "json", config=config).code == 0
+
+    loaded = cli("--debug", "status", "-o", "json", config=config)
+    assert loaded.code == 0, loaded.stderr
+    assert "status reads the snapshot" not in loaded.stderr
+    kept = cli("--debug", "status", "-o", "json", config=config)
+    assert kept.code == 0, kept.stderr
+    assert "status reads the snapshot of" in kept.stderr
+    assert _steady(kept.stdout) == _steady(loaded.stdout)
+    document = json.loads(kept.stdout)
+    (row,) = document["tokens"]
+    assert row["current_authorization_id"]  # read from the state
+    assert row["sinks"]
+    assert document["rotators"][0]["username"].startswith("svc-patwarden@")  # from its cache
+
+    tokens["npm"] = token_entry(emulator, tmp_path, "npm", group=False)
+    config = write_config(emulator, tmp_path, tokens=tokens)
+    edited = cli("--debug", "status", "-o", "json", config=config)
+    assert "status reads the snapshot" not in edited.stderr
+    assert [row["token"] for row in json.loads(edited.stdout)["tokens"]] == ["flux", "npm"]
+
+    config.write_text(config.read_text() + "bogus_key: 1\n")
+    broken = cli("status", "-o", "json", config=config)
+    assert broken.code == 2
+    assert "bogus_key" in broken.stderr

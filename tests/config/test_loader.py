@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from patwarden.config import loader
-from patwarden.config.loader import MAX_CONFIG_BYTES
+from patwarden.config.location import MAX_CONFIG_BYTES
 from patwarden.config.model import load_config
 from patwarden.config.problems import InvalidConfig
 from patwarden.errors import ConfigError

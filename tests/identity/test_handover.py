@@ -21,7 +21,7 @@ SETTINGS = UserSettings(
     client_id="11111111-1111-1111-1111-111111111111",
     tenant_id="tid",
     authority_host="https://login.example",
-    verify=True,
+    ca_bundle=None,
     instance_discovery=False,
 )
 

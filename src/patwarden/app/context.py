@@ -91,6 +91,11 @@ class AppContext:
             self._config_path = path
 
     @property
+    def config_loaded(self) -> bool:
+        """Whether the configuration is loaded already (given, or asked for before)."""
+        return self._config is not None
+
+    @property
     def config(self) -> Config:
         """The validated configuration, loaded on first use.
 

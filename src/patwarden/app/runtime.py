@@ -17,7 +17,6 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,12 +34,12 @@ from patwarden.rotation.fleet import (
     run_fleet,
 )
 from patwarden.rotation.outcomes import AdoptResult, Promotion, RunReport, TokenPlan
+from patwarden.rotation.planning import last_sign_in
 from patwarden.rotation.ports import Clock, HookFailed, PatIssuer, StateStore
 
 if TYPE_CHECKING:
     from patwarden.app.context import AppContext
     from patwarden.config.model import Config
-    from patwarden.domain.models import AuditRecord
     from patwarden.rotation.engine import RotationEngine
 
 __all__ = ["STATE_FILE", "HookFailed", "Runtime", "last_sign_in", "token_specs"]
@@ -382,16 +381,3 @@ class Runtime:
         if failed:
             raise HookFailed("; ".join(failed), notes=notes)
         return notes
-
-
-def last_sign_in(store: StateStore, identity: str, now: datetime) -> AuditRecord | None:
-    """The last recorded sign-in failure of *identity* (in the last 90 days) if no sign-in
-    worked since, else None. Reads only the sign-in records, newest first (an indexed query:
-    its cost does not grow with the rotations audited)."""
-    recent = store.audit(
-        since=now - timedelta(days=90), kinds=("sign_in_failed", "sign_in_ok"), newest_first=True
-    )
-    for record in recent:
-        if dict(record.detail).get("identity") == identity:
-            return record if record.kind == "sign_in_failed" else None
-    return None

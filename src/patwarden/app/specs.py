@@ -11,17 +11,30 @@ file's folder like every other path in it.
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from patwarden.config.hooks import HookSpec
 from patwarden.domain.models import TokenSpec
 from patwarden.errors import ConfigError
-from patwarden.sinks.registry import parse_sink_entry
 
 if TYPE_CHECKING:
     from patwarden.config.model import Config
 
-__all__ = ["token_specs"]
+__all__ = ["check_names", "token_specs"]
+
+
+def check_names(names: Collection[str], configured: Collection[str], source: Path | None) -> None:
+    """Refuse a name in *names* that is not one of the *configured* tokens.
+
+    Raises:
+        ConfigError: naming each unknown token and listing the configured ones.
+    """
+    unknown = sorted(set(names) - set(configured))
+    if unknown:
+        raise ConfigError(
+            f"no token named {', '.join(map(repr, unknown))} in {source or 'the configuration'}",
+            hint="configured tokens: " + (", ".join(configured) or "none"),
+        )
 
 
 def token_specs(config: Config, *, names: Collection[str] = ()) -> list[TokenSpec]:
@@ -32,13 +45,10 @@ def token_specs(config: Config, *, names: Collection[str] = ()) -> list[TokenSpe
         SinkConfigError: a sink entry is invalid (load_config has already reported it).
         SinkPluginError: a sink plugin could not be loaded.
     """
-    unknown = sorted(set(names) - set(config.tokens))
-    if unknown:
-        raise ConfigError(
-            f"no token named {', '.join(map(repr, unknown))} in "
-            f"{config.source or 'the configuration'}",
-            hint="configured tokens: " + (", ".join(config.tokens) or "none"),
-        )
+    from patwarden.config.hooks import HookSpec
+    from patwarden.sinks.registry import parse_sink_entry
+
+    check_names(names, config.tokens, config.source)
     base = {"base_dir": config.source.parent.resolve()} if config.source else None
     specs = []
     for name, token in config.tokens.items():

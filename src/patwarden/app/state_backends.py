@@ -1,7 +1,9 @@
 """Build the configured state backend (``state:``, docs/state.md) for the composition root.
 
 :class:`~patwarden.app.context.AppContext` calls :func:`build_backend` once per configuration and
-asks the result for stores; nothing else constructs a store. SQLite opens a new store (its own
+asks the result for stores; the one other place that builds a backend is ``status`` reading its
+snapshot of the config (:mod:`patwarden.app.snapshot`), which builds a :class:`SqliteBackend` from
+the path it kept. SQLite opens a new store (its own
 connection) per call; PostgreSQL and Azure Blob share one pool / one blob client and lease per
 backend, and their stores are thin views over it.
 """
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from patwarden.rotation.ports import Leadership
     from patwarden.state.dump import StateDump
 
-__all__ = ["STATE_FILE", "Backend", "OpenStore", "build_backend"]
+__all__ = ["STATE_FILE", "Backend", "OpenStore", "SqliteBackend", "build_backend"]
 
 STATE_FILE = "state.db"  # the SQLite state's file under ``state_dir``
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -57,7 +59,9 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-class _Sqlite:
+class SqliteBackend:
+    """The SQLite state file at *path* (``status`` opens it from its snapshot of the config)."""
+
     def __init__(self, path: Path, clock: Clock) -> None:
         self.path, self._clock = path, clock
         self.where = str(path)
@@ -132,7 +136,7 @@ def build_backend(
         ConfigError: a secret reference or the identity cannot be resolved.
     """
     if state.backend == "sqlite":
-        return _Sqlite(state.path or config.state_dir / STATE_FILE, clock)
+        return SqliteBackend(state.path or config.state_dir / STATE_FILE, clock)
     if state.backend == "postgresql":
         from patwarden.state.postgres import PostgresBackend
 

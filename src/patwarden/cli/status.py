@@ -13,13 +13,13 @@ import click
 
 from patwarden.cli.options import app_context, config_option
 from patwarden.cli.output import Column, days_left, emit, output_option, resolve_format
-from patwarden.cli.rotate import now_utc, open_runtime, plan_row, token_option
+from patwarden.cli.rotate import now_utc, plan_row, token_option
 from patwarden.domain.durations import DurationError, parse_duration
 from patwarden.errors import ConfigError, PatwardenError
 
 if TYPE_CHECKING:
-    from patwarden.app.runtime import Runtime
-    from patwarden.domain.models import AuditRecord
+    from patwarden.app.snapshot import StatusView
+    from patwarden.domain.models import AuditRecord, TokenSpec
     from patwarden.domain.operation import Operation
     from patwarden.rotation.outcomes import TokenPlan
 
@@ -72,17 +72,26 @@ AUDIT_COLUMNS = (
 @output_option()
 def status(config_path: str | None, tokens: tuple[str, ...], output: str | None) -> None:
     """Every managed token: its PAT, expiry, next rotation, sinks, last run; and re-login dates."""
-    with open_runtime(config_path) as runtime:
-        specs = runtime.specs(tokens)
-        plans = runtime.plan(specs)
-        with runtime.open_store() as store:
-            last = {spec.name: _last(store.operations(spec.name)) for spec in specs}
+    from patwarden.app.snapshot import status_view
+    from patwarden.rotation.planning import last_sign_in, plan
+
+    view = status_view(app_context(config_path))
+    specs = view.specs(tokens)
+    now = now_utc()
+    with view.open_store() as store:
+        plans = plan(store, specs, now=now)
         rows = [
-            status_row(p, organization=spec.organization, last=last[spec.name], runtime=runtime)
-            for p, spec in zip(plans, specs, strict=True)
+            status_row(
+                item,
+                organization=spec.organization,
+                last=_last(store.operations(spec.name)),
+                view=view,
+            )
+            for item, spec in zip(plans, specs, strict=True)
         ]
-        rotators = [rotator_row(runtime, name) for name in _rotators(runtime, specs)]
-        _add_sign_in_failures(runtime, rotators)
+        rotators = [rotator_row(view, name) for name in _rotators(view, specs)]
+        for row in rotators:
+            _add_sign_in_failure(row, last_sign_in(store, row["identity"], now))
     emit(
         rows,
         columns=STATUS_COLUMNS,
@@ -95,8 +104,8 @@ def status(config_path: str | None, tokens: tuple[str, ...], output: str | None)
             click.echo(rotator["summary"])
 
 
-def _rotators(runtime: Runtime, specs: list[Any]) -> list[str]:
-    names = [runtime.rotator_for(spec.name) for spec in specs] or [runtime.config.rotator]
+def _rotators(view: StatusView, specs: list[TokenSpec]) -> list[str]:
+    names = [view.rotator_for(spec.name) for spec in specs] or [view.default_rotator]
     return list(dict.fromkeys(names))
 
 
@@ -105,7 +114,7 @@ def _last(operations: Any) -> Operation | None:
 
 
 def status_row(
-    item: TokenPlan, *, organization: str, last: Operation | None, runtime: Runtime
+    item: TokenPlan, *, organization: str, last: Operation | None, view: StatusView
 ) -> dict[str, Any]:
     """What ``status`` says about one token (JSON keys; the table shows a few of them)."""
     now = now_utc()
@@ -121,7 +130,7 @@ def status_row(
     if item.problem:
         next_rotation = "refused (see plan)"
     row.update(
-        rotator=runtime.rotator_for(item.token_name),
+        rotator=view.rotator_for(item.token_name),
         days_left=days_left(current.valid_to, now=now) if current else None,
         next_rotation=next_rotation,
         previous_authorization_id=state.previous.authorization_id
@@ -170,32 +179,27 @@ def _last_run_text(op: Operation | None, row: dict[str, Any]) -> str:
     return text
 
 
-def _add_sign_in_failures(runtime: Runtime, rotators: list[dict[str, Any]]) -> None:
+def _add_sign_in_failure(row: dict[str, Any], failed: AuditRecord | None) -> None:
     """A rotator whose last sign-in failed (recorded by `rotate`) is not green, whatever its
     cached account says: show the failure and the fix."""
-    from patwarden.app.runtime import last_sign_in
-
-    with runtime.open_store() as store:
-        for row in rotators:
-            failed = last_sign_in(store, row["identity"], now_utc())
-            row["last_sign_in_failure"] = None
-            if failed is None:
-                continue
-            reason = str(dict(failed.detail).get("reason") or "unknown")
-            row["last_sign_in_failure"] = {"at": failed.at, "reason": reason}
-            row["summary"] = (
-                f"Rotator {row['identity']!r}: sign-in FAILED at "
-                f"{failed.at:%Y-%m-%d %H:%M} UTC ({reason}); run "
-                f"`patwarden login --identity {row['identity']}`."
-            )
+    row["last_sign_in_failure"] = None
+    if failed is None:
+        return
+    reason = str(dict(failed.detail).get("reason") or "unknown")
+    row["last_sign_in_failure"] = {"at": failed.at, "reason": reason}
+    row["summary"] = (
+        f"Rotator {row['identity']!r}: sign-in FAILED at "
+        f"{failed.at:%Y-%m-%d %H:%M} UTC ({reason}); run "
+        f"`patwarden login --identity {row['identity']}`."
+    )
 
 
-def rotator_row(runtime: Runtime, name: str) -> dict[str, Any]:
+def rotator_row(view: StatusView, name: str) -> dict[str, Any]:
     """Who the rotator is signed in as and how many days until `patwarden login` is due."""
     row: dict[str, Any] = {"identity": name, "username": None, "relogin_at": None}
     row.update(days_until_relogin=None, cause=None)
     try:
-        user = runtime.credentials.user(name)
+        user = view.user(name)
         account = user.account()
         deadline = user.relogin_deadline()
     except PatwardenError as err:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import gc
-import os
-import stat
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from patwarden.config.location import CONFIG_DOCS, read_config_bytes
 from patwarden.config.permissions import warn_if_readable_by_others
-from patwarden.config.problems import CONFIG_DOCS, InvalidConfig, Problem, problems_from_validation
+from patwarden.config.problems import InvalidConfig, Problem, problems_from_validation
 from patwarden.config.references import semantic_problems
 from patwarden.config.schema import Config
 from patwarden.config.token_checks import hook_secret_files
@@ -52,45 +52,16 @@ _StrictLoader.add_constructor(
 )
 
 
-MAX_CONFIG_BYTES = 4 << 20  # a config is a few kilobytes; refuse to slurp /dev/zero or a log
-
-
-def _read_text(path: Path) -> str:
-    """The file's text, refusing what is not a small regular UTF-8 file (a FIFO never blocks).
+def _read_text(path: Path) -> tuple[str, str]:
+    """The file's text and the SHA-256 of its bytes, refusing what is not a small regular UTF-8
+    file.
 
     Raises:
         ConfigError: missing, not a regular file, too large, unreadable or not UTF-8.
     """
+    data = read_config_bytes(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {path} not found",
-            hint="pass --config FILE, set PATWARDEN_CONFIG, or create ./patwarden.yaml",
-            docs=CONFIG_DOCS,
-        ) from None
-    except OSError as err:
-        raise ConfigError(
-            f"cannot read config file {path}: {err.strerror}",
-            hint="check the path and that this user may read it",
-        ) from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(
-                f"config file {path} is not a regular file",
-                hint="point --config or PATWARDEN_CONFIG at a YAML file",
-                docs=CONFIG_DOCS,
-            )
-        data = handle.read(MAX_CONFIG_BYTES + 1)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(
-            f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB, which no "
-            "patwarden configuration is",
-            hint="check that --config points at the right file",
-            docs=CONFIG_DOCS,
-        )
-    try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
     except UnicodeDecodeError as err:
         raise ConfigError(
             f"config file {path} is not UTF-8 text (invalid byte at offset {err.start})",
@@ -99,10 +70,10 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _read_yaml(path: Path) -> Any:
-    text = _read_text(path)
+def _read_yaml(path: Path) -> tuple[Any, str]:
+    text, digest = _read_text(path)
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader), digest  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         if "maximum nesting depth" in str(getattr(err, "problem", "")):  # libyaml's own limit
             raise _too_deep(path) from None
@@ -152,7 +123,7 @@ def _no_collection() -> Iterator[None]:
 
 
 def _validate_config_file(path: Path) -> Config:
-    raw = _read_yaml(path)
+    raw, digest = _read_yaml(path)
     warn_if_readable_by_others(path, what="config file")
     if raw is None:
         raw = {}
@@ -178,13 +149,17 @@ def _validate_config_file(path: Path) -> Config:
             problems.append(problem)
     if problems or config is None:
         raise InvalidConfig(source=path, problems=problems)
-    config._source = path  # a private attribute; the model's fields stay frozen
-    for secret_file in _secret_files(config):
+    config._source = path  # private attributes; the model's fields stay frozen
+    config._sha256 = digest
+    for secret_file in secret_files(config):
         warn_if_readable_by_others(secret_file, what="secret file")
     return config
 
 
-def _secret_files(config: Config) -> Iterator[Path]:
+def secret_files(config: Config) -> Iterator[Path]:
+    """Every file *config* reads a secret from (identities, certificates, hooks): the loader
+    warns when others may read one."""
+
     def walk(node: Any) -> Iterator[Path]:
         if isinstance(node, BaseModel):
             file = getattr(node, "file", None)

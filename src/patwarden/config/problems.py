@@ -19,10 +19,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from patwarden.config.location import CONFIG_DOCS
 from patwarden.config.schema import IDENTITY_MODELS, TAGGED_MODELS, Config
-from patwarden.errors import DOCS, ConfigError
+from patwarden.errors import ConfigError
 
-CONFIG_DOCS = f"{DOCS}/configuration.md"
 _REF_EXAMPLE = (
     "{env: NAME}, {file: /run/secrets/name} or {key_vault: {vault_url, secret, identity}}"
 )

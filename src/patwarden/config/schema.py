@@ -326,11 +326,17 @@ class Config(StrictModel):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     _source: Path | None = PrivateAttr(default=None)
+    _sha256: str | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> Path | None:
         """The file this configuration was loaded from (None when built in code)."""
         return self._source
+
+    @property
+    def sha256(self) -> str | None:
+        """The SHA-256 (hex) of the bytes it was loaded from (None when built in code)."""
+        return self._sha256
 
     @property
     def orgs(self) -> tuple[str, ...]:

@@ -286,7 +286,7 @@ def user_settings(config: Config, name: str) -> UserSettings:
         client_id=identity.client_id,
         tenant_id=tenant,
         authority_host=azure.authority_host,
-        verify=azure.verify,
+        ca_bundle=None if azure.ca_bundle is None else str(azure.ca_bundle),
         instance_discovery=azure.is_well_known_authority,
         expected_username=identity.username,
         sign_in_frequency=identity.sign_in_frequency,

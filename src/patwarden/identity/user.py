@@ -52,7 +52,7 @@ class UserSettings:
     client_id: str
     tenant_id: str
     authority_host: str
-    verify: str | bool  # CA bundle path, or True for the system store — never False
+    ca_bundle: str | None  # ``azure.ca_bundle``: CAs trusted besides the default ones
     instance_discovery: bool  # False for hosts MSAL does not know (emulator, private cloud)
     expected_username: str | None = None
     sign_in_frequency: timedelta | None = None
@@ -61,6 +61,18 @@ class UserSettings:
     def authority(self) -> str:
         """``<authority_host>/<tenant>``."""
         return f"{self.authority_host.rstrip('/')}/{self.tenant_id}"
+
+    @property
+    def verify(self) -> str | bool:
+        """MSAL's ``verify``: True, or a PEM file of the default CAs plus ``ca_bundle`` — never
+        False. Made when first signing in, not before (``status`` never signs in).
+
+        Raises:
+            ConfigError: the bundle cannot be read or holds no usable certificate.
+        """
+        from patwarden.tls import requests_verify
+
+        return requests_verify(self.ca_bundle)
 
 
 class UserCredential:

@@ -1,0 +1,397 @@
+"""What ``patwarden status`` reads from the config, kept so that the next ``status`` need not
+load it.
+
+Loading the config — YAML, then pydantic building and running the validators of some thirty
+models — is more than half of what ``status`` costs (docs/performance.md#start-up), and ``status``
+reads little of it: each token's schedule, organization and rotator, where the SQLite state is,
+and each rotator's sign-in settings and token-cache file. :class:`StatusInputs` holds exactly that,
+as plain values, derived from a validated config in one place (:meth:`StatusInputs.of`, through the
+same functions ``rotate`` uses: :func:`~patwarden.app.specs.token_specs`,
+:func:`~patwarden.identity.credential_set.user_settings`,
+:func:`~patwarden.identity.credential_set.file_cache`). ``status`` saves it after loading the config
+and, while the config file is unchanged, reads it back instead (:func:`status_view`).
+
+Where: ``$XDG_CACHE_HOME/patwarden/status/`` (default ``~/.cache/patwarden/status/``), one file
+per config path, 0600 in a 0700 directory that patwarden refuses when another user owns it or may
+write it. A snapshot is used only while the config file's bytes hash to the recorded SHA-256 and
+its resolved directory, the home directory, patwarden's version, the modules that derive the
+snapshot and the snapshot's format are those recorded. Anything else — another or an edited
+config, a damaged, foreign or older snapshot — is a miss: ``status`` loads the config, as it
+always did, and saves a new snapshot. No secret is kept: names, paths, durations and where a cache
+key is read from (a variable's name, a file's path), never a value.
+
+What a snapshot cannot hold — a PostgreSQL or Blob state, a rotator whose cache or cache key is in
+Key Vault (reading either needs another identity's credential) — ``status`` reads through the
+:class:`~patwarden.app.context.AppContext`, which loads the config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import stat
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import patwarden
+from patwarden.app.specs import check_names
+from patwarden.config.location import read_config_bytes, resolve_config_path
+from patwarden.config.permissions import warn_if_readable_by_others
+from patwarden.domain.models import TokenSpec
+from patwarden.errors import PatwardenError
+from patwarden.identity.cache_keys import LocalKey
+from patwarden.identity.file_cache import FileCache
+from patwarden.identity.user import UserCredential, UserSettings
+
+if TYPE_CHECKING:
+    from patwarden.app.context import AppContext
+    from patwarden.config.model import Config
+
+__all__ = ["FORMAT", "StatusInputs", "StatusView", "load", "save", "snapshot_file", "status_view"]
+
+log = logging.getLogger(__name__)
+FORMAT = 1  # raise it whenever what is stored, or how, changes
+MAX_SNAPSHOT_BYTES = 64 << 20  # about 300 bytes a token: far beyond any config's snapshot
+# The modules that turn a config into a snapshot: a checkout whose code changed since the
+# snapshot was taken (same version, new defaults) must not read it back.
+_DERIVED_BY = (
+    "config",
+    "app/snapshot.py",
+    "app/specs.py",
+    "identity/cache_keys.py",
+    "identity/credential_set.py",
+    "identity/file_cache.py",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusInputs:
+    """Everything ``status`` reads from a validated config, as plain values.
+
+    ``specs`` carry each token's organization, scopes and schedule (no sinks, no hooks: ``status``
+    reports the sinks the state recorded). ``users`` holds the rotators whose cache is a local
+    file; ``sqlite`` is None when the state is not SQLite.
+    """
+
+    source: Path
+    sha256: str
+    default_rotator: str
+    specs: tuple[TokenSpec, ...]
+    rotators: Mapping[str, str]
+    users: Mapping[str, tuple[UserSettings, FileCache]]
+    sqlite: Path | None
+    secret_files: tuple[Path, ...]
+
+    @classmethod
+    def of(cls, config: Config) -> StatusInputs:
+        """What ``status`` needs from *config* (loaded from a file).
+
+        Raises:
+            ConfigError: a token has no organization (see :func:`~patwarden.app.specs.token_specs`).
+        """
+        from patwarden.app.context import STATE_FILE
+        from patwarden.app.specs import token_specs
+        from patwarden.config.loader import secret_files
+        from patwarden.identity.credential_set import file_cache, user_settings
+
+        if config.source is None or config.sha256 is None:
+            raise ValueError("the config was not loaded from a file")  # a programming error
+        rotators = {name: token.rotator or config.rotator for name, token in config.tokens.items()}
+        users = {}
+        for name in sorted({config.rotator, *rotators.values()}):
+            cache = file_cache(config, name)
+            if cache is not None:
+                users[name] = (user_settings(config, name), cache)
+        state = config.state
+        return cls(
+            source=config.source.absolute(),
+            sha256=config.sha256,
+            default_rotator=config.rotator,
+            specs=tuple(replace(spec, sinks=(), hooks=()) for spec in token_specs(config)),
+            rotators=rotators,
+            users=users,
+            sqlite=(state.path or config.state_dir / STATE_FILE)
+            if state.backend == "sqlite"
+            else None,
+            secret_files=tuple(dict.fromkeys(secret_files(config))),
+        )
+
+
+class StatusView:
+    """What ``status`` reads, from :class:`StatusInputs`; what they do not hold (another state
+    backend, a rotator whose cache is in Key Vault) comes from *app*, which loads the config."""
+
+    def __init__(self, inputs: StatusInputs, app: AppContext) -> None:
+        self.inputs = inputs
+        self.app = app
+
+    @property
+    def default_rotator(self) -> str:
+        """The config's ``rotator``."""
+        return self.inputs.default_rotator
+
+    def specs(self, names: Collection[str] = ()) -> list[TokenSpec]:
+        """The configured tokens (all, or those in *names*), in config order.
+
+        Raises:
+            ConfigError: a name is not a configured token.
+        """
+        check_names(names, self.inputs.rotators, self.inputs.source)
+        return [spec for spec in self.inputs.specs if not names or spec.name in names]
+
+    def rotator_for(self, token_name: str) -> str:
+        """The identity that creates and revokes the PATs of *token_name*."""
+        return self.inputs.rotators.get(token_name) or self.inputs.default_rotator
+
+    def open_store(self) -> Any:
+        """Open a store of the configured state (the caller closes it).
+
+        Raises:
+            StateError: the state cannot be opened, is damaged, or is from a newer patwarden.
+        """
+        if self.inputs.sqlite is None:
+            return self.app.state_store()
+        from patwarden.app.state_backends import SqliteBackend
+
+        return SqliteBackend(self.inputs.sqlite, self.app.clock).open()
+
+    def user(self, name: str) -> UserCredential:
+        """The credential of user identity *name* (for its account record; it signs nothing in).
+
+        Raises:
+            ConfigError: no such identity, or it is not of kind user.
+        """
+        found = self.inputs.users.get(name)
+        if found is None:
+            return self.app.credentials.user(name)
+        settings, cache = found
+        return UserCredential(settings=settings, open_store=cache.open, clock=self.app.clock.now)
+
+
+def status_view(app: AppContext) -> StatusView:
+    """What ``status`` reads: the snapshot of an unchanged config, else the config loaded (and
+    its snapshot saved for the next ``status``).
+
+    Raises:
+        ConfigError: the config cannot be read or is invalid (exit 2, every problem listed).
+    """
+    if not app.config_loaded:
+        path = resolve_config_path(app.config_path)
+        inputs = load(path)
+        if inputs is not None:
+            log.debug("status reads the snapshot of %s", inputs.source)
+            warn_if_readable_by_others(path, what="config file")
+            for secret_file in inputs.secret_files:
+                warn_if_readable_by_others(secret_file, what="secret file")
+            return StatusView(inputs, app)
+    inputs = StatusInputs.of(app.config)
+    save(inputs)
+    return StatusView(inputs, app)
+
+
+# --- where and how a snapshot is kept -------------------------------------------------------------
+
+
+def snapshot_file(config: Path) -> Path:
+    """Where the snapshot of the config file *config* is kept."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    name = hashlib.sha256(os.fsencode(config.absolute())).hexdigest()[:32]
+    return root / "patwarden" / "status" / f"{name}.json"
+
+
+def load(config: Path) -> StatusInputs | None:
+    """The snapshot of *config* if one is kept and still valid, else None (never raises)."""
+    try:
+        data = read_config_bytes(config)
+        kept = _read_private(snapshot_file(config))
+        if kept is None:
+            return None
+        document = json.loads(kept)
+        if document.get("key") != _key(config, hashlib.sha256(data).hexdigest()):
+            return None
+        return _decode(document["inputs"])
+    except (PatwardenError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        log.debug("no usable snapshot of %s: %s", config, type(err).__name__)
+        return None
+
+
+def save(inputs: StatusInputs) -> None:
+    """Keep *inputs* for the next ``status`` of the same config; a failure only costs that
+    ``status`` the time of loading the config again (logged at debug level)."""
+    from patwarden.sinks.safe_files import write_private_file
+
+    document = {"key": _key(inputs.source, inputs.sha256), "inputs": _encode(inputs)}
+    try:
+        write_private_file(
+            snapshot_file(inputs.source),
+            json.dumps(document, separators=(",", ":")).encode(),
+            purpose="status snapshot directory",
+        )
+    except (PatwardenError, OSError) as err:
+        log.debug("the snapshot of %s was not saved: %s", inputs.source, err)
+
+
+def _key(config: Path, sha256: str) -> dict[str, Any]:
+    """What a snapshot is valid for (compared whole)."""
+    return {
+        "format": FORMAT,
+        "version": patwarden.__version__,
+        "code": _code_fingerprint(),
+        "config": str(config.absolute()),
+        "base_dir": os.path.realpath(config.absolute().parent),
+        "home": os.path.expanduser("~"),
+        "sha256": sha256,
+    }
+
+
+def _code_fingerprint() -> str:
+    root = os.path.dirname(patwarden.__file__)
+    stamps = []
+    for name in _DERIVED_BY:
+        path = os.path.join(root, name)
+        if name.endswith(".py"):
+            info = os.stat(path)
+            stamps.append((name, info.st_mtime_ns, info.st_size))
+            continue
+        for entry in os.scandir(path):
+            if entry.name.endswith(".py"):
+                info = entry.stat()
+                stamps.append((f"{name}/{entry.name}", info.st_mtime_ns, info.st_size))
+    return hashlib.sha256(repr(sorted(stamps)).encode()).hexdigest()[:32]
+
+
+def _read_private(path: Path) -> bytes | None:
+    """The file's bytes when it is a regular file of ours that only we may write, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        ):
+            return None
+        data = handle.read(MAX_SNAPSHOT_BYTES + 1)
+    return data if len(data) <= MAX_SNAPSHOT_BYTES else None
+
+
+# --- JSON: timedeltas in microseconds, paths as strings -------------------------------------------
+
+
+def _us(value: timedelta) -> int:
+    return value // timedelta(microseconds=1)
+
+
+def _encode(inputs: StatusInputs) -> dict[str, Any]:
+    return {
+        "source": str(inputs.source),
+        "sha256": inputs.sha256,
+        "default_rotator": inputs.default_rotator,
+        "specs": [
+            {
+                "name": spec.name,
+                "organization": spec.organization,
+                "scopes": list(spec.scopes),
+                "lifetime": _us(spec.lifetime),
+                "rotate_before": _us(spec.rotate_before),
+                "revoke_after": _us(spec.revoke_after),
+                "jitter": _us(spec.jitter),
+            }
+            for spec in inputs.specs
+        ],
+        "rotators": dict(inputs.rotators),
+        "users": {
+            name: {"settings": _encode_settings(settings), "cache": _encode_cache(cache)}
+            for name, (settings, cache) in inputs.users.items()
+        },
+        "sqlite": None if inputs.sqlite is None else str(inputs.sqlite),
+        "secret_files": [str(path) for path in inputs.secret_files],
+    }
+
+
+def _encode_settings(settings: UserSettings) -> dict[str, Any]:
+    frequency = settings.sign_in_frequency
+    return {
+        "name": settings.name,
+        "client_id": settings.client_id,
+        "tenant_id": settings.tenant_id,
+        "authority_host": settings.authority_host,
+        "ca_bundle": settings.ca_bundle,
+        "instance_discovery": settings.instance_discovery,
+        "expected_username": settings.expected_username,
+        "sign_in_frequency": None if frequency is None else _us(frequency),
+    }
+
+
+def _encode_cache(cache: FileCache) -> dict[str, Any]:
+    key = cache.key
+    return {
+        "identity": cache.identity,
+        "path": str(cache.path),
+        "key": {
+            "env": key.env,
+            "file": None if key.file is None else str(key.file),
+            "keyring": key.keyring,
+        },
+        "tenant_id": cache.tenant_id,
+        "client_id": cache.client_id,
+        "account": cache.account,
+        "state_dir": str(cache.state_dir),
+    }
+
+
+def _decode(raw: dict[str, Any]) -> StatusInputs:
+    def us(value: int) -> timedelta:
+        return timedelta(microseconds=value)
+
+    users = {}
+    for name, user in raw["users"].items():
+        settings, cache, key = user["settings"], user["cache"], user["cache"]["key"]
+        frequency = settings["sign_in_frequency"]
+        users[name] = (
+            UserSettings(
+                **{**settings, "sign_in_frequency": None if frequency is None else us(frequency)}
+            ),
+            FileCache(
+                **{
+                    **cache,
+                    "path": Path(cache["path"]),
+                    "state_dir": Path(cache["state_dir"]),
+                    "key": LocalKey(
+                        env=key["env"],
+                        file=None if key["file"] is None else Path(key["file"]),
+                        keyring=key["keyring"],
+                    ),
+                }
+            ),
+        )
+    return StatusInputs(
+        source=Path(raw["source"]),
+        sha256=raw["sha256"],
+        default_rotator=raw["default_rotator"],
+        specs=tuple(
+            TokenSpec(
+                name=spec["name"],
+                organization=spec["organization"],
+                scopes=tuple(spec["scopes"]),
+                lifetime=us(spec["lifetime"]),
+                rotate_before=us(spec["rotate_before"]),
+                revoke_after=us(spec["revoke_after"]),
+                jitter=us(spec["jitter"]),
+            )
+            for spec in raw["specs"]
+        ),
+        rotators=dict(raw["rotators"]),
+        users=users,
+        sqlite=None if raw["sqlite"] is None else Path(raw["sqlite"]),
+        secret_files=tuple(Path(path) for path in raw["secret_files"]),
+    )
