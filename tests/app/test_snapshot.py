@@ -147,6 +147,7 @@ def test_a_snapshot_others_may_write_a_link_or_a_damaged_one_is_a_miss(tmp_path:
     path = two_rotators(tmp_path)
     save(StatusInputs.of(load_config(path)))
     kept = snapshot_file(path)
+    assert kept is not None
     good = kept.read_bytes()
 
     kept.chmod(0o620)
@@ -175,6 +176,7 @@ def test_the_snapshot_is_private_and_holds_no_secret(
     path = two_rotators(tmp_path)
     save(StatusInputs.of(load_config(path)))
     kept = snapshot_file(path)
+    assert kept is not None
     assert kept.parent == Path(os.environ["XDG_CACHE_HOME"]) / "patwarden" / "status"
     assert (kept.stat().st_mode & 0o777, kept.parent.stat().st_mode & 0o777) == (0o600, 0o700)
     text = kept.read_text()
@@ -247,3 +249,20 @@ def test_status_reads_key_vault_caches_and_other_states_through_the_config(
     assert (view.inputs.sqlite, dict(view.inputs.users)) == (None, {})
     assert view.user("rotator") is app.credentials.user("rotator")  # built from the config
     assert app.config_loaded
+
+
+def test_without_a_home_or_cache_directory_status_keeps_no_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = two_rotators(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored, as the XDG spec says
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    kept = snapshot_file(path)
+    assert kept is not None
+    assert kept.parent == tmp_path / "home" / ".cache" / "patwarden" / "status"
+    monkeypatch.delenv("HOME")
+    monkeypatch.setattr(os.path, "expanduser", lambda path: path)  # no passwd entry either
+    assert snapshot_file(path) is None
+    view = status_view(AppContext(config_path=str(path)))
+    assert [spec.name for spec in view.specs()] == ["flux-git", "npm"]
+    assert load(path) is None

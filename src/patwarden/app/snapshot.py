@@ -197,19 +197,27 @@ def status_view(app: AppContext) -> StatusView:
 # --- where and how a snapshot is kept -------------------------------------------------------------
 
 
-def snapshot_file(config: Path) -> Path:
-    """Where the snapshot of the config file *config* is kept."""
+def snapshot_file(config: Path) -> Path | None:
+    """Where the snapshot of the config file *config* is kept (None: this user has no home and
+    no ``XDG_CACHE_HOME``, so nowhere)."""
     base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    if not os.path.isabs(base):
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
     name = hashlib.sha256(os.fsencode(config.absolute())).hexdigest()[:32]
-    return root / "patwarden" / "status" / f"{name}.json"
+    return Path(base, "patwarden", "status", f"{name}.json")
 
 
 def load(config: Path) -> StatusInputs | None:
     """The snapshot of *config* if one is kept and still valid, else None (never raises)."""
     try:
+        where = snapshot_file(config)
+        if where is None:
+            return None
         data = read_config_bytes(config)
-        kept = _read_private(snapshot_file(config))
+        kept = _read_private(where)
         if kept is None:
             return None
         document = json.loads(kept)
@@ -226,10 +234,13 @@ def save(inputs: StatusInputs) -> None:
     ``status`` the time of loading the config again (logged at debug level)."""
     from patwarden.sinks.safe_files import write_private_file
 
+    where = snapshot_file(inputs.source)
+    if where is None:
+        return
     document = {"key": _key(inputs.source, inputs.sha256), "inputs": _encode(inputs)}
     try:
         write_private_file(
-            snapshot_file(inputs.source),
+            where,
             json.dumps(document, separators=(",", ":")).encode(),
             purpose="status snapshot directory",
         )
