@@ -13,12 +13,11 @@ import pytest
 import patwarden
 from patwarden.app import snapshot
 from patwarden.app.context import AppContext
-from patwarden.app.snapshot import StatusInputs, load, save, snapshot_file, status_view
+from patwarden.app.snapshot import load, save, snapshot_file, status_view
+from patwarden.app.status_inputs import StatusInputs
 from patwarden.config.model import load_config
 from patwarden.errors import ConfigError
 from patwarden.identity.cache_crypto import generate_cache_key
-from patwarden.identity.cache_keys import LocalKey
-from patwarden.identity.credential_set import user_settings
 from patwarden.identity.user import UserCredential
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -34,6 +33,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def two_rotators(tmp_path: Path) -> Path:
+    """Two user rotators, one keyed by a variable, one by a file with a cache path of its own."""
     key_file = tmp_path / "keys" / "ci.key"
     key_file.parent.mkdir(mode=0o700)
     key_file.write_text(generate_cache_key().reveal())
@@ -72,31 +72,10 @@ def two_rotators(tmp_path: Path) -> Path:
     )
 
 
-def test_the_snapshot_holds_what_status_reads_and_reads_back_the_same(tmp_path: Path) -> None:
+def test_a_saved_snapshot_reads_back_the_same(tmp_path: Path) -> None:
     path = two_rotators(tmp_path)
-    config = load_config(path)
-    inputs = StatusInputs.of(config)
-
-    flux, npm = inputs.specs
-    assert (flux.name, flux.organization, flux.scopes) == ("flux-git", "contoso", ("vso.code",))
-    assert (flux.lifetime, flux.rotate_before, flux.jitter) == (
-        timedelta(days=30),
-        timedelta(days=7),
-        timedelta(hours=1),
-    )
-    assert (npm.rotate_before, npm.revoke_after) == (timedelta(days=2), timedelta(0))
-    assert (flux.sinks, flux.hooks) == ((), ())  # status reports the sinks the state recorded
-    assert inputs.rotators == {"flux-git": "rotator", "npm": "ci-rotator"}
-    assert inputs.sqlite == tmp_path / "state" / "state.db"
-    settings, cache = inputs.users["rotator"]
-    assert settings == user_settings(config, "rotator")
-    assert settings.sign_in_frequency == timedelta(days=30)
-    assert cache.key == LocalKey(env="SNAPSHOT_TEST_KEY")
-    assert cache.path == tmp_path / "state" / "rotator.cache"
-    _, ci_cache = inputs.users["ci-rotator"]
-    assert ci_cache.key == LocalKey(file=tmp_path / "keys" / "ci.key")
-    assert ci_cache.path == tmp_path / "caches" / "ci.cache"
-
+    inputs = StatusInputs.of(load_config(path))
+    assert load(path) is None
     save(inputs)
     assert load(path) == inputs
 
@@ -266,3 +245,12 @@ def test_without_a_home_or_cache_directory_status_keeps_no_snapshot(
     view = status_view(AppContext(config_path=str(path)))
     assert [spec.name for spec in view.specs()] == ["flux-git", "npm"]
     assert load(path) is None
+
+
+def test_a_config_built_in_code_is_read_but_not_kept(tmp_path: Path) -> None:
+    config = load_config(two_rotators(tmp_path)).model_copy()
+    config._source = config._sha256 = None  # as if built in code: no file, no digest
+    view = status_view(AppContext(config=config))
+    assert (view.inputs.source, view.inputs.sha256) == (None, None)
+    assert [spec.name for spec in view.specs()] == ["flux-git", "npm"]
+    assert list(Path(os.environ["XDG_CACHE_HOME"]).iterdir()) == []

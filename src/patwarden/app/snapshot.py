@@ -4,9 +4,10 @@ load it.
 Loading the config — YAML, then pydantic building and running the validators of some thirty
 models — is more than half of what ``status`` costs (docs/performance.md#start-up), and ``status``
 reads little of it: each token's schedule, organization and rotator, where the SQLite state is,
-and each rotator's sign-in settings and token-cache file. :class:`StatusInputs` holds exactly that,
-as plain values, derived from a validated config in one place (:meth:`StatusInputs.of`, through the
-same functions ``rotate`` uses: :func:`~patwarden.app.specs.token_specs`,
+and each rotator's sign-in settings and token-cache file.
+:class:`~patwarden.app.status_inputs.StatusInputs` holds exactly that, as plain values, derived
+from a validated config in one place (``StatusInputs.of``, through the same functions ``rotate``
+uses: :func:`~patwarden.app.specs.token_specs`,
 :func:`~patwarden.identity.credential_set.user_settings`,
 :func:`~patwarden.identity.credential_set.file_cache`). ``status`` saves it after loading the config
 and, while the config file is unchanged, reads it back instead (:func:`status_view`).
@@ -32,27 +33,23 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import patwarden
 from patwarden.app.specs import check_names
+from patwarden.app.status_inputs import StatusInputs, decode, encode
 from patwarden.config.location import read_config_bytes, resolve_config_path
 from patwarden.config.permissions import warn_if_readable_by_others
-from patwarden.domain.models import TokenSpec
 from patwarden.errors import PatwardenError
-from patwarden.identity.cache_keys import LocalKey
-from patwarden.identity.file_cache import FileCache
-from patwarden.identity.user import UserCredential, UserSettings
+from patwarden.identity.user import UserCredential
 
 if TYPE_CHECKING:
     from patwarden.app.context import AppContext
-    from patwarden.config.model import Config
+    from patwarden.domain.models import TokenSpec
 
-__all__ = ["FORMAT", "StatusInputs", "StatusView", "load", "save", "snapshot_file", "status_view"]
+__all__ = ["FORMAT", "StatusView", "load", "save", "snapshot_file", "status_view"]
 
 log = logging.getLogger(__name__)
 FORMAT = 1  # raise it whenever what is stored, or how, changes
@@ -63,63 +60,11 @@ _DERIVED_BY = (
     "config",
     "app/snapshot.py",
     "app/specs.py",
+    "app/status_inputs.py",
     "identity/cache_keys.py",
     "identity/credential_set.py",
     "identity/file_cache.py",
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class StatusInputs:
-    """Everything ``status`` reads from a validated config, as plain values.
-
-    ``specs`` carry each token's organization, scopes and schedule (no sinks, no hooks: ``status``
-    reports the sinks the state recorded). ``users`` holds the rotators whose cache is a local
-    file; ``sqlite`` is None when the state is not SQLite.
-    """
-
-    source: Path
-    sha256: str
-    default_rotator: str
-    specs: tuple[TokenSpec, ...]
-    rotators: Mapping[str, str]
-    users: Mapping[str, tuple[UserSettings, FileCache]]
-    sqlite: Path | None
-    secret_files: tuple[Path, ...]
-
-    @classmethod
-    def of(cls, config: Config) -> StatusInputs:
-        """What ``status`` needs from *config* (loaded from a file).
-
-        Raises:
-            ConfigError: a token has no organization (see :func:`~patwarden.app.specs.token_specs`).
-        """
-        from patwarden.app.context import STATE_FILE
-        from patwarden.app.specs import token_specs
-        from patwarden.config.loader import secret_files
-        from patwarden.identity.credential_set import file_cache, user_settings
-
-        if config.source is None or config.sha256 is None:
-            raise ValueError("the config was not loaded from a file")  # a programming error
-        rotators = {name: token.rotator or config.rotator for name, token in config.tokens.items()}
-        users = {}
-        for name in sorted({config.rotator, *rotators.values()}):
-            cache = file_cache(config, name)
-            if cache is not None:
-                users[name] = (user_settings(config, name), cache)
-        state = config.state
-        return cls(
-            source=config.source.absolute(),
-            sha256=config.sha256,
-            default_rotator=config.rotator,
-            specs=tuple(replace(spec, sinks=(), hooks=()) for spec in token_specs(config)),
-            rotators=rotators,
-            users=users,
-            sqlite=(state.path or config.state_dir / STATE_FILE)
-            if state.backend == "sqlite"
-            else None,
-            secret_files=tuple(dict.fromkeys(secret_files(config))),
-        )
 
 
 class StatusView:
@@ -223,7 +168,7 @@ def load(config: Path) -> StatusInputs | None:
         document = json.loads(kept)
         if document.get("key") != _key(config, hashlib.sha256(data).hexdigest()):
             return None
-        return _decode(document["inputs"])
+        return decode(document["inputs"])
     except (PatwardenError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         log.debug("no usable snapshot of %s: %s", config, type(err).__name__)
         return None
@@ -234,10 +179,12 @@ def save(inputs: StatusInputs) -> None:
     ``status`` the time of loading the config again (logged at debug level)."""
     from patwarden.sinks.safe_files import write_private_file
 
+    if inputs.source is None or inputs.sha256 is None:
+        return  # a config built in code: nothing to compare the next status's file with
     where = snapshot_file(inputs.source)
     if where is None:
         return
-    document = {"key": _key(inputs.source, inputs.sha256), "inputs": _encode(inputs)}
+    document = {"key": _key(inputs.source, inputs.sha256), "inputs": encode(inputs)}
     try:
         write_private_file(
             where,
@@ -293,116 +240,3 @@ def _read_private(path: Path) -> bytes | None:
             return None
         data = handle.read(MAX_SNAPSHOT_BYTES + 1)
     return data if len(data) <= MAX_SNAPSHOT_BYTES else None
-
-
-# --- JSON: timedeltas in microseconds, paths as strings -------------------------------------------
-
-
-def _us(value: timedelta) -> int:
-    return value // timedelta(microseconds=1)
-
-
-def _encode(inputs: StatusInputs) -> dict[str, Any]:
-    return {
-        "source": str(inputs.source),
-        "sha256": inputs.sha256,
-        "default_rotator": inputs.default_rotator,
-        "specs": [
-            {
-                "name": spec.name,
-                "organization": spec.organization,
-                "scopes": list(spec.scopes),
-                "lifetime": _us(spec.lifetime),
-                "rotate_before": _us(spec.rotate_before),
-                "revoke_after": _us(spec.revoke_after),
-                "jitter": _us(spec.jitter),
-            }
-            for spec in inputs.specs
-        ],
-        "rotators": dict(inputs.rotators),
-        "users": {
-            name: {"settings": _encode_settings(settings), "cache": _encode_cache(cache)}
-            for name, (settings, cache) in inputs.users.items()
-        },
-        "sqlite": None if inputs.sqlite is None else str(inputs.sqlite),
-        "secret_files": [str(path) for path in inputs.secret_files],
-    }
-
-
-def _encode_settings(settings: UserSettings) -> dict[str, Any]:
-    frequency = settings.sign_in_frequency
-    return {
-        "name": settings.name,
-        "client_id": settings.client_id,
-        "tenant_id": settings.tenant_id,
-        "authority_host": settings.authority_host,
-        "ca_bundle": settings.ca_bundle,
-        "instance_discovery": settings.instance_discovery,
-        "expected_username": settings.expected_username,
-        "sign_in_frequency": None if frequency is None else _us(frequency),
-    }
-
-
-def _encode_cache(cache: FileCache) -> dict[str, Any]:
-    key = cache.key
-    return {
-        "identity": cache.identity,
-        "path": str(cache.path),
-        "key": {
-            "env": key.env,
-            "file": None if key.file is None else str(key.file),
-            "keyring": key.keyring,
-        },
-        "tenant_id": cache.tenant_id,
-        "client_id": cache.client_id,
-        "account": cache.account,
-        "state_dir": str(cache.state_dir),
-    }
-
-
-def _decode(raw: dict[str, Any]) -> StatusInputs:
-    def us(value: int) -> timedelta:
-        return timedelta(microseconds=value)
-
-    users = {}
-    for name, user in raw["users"].items():
-        settings, cache, key = user["settings"], user["cache"], user["cache"]["key"]
-        frequency = settings["sign_in_frequency"]
-        users[name] = (
-            UserSettings(
-                **{**settings, "sign_in_frequency": None if frequency is None else us(frequency)}
-            ),
-            FileCache(
-                **{
-                    **cache,
-                    "path": Path(cache["path"]),
-                    "state_dir": Path(cache["state_dir"]),
-                    "key": LocalKey(
-                        env=key["env"],
-                        file=None if key["file"] is None else Path(key["file"]),
-                        keyring=key["keyring"],
-                    ),
-                }
-            ),
-        )
-    return StatusInputs(
-        source=Path(raw["source"]),
-        sha256=raw["sha256"],
-        default_rotator=raw["default_rotator"],
-        specs=tuple(
-            TokenSpec(
-                name=spec["name"],
-                organization=spec["organization"],
-                scopes=tuple(spec["scopes"]),
-                lifetime=us(spec["lifetime"]),
-                rotate_before=us(spec["rotate_before"]),
-                revoke_after=us(spec["revoke_after"]),
-                jitter=us(spec["jitter"]),
-            )
-            for spec in raw["specs"]
-        ),
-        rotators=dict(raw["rotators"]),
-        users=users,
-        sqlite=None if raw["sqlite"] is None else Path(raw["sqlite"]),
-        secret_files=tuple(Path(path) for path in raw["secret_files"]),
-    )

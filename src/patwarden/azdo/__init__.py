@@ -26,8 +26,9 @@ decide behaviour.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from patwarden import lazy
 
 if TYPE_CHECKING:
     from patwarden.azdo.client import AzureDevOpsClient
@@ -127,13 +128,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.exports(__name__, _LAZY)
 
 
 __all__ = [
