@@ -125,14 +125,14 @@ def programs(workdir: Path) -> dict[str, list[str]]:
         found[f"patwarden {name} --help"] = [patwarden, name, "--help"]
     status = [patwarden, "status", "--config", str(config), "-o", "json"]
     found["patwarden status"] = status
-    # The first status after the config changed: no snapshot to read (patwarden.app.snapshot), so
-    # it loads the config. A cache directory others may write is one status neither reads nor
-    # writes a snapshot in, so every run loads the config (`env` sets it: ~1 ms of its own).
-    unsafe = workdir / "shared-cache"
-    (unsafe / "patwarden" / "status").mkdir(parents=True)
-    (unsafe / "patwarden" / "status").chmod(0o777)
-    found["patwarden status, config edited"] = ["env", f"XDG_CACHE_HOME={unsafe}", *status]
+    found["patwarden status, config edited"] = status  # run with EDITED (see environment())
     return found
+
+
+# The first status after the config changed: no snapshot to read (patwarden.app.snapshot), so it
+# loads the config. A cache directory others may write is one where status neither reads nor
+# writes a snapshot, so every run of this program loads the config.
+EDITED = "patwarden status, config edited"
 
 
 def run_once(argv: Sequence[str], env: dict[str, str]) -> float:
@@ -178,9 +178,21 @@ def report(figures: dict[str, float], *, unit: str, suffix: str) -> None:
     print(f"help_ratio{suffix}={helps[slowest] / floor:.2f}")
     pydantic = figures["hello-world + 1 pydantic model"]
     print(f"pydantic_floor_ratio{suffix}={pydantic / floor:.2f}")
-    loaded = figures["patwarden status, config edited"]
+    loaded = figures[EDITED]
     print(f"status_loaded_ratio{suffix}={loaded / floor:.2f}")
     print(f"status_ratio{suffix}={figures['patwarden status'] / floor:.2f}")
+
+
+def environments(workdir: Path, labels: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Label -> the environment its program runs in (the same for all but EDITED)."""
+    env = environment(workdir)
+    unsafe = workdir / "shared-cache"
+    (unsafe / "patwarden" / "status").mkdir(parents=True)
+    (unsafe / "patwarden" / "status").chmod(0o777)
+    return {
+        label: {**env, "XDG_CACHE_HOME": str(unsafe)} if label == EDITED else env
+        for label in labels
+    }
 
 
 def environment(workdir: Path) -> dict[str, str]:
@@ -211,13 +223,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="patwarden-startup-") as tmp:
         workdir = Path(tmp)
         table = programs(workdir)
-        env = environment(workdir)
+        env = environments(workdir, list(table))
         compiled = bytecode_files()
-        for argv in table.values():  # warm-up, not counted
-            run_once(argv, env)
+        for label, argv in table.items():  # warm-up, not counted
+            run_once(argv, env[label])
         written = f"bytecode files the warm-up wrote: {bytecode_files() - compiled} (0: compiled)"
         if args.instructions:
-            counts = {label: instructions(argv, env) / 1e6 for label, argv in table.items()}
+            counts = {label: instructions(argv, env[label]) / 1e6 for label, argv in table.items()}
             print(f"instructions (millions), one valgrind run each; python {PYTHON}")
             print(written)
             report(counts, unit="M", suffix="_ir")
@@ -228,7 +240,7 @@ def main() -> None:
         for _ in range(args.runs):
             shuffle.shuffle(order)
             for label in order:
-                times[label].append(run_once(table[label], env))
+                times[label].append(run_once(table[label], env[label]))
     medians = {label: statistics.median(values) * 1000 for label, values in times.items()}
     print(f"{args.runs} interleaved runs each, medians; python {PYTHON}")
     print(written)
