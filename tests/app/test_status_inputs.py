@@ -39,3 +39,13 @@ def test_the_inputs_hold_what_status_reads_and_read_back_the_same_from_json(tmp_
     assert ci_cache.path == tmp_path / "caches" / "ci.cache"
 
     assert decode(json.loads(json.dumps(encode(inputs)))) == inputs
+
+
+def test_a_rotator_missing_from_a_config_built_in_code_is_left_to_the_context(
+    tmp_path: Path,
+) -> None:
+    config = load_config(two_rotators(tmp_path))
+    built = config.model_copy(update={"rotator": "nobody"})
+    inputs = StatusInputs.of(built)
+    assert inputs.rotators == {"flux-git": "nobody", "npm": "ci-rotator"}
+    assert sorted(inputs.users) == ["ci-rotator"]

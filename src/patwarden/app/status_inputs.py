@@ -54,8 +54,8 @@ class StatusInputs:
 
         rotators = {name: token.rotator or config.rotator for name, token in config.tokens.items()}
         users = {}
-        for name in sorted({config.rotator, *rotators.values()}):
-            cache = file_cache(config, name)
+        for name in sorted({config.rotator, *rotators.values()} & set(config.identities)):
+            cache = file_cache(config, name)  # an unknown one stays for the context to refuse
             if cache is not None:
                 users[name] = (user_settings(config, name), cache)
         state = config.state
