@@ -132,12 +132,7 @@ class CredentialSet:
         return options
 
     def _tenant(self, name: str) -> str:
-        tenant = self.config.tenant_for(name)
-        if not tenant:  # load_config already refuses this; kept for configs built in code
-            raise ConfigError(
-                f"identity {name!r} has no tenant", hint="set its tenant_id or azure.tenant_id"
-            )
-        return tenant
+        return tenant_of(self.config, name)
 
     def _build(self, name: str) -> TokenCredential:
         identity = self.config.identities[name]
@@ -275,22 +270,32 @@ def user_settings(config: Config, name: str) -> UserSettings:
     identity = config.identities[name]
     if not isinstance(identity, UserIdentity):  # pragma: no cover - callers check the kind
         raise ConfigError(f"identity {name!r} is not of kind user")
-    tenant = config.tenant_for(name)
-    if not tenant:  # load_config already refuses this; kept for configs built in code
-        raise ConfigError(
-            f"identity {name!r} has no tenant", hint="set its tenant_id or azure.tenant_id"
-        )
     azure = config.azure
     return UserSettings(
         name=name,
         client_id=identity.client_id,
-        tenant_id=tenant,
+        tenant_id=tenant_of(config, name),
         authority_host=azure.authority_host,
         ca_bundle=None if azure.ca_bundle is None else str(azure.ca_bundle),
         instance_discovery=azure.is_well_known_authority,
         expected_username=identity.username,
         sign_in_frequency=identity.sign_in_frequency,
     )
+
+
+def tenant_of(config: Config, name: str) -> str:
+    """The tenant identity *name* signs in to.
+
+    Raises:
+        ConfigError: it has none (load_config already refuses that; kept for configs built in
+            code).
+    """
+    tenant = config.tenant_for(name)
+    if not tenant:
+        raise ConfigError(
+            f"identity {name!r} has no tenant", hint="set its tenant_id or azure.tenant_id"
+        )
+    return tenant
 
 
 def file_cache(config: Config, name: str) -> FileCache | None:
