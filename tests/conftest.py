@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -43,9 +44,16 @@ DATE_SENSITIVE = (
 _AMBIENT_PREFIXES = ("AZURE_", "AZDO_", "SYSTEM_ACCESSTOKEN", "PATWARDEN_", "MSAL_", "IDENTITY_")
 
 
+@pytest.fixture(scope="session")
+def child_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The TMPDIR of the processes tests start: what one that is killed leaves behind (its
+    copy of a CA bundle, see `patwarden.tls.requests_verify`) stays in pytest's own tree."""
+    return tmp_path_factory.mktemp("tmp")
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, child_tmpdir: Path
 ) -> None:
     """No ambient Azure or patwarden settings leak into a test (httpx's `clean_environ`), and
     each test has a cache directory of its own (`status` keeps its config snapshots there)."""
@@ -53,6 +61,7 @@ def clean_environ(
         if name.startswith(_AMBIENT_PREFIXES):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("TMPDIR", str(child_tmpdir))
     for name, value in clock.child_environment().items():  # a pinned date reaches child processes
         monkeypatch.setenv(name, value)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import certifi
@@ -87,3 +90,30 @@ def test_requests_clients_verify_with_the_httpx_context_of_the_same_bundle(
     other = tmp_path / "other.pem"
     other.write_bytes(trustme.CA().cert_pem.bytes())
     assert context_for(str(other)) is not ssl_context(bundle), "any other file: its own"
+
+
+@pytest.mark.parametrize(
+    ("ending", "removed"),
+    [
+        ("", True),  # a normal exit: atexit removes it
+        ("tls.remove_files(); os._exit(0)", True),  # what `serve` does past its shutdown timeout
+        ("os._exit(0)", False),  # the control: os._exit alone runs no atexit handler
+    ],
+)
+def test_the_combined_file_goes_with_the_process(
+    tmp_path: Path, ending: str, removed: bool
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(trustme.CA().cert_pem.bytes())
+    script = (
+        "import os, sys\nfrom patwarden import tls\n"
+        "print(tls.requests_verify(sys.argv[1]), flush=True)\n" + ending
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(bundle)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    combined = Path(done.stdout.strip())
+    assert combined.parent.parent == tmp_path
+    assert combined.parent.exists() is not removed

@@ -16,6 +16,7 @@ import threading
 from types import FrameType
 from typing import cast
 
+from patwarden import tls
 from patwarden.app.context import AppContext
 from patwarden.config.model import load_config
 from patwarden.config.service import ServiceConfig, is_loopback, split_listen
@@ -129,6 +130,7 @@ def run_service(
             level=logging.WARNING,
         )
         leadership.release()
+        tls.remove_files()  # os._exit runs no atexit handlers
         logging.shutdown()
         sys.stderr.flush()
         os._exit(0)

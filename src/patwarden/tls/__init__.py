@@ -83,6 +83,14 @@ def ssl_context(ca_bundle: str | os.PathLike[str] | None) -> ssl.SSLContext:
 
 
 _bundle_of: dict[str, str] = {}  # a requests_verify() file -> the bundle it was made for
+_written: list[str] = []  # the directories of those files
+
+
+def remove_files() -> None:
+    """Remove the :func:`requests_verify` files this process wrote. Runs at exit; a process
+    that leaves through ``os._exit`` (``serve`` past its shutdown timeout) calls it first."""
+    while _written:
+        shutil.rmtree(_written.pop(), ignore_errors=True)
 
 
 def context_of_requests_verify(verify: str) -> ssl.SSLContext | None:
@@ -97,7 +105,9 @@ def context_of_requests_verify(verify: str) -> ssl.SSLContext | None:
 def _combined_file(ca_bundle: str) -> str:
     _context_for(ca_bundle)  # the same checks (a readable PEM with a certificate) and errors
     directory = tempfile.mkdtemp(prefix="patwarden-ca-")  # 0700; public certificates only
-    atexit.register(shutil.rmtree, directory, True)
+    if not _written:
+        atexit.register(remove_files)
+    _written.append(directory)
     combined = Path(directory, "ca-bundle.pem")
     parts = [Path(path).read_bytes() for path in (*_default_ca_files(), ca_bundle)]
     combined.write_bytes(b"\n".join(part.rstrip(b"\n") for part in parts) + b"\n")
