@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -400,3 +401,27 @@ def _settled_token(config: Path, name: str) -> bool:
     plan = cli("plan", "-o", "json", config=config)
     rows = {row["token"]: row for row in json.loads(plan.stdout)["tokens"]}
     return bool(rows[name]["current_authorization_id"]) and not rows[name]["unfinished_operations"]
+
+
+def test_a_burst_of_signals_still_stops_serve_cleanly(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    # A handler that set a threading.Event deadlocked when a second SIGTERM arrived inside the
+    # first one's Event.set (the replicas suite's teardown sends two): serve never exited.
+    config = write_config(emulator, tmp_path, service={"check_interval": "2s"})
+    login_in_process(emulator, config)
+    serve = start_serve(config, tmp_path / "serve.log")
+    try:
+        serve.wait_event("serving")
+        until = time.monotonic() + 3
+        while time.monotonic() < until:  # each handled SIGHUP was one more chance to deadlock
+            serve.signal(signal.SIGHUP)
+        for _ in range(100):
+            serve.signal(signal.SIGTERM)
+        assert serve.process.wait(timeout=30) == 0
+    finally:
+        serve.stop()
+    events = [e["event"] for e in serve.events()]
+    assert "reloaded" in events, serve.timeline()  # the SIGHUPs were read, not dropped
+    assert events[-1] == "stopped", serve.timeline()
+    assert "stopped cleanly" in serve.events()[-1]["message"]

@@ -4,17 +4,21 @@ The scheduler runs in its own thread; the main thread handles signals. SIGTERM (
 taking new work and gives the in-flight batch ``service.shutdown_timeout`` to finish; if it does
 not, the process exits anyway — every step was journaled before it ran, so the next start resumes
 it, exactly as after a crash. SIGHUP reloads the configuration. The exit code after a stop is 0.
+The main thread reads signals from a :class:`SignalInbox`; no handler acts on one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import select
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
-from typing import cast
+from typing import Any, cast
 
 from patwarden import tls
 from patwarden.app.context import AppContext
@@ -29,7 +33,56 @@ from patwarden.service.logs import log_event
 from patwarden.service.metrics import build_registry, render_metrics
 from patwarden.service.scheduler import Service
 
-__all__ = ["run_service", "service_settings"]
+__all__ = ["SignalInbox", "run_service", "service_settings"]
+
+
+class SignalInbox:
+    """The signals a process receives, for its main thread to act on when it chooses.
+
+    A Python signal handler runs in the main thread between two bytecodes, possibly inside a
+    lock that thread holds. A handler that set a :class:`threading.Event` deadlocked ``serve``
+    when a second SIGTERM arrived while the first one's ``Event.set`` held the event's lock, and
+    one that logged could re-enter the log stream's writer. So the handler here only records the
+    signal (one dict store, no lock); the interpreter's C-level handler also writes to a socket
+    (:func:`signal.set_wakeup_fd`), which only wakes :meth:`wait` up: that socket can fill and
+    drop bytes under a flood, the record cannot. Repeats of a signal not yet read count once,
+    as POSIX delivers them. Main thread only; leaving the block restores the previous handlers.
+    """
+
+    def __init__(self, *signums: signal.Signals) -> None:
+        self._signums = signums
+        self._received: dict[int, None] = {}  # insertion-ordered: first arrival first
+        self._reader, self._writer = socket.socketpair()
+        self._previous: dict[signal.Signals, Any] = {}
+        self._previous_fd = -1
+
+    def __enter__(self) -> SignalInbox:
+        for end in (self._reader, self._writer):
+            end.setblocking(False)
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        for signum in self._signums:
+            self._previous[signum] = signal.signal(signum, self._record)
+        return self
+
+    def _record(self, signum: int, _frame: FrameType | None) -> None:
+        self._received[signum] = None
+
+    def wait(self, timeout: float) -> list[int]:
+        """The signals received since the last call, waiting up to *timeout* s for one."""
+        if not self._received:
+            select.select([self._reader], [], [], timeout)
+        with contextlib.suppress(BlockingIOError):
+            while self._reader.recv(4096):
+                pass
+        received, self._received = self._received, {}
+        return list(received)
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        signal.set_wakeup_fd(self._previous_fd)
+        self._reader.close()
+        self._writer.close()
 
 
 def service_settings(app: AppContext, listen: str | None) -> ServiceConfig:
@@ -81,6 +134,13 @@ def run_service(
     """
     logs.configure(log_format, debug=debug)
     settings = service_settings(app, listen)
+    # From here to the end: a signal during start-up waits in the inbox instead of killing the
+    # process (SIGHUP's default) or being lost; the loop below reads it.
+    with SignalInbox(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as inbox:
+        return _serve(app, settings, inbox)
+
+
+def _serve(app: AppContext, settings: ServiceConfig, inbox: SignalInbox) -> int:
     app.state_store().close()  # a damaged or newer state file stops the service up front
     # Replicas on a shared state (PostgreSQL) elect a leader through the state itself, and its
     # stores are fenced by the leader's epoch; otherwise a lock file beside state_path.
@@ -106,7 +166,7 @@ def run_service(
     server.start()
     log_event("serving", f"serving on {server.address} (state {app.state_where})")
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
+    def on_signal(signum: int) -> None:
         if signum == signal.SIGHUP:
             log_event("reload", "SIGHUP: reloading the configuration before the next pass")
             service.reload()
@@ -114,19 +174,18 @@ def run_service(
             log_event("stopping", f"{signal.Signals(signum).name}: taking no new work")
             service.stop()
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, on_signal)
     worker = threading.Thread(target=service.run, name="patwarden-scheduler", daemon=True)
     worker.start()
     while worker.is_alive() and not service.stopping.is_set():
-        worker.join(0.5)
+        for signum in inbox.wait(0.5):
+            on_signal(signum)
     deadline = service.runtime.config.service.shutdown_timeout.total_seconds()
-    worker.join(deadline)
+    worker.join(deadline)  # signals from here on are left unread: we are stopping
     if worker.is_alive():
         log_event(
             "stopped",
-            f"the in-flight step did not finish within {deadline:.0f} s; it stays journaled "
-            "and resumes at the next start",
+            f"the in-flight step did not finish within {deadline:.0f} s; it stays "
+            "journaled and resumes at the next start",
             level=logging.WARNING,
         )
         leadership.release()

@@ -137,7 +137,7 @@ class Service:
         """The runtime of the configuration in force."""
         return self._runtime
 
-    # --- control (signal handlers call these) ----------------------------------------------------
+    # --- control (the main thread calls these on a signal) ----------------------------------------
 
     def stop(self) -> None:
         self.stopping.set()
