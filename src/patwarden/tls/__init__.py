@@ -93,6 +93,9 @@ def remove_files() -> None:
         shutil.rmtree(_written.pop(), ignore_errors=True)
 
 
+atexit.register(remove_files)
+
+
 def context_of_requests_verify(verify: str) -> ssl.SSLContext | None:
     """The context :func:`ssl_context` built for the bundle whose :func:`requests_verify` file
     is *verify* (the same certificates), or None for any other file: requests-based clients
@@ -105,8 +108,6 @@ def context_of_requests_verify(verify: str) -> ssl.SSLContext | None:
 def _combined_file(ca_bundle: str) -> str:
     _context_for(ca_bundle)  # the same checks (a readable PEM with a certificate) and errors
     directory = tempfile.mkdtemp(prefix="patwarden-ca-")  # 0700; public certificates only
-    if not _written:
-        atexit.register(remove_files)
     _written.append(directory)
     combined = Path(directory, "ca-bundle.pem")
     parts = [Path(path).read_bytes() for path in (*_default_ca_files(), ca_bundle)]
