@@ -184,8 +184,8 @@ def _serve(app: AppContext, settings: ServiceConfig, inbox: SignalInbox) -> int:
     if worker.is_alive():
         log_event(
             "stopped",
-            f"the in-flight step did not finish within {deadline:.0f} s; it stays "
-            "journaled and resumes at the next start",
+            f"the in-flight step did not finish within {deadline:.0f} s; it stays journaled "
+            "and resumes at the next start",
             level=logging.WARNING,
         )
         leadership.release()
